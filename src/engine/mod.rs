@@ -1,0 +1,169 @@
+//! Evaluation of a record against a compiled rule set, in the sandbox.
+//!
+//! One [`Evaluator`] (a Rhai engine with every limit set) is shared by all threads.
+//! Per record, the values the rule set reads are computed once in Rust and pushed
+//! into a Rhai scope as constants (`_s0`, `_s1`, …; see `rules::expr`); params are
+//! pushed the same way. A rule whose inputs are missing is not run: it is listed
+//! under `insufficient_data`, because Rhai turns `()` comparisons into surprising
+//! truths (`() != 0.5` is true). A rule that errs or is stopped by a limit is listed
+//! under `rule_errors`, and every other rule still runs.
+
+mod decision;
+mod explain;
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, EvalAltResult, Scope};
+
+pub use decision::{Decision, Flag, Recommendation, RuleError};
+pub use explain::render_report;
+
+use crate::record::{Facts, Record, Value};
+use crate::rules::sandbox::{self, to_dynamic, Limits};
+use crate::rules::{Domain, Rule, RuleSet};
+
+thread_local! {
+    /// When the rule now running on this thread must stop.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static TICKS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Checked by Rhai's progress callback; reading the clock every 64 operations
+/// keeps the cost negligible.
+fn past_deadline() -> bool {
+    let t = TICKS.with(|c| {
+        let v = c.get().wrapping_add(1);
+        c.set(v);
+        v
+    });
+    t % 64 == 0 && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
+}
+
+/// The sandboxed evaluator. Cheap to share (`Send + Sync`).
+pub struct Evaluator {
+    engine: rhai::Engine,
+    limits: Limits,
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Evaluator {
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
+        let mut engine = sandbox::engine(&limits);
+        engine.on_progress(|_| past_deadline().then(|| Dynamic::from("deadline")));
+        Evaluator { engine, limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Evaluate with a fresh decision id and the current time.
+    pub fn evaluate(&self, rules: &RuleSet, record: &Record) -> Decision {
+        let id = ulid::Ulid::generate().to_string();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.evaluate_with(rules, record, id, now)
+    }
+
+    /// Evaluate with a given id and timestamp: the result depends on nothing else.
+    pub fn evaluate_with(&self, rules: &RuleSet, record: &Record, decision_id: String, evaluated_at: String) -> Decision {
+        let facts = Facts::new(record);
+        let values: Vec<Option<Value>> = rules.slots.iter().map(|f| facts.get(f)).collect();
+        let mut scope = Scope::with_capacity(values.len() + rules.param_slots.len());
+        for (name, v) in rules.slot_names.iter().zip(&values) {
+            scope.push_constant_dynamic(*name, v.as_ref().map_or(Dynamic::UNIT, to_dynamic));
+        }
+        for (name, v) in rules.param_names.iter().zip(&rules.param_values) {
+            scope.push_constant_dynamic(*name, v.clone());
+        }
+        let base = scope.len();
+        let mut d = Decision {
+            decision_id,
+            student_id: record.student_id.clone(),
+            evaluated_at,
+            ruleset_version: rules.version.clone(),
+            flags: Vec::new(),
+            recommendations: Vec::new(),
+            tiers: Domain::ALL.iter().map(|d| (*d, 0)).collect(),
+            insufficient_data: Vec::new(),
+            rule_errors: Vec::new(),
+        };
+        for rule in rules.rules.iter().filter(|r| r.enabled) {
+            if rule.read_slots.iter().any(|&s| values[s].is_none()) {
+                d.insufficient_data.push(rule.id.clone());
+                continue;
+            }
+            let outcome = self.run(rule, &mut scope);
+            scope.rewind(base);
+            match outcome {
+                Ok(true) => d.flags.push(explain::flag(rule, rules, &facts, &values)),
+                Ok(false) => {}
+                Err(error) => d.rule_errors.push(RuleError { rule_id: rule.id.clone(), error }),
+            }
+        }
+        finish(&mut d, rules);
+        d
+    }
+
+    fn run(&self, rule: &Rule, scope: &mut Scope) -> Result<bool, String> {
+        let deadline = Duration::from_micros(self.limits.deadline_micros);
+        DEADLINE.with(|c| c.set(Some(Instant::now() + deadline)));
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &rule.ast);
+        DEADLINE.with(|c| c.set(None));
+        match result {
+            Ok(v) => v
+                .as_bool()
+                .map_err(|t| format!("condition gave {t} instead of true or false")),
+            Err(e) => Err(self.describe(&e)),
+        }
+    }
+
+    /// A sandbox stop or script error in words a counselor can act on.
+    fn describe(&self, e: &EvalAltResult) -> String {
+        let l = &self.limits;
+        match e {
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                format!("stopped: ran more than {} operations (is there an endless loop?)", l.max_operations)
+            }
+            EvalAltResult::ErrorTerminated(..) => {
+                format!("stopped: ran longer than {} ms", l.deadline_micros / 1000)
+            }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                format!("stopped: function calls nested deeper than {}", l.max_call_levels)
+            }
+            EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+                "stopped: {what} too large (limits: strings {} bytes, arrays {} items, maps {} entries)",
+                l.max_string_size, l.max_array_size, l.max_map_size
+            ),
+            other => format!("failed: {other}"),
+        }
+    }
+}
+
+/// Merge recommendations per intervention and compute the highest tier per domain.
+fn finish(d: &mut Decision, rules: &RuleSet) {
+    for flag in &d.flags {
+        let tier = d.tiers.entry(flag.domain).or_insert(0);
+        *tier = (*tier).max(flag.tier);
+        let Some(rule) = rules.rule(&flag.rule_id) else { continue };
+        for id in &rule.recommend {
+            match d.recommendations.iter_mut().find(|r| &r.intervention == id) {
+                Some(r) => r.because.push(rule.id.clone()),
+                None => d.recommendations.push(Recommendation {
+                    intervention: id.clone(),
+                    tier: rules.intervention(id).map_or(rule.tier, |i| i.tier),
+                    because: vec![rule.id.clone()],
+                }),
+            }
+        }
+    }
+}

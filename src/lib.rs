@@ -1,0 +1,26 @@
+//! intervene: a rules-based early-warning and intervention recommendation engine for
+//! schools.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! record ──► engine ──► decision
+//!              ▲
+//!          rule set (checked, compiled, versioned)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`record`] | the student record model, validation, derived indicators |
+//! | [`rules`] | rule-set files: YAML + Rhai, located diagnostics, version hash |
+//! | [`engine`] | the sandboxed evaluator: record × rule set → [`engine::Decision`] |
+//! | [`ruletest`] | running a rule set's own tests (needs the engine, so it sits above it) |
+//! | [`batch`] | JSON / NDJSON records in, decisions out, on every core |
+//!
+//! Arrows point down only: `batch`/`ruletest` → `engine` → `rules` → `record`.
+
+pub mod batch;
+pub mod engine;
+pub mod record;
+pub mod rules;
+pub mod ruletest;

@@ -1,0 +1,385 @@
+//! The fields a rule can read (`student.<path>`), and their values for one record.
+//!
+//! [`FIELDS`] is the catalogue the rule checker uses to reject misspelled fields and
+//! the engine uses to fetch values. A value is `None` when the record does not have
+//! it (a missing section, an attendance rate with no enrolled days, no reading
+//! assessment): rules that read it are reported under `insufficient_data`.
+
+use std::fmt;
+
+use super::{Record, Subject};
+
+/// What kind of value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Number,
+    Text,
+    Flag,
+    List,
+}
+
+/// Which direction of a number is the better one for the student; used to say what
+/// would clear a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    Neither,
+}
+
+/// One readable field.
+#[derive(Debug)]
+pub struct FieldSpec {
+    /// Path after `student.`, e.g. `attendance.absence_rate`.
+    pub path: &'static str,
+    pub kind: FieldKind,
+    /// Plain-language name for explanations (`absence rate`).
+    pub label: &'static str,
+    pub better: Better,
+    /// Shown as a percentage when a fraction (rates).
+    pub percent: bool,
+    /// A status rather than a changeable indicator; rules that flag on it get a
+    /// fairness warning.
+    pub status: bool,
+}
+
+const fn f(
+    path: &'static str,
+    kind: FieldKind,
+    label: &'static str,
+    better: Better,
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        kind,
+        label,
+        better,
+        percent: false,
+        status: false,
+    }
+}
+
+const fn pct(path: &'static str, label: &'static str, better: Better) -> FieldSpec {
+    FieldSpec {
+        path,
+        kind: FieldKind::Number,
+        label,
+        better,
+        percent: true,
+        status: false,
+    }
+}
+
+const fn status(path: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        path,
+        kind: FieldKind::Flag,
+        label,
+        better: Better::Neither,
+        percent: false,
+        status: true,
+    }
+}
+
+use Better::{Higher, Lower, Neither};
+use FieldKind::{List, Number, Text};
+
+/// Every field a rule may read, after `student.`. `extra.<key>` is also readable.
+pub static FIELDS: &[FieldSpec] = &[
+    f("student_id", Text, "student id", Neither),
+    f("as_of", Text, "as-of date", Neither),
+    f("school_id", Text, "school", Neither),
+    f("grade_level", Number, "grade level", Neither),
+    f("gpa", Number, "GPA", Higher),
+    f("attendance.days_enrolled", Number, "days enrolled", Neither),
+    f("attendance.days_present", Number, "days present", Higher),
+    f("attendance.days_absent", Number, "days absent", Lower),
+    f("attendance.unexcused_absences", Number, "unexcused absences", Lower),
+    f("attendance.tardies", Number, "tardies", Lower),
+    pct("attendance.rate", "attendance rate", Higher),
+    pct("attendance.absence_rate", "absence rate", Lower),
+    f("courses", List, "courses", Neither),
+    f("failing_courses", Number, "failing courses", Lower),
+    f("failing_core_courses", Number, "failing core courses", Lower),
+    f("assessments", List, "assessments", Neither),
+    f("reading_percentile", Number, "reading percentile", Higher),
+    f("math_percentile", Number, "math percentile", Higher),
+    f("behavior.office_referrals", Number, "office referrals", Lower),
+    f("behavior.suspensions_in_school", Number, "in-school suspensions", Lower),
+    f("behavior.suspensions_out_of_school", Number, "out-of-school suspensions", Lower),
+    f("behavior.suspensions", Number, "suspensions", Lower),
+    f("sel.screener", Text, "SEL screener", Neither),
+    f("sel.t_score", Number, "SEL T-score", Higher),
+    f("sel.date", Text, "SEL screening date", Neither),
+    status("programs.ell", "English learner status"),
+    status("programs.iep", "IEP status"),
+    status("programs.section_504", "Section 504 status"),
+];
+
+/// Section names (the first path segment of nested fields), for "did you mean".
+pub fn sections() -> impl Iterator<Item = &'static str> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for spec in FIELDS {
+        let first = spec.path.split('.').next().unwrap_or(spec.path);
+        if !seen.contains(&first) {
+            seen.push(first);
+        }
+    }
+    seen.push("extra");
+    seen.into_iter()
+}
+
+/// A field reference resolved at load time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldRef {
+    /// Index into [`FIELDS`].
+    Known(usize),
+    /// `student.extra.<key>`: district-specific data.
+    Extra(String),
+}
+
+impl FieldRef {
+    /// Resolve a path after `student.`.
+    pub fn resolve(path: &str) -> Option<FieldRef> {
+        if let Some(key) = path.strip_prefix("extra.") {
+            if !key.is_empty() && !key.contains('.') {
+                return Some(FieldRef::Extra(key.to_string()));
+            }
+            return None;
+        }
+        FIELDS
+            .iter()
+            .position(|s| s.path == path)
+            .map(FieldRef::Known)
+    }
+
+    pub fn spec(&self) -> Option<&'static FieldSpec> {
+        match self {
+            FieldRef::Known(i) => FIELDS.get(*i),
+            FieldRef::Extra(_) => None,
+        }
+    }
+
+    /// The path as rules write it: `student.attendance.rate`.
+    pub fn full_path(&self) -> String {
+        match self {
+            FieldRef::Known(i) => format!("student.{}", FIELDS[*i].path),
+            FieldRef::Extra(k) => format!("student.extra.{k}"),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            FieldRef::Known(i) => FIELDS[*i].label.to_string(),
+            FieldRef::Extra(k) => k.replace('_', " "),
+        }
+    }
+}
+
+/// A value read from a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+    /// A list section as JSON (courses, assessments) or structured extra data.
+    Json(serde_json::Value),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Int(i) => (*i).into(),
+            Value::Num(n) => serde_json::Number::from_f64(*n)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Bool(b) => (*b).into(),
+            Value::Text(s) => s.clone().into(),
+            Value::Json(v) => v.clone(),
+        }
+    }
+
+    fn from_json(v: &serde_json::Value) -> Option<Value> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(Value::Int)
+                .or_else(|| n.as_f64().map(Value::Num)),
+            serde_json::Value::String(s) => Some(Value::Text(s.clone())),
+            other => Some(Value::Json(other.clone())),
+        }
+    }
+}
+
+/// Format a number for people: integers without decimals, others with up to two.
+pub fn human_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        let s = format!("{n:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Num(n) => f.write_str(&human_number(*n)),
+            Value::Bool(b) => write!(f, "{}", if *b { "yes" } else { "no" }),
+            Value::Text(s) => f.write_str(s),
+            Value::Json(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The derived indicators of one record, computed once per evaluation.
+#[derive(Debug)]
+pub struct Facts<'r> {
+    record: &'r Record,
+    failing: Option<(i64, i64)>,
+    reading: Option<f64>,
+    math: Option<f64>,
+}
+
+impl<'r> Facts<'r> {
+    pub fn new(record: &'r Record) -> Self {
+        let failing = record.courses.as_ref().map(|cs| {
+            let failing = cs.iter().filter(|c| c.is_failing());
+            let all = failing.clone().count() as i64;
+            let core = failing
+                .filter(|c| c.subject.is_some_and(Subject::is_core))
+                .count() as i64;
+            (all, core)
+        });
+        Facts {
+            record,
+            failing,
+            reading: latest_percentile(record, Subject::Reading),
+            math: latest_percentile(record, Subject::Math),
+        }
+    }
+
+    pub fn record(&self) -> &'r Record {
+        self.record
+    }
+
+    /// The value of a field, or `None` when the record does not have it.
+    pub fn get(&self, field: &FieldRef) -> Option<Value> {
+        match field {
+            FieldRef::Known(i) => self.known(FIELDS[*i].path),
+            FieldRef::Extra(k) => self
+                .record
+                .extra
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .and_then(Value::from_json),
+        }
+    }
+
+    fn known(&self, path: &str) -> Option<Value> {
+        let r = self.record;
+        let (section, name) = path.split_once('.').unwrap_or(("", path));
+        match section {
+            "attendance" => self.attendance(name),
+            "behavior" => self.behavior(name),
+            "sel" => self.sel(name),
+            "programs" => {
+                let p = r.programs.as_ref()?;
+                let v = match name {
+                    "ell" => p.ell,
+                    "iep" => p.iep,
+                    _ => p.section_504,
+                };
+                Some(Value::Bool(v))
+            }
+            _ => self.top_level(name),
+        }
+    }
+
+    fn top_level(&self, name: &str) -> Option<Value> {
+        let r = self.record;
+        match name {
+            "student_id" => Some(Value::Text(r.student_id.clone())),
+            "as_of" => r.as_of.clone().map(Value::Text),
+            "school_id" => r.school_id.clone().map(Value::Text),
+            "grade_level" => r.grade_level.map(Value::Int),
+            "gpa" => r.gpa.map(Value::Num),
+            "failing_courses" => self.failing.map(|f| Value::Int(f.0)),
+            "failing_core_courses" => self.failing.map(|f| Value::Int(f.1)),
+            "reading_percentile" => self.reading.map(Value::Num),
+            "math_percentile" => self.math.map(Value::Num),
+            "courses" => r.courses.as_ref().and_then(|c| to_json(c)),
+            "assessments" => r.assessments.as_ref().and_then(|a| to_json(a)),
+            _ => None,
+        }
+    }
+
+    fn attendance(&self, name: &str) -> Option<Value> {
+        let a = self.record.attendance.as_ref()?;
+        let absent = a.days_enrolled - a.days_present;
+        let rated = |v: f64| (a.days_enrolled > 0.0).then_some(Value::Num(v));
+        match name {
+            "days_enrolled" => Some(Value::Num(a.days_enrolled)),
+            "days_present" => Some(Value::Num(a.days_present)),
+            "days_absent" => Some(Value::Num(absent)),
+            "unexcused_absences" => a.unexcused_absences.map(Value::Num),
+            "tardies" => a.tardies.map(Value::Num),
+            "rate" => rated(a.days_present / a.days_enrolled),
+            "absence_rate" => rated(absent / a.days_enrolled),
+            _ => None,
+        }
+    }
+
+    fn behavior(&self, name: &str) -> Option<Value> {
+        let b = self.record.behavior.as_ref()?;
+        let v = match name {
+            "office_referrals" => b.office_referrals,
+            "suspensions_in_school" => b.suspensions_in_school,
+            "suspensions_out_of_school" => b.suspensions_out_of_school,
+            _ => b.suspensions_in_school + b.suspensions_out_of_school,
+        };
+        Some(Value::Int(i64::from(v)))
+    }
+
+    fn sel(&self, name: &str) -> Option<Value> {
+        let s = self.record.sel.as_ref()?;
+        match name {
+            "t_score" => Some(Value::Num(s.t_score)),
+            "screener" => s.screener.clone().map(Value::Text),
+            _ => s.date.clone().map(Value::Text),
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Option<Value> {
+    serde_json::to_value(v).ok().map(Value::Json)
+}
+
+/// The percentile of the latest assessment of `subject` (by date; undated results
+/// count as oldest; among equal dates the later entry in the list wins).
+fn latest_percentile(record: &Record, subject: Subject) -> Option<f64> {
+    let mut best: Option<(&str, f64)> = None;
+    for a in record.assessments.iter().flatten() {
+        if a.subject != subject {
+            continue;
+        }
+        let Some(p) = a.percentile else { continue };
+        let date = a.date.as_deref().unwrap_or("");
+        if best.is_none_or(|(d, _)| date >= d) {
+            best = Some((date, p));
+        }
+    }
+    best.map(|(_, p)| p)
+}

@@ -1,0 +1,225 @@
+//! The canonical student record: the model an SIS sends, its validation, and the
+//! derived indicators rules read.
+//!
+//! A record is deserialized strictly (unknown keys are errors at every level, with the
+//! path of the offending field), then validated once ([`Record::validate`]); code after
+//! [`parse_record`] only sees records known to be good. Derived indicators (attendance
+//! rate, failing courses, latest percentiles) are computed in Rust in [`facts`], never
+//! in scripts: Rhai divides integers as integers and would turn `54 / 64` into 0.
+
+pub mod facts;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use facts::{Facts, FieldKind, FieldSpec, Value};
+pub use validate::{RecordError, MAX_STUDENT_ID_LEN};
+
+/// Largest JSON text accepted for one record (bytes). Larger input is refused before
+/// it is parsed.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// Deepest JSON nesting accepted in one record (objects and arrays).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// One student as the SIS describes them. Every section but `student_id` is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub student_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_level: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attendance: Option<Attendance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courses: Option<Vec<Course>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpa: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessments: Option<Vec<Assessment>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<Behavior>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sel: Option<Sel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programs: Option<Programs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// Attendance so far this year. Day counts may be fractional (half days).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attendance {
+    pub days_enrolled: f64,
+    pub days_present: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unexcused_absences: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tardies: Option<f64>,
+}
+
+/// Subjects a course or assessment can belong to; free text goes in `title`/`name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Math,
+    Ela,
+    Reading,
+    Science,
+    SocialStudies,
+    Other,
+}
+
+impl Subject {
+    /// Core subjects for the failing-core-courses indicator (Freshman On-Track).
+    pub fn is_core(self) -> bool {
+        matches!(self, Subject::Math | Subject::Ela)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Math => "math",
+            Subject::Ela => "ela",
+            Subject::Reading => "reading",
+            Subject::Science => "science",
+            Subject::SocialStudies => "social_studies",
+            Subject::Other => "other",
+        }
+    }
+}
+
+/// One course with its current grade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Course {
+    pub course_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Subject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
+}
+
+impl Course {
+    /// A failing course has `grade_pct` below 60 or the letter F.
+    pub fn is_failing(&self) -> bool {
+        self.grade_pct.is_some_and(|g| g < 60.0)
+            || self
+                .letter
+                .as_deref()
+                .is_some_and(|l| l.trim().eq_ignore_ascii_case("f"))
+    }
+}
+
+/// One screening assessment result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assessment {
+    pub name: String,
+    pub subject: Subject,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+/// Discipline counts so far this year. Absent counts are zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Behavior {
+    #[serde(default)]
+    pub office_referrals: u32,
+    #[serde(default)]
+    pub suspensions_in_school: u32,
+    #[serde(default)]
+    pub suspensions_out_of_school: u32,
+}
+
+/// The latest social-emotional screener result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screener: Option<String>,
+    pub t_score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+/// Program participation. Kept for context; the shipped rules never flag on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Programs {
+    #[serde(default)]
+    pub ell: bool,
+    #[serde(default)]
+    pub iep: bool,
+    #[serde(default)]
+    pub section_504: bool,
+}
+
+/// Parse one JSON record and validate it. The error names the field and the problem.
+pub fn parse_record(json: &str) -> Result<Record, RecordError> {
+    if json.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::too_large(json.len()));
+    }
+    validate::check_depth(json)?;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let record: Record = serde_path_to_error::deserialize(&mut de).map_err(RecordError::from_serde)?;
+    de.end().map_err(|e| RecordError::syntax(&e))?;
+    record.validate()?;
+    Ok(record)
+}
+
+/// Validate an already-deserialized value (for records embedded in other documents,
+/// such as rule tests and webhook envelopes).
+pub fn record_from_value(value: serde_json::Value) -> Result<Record, RecordError> {
+    let record: Record = serde_path_to_error::deserialize(value).map_err(RecordError::from_serde)?;
+    record.validate()?;
+    Ok(record)
+}
+
+/// A record with every section present and typical values, used to try rule
+/// conditions at load time.
+pub fn probe_record() -> Record {
+    Record {
+        student_id: "PROBE".into(),
+        as_of: Some("2026-11-20".into()),
+        school_id: Some("SCH".into()),
+        grade_level: Some(9),
+        attendance: Some(Attendance {
+            days_enrolled: 64.0,
+            days_present: 57.5,
+            unexcused_absences: Some(3.0),
+            tardies: Some(2.0),
+        }),
+        courses: Some(vec![Course {
+            course_id: "ALG1".into(),
+            title: Some("Algebra I".into()),
+            subject: Some(Subject::Math),
+            grade_pct: Some(58.5),
+            letter: Some("F".into()),
+            credits: Some(1.0),
+        }]),
+        gpa: Some(2.1),
+        assessments: Some(vec![
+            Assessment { name: "Screener".into(), subject: Subject::Reading, percentile: Some(18.0), date: Some("2026-10-01".into()) },
+            Assessment { name: "Screener".into(), subject: Subject::Math, percentile: Some(30.0), date: Some("2026-10-01".into()) },
+        ]),
+        behavior: Some(Behavior { office_referrals: 2, suspensions_in_school: 1, suspensions_out_of_school: 0 }),
+        sel: Some(Sel { screener: Some("DESSA-mini".into()), t_score: 42.0, date: Some("2026-10-15".into()) }),
+        programs: Some(Programs::default()),
+        extra: None,
+    }
+}

@@ -1,0 +1,247 @@
+//! Rule tests: `tests/*.yaml` in a rule set, each case a record and the flags it must
+//! (and must not) produce. Run by `intervene test`, and before a rule set is published.
+
+use std::collections::BTreeSet;
+
+use crate::engine::{Decision, Evaluator};
+use crate::record::record_from_value;
+use crate::rules::diag::suggest;
+use crate::rules::yaml::{self, Kind, Node};
+use crate::rules::{Diagnostic, Domain, RuleSet};
+
+/// What one case expects.
+#[derive(Debug, Clone, Default)]
+struct Expect {
+    fired: Option<BTreeSet<String>>,
+    not_fired: BTreeSet<String>,
+    tiers: Vec<(Domain, u8)>,
+    recommend: BTreeSet<String>,
+    insufficient_data: BTreeSet<String>,
+}
+
+/// One failing case: where it is and what differed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub file: String,
+    pub line: usize,
+    pub name: String,
+    pub differences: Vec<String>,
+}
+
+/// The outcome of a rule set's tests.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failures: Vec<Failure>,
+    /// Problems in the test files themselves (they count as failures).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Enabled rules that no case sees fire, or no case sees stay quiet.
+    pub uncovered: Vec<String>,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.failures.len() + self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.failed() == 0
+    }
+}
+
+const CASE_KEYS: [&str; 3] = ["name", "record", "expect"];
+const EXPECT_KEYS: [&str; 5] = ["fired", "not_fired", "tiers", "recommend", "insufficient_data"];
+
+/// Run every case of every test file of `rules`.
+pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
+    let mut report = Report::default();
+    let mut fired_somewhere = BTreeSet::new();
+    let mut quiet_somewhere = BTreeSet::new();
+    for (file, text) in rules.test_files() {
+        let root = match yaml::parse(text) {
+            Ok(Some(root)) => root,
+            Ok(None) => continue,
+            Err(errors) => {
+                for e in errors {
+                    report.diagnostics.push(Diagnostic::error(file, e.line, e.col, e.message).with_source(text));
+                }
+                continue;
+            }
+        };
+        let mut ctx = Ctx { file, text, rules, diags: &mut report.diagnostics };
+        for (line, name, record, expect) in ctx.cases(&root) {
+            let record = match record_from_value(record) {
+                Ok(r) => r,
+                Err(e) => {
+                    ctx.diags.push(Diagnostic::error(file, line, 1, format!("case `{name}`: invalid record: {e}")).with_source(text));
+                    continue;
+                }
+            };
+            let d = evaluator.evaluate_with(rules, &record, "test".into(), "test".into());
+            for r in rules.rules.iter().filter(|r| r.enabled) {
+                if d.flags.iter().any(|f| f.rule_id == r.id) {
+                    fired_somewhere.insert(r.id.clone());
+                } else if !d.insufficient_data.contains(&r.id) {
+                    quiet_somewhere.insert(r.id.clone());
+                }
+            }
+            let differences = compare(&d, &expect);
+            if differences.is_empty() {
+                report.passed += 1;
+            } else {
+                report.failures.push(Failure { file: file.to_string(), line, name, differences });
+            }
+        }
+    }
+    for r in rules.rules.iter().filter(|r| r.enabled) {
+        if !fired_somewhere.contains(&r.id) || !quiet_somewhere.contains(&r.id) {
+            report.uncovered.push(r.id.clone());
+        }
+    }
+    report
+}
+
+fn compare(d: &Decision, e: &Expect) -> Vec<String> {
+    let mut out = Vec::new();
+    let fired: BTreeSet<String> = d.fired().map(str::to_string).collect();
+    if let Some(want) = &e.fired {
+        let missing: Vec<_> = want.difference(&fired).cloned().collect();
+        let extra: Vec<_> = fired.difference(want).cloned().collect();
+        if !missing.is_empty() {
+            out.push(format!("expected to fire but did not: {}", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            out.push(format!("fired but not expected: {}", extra.join(", ")));
+        }
+    }
+    let wrongly: Vec<_> = e.not_fired.intersection(&fired).cloned().collect();
+    if !wrongly.is_empty() {
+        out.push(format!("fired but expected not to: {}", wrongly.join(", ")));
+    }
+    for (domain, tier) in &e.tiers {
+        let got = d.tiers.get(domain).copied().unwrap_or(0);
+        if got != *tier {
+            out.push(format!("tier for {domain}: expected {tier}, got {got}"));
+        }
+    }
+    let recommended: BTreeSet<&str> = d.recommendations.iter().map(|r| r.intervention.as_str()).collect();
+    let missing: Vec<_> = e.recommend.iter().filter(|r| !recommended.contains(r.as_str())).cloned().collect();
+    if !missing.is_empty() {
+        out.push(format!("not recommended: {}", missing.join(", ")));
+    }
+    let missing: Vec<_> = e.insufficient_data.iter().filter(|r| !d.insufficient_data.contains(r)).cloned().collect();
+    if !missing.is_empty() {
+        out.push(format!("not listed as insufficient_data: {}", missing.join(", ")));
+    }
+    for err in &d.rule_errors {
+        out.push(format!("rule error in {}: {}", err.rule_id, err.error));
+    }
+    out
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    rules: &'a RuleSet,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, node: &Node, msg: String, hint: Option<String>) {
+        let mut d = Diagnostic::error(self.file, node.pos.line, node.pos.col, msg).with_source(self.text);
+        d.hint = hint;
+        self.diags.push(d);
+    }
+
+    fn map<'n>(&mut self, node: &'n Node, allowed: &[&str], what: &str) -> Vec<(&'n str, &'n Node)> {
+        let Kind::Map(entries) = &node.kind else {
+            self.error(node, format!("{what} must be a mapping"), None);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            let key = k.as_str().unwrap_or_default();
+            if allowed.contains(&key) {
+                out.push((key, v));
+            } else {
+                self.error(k, format!("unknown key `{key}` in {what}"), Some(suggest(key, allowed.iter().copied())));
+            }
+        }
+        out
+    }
+
+    fn cases(&mut self, root: &Node) -> Vec<(usize, String, serde_json::Value, Expect)> {
+        let mut out = Vec::new();
+        let top = self.map(root, &["cases"], "a rule test file");
+        let Some((_, list)) = top.into_iter().find(|(k, _)| *k == "cases") else { return out };
+        let Kind::Seq(items) = &list.kind else {
+            self.error(list, "`cases` must be a list".into(), None);
+            return out;
+        };
+        for item in items {
+            let fields = self.map(item, &CASE_KEYS, "a test case");
+            let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+            let name = get("name").and_then(Node::as_str).unwrap_or("unnamed case").to_string();
+            let (Some(record), Some(expect)) = (get("record"), get("expect")) else {
+                self.error(item, format!("case `{name}` needs `record` and `expect`"), None);
+                continue;
+            };
+            if let Some(expect) = self.expect(expect) {
+                out.push((item.pos.line, name, yaml::to_json(record), expect));
+            }
+        }
+        out
+    }
+
+    fn ids(&mut self, node: &Node, rules_only: bool) -> BTreeSet<String> {
+        let Kind::Seq(items) = &node.kind else {
+            self.error(node, "expected a list of ids, like `[chronic-absence]`".into(), None);
+            return BTreeSet::new();
+        };
+        let mut out = BTreeSet::new();
+        for i in items {
+            let id = i.as_str().unwrap_or_default().to_string();
+            let known = if rules_only { self.rules.rule(&id).is_some() } else { self.rules.intervention(&id).is_some() };
+            if !known {
+                let hint = if rules_only {
+                    suggest(&id, self.rules.rules.iter().map(|r| r.id.as_str()))
+                } else {
+                    suggest(&id, self.rules.interventions.iter().map(|r| r.id.as_str()))
+                };
+                let what = if rules_only { "rule" } else { "intervention" };
+                self.error(i, format!("unknown {what} `{id}`"), Some(hint));
+            }
+            out.insert(id);
+        }
+        out
+    }
+
+    fn expect(&mut self, node: &Node) -> Option<Expect> {
+        let mut e = Expect::default();
+        let before = self.diags.len();
+        for (k, v) in self.map(node, &EXPECT_KEYS, "`expect`") {
+            match k {
+                "fired" => e.fired = Some(self.ids(v, true)),
+                "not_fired" => e.not_fired = self.ids(v, true),
+                "insufficient_data" => e.insufficient_data = self.ids(v, true),
+                "recommend" => e.recommend = self.ids(v, false),
+                _ => {
+                    let Kind::Map(entries) = &v.kind else {
+                        self.error(v, "`tiers` must map domains to tiers, like `{attendance: 2}`".into(), None);
+                        continue;
+                    };
+                    for (dk, dv) in entries {
+                        let name = dk.as_str().unwrap_or_default();
+                        let tier = dv.as_str().and_then(|s| s.parse::<u8>().ok()).filter(|t| *t <= 3);
+                        match (Domain::parse(name), tier) {
+                            (Some(d), Some(t)) => e.tiers.push((d, t)),
+                            (None, _) => self.error(dk, format!("unknown domain `{name}`"), Some(suggest(name, Domain::ALL.iter().map(|d| d.as_str())))),
+                            (_, None) => self.error(dv, "tier must be 0, 1, 2 or 3".into(), None),
+                        }
+                    }
+                }
+            }
+        }
+        (self.diags.len() == before).then_some(e)
+    }
+}
