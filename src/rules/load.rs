@@ -236,7 +236,10 @@ fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
     let target = squash(value);
     let mut text_lines: Vec<String> = Vec::new();
     let mut lines = Vec::new();
-    let mut idx = if block { first_idx + 1 } else { first_idx };
+    // yaml-rust2 marks a block scalar at its indicator (`|`, `>`) or at its first
+    // content line, depending on the layout; start after the indicator if present.
+    let on_indicator = rest.trim_start().starts_with(['|', '>']);
+    let mut idx = if block && on_indicator { first_idx + 1 } else { first_idx };
     if !block {
         text_lines.push(rest.clone());
         lines.push((node.pos.line, start_col + 1));
@@ -261,6 +264,7 @@ fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
 /// A rule decoded from YAML, its condition analysed, before compilation.
 struct Draft {
     rule: Rule,
+    id_pos: Pos,
     file: String,
     when_node: Node,
     source: SourceMap,
@@ -524,6 +528,7 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
     let analysis = expr::analyze(&source.text);
     let explain = parse_explain(ctx, explain_node, &explain_text, cats);
     Some(Draft {
+        id_pos: f["id"].pos,
         rule: Rule {
             id,
             name,
@@ -590,7 +595,8 @@ fn check_duplicates(drafts: &[Draft], files: &BTreeMap<String, String>, diags: &
         if let Some(first) = seen.get(d.rule.id.as_str()) {
             let text = &files[&d.file];
             diags.push(
-                Diagnostic::error(&d.file, d.rule.line, d.when_node.pos.col.min(d.rule.line.max(1)), format!("duplicate rule id `{}`", d.rule.id))
+                Diagnostic::error(&d.file, d.id_pos.line, d.id_pos.col, format!("duplicate rule id `{}`", d.rule.id))
+                    .width(d.rule.id.chars().count())
                     .hint(format!("`{}` is already defined at {}:{}; rule ids must be unique across the rule set", d.rule.id, first.file, first.rule.line))
                     .with_source(text),
             );
@@ -780,8 +786,14 @@ fn probe(engine: &rhai::Engine, ctx: &mut Ctx, draft: &Draft, slots: &[FieldRef]
             let l = if l == 0 { line } else { l };
             let is_type = matches!(*e, rhai::EvalAltResult::ErrorFunctionNotFound(..) | rhai::EvalAltResult::ErrorMismatchDataType(..) | rhai::EvalAltResult::ErrorMismatchOutputType(..));
             let sev = if is_type { Severity::Error } else { Severity::Warning };
-            let msg = if is_type { format!("condition fails on a sample record: {e}") } else { format!("condition stopped on a sample record: {e}") };
-            ctx.push(sev, l, c.max(1), 1, msg, Some("check that values are compared with values of the same kind (numbers with numbers)".into()));
+            let what = e.to_string();
+            let what = what.split(" (line ").next().unwrap_or(&what);
+            let (msg, hint) = if is_type {
+                (format!("condition fails on a sample record: {what}"), "compare values of the same kind: numbers with numbers, text with text")
+            } else {
+                (format!("condition stopped on a sample record: {what}"), "records like the sample will list this rule under rule_errors; the sandbox stops rules that loop or grow data without bound")
+            };
+            ctx.push(sev, l, c.max(1), 1, msg, Some(hint.into()));
         }
     }
 }
