@@ -19,8 +19,11 @@
 //!
 //! Arrows point down only: `batch`/`ruletest` → `engine` → `rules` → `record`.
 
+pub mod audit;
 pub mod batch;
+pub mod config;
 pub mod engine;
+pub mod http;
 pub mod record;
 pub mod rules;
 pub mod ruletest;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use intervene::audit::{Query, Store};
 use intervene::batch::{self, Output};
+use intervene::config::{LogFormat, Role, Settings};
+use intervene::http::Application;
 use intervene::engine::Evaluator;
 use intervene::rules::{diag, RuleSet};
 use intervene::ruletest;
@@ -27,6 +30,33 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service
+    Serve {
+        /// Config file (default: intervene.yaml when present)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:8080
+        #[arg(long)]
+        bind: Option<String>,
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Inspect the audit log of a stopped server's data directory
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        #[arg(long, default_value = "data", global = true)]
+        data: PathBuf,
+    },
+    /// Manage API keys
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Check a rule set and print every problem (exit 1 on any error)
     Check {
         /// Rule-set directory
@@ -52,6 +82,34 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check the hash chain; exit 1 naming the first bad entry
+    Verify,
+    /// Print every entry as NDJSON
+    Export,
+    /// Print entries, newest first
+    Show {
+        #[arg(long)]
+        student: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key: prints it once, and the config line holding its hash
+    New {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -67,6 +125,24 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Check { dir, format } => check(&dir, format),
         Command::Test { dir } => test(&dir),
         Command::Eval { rules, explain, input } => eval(&rules, explain, &input),
+        Command::Serve { config, rules, data, bind, log_format } => {
+            let mut s = Settings::load(config.as_deref())?;
+            if let Some(r) = rules {
+                s.rules = r;
+            }
+            if let Some(d) = data {
+                s.data = d;
+            }
+            if let Some(b) = bind {
+                s.bind = b;
+            }
+            if let Some(f) = log_format {
+                s.log_format = f;
+            }
+            serve(s)
+        }
+        Command::Audit { action, data } => audit(action, &data),
+        Command::Keys { action: KeysAction::New { name, role } } => keys_new(&name, &role),
     }
 }
 
@@ -142,4 +218,92 @@ fn eval(rules_dir: &Path, explain: bool, input: &str) -> anyhow::Result<ExitCode
         eprintln!("\r{} records, {} flagged, {} rejected", summary.records, summary.flagged, summary.rejected);
     }
     Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    init_tracing(settings.log_format);
+    actix_web::rt::System::new().block_on(async move {
+        let bind = settings.bind.clone();
+        let app = Application::build(settings).await?;
+        tracing::info!("listening on http://{}", bind.rsplit_once(':').map(|(h, _)| format!("{h}:{}", app.port())).unwrap_or(bind));
+        app.run_until_stopped().await?;
+        tracing::info!("stopped; audit log flushed");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
+    if !data.join("db").exists() {
+        anyhow::bail!("no audit store in `{}`", data.display());
+    }
+    let store = Store::open(data, None)?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let code = match action {
+        AuditAction::Verify => {
+            let tty = io::stderr().is_terminal();
+            let report = store.verify(&mut |n| {
+                if tty {
+                    eprint!("\r{n} entries checked");
+                }
+            })?;
+            if tty {
+                eprintln!();
+            }
+            if report.ok {
+                writeln!(out, "ok: {} entries, chain intact, head {}", report.entries, report.head_hash)?;
+                ExitCode::SUCCESS
+            } else {
+                writeln!(out, "BROKEN at entry {}: {}", report.first_bad_seq.unwrap_or(0), report.problem.unwrap_or_default())?;
+                ExitCode::from(1)
+            }
+        }
+        AuditAction::Export => {
+            let mut after = 0;
+            loop {
+                let rows = store.raw_after(after, 1000)?;
+                let Some((last, _)) = rows.last() else { break };
+                after = *last;
+                for (_, bytes) in rows {
+                    out.write_all(&bytes)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        AuditAction::Show { student, rule, limit } => {
+            let page = store.query(&Query { student, rule, limit, ..Query::default() })?;
+            for e in page.entries {
+                writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    out.flush()?;
+    drop(out);
+    store.shutdown();
+    Ok(code)
+}
+
+fn keys_new(name: &str, role: &str) -> anyhow::Result<ExitCode> {
+    let Some(role) = Role::parse(role) else {
+        anyhow::bail!("unknown role `{role}`; use ingest, counselor, auditor or admin");
+    };
+    if name.trim().is_empty() {
+        anyhow::bail!("`--name` must not be empty");
+    }
+    let (key, hash) = intervene::http::new_key();
+    println!("key (shown once, give it to the client): {key}");
+    println!("add to intervene.yaml under api_keys:");
+    println!("  - name: {name}\n    role: {}\n    sha256: \"{hash}\"", role.as_str());
+    Ok(ExitCode::SUCCESS)
 }

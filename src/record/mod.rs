@@ -223,3 +223,49 @@ pub fn probe_record() -> Record {
         extra: None,
     }
 }
+
+impl Record {
+    /// A copy keeping only `student_id` and the parts needed to compute `fields`
+    /// (what the audit log keeps of a record).
+    pub fn project(&self, fields: &[facts::FieldRef]) -> Record {
+        let mut out = Record {
+            student_id: self.student_id.clone(),
+            as_of: self.as_of.clone(),
+            school_id: None,
+            grade_level: None,
+            attendance: None,
+            courses: None,
+            gpa: None,
+            assessments: None,
+            behavior: None,
+            sel: None,
+            programs: None,
+            extra: None,
+        };
+        for f in fields {
+            let path = match f {
+                facts::FieldRef::Extra(k) => {
+                    if let Some(v) = self.extra.as_ref().and_then(|m| m.get(k)) {
+                        out.extra.get_or_insert_with(BTreeMap::new).insert(k.clone(), v.clone());
+                    }
+                    continue;
+                }
+                facts::FieldRef::Known(_) => f.full_path(),
+            };
+            let path = path.trim_start_matches("student.");
+            match path.split('.').next().unwrap_or(path) {
+                "attendance" => out.attendance.clone_from(&self.attendance),
+                "courses" | "failing_courses" | "failing_core_courses" => out.courses.clone_from(&self.courses),
+                "assessments" | "reading_percentile" | "math_percentile" => out.assessments.clone_from(&self.assessments),
+                "behavior" => out.behavior.clone_from(&self.behavior),
+                "sel" => out.sel.clone_from(&self.sel),
+                "programs" => out.programs.clone_from(&self.programs),
+                "gpa" => out.gpa = self.gpa,
+                "grade_level" => out.grade_level = self.grade_level,
+                "school_id" => out.school_id.clone_from(&self.school_id),
+                _ => {}
+            }
+        }
+        out
+    }
+}

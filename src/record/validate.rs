@@ -54,8 +54,9 @@ impl RecordError {
     pub(super) fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { String::new() } else { path };
-        let message = if inner.is_syntax() || inner.is_eof() {
+        let syntax = inner.is_syntax() || inner.is_eof();
+        let field = if path == "." || syntax { String::new() } else { path };
+        let message = if syntax {
             format!("invalid JSON at column {}: {}", inner.column(), clean_serde_message(&inner.to_string()))
         } else {
             clean_serde_message(&inner.to_string())

@@ -184,6 +184,11 @@ impl RuleSet {
         load::compile(files)
     }
 
+    /// Every student field any rule of the set reads.
+    pub fn fields_read(&self) -> &[FieldRef] {
+        &self.slots
+    }
+
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }

@@ -1,0 +1,194 @@
+//! The single writer thread: group commit of appends.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::{decode, index_key, now, AuditError, Entry, FlushObserver, NewEntry, GENESIS};
+
+/// Most entries one flush acknowledges.
+const MAX_BATCH: usize = 4096;
+
+/// What one group commit did.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushStats {
+    pub entries: usize,
+    pub flush_seconds: f64,
+}
+
+pub(super) struct Trees {
+    pub db: sled::Db,
+    pub dir: PathBuf,
+    pub log: sled::Tree,
+    pub by_student: sled::Tree,
+    pub by_rule: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+type Reply = oneshot::Sender<Result<Entry, AuditError>>;
+
+enum Msg {
+    Append(NewEntry, Reply),
+}
+
+pub(super) struct Handle {
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// (last seq, last hash)
+pub(super) type Head = (u64, String);
+
+/// Find the head of the chain and index any entries the indexes missed (a crash
+/// between the log write and the index write).
+pub(super) fn recover(log: &sled::Tree, by_student: &sled::Tree, by_rule: &sled::Tree, meta: &sled::Tree) -> Result<Head, AuditError> {
+    let indexed = meta.get("indexed")?.map(|v| super::key_seq(&v)).unwrap_or(0);
+    for item in log.range((indexed + 1).to_be_bytes()..) {
+        let (k, v) = item?;
+        let seq = super::key_seq(&k);
+        let e = decode(seq, &v)?;
+        index(&e, by_student, by_rule)?;
+    }
+    match log.last()? {
+        None => Ok((0, GENESIS.to_string())),
+        Some((k, v)) => {
+            let seq = super::key_seq(&k);
+            let e = decode(seq, &v)?;
+            Ok((seq, e.hash))
+        }
+    }
+}
+
+fn index(e: &Entry, by_student: &sled::Tree, by_rule: &sled::Tree) -> Result<(), AuditError> {
+    if let Some(s) = e.student_id() {
+        by_student.insert(index_key(s, e.seq), &[])?;
+    }
+    if let Some(rules) = e.payload.get("rule_ids").and_then(|r| r.as_array()) {
+        for r in rules.iter().filter_map(|r| r.as_str()) {
+            by_rule.insert(index_key(r, e.seq), &[])?;
+        }
+    }
+    Ok(())
+}
+
+impl Handle {
+    pub(super) fn start(trees: Trees, head: Head, observer: Option<FlushObserver>) -> Handle {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || run(trees, head, rx, observer))
+            .ok();
+        Handle { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread) }
+    }
+
+    pub(super) fn submit(&self, entry: NewEntry) -> oneshot::Receiver<Result<Entry, AuditError>> {
+        let (reply, rx) = oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|tx| tx.send(Msg::Append(entry, reply))));
+        // On failure the reply sender is dropped and the receiver reports Closed.
+        drop(sent);
+        rx
+    }
+
+    pub(super) async fn append(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+        self.submit(entry).await.map_err(|_| AuditError::Closed)?
+    }
+
+    pub(super) fn append_blocking(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+        self.submit(entry).blocking_recv().map_err(|_| AuditError::Closed)?
+    }
+
+    /// Close the queue and wait for the writer to drain and flush it.
+    pub(super) fn shutdown(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<FlushObserver>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let mut written = Vec::with_capacity(batch.len());
+        let mut failure = None;
+        for Msg::Append(new, reply) in batch {
+            match write_one(&trees, &head, new) {
+                Ok(entry) => {
+                    head = (entry.seq, entry.hash.clone());
+                    written.push((entry, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+        if let Err(e) = trees.meta.insert("indexed", &head.0.to_be_bytes()).map_err(AuditError::from).and_then(|_| flush(&trees)) {
+            failure = Some(e.to_string());
+        }
+        if let Some(obs) = &observer {
+            obs(&FlushStats { entries: written.len(), flush_seconds: started.elapsed().as_secs_f64() });
+        }
+        for (entry, reply) in written {
+            let _ = reply.send(match &failure {
+                None => Ok(entry),
+                Some(msg) => Err(AuditError::Io(std::io::Error::other(msg.clone()))),
+            });
+        }
+    }
+    // Queue closed: everything received was flushed above.
+    let _ = flush(&trees);
+}
+
+fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Entry, AuditError> {
+    let mut e = Entry {
+        seq: head.0 + 1,
+        kind: new.kind,
+        at: now(),
+        actor: new.actor,
+        request_id: new.request_id,
+        payload: new.payload,
+        prev_hash: head.1.clone(),
+        hash: String::new(),
+    };
+    e.hash = e.compute_hash();
+    let bytes = serde_json::to_vec(&e).map_err(|err| AuditError::Corrupt { seq: e.seq, message: err.to_string() })?;
+    trees.log.insert(e.seq.to_be_bytes(), bytes)?;
+    index(&e, &trees.by_student, &trees.by_rule)?;
+    Ok(e)
+}
+
+/// Flush sled, then fsync its files: sled's flush is `sync_file_range` on Linux,
+/// which does not survive power loss.
+fn flush(trees: &Trees) -> Result<(), AuditError> {
+    trees.db.flush()?;
+    for name in ["db", "conf"] {
+        let path = trees.dir.join(name);
+        if let Ok(f) = std::fs::File::open(&path) {
+            f.sync_all()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Settings: defaults, then a YAML file, then `INTERVENE_*` environment variables,
+//! then command-line flags. Everything has a default, so `intervene serve` needs no
+//! file: rules from `./rules`, data in `./data`, bound to `127.0.0.1:8080`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Roles a key can have. `admin` may do everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Ingest,
+    Counselor,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Counselor => "counselor",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Ingest, Role::Counselor, Role::Auditor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// An API key as configured: its name, role and the hex SHA-256 of the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub role: Role,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Webhook {
+    /// Name of the environment variable holding the HMAC secret.
+    pub secret_env: String,
+    pub replay_window_secs: u64,
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Webhook {
+            secret_env: "INTERVENE_WEBHOOK_SECRET".into(),
+            replay_window_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Days decisions are kept; `None` keeps them forever.
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything the service is configured with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub bind: String,
+    pub rules: PathBuf,
+    pub data: PathBuf,
+    pub max_body_bytes: usize,
+    pub api_keys: Vec<ApiKey>,
+    pub webhook: Webhook,
+    pub audit: Audit,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            rules: "rules".into(),
+            data: "data".into(),
+            max_body_bytes: 1024 * 1024,
+            api_keys: Vec::new(),
+            webhook: Webhook::default(),
+            audit: Audit::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Why settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file `{path}`: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable `{name}`: {message}")]
+    Env { name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, overridden by `file` (or `intervene.yaml` when present), overridden
+    /// by the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let default_file = Path::new("intervene.yaml");
+        let path = file.or(default_file.exists().then_some(default_file));
+        let mut s = match path {
+            None => Settings::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                if text.trim().is_empty() {
+                    Settings::default()
+                } else {
+                    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    })?
+                }
+            }
+        };
+        s.apply_env(|k| std::env::var(k).ok())?;
+        Ok(s)
+    }
+
+    /// Apply `INTERVENE_BIND`, `INTERVENE_RULES`, `INTERVENE_DATA`,
+    /// `INTERVENE_MAX_BODY_BYTES`, `INTERVENE_LOG_FORMAT`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("INTERVENE_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = get("INTERVENE_RULES") {
+            self.rules = v.into();
+        }
+        if let Some(v) = get("INTERVENE_DATA") {
+            self.data = v.into();
+        }
+        if let Some(v) = get("INTERVENE_MAX_BODY_BYTES") {
+            self.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {
+                name: "INTERVENE_MAX_BODY_BYTES".into(),
+                message: format!("`{v}` is not a number of bytes"),
+            })?;
+        }
+        if let Some(v) = get("INTERVENE_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "INTERVENE_LOG_FORMAT".into(),
+                        message: format!("`{v}` is not `text` or `json`"),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Check the settings that can be wrong on their own.
+    pub fn validate(&self) -> Result<SocketAddr, ConfigError> {
+        let addr: SocketAddr = self
+            .bind
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("bind address `{}` is not like 127.0.0.1:8080", self.bind)))?;
+        if self.api_keys.is_empty() && !addr.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "no API keys are configured, so the server runs in open local mode and only binds to loopback; refusing to bind `{}` (add api_keys, see `intervene keys new`)",
+                self.bind
+            )));
+        }
+        for k in &self.api_keys {
+            if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(format!("api key `{}`: sha256 must be 64 hex digits", k.name)));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+        }
+        Ok(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut s = Settings::default();
+        s.apply_env(|k| (k == "INTERVENE_BIND").then(|| "127.0.0.1:9999".to_string())).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:9999");
+    }
+
+    #[test]
+    fn open_mode_refuses_public_bind() {
+        let s = Settings { bind: "0.0.0.0:8080".into(), ..Settings::default() };
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("open local mode"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_number_names_the_variable() {
+        let mut s = Settings::default();
+        let err = s.apply_env(|k| (k == "INTERVENE_MAX_BODY_BYTES").then(|| "lots".to_string())).unwrap_err();
+        assert!(err.to_string().contains("INTERVENE_MAX_BODY_BYTES"));
+    }
+}

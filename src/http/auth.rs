@@ -1,0 +1,102 @@
+//! Bearer API keys with roles. Keys are configured as SHA-256 hashes; a presented key
+//! is hashed and compared with every configured hash in constant time.
+
+use actix_web::HttpRequest;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::{request_id, AppState};
+use crate::audit::NewEntry;
+use crate::config::Role;
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Key name, or `local` in open local mode.
+    pub name: String,
+    pub role: Role,
+}
+
+/// A configured key, decoded.
+pub(super) struct Key {
+    name: String,
+    role: Role,
+    hash: [u8; 32],
+}
+
+pub(super) fn decode_keys(keys: &[crate::config::ApiKey]) -> Vec<Key> {
+    keys.iter()
+        .filter_map(|k| {
+            let bytes = hex::decode(&k.sha256).ok()?;
+            let hash: [u8; 32] = bytes.try_into().ok()?;
+            Some(Key { name: k.name.clone(), role: k.role, hash })
+        })
+        .collect()
+}
+
+/// A new random key and its hash (for `intervene keys new`).
+pub fn new_key() -> (String, String) {
+    let mut raw = [0u8; 32];
+    // The operating system's CSPRNG; without it there is no safe key to print.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut raw).expect("the operating system random source failed");
+    let key = format!("ivk_{}", hex::encode(raw));
+    let hash = hex::encode(Sha256::digest(key.as_bytes()));
+    (key, hash)
+}
+
+fn find(keys: &[Key], presented: &str) -> Option<(String, Role)> {
+    let digest = Sha256::digest(presented.as_bytes());
+    let mut found = None;
+    for k in keys {
+        // Compare against every key so timing does not depend on which matched.
+        if bool::from(k.hash.ct_eq(digest.as_slice())) {
+            found = Some((k.name.clone(), k.role));
+        }
+    }
+    found
+}
+
+/// Check the request's key against the roles allowed for the endpoint (admin is
+/// always allowed). Denials are logged and audited.
+pub async fn authorize(req: &HttpRequest, state: &AppState, allowed: &[Role]) -> Result<Actor, ApiError> {
+    if state.keys.is_empty() {
+        return Ok(Actor { name: "local".into(), role: Role::Admin });
+    }
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    let presented = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+    let (denial, status_err) = match presented.map(str::trim).and_then(|p| find(&state.keys, p)) {
+        Some((name, role)) if role == Role::Admin || allowed.contains(&role) => return Ok(Actor { name, role }),
+        Some((name, role)) => {
+            let need: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            let msg = format!("key `{name}` has role `{}`; this endpoint needs {}", role.as_str(), need.join(" or "));
+            ((Some(name), "role not allowed"), ApiError::Forbidden(msg))
+        }
+        None if presented.is_none() => ((None, "missing bearer key"), ApiError::Unauthorized("send `Authorization: Bearer <key>`".into())),
+        None => ((None, "unknown key"), ApiError::Unauthorized("the API key is not valid".into())),
+    };
+    deny(req, state, denial.0, denial.1).await;
+    Err(status_err)
+}
+
+/// Log and audit a refused request (never the key itself).
+pub(super) async fn deny(req: &HttpRequest, state: &AppState, key_name: Option<String>, reason: &str) {
+    let rid = request_id(req);
+    tracing::warn!(request_id = %rid, path = %req.path(), key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
+    let entry = NewEntry {
+        kind: "auth.denied".into(),
+        actor: key_name.clone().unwrap_or_else(|| "anonymous".into()),
+        request_id: rid,
+        payload: serde_json::json!({
+            "method": req.method().as_str(),
+            "path": req.path(),
+            "reason": reason,
+            "key_name": key_name,
+            "peer": req.peer_addr().map(|a| a.ip().to_string()),
+        }),
+    };
+    if let Err(e) = state.store.append(entry).await {
+        tracing::error!(error = %e, "could not audit a denial");
+    }
+}

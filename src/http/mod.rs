@@ -1,0 +1,174 @@
+//! The HTTP service (actix-web). The only module that touches actix-web; handlers
+//! extract, call the library, and map errors to problem+json.
+//!
+//! Startup lives here so tests run the real server on port 0:
+//! [`Application::build`], [`Application::port`], [`Application::run_until_stopped`].
+
+mod auth;
+mod body;
+mod error;
+pub mod metrics;
+mod openapi;
+mod routes;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
+use arc_swap::ArcSwap;
+use tracing::Instrument;
+
+pub use auth::{new_key, Actor};
+pub use error::ApiError;
+
+use crate::audit::{NewEntry, Store};
+use crate::config::Settings;
+use crate::engine::Evaluator;
+use crate::rules::RuleSet;
+
+/// Shared by every request.
+pub struct AppState {
+    pub rules: ArcSwap<RuleSet>,
+    pub evaluator: Evaluator,
+    pub store: Store,
+    pub settings: Settings,
+    pub metrics: metrics::Metrics,
+    keys: Vec<auth::Key>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("rule set `{dir}` has errors:\n{error}")]
+    Rules { dir: String, error: crate::rules::LoadError },
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("cannot bind `{addr}`: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A built server, listening, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// The request id of a request (set by the middleware).
+#[derive(Clone)]
+pub(crate) struct RequestId(pub String);
+
+pub(crate) fn request_id(req: &HttpRequest) -> String {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+impl Application {
+    /// Load the rules, open the store, bind the listener.
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let addr = settings.validate()?;
+        let rules = RuleSet::load_dir(&settings.rules).map_err(|error| StartError::Rules {
+            dir: settings.rules.display().to_string(),
+            error,
+        })?;
+        let metrics = metrics::Metrics::new();
+        let store = Store::open(&settings.data, Some(metrics.flush_observer()))?;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr: settings.bind.clone(), source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.clone(), source })?.port();
+        if settings.api_keys.is_empty() {
+            tracing::warn!("OPEN LOCAL MODE: no API keys configured; every request is allowed, and the server binds to loopback only");
+        }
+        store
+            .append(NewEntry {
+                kind: "ruleset.loaded".into(),
+                actor: "system".into(),
+                request_id: String::new(),
+                payload: serde_json::json!({
+                    "version": rules.version,
+                    "files": rules.files.keys().collect::<Vec<_>>(),
+                    "rules": rules.rules.len(),
+                    "source": settings.rules.display().to_string(),
+                }),
+            })
+            .await?;
+        tracing::info!(version = %rules.version, rules = rules.rules.len(), "rule set loaded");
+        let state = web::Data::new(AppState {
+            rules: ArcSwap::from_pointee(rules),
+            evaluator: Evaluator::new(),
+            keys: auth::decode_keys(&settings.api_keys),
+            store,
+            settings,
+            metrics,
+        });
+        let server = serve(listener, state.clone()).map_err(|source| StartError::Bind { addr: state.settings.bind.clone(), source })?;
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until SIGINT/SIGTERM (in-flight requests drain), then flush the log.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let store = self.state.store.clone();
+        let _ = web::block(move || store.shutdown()).await;
+        result
+    }
+
+    /// The shared state (for tests that inspect it).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone().into_inner()
+    }
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()))
+            .wrap(from_fn(observe))
+            .configure(routes::configure)
+            .default_service(web::to(|req: HttpRequest| async move {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!("no endpoint `{} {}`", req.method(), req.path())))
+            }))
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Request id, tracing span, access log line and metrics for every request.
+async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state.metrics.observe_request(&method, &route, status, elapsed);
+    }
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+    }
+    span.in_scope(|| tracing::info!(status, ms = elapsed * 1000.0, "request"));
+    Ok(res)
+}

@@ -1,0 +1,152 @@
+//! `POST /v1/evaluate` (one record, audited unless `dry_run`) and
+//! `POST /v1/evaluate/batch` (NDJSON in, NDJSON out, streamed).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::audit::{decision_entry, Source};
+use crate::batch::LineError;
+use crate::config::Role;
+use crate::engine::Decision;
+use crate::http::auth::{authorize, Actor};
+use crate::http::body;
+use crate::http::error::ApiError;
+use crate::http::{request_id, AppState};
+use crate::record::{parse_record, Record, RecordError, MAX_RECORD_BYTES};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalQuery {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+pub async fn evaluate(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    body::check_type(&req, &["application/json"])?;
+    let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
+    let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
+    let rules = state.rules.load_full();
+    let d = state.evaluator.evaluate(&rules, &record);
+    state.metrics.observe_decision(&d);
+    if !q.dry_run {
+        state.store.append(decision_entry(&d, &record, &rules, Source::Api, &actor.name, &request_id(&req))).await?;
+    }
+    tracing::info!(student_id = %d.student_id, decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
+    Ok(HttpResponse::Ok().json(d))
+}
+
+/// Lines evaluated and audited together (one flush for the group).
+const GROUP: usize = 256;
+
+pub async fn batch(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    body::check_type(&req, &["application/x-ndjson", "application/jsonl", "application/json"])?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
+    let rid = request_id(&req);
+    let dry_run = q.dry_run;
+    actix_web::rt::spawn(async move {
+        if let Err(e) = stream_batch(payload, &state, &actor, &rid, dry_run, &tx).await {
+            let line = serde_json::json!({"error": e.to_string()}).to_string() + "\n";
+            let _ = tx.send(Ok(web::Bytes::from(line))).await;
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(body))
+}
+
+type Tx = tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>;
+
+/// Split the body into lines as it arrives (each at most one record long), evaluate
+/// groups of lines off the async workers, audit them, and send the answers on.
+async fn stream_batch(mut payload: web::Payload, state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, tx: &Tx) -> Result<(), ApiError> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut skipping = false;
+    let mut line_no = 0u64;
+    let mut group: Vec<(u64, Result<String, RecordError>)> = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        for piece in chunk.split_inclusive(|b| *b == b'\n') {
+            let ends = piece.last() == Some(&b'\n');
+            if !skipping {
+                pending.extend_from_slice(piece);
+            }
+            if pending.len() > MAX_RECORD_BYTES + 1 && !skipping {
+                skipping = true;
+                pending.clear();
+            }
+            if ends {
+                line_no += 1;
+                if skipping {
+                    group.push((line_no, Err(RecordError::message(format!("line is longer than {MAX_RECORD_BYTES} bytes")))));
+                    skipping = false;
+                } else {
+                    push_line(&mut group, line_no, std::mem::take(&mut pending));
+                }
+                if group.len() >= GROUP {
+                    flush_group(state, actor, rid, dry_run, std::mem::take(&mut group), tx).await?;
+                }
+            }
+        }
+    }
+    if skipping || !pending.is_empty() {
+        line_no += 1;
+        if skipping {
+            group.push((line_no, Err(RecordError::message(format!("line is longer than {MAX_RECORD_BYTES} bytes")))));
+        } else {
+            push_line(&mut group, line_no, pending);
+        }
+    }
+    flush_group(state, actor, rid, dry_run, group, tx).await
+}
+
+fn push_line(group: &mut Vec<(u64, Result<String, RecordError>)>, n: u64, bytes: Vec<u8>) {
+    match String::from_utf8(bytes) {
+        Ok(s) if s.trim().is_empty() => {}
+        Ok(s) => group.push((n, Ok(s))),
+        Err(_) => group.push((n, Err(RecordError::message("line is not valid UTF-8".into())))),
+    }
+}
+
+async fn flush_group(state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, group: Vec<(u64, Result<String, RecordError>)>, tx: &Tx) -> Result<(), ApiError> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let st = state.clone();
+    let rules = state.rules.load_full();
+    let used = rules.clone();
+    let evaluated: Vec<(u64, Result<(Record, Decision), RecordError>)> = web::block(move || {
+        group
+            .into_iter()
+            .map(|(n, text)| {
+                let r = text.and_then(|t| parse_record(&t)).map(|rec| {
+                    let d = st.evaluator.evaluate(&used, &rec);
+                    (rec, d)
+                });
+                (n, r)
+            })
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let mut entries = Vec::new();
+    for (_, r) in &evaluated {
+        if let Ok((rec, d)) = r {
+            state.metrics.observe_decision(d);
+            if !dry_run {
+                entries.push(decision_entry(d, rec, &rules, Source::Api, &actor.name, rid));
+            }
+        }
+    }
+    state.store.append_all(entries).await?;
+    let mut out = String::new();
+    for (n, r) in evaluated {
+        match r {
+            Ok((_, d)) => out.push_str(&serde_json::to_string(&d).unwrap_or_default()),
+            Err(e) => out.push_str(&serde_json::to_string(&LineError { line: n, field: e.field(), error: e.to_string() }).unwrap_or_default()),
+        }
+        out.push('\n');
+    }
+    tx.send(Ok(web::Bytes::from(out))).await.map_err(|_| ApiError::BadRequest("client went away".into()))
+}

@@ -1,0 +1,23 @@
+//! One module per resource.
+
+mod audit;
+mod evaluate;
+mod health;
+mod rules;
+mod students;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/openapi.json", web::get().to(health::openapi))
+        .route("/v1/evaluate", web::post().to(evaluate::evaluate))
+        .route("/v1/evaluate/batch", web::post().to(evaluate::batch))
+        .route("/v1/students/{id}/decisions", web::get().to(students::decisions))
+        .route("/v1/rules", web::get().to(rules::active))
+        .route("/v1/audit", web::get().to(audit::list))
+        .route("/v1/audit/export", web::get().to(audit::export))
+        .route("/v1/audit/verify", web::get().to(audit::verify));
+}
