@@ -112,9 +112,11 @@ impl Ctx<'_> {
                 self.error_at(k, format!("unknown key `{key}` in {what}"), Some(suggest(key, allowed.iter().copied())));
             }
         }
+        // yaml-rust2 marks a block mapping at its first `:`; point at its first key.
+        let at = entries.first().map_or(node.pos, |(k, _)| k.pos);
         for r in required {
             if !out.contains_key(r) {
-                self.error(node.pos, format!("{what} is missing `{r}`"), None);
+                self.error(at, format!("{what} is missing `{r}`"), None);
             }
         }
         Some(out)
@@ -272,6 +274,9 @@ struct Draft {
 }
 
 struct Catalogues {
+    /// False when interventions.yaml is missing or unreadable: its own error
+    /// explains, and `recommend` lists are not checked against it.
+    interventions_loaded: bool,
     interventions: Vec<Intervention>,
     params: BTreeMap<String, Param>,
 }
@@ -336,13 +341,14 @@ fn parse_yaml(name: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Nod
 }
 
 fn catalogues(files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) -> Catalogues {
-    let mut cats = Catalogues { interventions: Vec::new(), params: BTreeMap::new() };
+    let mut cats = Catalogues { interventions_loaded: false, interventions: Vec::new(), params: BTreeMap::new() };
     match files.get("interventions.yaml") {
         None => diags.push(Diagnostic::error("interventions.yaml", 0, 0, "the rule set has no interventions.yaml").hint("add the catalogue of interventions the rules recommend")),
         Some(text) => {
             if let Some(root) = parse_yaml("interventions.yaml", text, diags) {
                 let mut ctx = Ctx { file: "interventions.yaml", text, diags };
                 decode_interventions(&mut ctx, &root, &mut cats.interventions);
+                cats.interventions_loaded = true;
             }
         }
     }
@@ -450,7 +456,7 @@ fn check_lib_top_level(name: &str, text: &str, diags: &mut Vec<Diagnostic>) {
             _ if depth == 0 && !in_fn_header && word != ";" => {
                 let before = &text[..t.span.start];
                 let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
                 diags.push(Diagnostic::error(name, line, col, "lib files may only define functions").hint("move this statement into a function (`fn name(x) { ... }`) or into a rule's `when`").with_source(text));
                 return;
             }
@@ -504,7 +510,7 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
     let mut recommend = Vec::new();
     if let Some(n) = f.get("recommend") {
         for (rid, node) in ctx.string_list(n, "recommend") {
-            if !cats.interventions.iter().any(|i| i.id == rid) {
+            if cats.interventions_loaded && !cats.interventions.iter().any(|i| i.id == rid) {
                 let hint = suggest(&rid, cats.interventions.iter().map(|i| i.id.as_str()));
                 ctx.error_at(&node, format!("unknown intervention `{rid}`"), Some(format!("{hint} (interventions are listed in interventions.yaml)")));
             }
@@ -523,10 +529,18 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
             }
         },
     };
-    let (id, name, domain, tier, when, explain_text, when_node, explain_node) = (id?, name?, domain?, tier?, when?, explain_text?, when_node?, explain_node?);
+    // Check the condition and explanation even when other fields are wrong, so
+    // every problem of the rule is reported in one run.
+    let (when, when_node) = (when?, when_node?);
     let source = scalar_source(ctx.text, when_node);
     let analysis = expr::analyze(&source.text);
-    let explain = parse_explain(ctx, explain_node, &explain_text, cats);
+    let explain = match (&explain_text, explain_node) {
+        (Some(t), Some(n)) => parse_explain(ctx, n, t, cats),
+        _ => None,
+    };
+    // A rule with a bad id, name, domain or tier still has its condition checked;
+    // the load fails on the errors already reported.
+    let (id, name, domain, tier, explain_text) = (id.unwrap_or_default(), name.unwrap_or_default(), domain.unwrap_or(Domain::Academic), tier.unwrap_or(1), explain_text.unwrap_or_default());
     Some(Draft {
         id_pos: f["id"].pos,
         rule: Rule {
@@ -556,42 +570,74 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
 }
 
 fn parse_explain(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalogues) -> Option<template::Template> {
-    let resolve = |p: &template::Placeholder| -> Result<Source, TemplateError> {
-        let err = |message: String, hint: Option<String>| TemplateError { span: p.name_span.clone(), message, hint };
-        if let Some(path) = p.name.strip_prefix("student.") {
-            return FieldRef::resolve(path).map(Source::Student).ok_or_else(|| {
-                let hint = suggest(path, facts::FIELDS.iter().map(|f| f.path));
-                err(format!("explanation names unknown record field `{path}`"), Some(hint))
-            });
-        }
-        if let Some(name) = p.name.strip_prefix("params.") {
-            return if cats.params.contains_key(name) {
-                Ok(Source::Param(name.to_string()))
-            } else {
-                Err(err(format!("explanation names unknown param `{name}`"), Some(suggest(name, cats.params.keys().map(String::as_str)))))
-            };
-        }
-        Err(err(format!("explanation names unknown value `{}`", p.name), Some("placeholders name `student.<field>` or `params.<name>`; write `{{` for a literal brace".into())))
-    };
-    match template::parse(text, resolve) {
+    match template::parse(text, |p| resolve_name(p, cats)) {
         Ok(t) => Some(t),
         Err(errors) => {
-            // Locate placeholders in the file using the line-preserving source.
-            let source = scalar_source(ctx.text, node);
-            let offset_shift = source.text.find(text.get(..1).unwrap_or("")).unwrap_or(0);
-            for e in errors {
-                let (line, col) = if source.text == text { source.at_byte(e.span.start) } else { source.at_byte(offset_shift) };
-                let width = e.span.len();
-                ctx.push(Severity::Error, line, col, width, e.message, e.hint);
-            }
+            report_template_errors(ctx, node, text, cats, errors);
             None
         }
     }
 }
 
+fn report_template_errors(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalogues, errors: Vec<TemplateError>) {
+    // The value has YAML's escapes and line folding resolved; parse the template
+    // again as it stands in the file so each error points at the file's columns.
+    let source = quoted_raw(ctx.text, node).unwrap_or_else(|| scalar_source(ctx.text, node));
+    let located = match template::parse(&source.text, |p| resolve_name(p, cats)) {
+        Err(errs) if errs.len() == errors.len() && source.text != text => errs,
+        _ => errors,
+    };
+    for e in located {
+        let (line, col) = source.at_byte(e.span.start);
+        ctx.push(Severity::Error, line, col, e.span.len(), e.message, e.hint);
+    }
+}
+
+/// A single-line quoted scalar as written between its quotes (escapes kept).
+fn quoted_raw(file_text: &str, node: &Node) -> Option<SourceMap> {
+    let Kind::Scalar(_, style) = &node.kind else { return None };
+    let quote = match style {
+        TScalarStyle::DoubleQuoted => '"',
+        TScalarStyle::SingleQuoted => '\'',
+        _ => return None,
+    };
+    let line = file_text.lines().nth(node.pos.line.checked_sub(1)?)?;
+    let rest: Vec<char> = line.chars().skip(node.pos.col).collect();
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            '\\' if quote == '"' => i += 2,
+            '\'' if quote == '\'' && rest.get(i + 1) == Some(&'\'') => i += 2,
+            c if c == quote => {
+                return Some(SourceMap { text: rest[..i].iter().collect(), lines: vec![(node.pos.line, node.pos.col + 1)] });
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn resolve_name(p: &template::Placeholder, cats: &Catalogues) -> Result<Source, TemplateError> {
+    let err = |message: String, hint: Option<String>| TemplateError { span: p.name_span.clone(), message, hint };
+    if let Some(path) = p.name.strip_prefix("student.") {
+        return FieldRef::resolve(path).map(Source::Student).ok_or_else(|| {
+            let hint = suggest(path, facts::FIELDS.iter().map(|f| f.path));
+            err(format!("explanation names unknown record field `{path}`"), Some(hint))
+        });
+    }
+    if let Some(name) = p.name.strip_prefix("params.") {
+        return if cats.params.contains_key(name) {
+            Ok(Source::Param(name.to_string()))
+        } else {
+            Err(err(format!("explanation names unknown param `{name}`"), Some(suggest(name, cats.params.keys().map(String::as_str)))))
+        };
+    }
+    Err(err(format!("explanation names unknown value `{}`", p.name), Some("placeholders name `student.<field>` or `params.<name>`; write `{{` for a literal brace".into())))
+}
+
 fn check_duplicates(drafts: &[Draft], files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, &Draft> = HashMap::new();
-    for d in drafts {
+    for d in drafts.iter().filter(|d| !d.rule.id.is_empty()) {
         if let Some(first) = seen.get(d.rule.id.as_str()) {
             let text = &files[&d.file];
             diags.push(
@@ -644,6 +690,7 @@ fn compile_rule(
     for p in &draft.analysis.paths {
         names.push(resolve_path(&mut ctx, src, p, slots, param_slots, &mut draft.rule));
     }
+    mixed_comparisons(&mut ctx, &draft);
     if ctx.diags[errors_before..].iter().any(Diagnostic::is_error) {
         return None;
     }
@@ -668,6 +715,37 @@ fn compile_rule(
     draft.rule.read_slots = draft.rule.reads.iter().filter_map(|f| slots.iter().position(|s| s == f)).collect();
     probe(engine, &mut ctx, &draft, slots, param_slots, cats);
     Some(draft.rule)
+}
+
+/// Rhai answers `false` when a number is compared with text, so such a rule could
+/// never fire: report `student.gpa > "two"` and `student.sel.screener > 3`.
+fn mixed_comparisons(ctx: &mut Ctx, draft: &Draft) {
+    let a = &draft.analysis;
+    let src = &draft.source;
+    let text = &src.text;
+    for (i, t) in a.tokens.iter().enumerate() {
+        if !matches!(&text[t.span.clone()], "==" | "!=" | "<" | "<=" | ">" | ">=") {
+            continue;
+        }
+        let sides = [(a.paths.iter().find(|p| p.tokens.end == i), a.tokens.get(i + 1)), (a.paths.iter().find(|p| p.tokens.start == i + 1), i.checked_sub(1).and_then(|j| a.tokens.get(j)))];
+        for (path, other) in sides {
+            let (Some(path), Some(other)) = (path, other) else { continue };
+            if path.root != Root::Student {
+                continue;
+            }
+            let Some(spec) = FieldRef::resolve(&path.joined()).and_then(|f| f.spec()) else { continue };
+            let clash = match (spec.kind, other.kind) {
+                (FieldKind::Number, expr::Tok::Str) => Some(("a number", "text", "write the number without quotes")),
+                (FieldKind::Text, expr::Tok::Number) => Some(("text", "a number", "put the value in quotes")),
+                _ => None,
+            };
+            if let Some((is, with, hint)) = clash {
+                let (line, col) = src.at_byte(other.span.start);
+                let shown = &text[other.span.clone()];
+                ctx.push(Severity::Error, line, col, shown.chars().count(), format!("`student.{}` is {is} but is compared with {with} `{shown}`; the comparison is never true", path.joined()), Some(hint.into()));
+            }
+        }
+    }
 }
 
 /// Resolve one reference; record it as read; return its scope variable name.

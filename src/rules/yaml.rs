@@ -188,12 +188,19 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut b, false) {
         let m = e.marker();
-        return Err(vec![YamlError {
-            line: m.line(),
-            col: m.col() + 1,
-            message: format!("YAML syntax: {}", e.info()),
-            hint: Some("check the indentation and that every `key: value` has a space after the colon".into()),
-        }]);
+        let (mut line, mut col) = (m.line(), m.col() + 1);
+        let mut hint = "check the indentation and that every `key: value` has a space after the colon".to_string();
+        // The scanner notices a key without `:` only at the next key; point at the
+        // line that lacks it.
+        if e.info().contains("expect ':'") {
+            let lines: Vec<&str> = text.lines().collect();
+            if let Some((i, l)) = lines.iter().enumerate().take(line.saturating_sub(1)).rev().find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+                line = i + 1;
+                col = l.len() - l.trim_start().len() + 1;
+                hint = "this line has no `:` after its key (write `key: value`)".into();
+            }
+        }
+        return Err(vec![YamlError { line, col, message: format!("YAML syntax: {}", e.info()), hint: Some(hint) }]);
     }
     if let Some(root) = &b.root {
         if count(root) > MAX_NODES {

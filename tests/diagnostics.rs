@@ -1,0 +1,953 @@
+//! Located diagnostics of rule-set checking.
+//!
+//! Every directory under `fixtures/broken-rules/` is a complete small rule set with one
+//! kind of problem, and an `EXPECTED` file holding its first diagnostic as
+//! `intervene check` prints it (`FILE:LINE:COL: error: message`, then ` = hint: ...`),
+//! with lines and columns counted by hand. Where the tool gets a location wrong the
+//! `EXPECTED` file holds the right one and a `# bug:` note, and the test below that
+//! reproduces it is `#[ignore]`d until the checker is fixed.
+//!
+//! The tests load each fixture through the library and assert file, line, column,
+//! message, hint and the text the `^^^` underline covers; a few run the real binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use intervene::rules::{Diagnostic, RuleSet, Severity, diag};
+
+const HINT_YAML: &str =
+    "check the indentation and that every `key: value` has a space after the colon";
+const HINT_RHAI: &str = "conditions are Rhai expressions such as `student.gpa <= params.low_gpa && student.failing_courses > 0`";
+const HINT_TIER: &str = "MTSS tiers: 1 universal, 2 targeted, 3 intensive";
+const HINT_LIB: &str =
+    "move this statement into a function (`fn name(x) { ... }`) or into a rule's `when`";
+const HINT_STATUS: &str = "flags should come from attendance, behavior, course performance and screeners; see the fairness notes in the README";
+
+/// Every fixture directory; a new one must be added here (and tested below).
+const CASES: &[&str] = &[
+    "assignment",
+    "bad-domain",
+    "bad-tier",
+    "bad-tier-hides-condition",
+    "duplicate-id",
+    "duplicate-yaml-key",
+    "explain-bad-format",
+    "explain-block",
+    "explain-escaped",
+    "explain-unknown-field",
+    "explain-unknown-param",
+    "lib-syntax",
+    "lib-top-level-statement",
+    "many-problems",
+    "missing-interventions",
+    "missing-key",
+    "non-boolean",
+    "program-status",
+    "rhai-syntax-block",
+    "rhai-syntax-inline",
+    "type-mismatch",
+    "type-mismatch-arithmetic",
+    "unknown-field",
+    "unknown-intervention",
+    "unknown-key",
+    "unknown-param",
+    "unknown-subfield",
+    "yaml-missing-colon",
+    "yaml-syntax",
+];
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(case: &str) -> PathBuf {
+    manifest_dir().join("fixtures/broken-rules").join(case)
+}
+
+/// Every diagnostic of a fixture that must fail to load.
+fn diagnostics(case: &str) -> Vec<Diagnostic> {
+    match RuleSet::load_dir(&fixture(case)) {
+        Ok(rs) => panic!(
+            "{case}: loaded as {} but should fail; warnings:\n{}",
+            rs.version,
+            diag::render(&rs.warnings)
+        ),
+        Err(e) => e.diagnostics,
+    }
+}
+
+/// The one diagnostic of a fixture with exactly one problem.
+fn only(case: &str) -> Diagnostic {
+    let mut diags = diagnostics(case);
+    assert_eq!(
+        diags.len(),
+        1,
+        "{case}: expected one diagnostic, got:\n{}",
+        diag::render(&diags)
+    );
+    diags.remove(0)
+}
+
+/// What one diagnostic must say.
+#[derive(Clone, Copy)]
+struct Want<'a> {
+    severity: Severity,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    message: &'a str,
+    /// `message` is a prefix (for text that ends in a Rhai-internal detail).
+    prefix: bool,
+    hint: Option<&'a str>,
+    /// The text the `^^^` underline covers, when it names a token.
+    underlined: Option<&'a str>,
+}
+
+fn error<'a>(file: &'a str, line: usize, column: usize, message: &'a str) -> Want<'a> {
+    Want {
+        severity: Severity::Error,
+        file,
+        line,
+        column,
+        message,
+        prefix: false,
+        hint: None,
+        underlined: None,
+    }
+}
+
+fn warning<'a>(file: &'a str, line: usize, column: usize, message: &'a str) -> Want<'a> {
+    Want {
+        severity: Severity::Warning,
+        ..error(file, line, column, message)
+    }
+}
+
+impl<'a> Want<'a> {
+    fn hint(self, hint: &'a str) -> Self {
+        Want {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    fn under(self, text: &'a str) -> Self {
+        Want {
+            underlined: Some(text),
+            ..self
+        }
+    }
+
+    fn prefix(self) -> Self {
+        Want {
+            prefix: true,
+            ..self
+        }
+    }
+
+    #[track_caller]
+    fn check(&self, case: &str, d: &Diagnostic) {
+        let shown = format!("{case}: got\n{d}");
+        assert_eq!(d.severity, self.severity, "severity; {shown}");
+        assert_eq!(
+            (d.file.as_str(), d.line, d.column),
+            (self.file, self.line, self.column),
+            "location; {shown}"
+        );
+        if self.prefix {
+            assert!(
+                d.message.starts_with(self.message),
+                "message should start with {:?}; {shown}",
+                self.message
+            );
+        } else {
+            assert_eq!(d.message, self.message, "message; {shown}");
+        }
+        assert_eq!(d.hint.as_deref(), self.hint, "hint; {shown}");
+        // The quoted source line is the file's own line.
+        let expected_source = if d.line == 0 {
+            None
+        } else {
+            let text = fs::read_to_string(fixture(case).join(&d.file)).expect("read fixture file");
+            text.lines().nth(d.line - 1).map(str::to_string)
+        };
+        assert_eq!(d.source_line, expected_source, "source line; {shown}");
+        if let Some(under) = self.underlined {
+            let src = d.source_line.as_deref().unwrap_or_default();
+            let covered: String = src.chars().skip(d.column - 1).take(d.width).collect();
+            assert_eq!(covered, under, "underlined text; {shown}");
+        }
+    }
+}
+
+/// The first diagnostic of a fixture as `intervene check` prints it: the location line
+/// and, if any, the hint line.
+fn first_rendered(case: &str) -> Vec<String> {
+    let diags = match RuleSet::load_dir(&fixture(case)) {
+        Ok(rs) => rs.warnings,
+        Err(e) => e.diagnostics,
+    };
+    let first = diags
+        .first()
+        .unwrap_or_else(|| panic!("{case}: no diagnostics"));
+    let text = first.to_string();
+    let mut lines = vec![text.lines().next().unwrap_or_default().to_string()];
+    lines.extend(
+        text.lines()
+            .filter(|l| l.starts_with(" = hint: "))
+            .map(str::to_string),
+    );
+    lines
+}
+
+// ---------------------------------------------------------------- EXPECTED files
+
+#[test]
+fn every_fixture_is_listed_and_has_an_expected_file() {
+    let mut dirs: Vec<String> = fs::read_dir(manifest_dir().join("fixtures/broken-rules"))
+        .expect("fixtures/broken-rules")
+        .map(|e| e.expect("dir entry"))
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, CASES, "fixture directories and CASES differ");
+    for case in CASES {
+        let dir = fixture(case);
+        assert!(dir.join("EXPECTED").is_file(), "{case}: no EXPECTED file");
+        assert!(
+            dir.join("params.yaml").is_file(),
+            "{case}: not a complete rule set"
+        );
+        if *case != "missing-interventions" {
+            assert!(
+                dir.join("interventions.yaml").is_file(),
+                "{case}: not a complete rule set"
+            );
+        }
+    }
+}
+
+/// Each `EXPECTED` file (except those documenting a bug) matches the first diagnostic.
+#[test]
+fn expected_files_match_the_first_diagnostic() {
+    for case in CASES {
+        let expected = fs::read_to_string(fixture(case).join("EXPECTED")).expect("EXPECTED");
+        if expected.lines().any(|l| l.starts_with("# bug")) {
+            continue;
+        }
+        let want: Vec<String> = expected
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(first_rendered(case), want, "{case}: EXPECTED differs");
+    }
+}
+
+// ---------------------------------------------------------------- YAML
+
+#[test]
+fn yaml_syntax_bad_indentation() {
+    error(
+        "academic.yaml",
+        6,
+        11,
+        "YAML syntax: mapping values are not allowed in this context",
+    )
+    .hint(HINT_YAML)
+    .under(":")
+    .check("yaml-syntax", &only("yaml-syntax"));
+}
+
+#[test]
+fn yaml_missing_colon_points_at_the_key_without_colon() {
+    error("academic.yaml", 12, 5, "YAML syntax: simple key expect ':'")
+        .hint("this line has no `:` after its key (write `key: value`)")
+        .check("yaml-missing-colon", &only("yaml-missing-colon"));
+}
+
+#[test]
+fn unknown_keys_in_a_rule_and_at_top_level() {
+    let case = "unknown-key";
+    let diags = diagnostics(case);
+    assert_eq!(diags.len(), 3, "{}", diag::render(&diags));
+    // The misspelt `when` also leaves the rule without one (its column: see missing-key).
+    assert_eq!(
+        (
+            diags[0].file.as_str(),
+            diags[0].line,
+            diags[0].message.as_str()
+        ),
+        ("academic.yaml", 3, "a rule is missing `when`")
+    );
+    error("academic.yaml", 7, 5, "unknown key `whn` in a rule")
+        .hint("did you mean `when`?")
+        .under("whn")
+        .check(case, &diags[1]);
+    error(
+        "attendance.yaml",
+        1,
+        1,
+        "unknown key `descripton` in a rule pack",
+    )
+    .hint("did you mean `description`?")
+    .under("descripton")
+    .check(case, &diags[2]);
+}
+
+#[test]
+fn missing_key_points_at_the_rule() {
+    error("academic.yaml", 3, 5, "a rule is missing `name`")
+        .check("missing-key", &only("missing-key"));
+}
+
+#[test]
+fn missing_key_is_reported_on_the_rule_line() {
+    let d = only("missing-key");
+    assert_eq!(
+        (d.file.as_str(), d.line, d.message.as_str()),
+        ("academic.yaml", 3, "a rule is missing `name`")
+    );
+}
+
+#[test]
+fn duplicate_rule_id_across_files() {
+    error("attendance.yaml", 3, 9, "duplicate rule id `low-gpa`")
+        .hint("`low-gpa` is already defined at academic.yaml:3; rule ids must be unique across the rule set")
+        .under("low-gpa")
+        .check("duplicate-id", &only("duplicate-id"));
+}
+
+#[test]
+fn duplicate_yaml_key_in_a_rule() {
+    error("academic.yaml", 16, 5, "duplicate key `tier`")
+        .hint("`tier` is already set on line 14; keep one of them")
+        .check("duplicate-yaml-key", &only("duplicate-yaml-key"));
+}
+
+// ---------------------------------------------------------------- rule fields
+
+#[test]
+fn bad_tier() {
+    error(
+        "academic.yaml",
+        14,
+        11,
+        "`tier` must be 1, 2 or 3, found `4`",
+    )
+    .hint(HINT_TIER)
+    .under("4")
+    .check("bad-tier", &only("bad-tier"));
+}
+
+#[test]
+fn bad_domain() {
+    error("attendance.yaml", 5, 13, "unknown domain `attendence`")
+        .hint("did you mean `attendance`?")
+        .under("attendence")
+        .check("bad-domain", &only("bad-domain"));
+}
+
+#[test]
+fn unknown_intervention() {
+    error("academic.yaml", 9, 27, "unknown intervention `advisery`")
+        .hint("did you mean `advisory`? (interventions are listed in interventions.yaml)")
+        .under("advisery")
+        .check("unknown-intervention", &only("unknown-intervention"));
+}
+
+#[test]
+fn bad_tier_does_not_hide_condition_errors() {
+    let case = "bad-tier-hides-condition";
+    let diags = diagnostics(case);
+    assert_eq!(diags.len(), 2, "{}", diag::render(&diags));
+    error(
+        "academic.yaml",
+        6,
+        11,
+        "`tier` must be 1, 2 or 3, found `4`",
+    )
+    .hint(HINT_TIER)
+    .check(case, &diags[0]);
+    error("academic.yaml", 7, 19, "unknown record field `gpaa`")
+        .hint("did you mean `gpa`?")
+        .under("gpaa")
+        .check(case, &diags[1]);
+}
+
+// ---------------------------------------------------------------- conditions
+
+#[test]
+fn rhai_syntax_error_on_the_second_line_of_a_folded_block() {
+    error("attendance.yaml", 9, 44, "Rhai syntax: Unexpected '<'")
+        .hint(HINT_RHAI)
+        .under("<")
+        .check("rhai-syntax-block", &only("rhai-syntax-block"));
+}
+
+#[test]
+fn rhai_syntax_error_inline() {
+    // `and` is not Rhai; column 65 is its `a`.
+    error(
+        "academic.yaml",
+        15,
+        65,
+        "Rhai syntax: Expecting ';' to terminate this statement",
+    )
+    .hint(HINT_RHAI)
+    .check("rhai-syntax-inline", &only("rhai-syntax-inline"));
+}
+
+#[test]
+fn unknown_record_field() {
+    error("academic.yaml", 7, 19, "unknown record field `atendance`")
+        .hint("did you mean `attendance`?")
+        .under("atendance")
+        .check("unknown-field", &only("unknown-field"));
+}
+
+#[test]
+fn unknown_record_subfield() {
+    error("attendance.yaml", 9, 29, "`attendance` has no field `rat`")
+        .hint("did you mean `rate`?")
+        .under("rat")
+        .check("unknown-subfield", &only("unknown-subfield"));
+}
+
+#[test]
+fn unknown_param() {
+    error("academic.yaml", 7, 33, "unknown param `low_gap`")
+        .hint("did you mean `low_gpa`? (params are defined in params.yaml)")
+        .under("low_gap")
+        .check("unknown-param", &only("unknown-param"));
+}
+
+#[test]
+fn non_boolean_condition() {
+    error(
+        "academic.yaml",
+        7,
+        11,
+        "condition gives f64 instead of true or false",
+    )
+    .hint("compare the value, e.g. `student.gpa <= params.low_gpa`")
+    .check("non-boolean", &only("non-boolean"));
+}
+
+#[test]
+fn type_mismatch_in_arithmetic() {
+    error(
+        "academic.yaml",
+        7,
+        23,
+        "condition fails on a sample record: Function not found: - (f64, ",
+    )
+    .prefix()
+    .hint("compare values of the same kind: numbers with numbers, text with text")
+    .under("-")
+    .check(
+        "type-mismatch-arithmetic",
+        &only("type-mismatch-arithmetic"),
+    );
+}
+
+#[test]
+fn type_mismatch_in_comparison_is_an_error() {
+    let diags = match RuleSet::load_dir(&fixture("type-mismatch")) {
+        Ok(rs) => panic!(
+            "type-mismatch: loaded; warnings:\n{}",
+            diag::render(&rs.warnings)
+        ),
+        Err(e) => e.diagnostics,
+    };
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.file == "academic.yaml" && d.line == 7),
+        "{}",
+        diag::render(&diags)
+    );
+}
+
+#[test]
+fn assignment_to_the_record() {
+    error(
+        "academic.yaml",
+        7,
+        23,
+        "a rule cannot change the student record or the params",
+    )
+    .hint("compare with `==`, or use a `let` variable")
+    .under("=")
+    .check("assignment", &only("assignment"));
+}
+
+#[test]
+fn program_status_is_a_warning_only() {
+    let case = "program-status";
+    let rs = RuleSet::load_dir(&fixture(case)).expect("loads despite the warning");
+    assert_eq!(rs.warnings.len(), 1, "{}", diag::render(&rs.warnings));
+    warning(
+        "academic.yaml",
+        23,
+        11,
+        "`student.programs.iep` is a program status, not a changeable indicator",
+    )
+    .hint(HINT_STATUS)
+    .under("student.programs.iep")
+    .check(case, &rs.warnings[0]);
+    assert!(rs.rule("iep-low-gpa").is_some());
+}
+
+// ---------------------------------------------------------------- explanations
+
+#[test]
+fn explain_unknown_field() {
+    error(
+        "academic.yaml",
+        16,
+        24,
+        "explanation names unknown record field `failing_course`",
+    )
+    .hint("did you mean `failing_courses`?")
+    .under("student.failing_course")
+    .check("explain-unknown-field", &only("explain-unknown-field"));
+}
+
+#[test]
+fn explain_unknown_param() {
+    error(
+        "academic.yaml",
+        8,
+        57,
+        "explanation names unknown param `lowgpa`",
+    )
+    .hint("did you mean `low_gpa`?")
+    .under("params.lowgpa")
+    .check("explain-unknown-param", &only("explain-unknown-param"));
+}
+
+#[test]
+fn explain_bad_format() {
+    error("academic.yaml", 8, 23, "unknown format `x`")
+        .hint("use `%` for a percentage or `.N` for N decimals, e.g. `{student.gpa:.2}`")
+        .under("student.gpa:x")
+        .check("explain-bad-format", &only("explain-bad-format"));
+}
+
+#[test]
+fn explain_error_in_a_folded_block_is_located() {
+    error(
+        "attendance.yaml",
+        12,
+        22,
+        "explanation names unknown param `chronic_absence`",
+    )
+    .hint("did you mean `chronic_absence_rate`?")
+    .under("params.chronic_absence")
+    .check("explain-block", &only("explain-block"));
+}
+
+#[test]
+fn explain_error_after_escapes_is_located() {
+    error(
+        "academic.yaml",
+        16,
+        28,
+        "explanation names unknown record field `failing_course`",
+    )
+    .hint("did you mean `failing_courses`?")
+    .under("student.failing_course")
+    .check("explain-escaped", &only("explain-escaped"));
+}
+
+// ---------------------------------------------------------------- lib/*.rhai
+
+#[test]
+fn lib_syntax_error() {
+    error(
+        "lib/helpers.rhai",
+        4,
+        23,
+        "Rhai syntax: Expecting ',' to separate the parameters of function 'in_band'",
+    )
+    .check("lib-syntax", &only("lib-syntax"));
+}
+
+#[test]
+fn lib_top_level_statement() {
+    error(
+        "lib/helpers.rhai",
+        8,
+        1,
+        "lib files may only define functions",
+    )
+    .hint(HINT_LIB)
+    .under("l")
+    .check("lib-top-level-statement", &only("lib-top-level-statement"));
+}
+
+#[test]
+fn lib_top_level_column_counts_characters() {
+    let interventions =
+        fs::read_to_string(manifest_dir().join("rules/interventions.yaml")).expect("read");
+    let files = [
+        ("interventions.yaml".to_string(), interventions),
+        ("lib/h.rhai".to_string(), "/* é */ let y = 1;\n".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let diags = RuleSet::from_files(files)
+        .expect_err("top-level statement")
+        .diagnostics;
+    assert_eq!(diags.len(), 1, "{}", diag::render(&diags));
+    assert_eq!((diags[0].line, diags[0].column), (1, 9), "{}", diags[0]);
+}
+
+// ---------------------------------------------------------------- catalogue
+
+#[test]
+fn missing_interventions_catalogue() {
+    let diags = diagnostics("missing-interventions");
+    let d = diags
+        .iter()
+        .find(|d| d.file == "interventions.yaml")
+        .unwrap_or_else(|| {
+            panic!(
+                "no interventions.yaml diagnostic:\n{}",
+                diag::render(&diags)
+            )
+        });
+    assert_eq!(d.severity, Severity::Error);
+    assert_eq!((d.line, d.column), (0, 0), "the whole file: {d}");
+    assert_eq!(d.message, "the rule set has no interventions.yaml");
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("add the catalogue of interventions the rules recommend")
+    );
+    assert_eq!(d.source_line, None);
+}
+
+#[test]
+fn missing_interventions_reports_the_root_cause_first_without_empty_hints() {
+    let diags = diagnostics("missing-interventions");
+    assert_eq!(
+        diags[0].message,
+        "the rule set has no interventions.yaml",
+        "{}",
+        diag::render(&diags)
+    );
+    for d in &diags {
+        let hint = d.hint.as_deref().unwrap_or_default();
+        assert!(
+            !hint.contains("expected one of:  ") && !hint.trim_end().ends_with("expected one of:"),
+            "empty list of candidates: {d}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- everything at once
+
+#[test]
+fn several_problems_in_several_files_are_all_reported() {
+    let case = "many-problems";
+    let diags = diagnostics(case);
+    assert_eq!(diags.len(), 7, "{}", diag::render(&diags));
+    assert_eq!(diags.iter().filter(|d| d.is_error()).count(), 6);
+    let wants = [
+        error("academic.yaml", 7, 33, "unknown param `low_gap`")
+            .hint("did you mean `low_gpa`? (params are defined in params.yaml)")
+            .under("low_gap"),
+        error("academic.yaml", 17, 17, "unknown intervention `tutorin`")
+            .hint("did you mean `tutoring`? (interventions are listed in interventions.yaml)")
+            .under("tutorin"),
+        error(
+            "attendance.yaml",
+            6,
+            11,
+            "`tier` must be 1, 2 or 3, found `5`",
+        )
+        .hint(HINT_TIER)
+        .under("5"),
+        error(
+            "attendance.yaml",
+            17,
+            19,
+            "unknown record field `atendance`",
+        )
+        .hint("did you mean `attendance`?")
+        .under("atendance"),
+        error("behavioral.yaml", 6, 5, "duplicate key `tier`")
+            .hint("`tier` is already set on line 5; keep one of them"),
+        error(
+            "lib/helpers.rhai",
+            8,
+            1,
+            "lib files may only define functions",
+        )
+        .hint(HINT_LIB),
+        // Warnings come after every error.
+        warning(
+            "academic.yaml",
+            23,
+            11,
+            "`student.programs.iep` is a program status, not a changeable indicator",
+        )
+        .hint(HINT_STATUS)
+        .under("student.programs.iep"),
+    ];
+    for (want, d) in wants.iter().zip(&diags) {
+        want.check(case, d);
+    }
+}
+
+// ---------------------------------------------------------------- the binary
+
+struct Run {
+    code: i32,
+    stdout: String,
+}
+
+fn intervene(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_intervene"))
+        .args(args)
+        .current_dir(manifest_dir())
+        .output()
+        .expect("run intervene");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+    }
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn check_prints_location_source_underline_and_hint() {
+    let dir = fixture("unknown-field");
+    let run = intervene(&["check", path_arg(&dir)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    // `    when: student.atendance.rate < 0.9`: `atendance` is columns 19-27.
+    let underline = format!("   | {}{}", " ".repeat(18), "^".repeat(9));
+    let expected = [
+        "academic.yaml:7:19: error: unknown record field `atendance`",
+        " 7 |     when: student.atendance.rate < 0.9",
+        &underline,
+        " = hint: did you mean `attendance`?",
+        "",
+        "1 error, 0 warnings",
+        "",
+    ]
+    .join("\n");
+    assert_eq!(run.stdout, expected);
+    // The carets sit under the misspelt name.
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let caret = lines[2].find('^').expect("underline");
+    assert_eq!(&lines[1][caret..caret + 9], "atendance");
+}
+
+#[test]
+fn check_json_lists_the_diagnostics() {
+    let dir = fixture("unknown-field");
+    let run = intervene(&["check", path_arg(&dir), "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON output");
+    assert_eq!(v["ok"], false);
+    assert!(v["version"].is_null(), "{v}");
+    let diags = v["diagnostics"].as_array().expect("diagnostics array");
+    assert_eq!(diags.len(), 1, "{v}");
+    let d = &diags[0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "academic.yaml");
+    assert_eq!(d["line"], 7);
+    assert_eq!(d["column"], 19);
+    assert_eq!(d["message"], "unknown record field `atendance`");
+    assert_eq!(d["hint"], "did you mean `attendance`?");
+    assert_eq!(d["source_line"], "    when: student.atendance.rate < 0.9");
+}
+
+#[test]
+fn check_json_of_a_valid_set_with_a_warning() {
+    let dir = fixture("program-status");
+    let run = intervene(&["check", path_arg(&dir), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON output");
+    assert_eq!(v["ok"], true);
+    assert!(
+        v["version"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:")),
+        "{v}"
+    );
+    let diags = v["diagnostics"].as_array().expect("diagnostics array");
+    assert_eq!(diags.len(), 1, "{v}");
+    assert_eq!(diags[0]["severity"], "warning");
+    assert_eq!(
+        (diags[0]["line"].as_u64(), diags[0]["column"].as_u64()),
+        (Some(23), Some(11))
+    );
+}
+
+#[test]
+fn check_warning_only_exits_zero() {
+    let dir = fixture("program-status");
+    let run = intervene(&["check", path_arg(&dir)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(
+            "academic.yaml:23:11: warning: `student.programs.iep` is a program status, not a changeable indicator\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\n0 errors, 1 warning\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(" is valid (sha256:"), "{}", run.stdout);
+}
+
+#[test]
+fn check_counts_every_problem() {
+    let dir = fixture("many-problems");
+    let run = intervene(&["check", path_arg(&dir)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some("6 errors, 1 warning"),
+        "{}",
+        run.stdout
+    );
+    for loc in [
+        "academic.yaml:7:33: error:",
+        "academic.yaml:17:17: error:",
+        "attendance.yaml:6:11: error:",
+        "attendance.yaml:17:19: error:",
+        "behavioral.yaml:6:5: error:",
+        "lib/helpers.rhai:8:1: error:",
+        "academic.yaml:23:11: warning:",
+    ] {
+        assert_eq!(
+            run.stdout.lines().filter(|l| l.starts_with(loc)).count(),
+            1,
+            "{loc} in\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn check_shipped_rules_exits_zero() {
+    let dir = manifest_dir().join("rules");
+    let run = intervene(&["check", path_arg(&dir)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("0 errors, ")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(" is valid (sha256:"), "{}", run.stdout);
+}
+
+// ---------------------------------------------------------------- version
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+fn version(dir: &Path) -> String {
+    RuleSet::load_dir(dir)
+        .unwrap_or_else(|e| panic!("{} does not load:\n{e}", dir.display()))
+        .version
+}
+
+/// `params.yaml` with the value of `name` (written `name:\n  value: N`) replaced.
+fn set_param(text: &str, name: &str, value: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_param = false;
+    let mut done = false;
+    for line in text.lines() {
+        if line.starts_with(&format!("{name}:")) {
+            in_param = true;
+        } else if in_param && !done && line.trim_start().starts_with("value:") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push(format!("{indent}value: {value}"));
+            done = true;
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    assert!(
+        done,
+        "param `{name}` with a `value:` line not found in params.yaml"
+    );
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn version_is_stable_and_changes_with_a_param_value() {
+    let shipped = manifest_dir().join("rules");
+    let first = version(&shipped);
+    assert_eq!(
+        version(&shipped),
+        first,
+        "loading twice gives the same version"
+    );
+    let hex = first
+        .strip_prefix("sha256:")
+        .expect("version starts with sha256:");
+    assert_eq!(hex.len(), 64, "{first}");
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("rules");
+    copy_dir(&shipped, &dir);
+    assert_eq!(
+        version(&dir),
+        first,
+        "the version covers content, not location"
+    );
+
+    let params = dir.join("params.yaml");
+    let original = fs::read_to_string(&params).expect("read params.yaml");
+    let edited = set_param(&original, "low_gpa", "1.75");
+    assert_ne!(edited, original);
+    fs::write(&params, &edited).expect("write params.yaml");
+    let rs = RuleSet::load_dir(&dir).expect("edited rules load");
+    assert_eq!(rs.params["low_gpa"].as_f64(), 1.75);
+    assert_ne!(
+        rs.version, first,
+        "a changed param value gives a new version"
+    );
+    assert!(rs.version.starts_with("sha256:"));
+    assert_eq!(version(&dir), rs.version, "and that version is stable too");
+
+    fs::write(&params, &original).expect("restore params.yaml");
+    assert_eq!(
+        version(&dir),
+        first,
+        "restoring the value restores the version"
+    );
+
+    // Line endings are normalised: the same content with CRLF is the same version.
+    fs::write(&params, original.replace('\n', "\r\n")).expect("write CRLF");
+    assert_eq!(
+        version(&dir),
+        first,
+        "CRLF line endings do not change the version"
+    );
+}
