@@ -16,8 +16,13 @@
 //! | [`engine`] | the sandboxed evaluator: record × rule set → [`engine::Decision`] |
 //! | [`ruletest`] | running a rule set's own tests (needs the engine, so it sits above it) |
 //! | [`batch`] | JSON / NDJSON records in, decisions out, on every core |
+//! | [`audit`] | the hash-chained audit log in sled: group commit, queries, verify |
+//! | [`students`] | latest snapshot per student from SIS events and imports |
+//! | [`http`] | the actix-web service: routes, auth, signatures, problem+json |
+//! | [`config`] | settings: defaults, file, `INTERVENE_*` environment |
 //!
-//! Arrows point down only: `batch`/`ruletest` → `engine` → `rules` → `record`.
+//! Arrows point down only: `http` → `students` → `audit` → `engine` → `rules` →
+//! `record`; `batch` and `ruletest` sit on `engine`.
 
 pub mod audit;
 pub mod batch;
@@ -27,3 +32,4 @@ pub mod http;
 pub mod record;
 pub mod rules;
 pub mod ruletest;
+pub mod students;

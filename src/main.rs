@@ -45,6 +45,15 @@ enum Command {
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
     },
+    /// Import whole records (NDJSON) as student snapshots, evaluate and audit them
+    Import {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Input file, or `-` for standard input
+        input: String,
+    },
     /// Inspect the audit log of a stopped server's data directory
     Audit {
         #[command(subcommand)]
@@ -142,6 +151,7 @@ fn run() -> anyhow::Result<ExitCode> {
             serve(s)
         }
         Command::Audit { action, data } => audit(action, &data),
+        Command::Import { data, rules, input } => import(&data, &rules, &input),
         Command::Keys { action: KeysAction::New { name, role } } => keys_new(&name, &role),
     }
 }
@@ -197,12 +207,7 @@ fn eval(rules_dir: &Path, explain: bool, input: &str) -> anyhow::Result<ExitCode
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let reader: Box<dyn BufRead> = if input == "-" {
-        Box::new(BufReader::new(io::stdin().lock()))
-    } else {
-        let f = std::fs::File::open(input).with_context(|| format!("cannot open `{input}`"))?;
-        Box::new(BufReader::with_capacity(1 << 16, f))
-    };
+    let reader = open_input(input)?;
     let stdout = io::stdout().lock();
     let out = io::BufWriter::with_capacity(1 << 16, stdout);
     let tty = io::stderr().is_terminal();
@@ -306,4 +311,61 @@ fn keys_new(name: &str, role: &str) -> anyhow::Result<ExitCode> {
     println!("add to intervene.yaml under api_keys:");
     println!("  - name: {name}\n    role: {}\n    sha256: \"{hash}\"", role.as_str());
     Ok(ExitCode::SUCCESS)
+}
+
+fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead>> {
+    Ok(if input == "-" {
+        Box::new(BufReader::new(io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(input).with_context(|| format!("cannot open `{input}`"))?;
+        Box::new(BufReader::with_capacity(1 << 16, f))
+    })
+}
+
+fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode> {
+    let rules = match load(rules_dir) {
+        Ok(r) => std::sync::Arc::new(r),
+        Err(code) => return Ok(code),
+    };
+    let mut reader = open_input(input)?;
+    let store = Store::open(data, None)?;
+    let students = intervene::students::Students::open(&store)?;
+    let evaluator = std::sync::Arc::new(Evaluator::new());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let tty = io::stderr().is_terminal();
+    let mut total = intervene::students::ImportSummary::default();
+    let mut line_no = 0u64;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    loop {
+        let mut chunk = Vec::new();
+        while chunk.len() < 512 {
+            let Some(read) = batch::read_line_bounded(&mut reader, intervene::record::MAX_RECORD_BYTES)? else { break };
+            line_no += 1;
+            match read {
+                batch::LineRead::Line(t) if t.trim().is_empty() => {}
+                batch::LineRead::Line(t) => chunk.push((line_no, Ok(t))),
+                batch::LineRead::TooLong(n) => chunk.push((line_no, Err(intervene::record::RecordError::message(format!("line is {n} bytes; the limit is {} bytes", intervene::record::MAX_RECORD_BYTES))))),
+                batch::LineRead::Invalid => chunk.push((line_no, Err(intervene::record::RecordError::message("line is not valid UTF-8".into())))),
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let (summary, errors) = rt.block_on(students.import_chunk(chunk, rules.clone(), evaluator.clone(), "cli-import", ""))?;
+        total.add(&summary);
+        for e in errors {
+            writeln!(out, "{e}")?;
+        }
+        if tty {
+            eprint!("\r{} imported, {} unchanged, {} rejected", total.imported, total.unchanged, total.rejected);
+        }
+    }
+    writeln!(out, "{}", serde_json::json!({"summary": total}))?;
+    out.flush()?;
+    if tty {
+        eprintln!();
+    }
+    store.shutdown();
+    Ok(if total.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

@@ -242,3 +242,53 @@ pub(crate) fn index_key(name: &str, seq: u64) -> Vec<u8> {
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(payload: serde_json::Value) -> NewEntry {
+        NewEntry { kind: "test".into(), actor: "t".into(), request_id: "r".into(), payload }
+    }
+
+    /// serde_json without `float_roundtrip` parses 0.23493975903614459 as a
+    /// neighbouring float, so a stored decision no longer matched its hash.
+    #[test]
+    fn chain_verifies_with_floats_that_need_exact_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        store.append_blocking(entry(serde_json::json!({"rate": 0.23493975903614459, "student_id": "S1"}))).unwrap();
+        store.append_blocking(entry(serde_json::json!({"rate": 1.0e-7, "big": 12345678901234567u64}))).unwrap();
+        let report = store.verify(&mut |_| {}).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.entries, 2);
+    }
+
+    #[test]
+    fn entries_are_chained_and_indexed_by_student() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let a = store.append_blocking(entry(serde_json::json!({"student_id": "S1", "rule_ids": ["low-gpa"]}))).unwrap();
+        let b = store.append_blocking(entry(serde_json::json!({"student_id": "S2"}))).unwrap();
+        assert_eq!(a.prev_hash, GENESIS);
+        assert_eq!(b.prev_hash, a.hash);
+        let page = store.query(&Query { student: Some("S1".into()), limit: 10, ..Query::default() }).unwrap();
+        assert_eq!(page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
+        let page = store.query(&Query { rule: Some("low-gpa".into()), limit: 10, ..Query::default() }).unwrap();
+        assert_eq!(page.entries.len(), 1);
+    }
+
+    #[test]
+    fn reopening_continues_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), None).unwrap();
+            store.append_blocking(entry(serde_json::json!({"n": 1}))).unwrap();
+            store.shutdown();
+        }
+        let store = Store::open(dir.path(), None).unwrap();
+        let e = store.append_blocking(entry(serde_json::json!({"n": 2}))).unwrap();
+        assert_eq!(e.seq, 2);
+        assert!(store.verify(&mut |_| {}).unwrap().ok);
+    }
+}

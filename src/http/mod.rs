@@ -10,6 +10,7 @@ mod error;
 pub mod metrics;
 mod openapi;
 mod routes;
+pub mod signature;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use auth::{new_key, Actor};
 pub use error::ApiError;
 
 use crate::audit::{NewEntry, Store};
+use crate::students::Students;
 use crate::config::Settings;
 use crate::engine::Evaluator;
 use crate::rules::RuleSet;
@@ -32,8 +34,11 @@ use crate::rules::RuleSet;
 /// Shared by every request.
 pub struct AppState {
     pub rules: ArcSwap<RuleSet>,
-    pub evaluator: Evaluator,
+    pub evaluator: Arc<Evaluator>,
     pub store: Store,
+    pub students: Students,
+    /// The webhook HMAC secret, read once at startup from the configured variable.
+    webhook_secret: Option<Vec<u8>>,
     pub settings: Settings,
     pub metrics: metrics::Metrics,
     keys: Vec<auth::Key>,
@@ -96,9 +101,16 @@ impl Application {
             })
             .await?;
         tracing::info!(version = %rules.version, rules = rules.rules.len(), "rule set loaded");
+        let webhook_secret = std::env::var(&settings.webhook.secret_env).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
+        if webhook_secret.is_none() {
+            tracing::warn!(variable = %settings.webhook.secret_env, "no webhook secret set; POST /v1/webhooks/sis answers 503 until it is");
+        }
+        let students = Students::open(&store).map_err(|e| StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(e.to_string()))))?;
         let state = web::Data::new(AppState {
             rules: ArcSwap::from_pointee(rules),
-            evaluator: Evaluator::new(),
+            evaluator: Arc::new(Evaluator::new()),
+            students,
+            webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),
             store,
             settings,

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
-pub use validate::{RecordError, MAX_STUDENT_ID_LEN};
+pub use validate::{FieldProblem, RecordError, MAX_STUDENT_ID_LEN};
 
 /// Largest JSON text accepted for one record (bytes). Larger input is refused before
 /// it is parsed.

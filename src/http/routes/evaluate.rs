@@ -2,7 +2,6 @@
 //! `POST /v1/evaluate/batch` (NDJSON in, NDJSON out, streamed).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::audit::{decision_entry, Source};
@@ -58,54 +57,16 @@ pub async fn batch(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQu
 
 type Tx = tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>;
 
-/// Split the body into lines as it arrives (each at most one record long), evaluate
-/// groups of lines off the async workers, audit them, and send the answers on.
-async fn stream_batch(mut payload: web::Payload, state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, tx: &Tx) -> Result<(), ApiError> {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut skipping = false;
-    let mut line_no = 0u64;
-    let mut group: Vec<(u64, Result<String, RecordError>)> = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-        for piece in chunk.split_inclusive(|b| *b == b'\n') {
-            let ends = piece.last() == Some(&b'\n');
-            if !skipping {
-                pending.extend_from_slice(piece);
-            }
-            if pending.len() > MAX_RECORD_BYTES + 1 && !skipping {
-                skipping = true;
-                pending.clear();
-            }
-            if ends {
-                line_no += 1;
-                if skipping {
-                    group.push((line_no, Err(RecordError::message(format!("line is longer than {MAX_RECORD_BYTES} bytes")))));
-                    skipping = false;
-                } else {
-                    push_line(&mut group, line_no, std::mem::take(&mut pending));
-                }
-                if group.len() >= GROUP {
-                    flush_group(state, actor, rid, dry_run, std::mem::take(&mut group), tx).await?;
-                }
-            }
+/// Read the body as lines (each at most one record long), evaluate groups of lines
+/// off the async workers, audit them, and send the answers on.
+async fn stream_batch(payload: web::Payload, state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, tx: &Tx) -> Result<(), ApiError> {
+    let mut lines = body::Lines::new(payload, MAX_RECORD_BYTES);
+    loop {
+        let group = lines.next_chunk(GROUP).await?;
+        if group.is_empty() {
+            return Ok(());
         }
-    }
-    if skipping || !pending.is_empty() {
-        line_no += 1;
-        if skipping {
-            group.push((line_no, Err(RecordError::message(format!("line is longer than {MAX_RECORD_BYTES} bytes")))));
-        } else {
-            push_line(&mut group, line_no, pending);
-        }
-    }
-    flush_group(state, actor, rid, dry_run, group, tx).await
-}
-
-fn push_line(group: &mut Vec<(u64, Result<String, RecordError>)>, n: u64, bytes: Vec<u8>) {
-    match String::from_utf8(bytes) {
-        Ok(s) if s.trim().is_empty() => {}
-        Ok(s) => group.push((n, Ok(s))),
-        Err(_) => group.push((n, Err(RecordError::message("line is not valid UTF-8".into())))),
+        flush_group(state, actor, rid, dry_run, group, tx).await?;
     }
 }
 

@@ -5,6 +5,7 @@ mod evaluate;
 mod health;
 mod rules;
 mod students;
+mod webhooks;
 
 use actix_web::web;
 
@@ -15,6 +16,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(health::openapi))
         .route("/v1/evaluate", web::post().to(evaluate::evaluate))
         .route("/v1/evaluate/batch", web::post().to(evaluate::batch))
+        .route("/v1/webhooks/sis", web::post().to(webhooks::sis))
+        .route("/v1/students/import", web::post().to(students::import))
+        .route("/v1/students/{id}", web::get().to(students::snapshot))
         .route("/v1/students/{id}/decisions", web::get().to(students::decisions))
         .route("/v1/rules", web::get().to(rules::active))
         .route("/v1/audit", web::get().to(audit::list))

@@ -41,3 +41,67 @@ pub async fn decisions(req: HttpRequest, id: web::Path<String>, q: web::Query<Pa
         .collect();
     Ok(HttpResponse::Ok().json(json!({"decisions": decisions, "next_cursor": page.next_cursor})))
 }
+
+/// `GET /v1/students/{id}`: the snapshot and the latest decision.
+pub async fn snapshot(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Counselor]).await?;
+    let id = id.into_inner();
+    let st = state.clone();
+    let found = web::block(move || -> Result<_, ApiError> {
+        let snap = st.students.get(&id).map_err(ApiError::internal)?;
+        let latest = st.store.query(&Query { student: Some(id.clone()), kind: Some("decision".into()), limit: 1, ..Query::default() })?;
+        Ok((id, snap, latest.entries.into_iter().next()))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (id, snap, latest) = found;
+    let Some(snap) = snap else {
+        return Err(ApiError::NotFound(format!("no snapshot for student `{id}`")));
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "student_id": id,
+        "record": snap.record,
+        "versions": snap.versions,
+        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision")})),
+    })))
+}
+
+/// `POST /v1/students/import`: NDJSON whole records → snapshots, evaluated; error
+/// lines and a summary line are streamed back.
+pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    crate::http::body::check_type(&req, &["application/x-ndjson", "application/jsonl", "application/json"])?;
+    let rid = crate::http::request_id(&req);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
+    actix_web::rt::spawn(async move {
+        let mut total = crate::students::ImportSummary::default();
+        let mut lines = crate::http::body::Lines::new(payload, crate::record::MAX_RECORD_BYTES);
+        loop {
+            let chunk = match lines.next_chunk(512).await {
+                Ok(c) if c.is_empty() => break,
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Ok(web::Bytes::from(json!({"error": e.to_string()}).to_string() + "\n"))).await;
+                    return;
+                }
+            };
+            match state.students.import_chunk(chunk, state.rules.load_full(), state.evaluator.clone(), &actor.name, &rid).await {
+                Ok((s, errors)) => {
+                    total.add(&s);
+                    if !errors.is_empty() && tx.send(Ok(web::Bytes::from(errors.join("\n") + "\n"))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "import failed");
+                    let _ = tx.send(Ok(web::Bytes::from(json!({"error": "import stopped; the cause is in the server log"}).to_string() + "\n"))).await;
+                    return;
+                }
+            }
+        }
+        tracing::info!(imported = total.imported, unchanged = total.unchanged, rejected = total.rejected, flagged = total.flagged, "import done");
+        let _ = tx.send(Ok(web::Bytes::from(json!({"summary": total}).to_string() + "\n"))).await;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(body))
+}

@@ -1,0 +1,393 @@
+//! SIS events and how each changes a snapshot.
+//!
+//! Every replaceable part of a record (the profile, attendance, SEL, each course,
+//! each assessment, the behavior baseline) carries the version — `(occurred_at,
+//! event_id)` — of the event that last set it, and an event only replaces a part
+//! whose version is older: a late event never rolls a snapshot back, and ties are
+//! broken by event id so any order of the same events ends in the same snapshot.
+//! Incidents are kept by event id and counted on top of the behavior baseline when
+//! they happened after it, so each counts once, in any order.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Assessment, Attendance, Behavior, Course, Record, RecordError, Sel};
+
+/// The envelope of every SIS event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: String,
+    pub student_id: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// Event types and their data, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Snapshot(Box<Record>),
+    Attendance(Attendance),
+    Course(Course),
+    Assessment(Assessment),
+    Incident(Incident),
+    Sel(Sel),
+    Withdrawn,
+}
+
+pub const EVENT_TYPES: [&str; 7] = [
+    "student.snapshot",
+    "attendance.updated",
+    "course_grade.posted",
+    "assessment.scored",
+    "behavior.incident",
+    "sel.screened",
+    "student.withdrawn",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suspension {
+    None,
+    InSchool,
+    OutOfSchool,
+}
+
+/// One behavior incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub referral: bool,
+    #[serde(default = "no_suspension")]
+    pub suspension: Suspension,
+}
+
+fn no_suspension() -> Suspension {
+    Suspension::None
+}
+
+/// When an event happened and which it was: orders changes to one part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Version {
+    pub at: String,
+    pub event_id: String,
+}
+
+/// A student's current picture and the versions of its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub record: Record,
+    /// Part name (`profile`, `attendance`, `sel`, `behavior`, `course:<id>`,
+    /// `assessment:<name>|<date>`) → version that set it.
+    pub versions: BTreeMap<String, Version>,
+    /// Behavior counts as of the last snapshot (`versions["behavior"]`).
+    #[serde(default)]
+    pub behavior_base: Option<Behavior>,
+    /// Incidents by event id.
+    #[serde(default)]
+    pub incidents: BTreeMap<String, (String, Incident)>,
+    /// Set when the student was withdrawn: the snapshot is a tombstone that only
+    /// keeps versions, so late events from before the withdrawal stay stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Version>,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The snapshot changed (or was created).
+    Updated(Box<Snapshot>),
+    /// Every part the event carries is already newer.
+    Stale,
+    /// The student was withdrawn: the snapshot becomes this tombstone.
+    Removed(Box<Snapshot>),
+}
+
+/// Why an event cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EventError {
+    #[error("unknown event type `{0}`; expected one of {types}", types = EVENT_TYPES.join(", "))]
+    UnknownType(String),
+    #[error("{0}")]
+    Invalid(RecordError),
+    #[error("`occurred_at`: must be an RFC 3339 time like 2026-11-20T15:04:05Z, got `{0}`")]
+    BadTime(String),
+    #[error("`event_id`: {0}")]
+    BadId(String),
+    #[error("no snapshot for student `{0}`; send a student.snapshot (or import) first")]
+    UnknownStudent(String),
+    #[error("`data.student_id` is `{inner}` but the event is for `{outer}`")]
+    StudentMismatch { outer: String, inner: String },
+}
+
+fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "data".to_string() } else { format!("data.{path}") };
+        let msg = e.inner().to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        EventError::Invalid(RecordError { problems: vec![crate::record::FieldProblem { field, problem: msg }] })
+    })
+}
+
+impl Envelope {
+    /// Check the envelope and decode its data for its type.
+    pub fn change(&self) -> Result<(Version, Change), EventError> {
+        if self.event_id.trim().is_empty() || self.event_id.len() > 128 || self.event_id.chars().any(char::is_control) {
+            return Err(EventError::BadId("must be 1 to 128 printable characters".into()));
+        }
+        let at = chrono::DateTime::parse_from_rfc3339(&self.occurred_at)
+            .map_err(|_| EventError::BadTime(self.occurred_at.clone()))?
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let version = Version { at, event_id: self.event_id.clone() };
+        // Validation names fields as in a whole record; an event's data is the record
+        // (snapshot) or one section of it, so rename to the path inside `data`.
+        let check = |r: Record, section: &str| -> Result<Record, EventError> {
+            match r.validate() {
+                Ok(()) => Ok(r),
+                Err(mut e) => {
+                    for p in &mut e.problems {
+                        let inner = p.field.strip_prefix(section).map(|rest| rest.trim_start_matches('.')).unwrap_or(&p.field);
+                        p.field = if inner.is_empty() { "data".into() } else { format!("data.{inner}") };
+                    }
+                    Err(EventError::Invalid(e))
+                }
+            }
+        };
+        let check_section = |r: Record| check(r, "");
+        let wrap = |f: &dyn Fn(&mut Record), section: &str| -> Result<(), EventError> {
+            let mut r = empty(&self.student_id);
+            f(&mut r);
+            check(r, section).map(|_| ())
+        };
+        let change = match self.kind.as_str() {
+            "student.snapshot" => {
+                let r: Record = data(&self.data)?;
+                if r.student_id != self.student_id {
+                    return Err(EventError::StudentMismatch { outer: self.student_id.clone(), inner: r.student_id });
+                }
+                Change::Snapshot(Box::new(check_section(r)?))
+            }
+            "attendance.updated" => {
+                let a: Attendance = data(&self.data)?;
+                wrap(&|r| r.attendance = Some(a.clone()), "attendance")?;
+                Change::Attendance(a)
+            }
+            "course_grade.posted" => {
+                let c: Course = data(&self.data)?;
+                wrap(&|r| r.courses = Some(vec![c.clone()]), "courses[0]")?;
+                Change::Course(c)
+            }
+            "assessment.scored" => {
+                let a: Assessment = data(&self.data)?;
+                wrap(&|r| r.assessments = Some(vec![a.clone()]), "assessments[0]")?;
+                Change::Assessment(a)
+            }
+            "behavior.incident" => {
+                let i: Incident = data(&self.data)?;
+                if chrono::NaiveDate::parse_from_str(&i.date, "%Y-%m-%d").is_err() {
+                    return Err(EventError::Invalid(RecordError { problems: vec![crate::record::FieldProblem { field: "data.date".into(), problem: format!("must be a date like 2026-11-20, got `{}`", i.date) }] }));
+                }
+                Change::Incident(i)
+            }
+            "sel.screened" => {
+                let s: Sel = data(&self.data)?;
+                wrap(&|r| r.sel = Some(s.clone()), "sel")?;
+                Change::Sel(s)
+            }
+            "student.withdrawn" => Change::Withdrawn,
+            other => return Err(EventError::UnknownType(other.to_string())),
+        };
+        Ok((version, change))
+    }
+}
+
+fn empty(student_id: &str) -> Record {
+    Record {
+        student_id: student_id.to_string(),
+        as_of: None,
+        school_id: None,
+        grade_level: None,
+        attendance: None,
+        courses: None,
+        gpa: None,
+        assessments: None,
+        behavior: None,
+        sel: None,
+        programs: None,
+        extra: None,
+    }
+}
+
+fn assessment_key(a: &Assessment) -> String {
+    format!("assessment:{}|{}", a.name, a.date.as_deref().unwrap_or(""))
+}
+
+impl Snapshot {
+    pub fn new(student_id: &str) -> Snapshot {
+        Snapshot { record: empty(student_id), versions: BTreeMap::new(), behavior_base: None, incidents: BTreeMap::new(), withdrawn: None }
+    }
+
+    /// Take `part` at `v` if `v` is newer than what set it; true when taken.
+    fn claim(&mut self, part: String, v: &Version) -> bool {
+        match self.versions.get(&part) {
+            Some(cur) if cur >= v => false,
+            _ => {
+                self.versions.insert(part, v.clone());
+                true
+            }
+        }
+    }
+
+    /// Apply one change (the snapshot is `None` when the student is unknown).
+    pub fn apply(current: Option<&Snapshot>, student_id: &str, v: &Version, change: &Change) -> Result<Applied, EventError> {
+        let current = match current {
+            Some(t) if t.withdrawn.as_ref().is_some_and(|w| v <= w) => return Ok(Applied::Stale),
+            Some(t) if t.withdrawn.is_some() => None,
+            other => other,
+        };
+        if let (None, Change::Incident(_) | Change::Withdrawn) = (current, change) {
+            return Err(EventError::UnknownStudent(student_id.to_string()));
+        }
+        let mut s = current.cloned().unwrap_or_else(|| Snapshot::new(student_id));
+        if let Change::Withdrawn = change {
+            let incidents = s.incidents.iter().map(|(id, (at, _))| Version { at: at.clone(), event_id: id.clone() });
+            let newest = s.versions.values().cloned().chain(incidents).max();
+            if newest.is_some_and(|n| &n >= v) {
+                return Ok(Applied::Stale);
+            }
+            let mut tomb = Snapshot::new(student_id);
+            tomb.versions = s.versions;
+            tomb.withdrawn = Some(v.clone());
+            return Ok(Applied::Removed(Box::new(tomb)));
+        }
+        let changed = match change {
+            Change::Snapshot(r) => s.take_snapshot(r, v),
+            Change::Attendance(a) => s.claim("attendance".into(), v) && {
+                s.record.attendance = Some(a.clone());
+                true
+            },
+            Change::Sel(x) => s.claim("sel".into(), v) && {
+                s.record.sel = Some(x.clone());
+                true
+            },
+            Change::Course(c) => s.claim(format!("course:{}", c.course_id), v) && {
+                upsert(s.record.courses.get_or_insert_with(Vec::new), c.clone(), |x| x.course_id == c.course_id);
+                true
+            },
+            Change::Assessment(a) => s.claim(assessment_key(a), v) && {
+                let key = assessment_key(a);
+                upsert(s.record.assessments.get_or_insert_with(Vec::new), a.clone(), |x| assessment_key(x) == key);
+                true
+            },
+            Change::Incident(i) => s.incidents.insert(v.event_id.clone(), (v.at.clone(), i.clone())).is_none(),
+            Change::Withdrawn => false,
+        };
+        if !changed {
+            return Ok(Applied::Stale);
+        }
+        s.recount_behavior();
+        if let Some(c) = s.record.courses.as_mut() {
+            c.sort_by(|a, b| a.course_id.cmp(&b.course_id));
+        }
+        if let Some(a) = s.record.assessments.as_mut() {
+            a.sort_by(|x, y| (x.date.as_deref(), &x.name).cmp(&(y.date.as_deref(), &y.name)));
+        }
+        Ok(Applied::Updated(Box::new(s)))
+    }
+
+    /// A whole record: each part is replaced only where the snapshot is newer.
+    fn take_snapshot(&mut self, r: &Record, v: &Version) -> bool {
+        let mut any = false;
+        if self.claim("profile".into(), v) {
+            let rec = &mut self.record;
+            rec.as_of.clone_from(&r.as_of);
+            rec.school_id.clone_from(&r.school_id);
+            rec.grade_level = r.grade_level;
+            rec.gpa = r.gpa;
+            rec.programs.clone_from(&r.programs);
+            rec.extra.clone_from(&r.extra);
+            any = true;
+        }
+        if self.claim("attendance".into(), v) {
+            self.record.attendance.clone_from(&r.attendance);
+            any = true;
+        }
+        if self.claim("sel".into(), v) {
+            self.record.sel.clone_from(&r.sel);
+            any = true;
+        }
+        if self.claim("behavior".into(), v) {
+            self.behavior_base.clone_from(&r.behavior);
+            any = true;
+        }
+        any |= self.merge_list(v, r.courses.as_deref(), |c: &Course| format!("course:{}", c.course_id), |rec| &mut rec.courses);
+        any |= self.merge_list(v, r.assessments.as_deref(), assessment_key, |rec| &mut rec.assessments);
+        any
+    }
+
+    /// Items of a list section from a snapshot: newer items replace, older items
+    /// absent from the snapshot are dropped.
+    fn merge_list<T: Clone>(&mut self, v: &Version, items: Option<&[T]>, key: impl Fn(&T) -> String, list: impl Fn(&mut Record) -> &mut Option<Vec<T>>) -> bool {
+        let mut any = false;
+        let incoming: Vec<(String, &T)> = items.unwrap_or_default().iter().map(|i| (key(i), i)).collect();
+        let current = list(&mut self.record).take().unwrap_or_default();
+        let mut kept = Vec::new();
+        for item in current {
+            let k = key(&item);
+            let older = self.versions.get(&k).is_none_or(|cur| cur < v);
+            if older && !incoming.iter().any(|(ik, _)| *ik == k) {
+                self.versions.insert(k, v.clone());
+                any = true;
+                continue; // removed by the newer snapshot
+            }
+            kept.push(item);
+        }
+        for (k, item) in incoming {
+            if self.claim(k.clone(), v) {
+                upsert(&mut kept, item.clone(), |x| key(x) == k);
+                any = true;
+            }
+        }
+        if items.is_some() || !kept.is_empty() {
+            *list(&mut self.record) = Some(kept);
+        }
+        any
+    }
+
+    /// Behavior = baseline from the last snapshot + incidents after it.
+    fn recount_behavior(&mut self) {
+        let since = self.versions.get("behavior").map(|v| v.at.clone());
+        let mut b = self.behavior_base.clone().unwrap_or_default();
+        let mut any = self.behavior_base.is_some();
+        for (at, i) in self.incidents.values() {
+            if since.as_ref().is_some_and(|s| at <= s) {
+                continue;
+            }
+            any = true;
+            b.office_referrals += u32::from(i.referral);
+            match i.suspension {
+                Suspension::InSchool => b.suspensions_in_school += 1,
+                Suspension::OutOfSchool => b.suspensions_out_of_school += 1,
+                Suspension::None => {}
+            }
+        }
+        self.record.behavior = any.then_some(b);
+    }
+}
+
+fn upsert<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) {
+    match list.iter_mut().find(|x| same(x)) {
+        Some(slot) => *slot = item,
+        None => list.push(item),
+    }
+}
