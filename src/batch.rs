@@ -123,6 +123,40 @@ enum Item {
 /// `progress` is called with the count of records done after each chunk.
 pub fn run(
     mut input: impl BufRead,
+    output: impl Write,
+    rules: &RuleSet,
+    ev: &Evaluator,
+    out: Output,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Summary> {
+    let Some(first) = read_line_bounded(&mut input, MAX_RECORD_BYTES)? else { return Ok(Summary::default()) };
+    // A first line that is not a whole JSON value may start a multi-line document;
+    // if the whole input is not one JSON document either, it is NDJSON whose first
+    // line is bad, and every line is evaluated on its own.
+    if let LineRead::Line(text) = &first {
+        let trimmed = text.trim();
+        if !trimmed.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_err() {
+            let mut doc = text.clone();
+            doc.push('\n');
+            (&mut input).take(MAX_DOCUMENT_BYTES as u64).read_to_string(&mut doc)?;
+            if serde_json::from_str::<serde::de::IgnoredAny>(&doc).is_ok() {
+                return document(&doc, output, rules, ev, out);
+            }
+            let rest = io::Cursor::new(doc.into_bytes()).chain(input);
+            return lines(io::BufReader::new(rest), None, output, rules, ev, out, progress);
+        }
+        if trimmed.starts_with('[') {
+            return document(trimmed, output, rules, ev, out);
+        }
+    }
+    lines(input, Some(first), output, rules, ev, out, progress)
+}
+
+/// NDJSON: one record per line, in parallel chunks, answers in input order.
+#[allow(clippy::too_many_arguments)]
+fn lines(
+    mut input: impl BufRead,
+    first: Option<LineRead>,
     mut output: impl Write,
     rules: &RuleSet,
     ev: &Evaluator,
@@ -130,21 +164,7 @@ pub fn run(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let Some(first) = read_line_bounded(&mut input, MAX_RECORD_BYTES)? else { return Ok(summary) };
-    // A first line that is not a whole JSON value starts a multi-line document.
-    if let LineRead::Line(text) = &first {
-        let trimmed = text.trim();
-        if !trimmed.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_err() {
-            let mut doc = text.clone();
-            doc.push('\n');
-            (&mut input).take(MAX_DOCUMENT_BYTES as u64).read_to_string(&mut doc)?;
-            return document(&doc, output, rules, ev, out);
-        }
-        if trimmed.starts_with('[') {
-            return document(trimmed, output, rules, ev, out);
-        }
-    }
-    let mut pending = Some(first);
+    let mut pending = first;
     let mut line_no = 0u64;
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -205,6 +225,11 @@ fn not_utf8() -> RecordError {
 /// One JSON document: a record, or an array of records (numbered from 1).
 fn document(doc: &str, mut output: impl Write, rules: &RuleSet, ev: &Evaluator, out: Output) -> io::Result<Summary> {
     let mut summary = Summary::default();
+    // Each record may nest MAX_JSON_DEPTH levels; an array adds one.
+    if let Err(e) = crate::record::check_depth_limit(doc, crate::record::MAX_JSON_DEPTH + 1) {
+        write_results(&mut output, &[(error_line(1, &e, out), false, false)], &mut summary)?;
+        return Ok(summary);
+    }
     let items: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(doc) {
         Ok(serde_json::Value::Array(items)) => items,
         Ok(v) => vec![v],

@@ -11,9 +11,6 @@
 mod decision;
 mod explain;
 
-use std::cell::Cell;
-use std::time::{Duration, Instant};
-
 use rhai::{Dynamic, EvalAltResult, Scope};
 
 pub use decision::{Decision, Flag, Recommendation, RuleError};
@@ -22,23 +19,6 @@ pub use explain::render_report;
 use crate::record::{Facts, Record, Value};
 use crate::rules::sandbox::{self, to_dynamic, Limits};
 use crate::rules::{Domain, Rule, RuleSet};
-
-thread_local! {
-    /// When the rule now running on this thread must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-    static TICKS: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Checked by Rhai's progress callback; reading the clock every 64 operations
-/// keeps the cost negligible.
-fn past_deadline() -> bool {
-    let t = TICKS.with(|c| {
-        let v = c.get().wrapping_add(1);
-        c.set(v);
-        v
-    });
-    t % 64 == 0 && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
-}
 
 /// The sandboxed evaluator. Cheap to share (`Send + Sync`).
 pub struct Evaluator {
@@ -58,9 +38,7 @@ impl Evaluator {
     }
 
     pub fn with_limits(limits: Limits) -> Self {
-        let mut engine = sandbox::engine(&limits);
-        engine.on_progress(|_| past_deadline().then(|| Dynamic::from("deadline")));
-        Evaluator { engine, limits }
+        Evaluator { engine: sandbox::engine(&limits), limits }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -115,10 +93,7 @@ impl Evaluator {
     }
 
     fn run(&self, rule: &Rule, scope: &mut Scope) -> Result<bool, String> {
-        let deadline = Duration::from_micros(self.limits.deadline_micros);
-        DEADLINE.with(|c| c.set(Some(Instant::now() + deadline)));
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &rule.ast);
-        DEADLINE.with(|c| c.set(None));
+        let result = sandbox::with_deadline(&self.limits, || self.engine.eval_ast_with_scope::<Dynamic>(scope, &rule.ast));
         match result {
             Ok(v) => v
                 .as_bool()
@@ -130,6 +105,11 @@ impl Evaluator {
     /// A sandbox stop or script error in words a counselor can act on.
     fn describe(&self, e: &EvalAltResult) -> String {
         let l = &self.limits;
+        // A stop inside a function or closure arrives wrapped in the call.
+        let mut e = e;
+        while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) = e {
+            e = inner;
+        }
         match e {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 format!("stopped: ran more than {} operations (is there an endless loop?)", l.max_operations)

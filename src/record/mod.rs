@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
-pub use validate::{FieldProblem, RecordError, MAX_STUDENT_ID_LEN};
+pub use validate::{check_depth_limit, FieldProblem, RecordError, MAX_STUDENT_ID_LEN};
 
 /// Largest JSON text accepted for one record (bytes). Larger input is refused before
 /// it is parsed.
@@ -175,6 +175,10 @@ pub fn parse_record(json: &str) -> Result<Record, RecordError> {
         return Err(RecordError::too_large(json.len()));
     }
     validate::check_depth(json)?;
+    // serde also accepts a struct as a positional array; a record is an object.
+    if !json.trim_start().starts_with('{') {
+        return Err(not_an_object(json.trim_start().chars().next()));
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let record: Record = serde_path_to_error::deserialize(&mut de).map_err(RecordError::from_serde)?;
     de.end().map_err(|e| RecordError::syntax(&e))?;
@@ -182,9 +186,19 @@ pub fn parse_record(json: &str) -> Result<Record, RecordError> {
     Ok(record)
 }
 
+fn not_an_object(first: Option<char>) -> RecordError {
+    match first {
+        None => RecordError::message("empty input: a record is a JSON object like {\"student_id\": \"S1\"}".into()),
+        Some(_) => RecordError::message("a record must be a JSON object like {\"student_id\": \"S1\"}".into()),
+    }
+}
+
 /// Validate an already-deserialized value (for records embedded in other documents,
 /// such as rule tests and webhook envelopes).
 pub fn record_from_value(value: serde_json::Value) -> Result<Record, RecordError> {
+    if !value.is_object() {
+        return Err(not_an_object(value.to_string().chars().next()));
+    }
     let record: Record = serde_path_to_error::deserialize(value).map_err(RecordError::from_serde)?;
     record.validate()?;
     Ok(record)

@@ -55,11 +55,16 @@ impl RecordError {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
-        let field = if path == "." || syntax { String::new() } else { path };
+        let mut field = if path == "." || syntax { String::new() } else { path };
+        let raw = inner.to_string();
         let message = if syntax {
-            format!("invalid JSON at column {}: {}", inner.column(), clean_serde_message(&inner.to_string()))
+            format!("invalid JSON at column {}: {}", inner.column(), clean_serde_message(&raw))
         } else {
-            clean_serde_message(&inner.to_string())
+            // "missing field `x`" belongs to `x`, not to the object holding it.
+            if let Some(name) = raw.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+                field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            }
+            clean_serde_message(&raw)
         };
         Self::one(field, message)
     }
@@ -77,7 +82,23 @@ fn clean_serde_message(msg: &str) -> String {
         Some(i) => &msg[..i],
         None => msg,
     };
-    msg.replace("invalid type: ", "wrong type: ")
+    // Speak JSON, not Rust: serde names the Rust type it expected.
+    let mut msg = msg.replace("invalid type: ", "wrong type: ");
+    if msg.starts_with("invalid value: integer `-") && msg.ends_with("expected u32") {
+        let n = msg.split('`').nth(1).unwrap_or("?").to_string();
+        return format!("must be zero or more, got {n}");
+    }
+    for (rust, json) in [
+        ("expected f64", "expected a number"),
+        ("expected u32", "expected a whole number of zero or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected usize", "expected a whole number of zero or more"),
+        ("expected a boolean", "expected true or false"),
+        ("floating point", "number"),
+    ] {
+        msg = msg.replace(rust, json);
+    }
+    msg
 }
 
 impl fmt::Display for RecordError {
@@ -100,6 +121,11 @@ impl std::error::Error for RecordError {}
 
 /// Refuse JSON nested deeper than [`MAX_JSON_DEPTH`] before serde recurses into it.
 pub(super) fn check_depth(json: &str) -> Result<(), RecordError> {
+    check_depth_limit(json, MAX_JSON_DEPTH)
+}
+
+/// Refuse JSON nested deeper than `limit` levels.
+pub fn check_depth_limit(json: &str, limit: usize) -> Result<(), RecordError> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -117,7 +143,7 @@ pub(super) fn check_depth(json: &str) -> Result<(), RecordError> {
             b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
-                if depth > MAX_JSON_DEPTH {
+                if depth > limit {
                     return Err(RecordError::one(
                         "",
                         format!("JSON is nested deeper than {MAX_JSON_DEPTH} levels"),

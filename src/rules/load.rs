@@ -856,7 +856,7 @@ fn probe(engine: &rhai::Engine, ctx: &mut Ctx, draft: &Draft, slots: &[FieldRef]
         scope.push_constant_dynamic(sandbox::var_name('p', i), cats.params.get(p).map_or(Dynamic::UNIT, |v| sandbox::number_dynamic(&v.value)));
     }
     let (line, col) = (draft.when_node.pos.line, draft.when_node.pos.col);
-    match engine.eval_ast_with_scope::<Dynamic>(&mut scope, &draft.rule.ast) {
+    match sandbox::with_deadline(&Limits::default(), || engine.eval_ast_with_scope::<Dynamic>(&mut scope, &draft.rule.ast)) {
         Ok(v) if v.is_bool() => {}
         Ok(v) => ctx.push(Severity::Error, line, col, 1, format!("condition gives {} instead of true or false", v.type_name()), Some("compare the value, e.g. `student.gpa <= params.low_gpa`".into())),
         Err(e) => {

@@ -5,8 +5,37 @@
 //! accepts is what runs. The evaluator adds the operation counter and the wall-clock
 //! deadline (`engine::Evaluator`), which only matter at run time.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::Engine;
+use rhai::{Dynamic, Engine};
+
+thread_local! {
+    /// When the script now running on this thread must stop.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static TICKS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Checked by Rhai's progress callback; reading the clock every 64 operations keeps
+/// the cost negligible.
+fn past_deadline() -> bool {
+    let t = TICKS.with(|c| {
+        let v = c.get().wrapping_add(1);
+        c.set(v);
+        v
+    });
+    t % 64 == 0 && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
+}
+
+/// Run `f` (which evaluates a script with an engine from [`engine`]) under the
+/// wall-clock bound of `limits`.
+pub fn with_deadline<T>(limits: &Limits, f: impl FnOnce() -> T) -> T {
+    DEADLINE.with(|c| c.set(Some(Instant::now() + Duration::from_micros(limits.deadline_micros))));
+    let out = f();
+    DEADLINE.with(|c| c.set(None));
+    out
+}
 
 /// Resource limits for rule scripts.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +93,7 @@ pub fn engine(limits: &Limits) -> Engine {
     }
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
+    e.on_progress(|_| past_deadline().then(|| Dynamic::from("deadline")));
     e
 }
 

@@ -1,0 +1,587 @@
+//! The shipped rules (`rules/`) against records at the DOMAIN.md boundaries, and the
+//! shape of the decision a counselor or auditor reads: explanations, inputs, what would
+//! clear a flag, merged recommendations, tiers, and determinism.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use intervene::engine::{Decision, Evaluator, Flag};
+use intervene::record::{Record, parse_record};
+use intervene::rules::{Domain, RuleSet};
+use serde_json::{Value, json};
+
+fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"))
+    })
+}
+
+fn evaluator() -> &'static Evaluator {
+    static EV: OnceLock<Evaluator> = OnceLock::new();
+    EV.get_or_init(Evaluator::new)
+}
+
+fn record(v: Value) -> Record {
+    let text = v.to_string();
+    parse_record(&text).unwrap_or_else(|e| panic!("test record refused: {e}\n{text}"))
+}
+
+fn eval(v: Value) -> Decision {
+    let d = evaluator().evaluate(rules(), &record(v));
+    assert!(
+        d.rule_errors.is_empty(),
+        "shipped rules must not err: {:?}",
+        d.rule_errors
+    );
+    d
+}
+
+fn fired(d: &Decision) -> BTreeSet<&str> {
+    d.fired().collect()
+}
+
+fn flag<'d>(d: &'d Decision, id: &str) -> &'d Flag {
+    d.flags
+        .iter()
+        .find(|f| f.rule_id == id)
+        .unwrap_or_else(|| panic!("`{id}` did not fire; fired: {:?}", fired(d)))
+}
+
+fn attendance(enrolled: f64, present: f64) -> Value {
+    json!({"student_id": "S-ATT", "attendance": {"days_enrolled": enrolled, "days_present": present}})
+}
+
+fn attendance_flags(enrolled: f64, present: f64) -> BTreeSet<String> {
+    let d = eval(attendance(enrolled, present));
+    d.fired()
+        .filter(|id| {
+            rules()
+                .rule(id)
+                .is_some_and(|r| r.domain == Domain::Attendance)
+        })
+        .map(String::from)
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn absence_rate_boundaries_follow_domain_md() {
+    let cases: &[(f64, f64, &[&str])] = &[
+        (100.0, 100.0, &[]),
+        (1000.0, 951.0, &[]),                       // 4.9%
+        (100.0, 95.0, &["attendance-watch"]),       // 5%
+        (10000.0, 9001.0, &["attendance-watch"]),   // 9.99%
+        (100.0, 90.0, &["chronic-absence"]),        // 10%
+        (45.0, 40.5, &["chronic-absence"]),         // 10% with a half day
+        (64.0, 54.0, &["chronic-absence"]),         // 15.6%
+        (10000.0, 8001.0, &["chronic-absence"]),    // 19.99%
+        (100.0, 80.0, &["severe-chronic-absence"]), // 20%
+        (10.0, 0.0, &["severe-chronic-absence"]),   // 100%
+    ];
+    for (enrolled, present, want) in cases {
+        assert_eq!(
+            attendance_flags(*enrolled, *present),
+            set(want),
+            "enrolled {enrolled}, present {present}"
+        );
+    }
+    let d = eval(attendance(100.0, 90.0));
+    assert_eq!(d.tiers[&Domain::Attendance], 2);
+    assert_eq!(eval(attendance(100.0, 80.0)).tiers[&Domain::Attendance], 3);
+    assert_eq!(eval(attendance(100.0, 95.0)).tiers[&Domain::Attendance], 1);
+}
+
+#[test]
+fn gpa_at_two_is_low_and_just_above_is_not() {
+    let gpa = |g: f64| eval(json!({"student_id": "S-GPA", "gpa": g}));
+    assert!(fired(&gpa(2.0)).contains("low-gpa"));
+    assert!(fired(&gpa(0.0)).contains("low-gpa"));
+    assert!(!fired(&gpa(2.01)).contains("low-gpa"));
+    assert!(!fired(&gpa(5.0)).contains("low-gpa"));
+}
+
+#[test]
+fn screener_percentile_boundaries() {
+    let reading = |p: f64| {
+        let d = eval(
+            json!({"student_id": "S-READ", "assessments": [{"name": "MAP Growth Reading", "subject": "reading", "percentile": p, "date": "2026-10-01"}]}),
+        );
+        fired(&d)
+            .into_iter()
+            .filter(|id| id.starts_with("reading-"))
+            .map(String::from)
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        reading(25.0),
+        set(&[]),
+        "25th percentile is not below benchmark"
+    );
+    assert_eq!(reading(24.9), set(&["reading-below-benchmark"]));
+    assert_eq!(reading(11.0), set(&["reading-below-benchmark"]));
+    assert_eq!(
+        reading(10.0),
+        set(&["reading-well-below-benchmark"]),
+        "10th is well below, and not also below"
+    );
+    assert_eq!(reading(0.0), set(&["reading-well-below-benchmark"]));
+    let math = |p: f64| {
+        let d = eval(
+            json!({"student_id": "S-MATH", "assessments": [{"name": "STAR Math", "subject": "math", "percentile": p}]}),
+        );
+        fired(&d)
+            .into_iter()
+            .filter(|id| id.starts_with("math-"))
+            .map(String::from)
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(math(25.0), set(&[]));
+    assert_eq!(math(10.0), set(&["math-well-below-benchmark"]));
+    assert_eq!(math(10.5), set(&["math-below-benchmark"]));
+}
+
+#[test]
+fn the_latest_screener_counts() {
+    let d = eval(json!({"student_id": "S-LATEST", "assessments": [
+        {"name": "MAP Growth Reading", "subject": "reading", "percentile": 45, "date": "2026-10-01"},
+        {"name": "MAP Growth Reading", "subject": "reading", "percentile": 8, "date": "2026-01-15"}
+    ]}));
+    assert!(
+        !fired(&d).iter().any(|id| id.starts_with("reading-")),
+        "the older 8th percentile must not flag: {:?}",
+        fired(&d)
+    );
+}
+
+#[test]
+fn referral_and_suspension_bands() {
+    let behavior = |r: u32, i: u32, o: u32| {
+        let d = eval(
+            json!({"student_id": "S-BEH", "behavior": {"office_referrals": r, "suspensions_in_school": i, "suspensions_out_of_school": o}}),
+        );
+        fired(&d)
+            .into_iter()
+            .map(String::from)
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(behavior(1, 0, 0), set(&[]));
+    assert_eq!(behavior(2, 0, 0), set(&["repeated-referrals"]));
+    assert_eq!(behavior(5, 0, 0), set(&["repeated-referrals"]));
+    assert_eq!(behavior(6, 0, 0), set(&["frequent-referrals"]));
+    assert_eq!(behavior(0, 1, 0), set(&["suspension"]));
+    assert_eq!(behavior(0, 0, 1), set(&["suspension"]));
+    assert_eq!(
+        behavior(0, 1, 1),
+        set(&["repeated-suspensions"]),
+        "in-school and out-of-school count together"
+    );
+}
+
+#[test]
+fn failing_courses_and_abc_off_track() {
+    let d = eval(json!({
+        "student_id": "S-ABC",
+        "attendance": {"days_enrolled": 100, "days_present": 85},
+        "courses": [
+            {"course_id": "ALG1", "subject": "math", "grade_pct": 59.9},
+            {"course_id": "ENG9", "subject": "ela", "letter": "F"},
+            {"course_id": "BIO", "subject": "science", "grade_pct": 60}
+        ],
+        "behavior": {"office_referrals": 0, "suspensions_in_school": 0, "suspensions_out_of_school": 1}
+    }));
+    let f = fired(&d);
+    for id in [
+        "course-failure",
+        "multiple-core-failures",
+        "abc-off-track",
+        "chronic-absence",
+        "suspension",
+    ] {
+        assert!(f.contains(id), "`{id}` should fire: {f:?}");
+    }
+    assert_eq!(
+        flag(&d, "course-failure").inputs["student.failing_courses"],
+        json!(2),
+        "60 is passing"
+    );
+    assert_eq!(d.tiers[&Domain::Academic], 3);
+}
+
+#[test]
+fn missing_sections_are_insufficient_data_not_flags() {
+    let d = eval(json!({"student_id": "S-EMPTY"}));
+    assert!(d.flags.is_empty());
+    let all: BTreeSet<&str> = rules()
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.id.as_str())
+        .collect();
+    let listed: BTreeSet<&str> = d.insufficient_data.iter().map(String::as_str).collect();
+    assert_eq!(listed, all, "with no data every rule is insufficient_data");
+    assert!(d.tiers.values().all(|t| *t == 0));
+
+    let d = eval(json!({"student_id": "S-NOSEL", "gpa": 3.5}));
+    assert!(
+        d.insufficient_data
+            .iter()
+            .any(|r| r == "sel-need-for-instruction")
+    );
+    assert!(!d.insufficient_data.iter().any(|r| r == "low-gpa"));
+}
+
+#[test]
+fn nothing_enrolled_is_insufficient_data_never_a_division_error() {
+    let d = eval(attendance(0.0, 0.0));
+    assert!(d.flags.is_empty(), "{:?}", fired(&d));
+    for id in [
+        "attendance-watch",
+        "chronic-absence",
+        "severe-chronic-absence",
+        "abc-off-track",
+    ] {
+        assert!(
+            d.insufficient_data.iter().any(|r| r == id),
+            "`{id}` not in {:?}",
+            d.insufficient_data
+        );
+    }
+    assert!(d.rule_errors.is_empty());
+    let text = serde_json::to_string(&d).unwrap();
+    assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
+}
+
+#[test]
+fn missing_values_never_make_negated_conditions_fire() {
+    // DESIGN.md: `() != x` is true in Rhai; a rule reading a missing value must not run.
+    // Partial records: attendance present but no courses means abc-off-track cannot be
+    // judged even though the student is chronically absent.
+    let d = eval(
+        json!({"student_id": "S-PART", "attendance": {"days_enrolled": 100, "days_present": 70}, "behavior": {"office_referrals": 9}}),
+    );
+    assert!(!fired(&d).contains("abc-off-track"));
+    assert!(d.insufficient_data.iter().any(|r| r == "abc-off-track"));
+}
+
+#[test]
+fn explanations_render_the_documented_text() {
+    let d = eval(attendance(64.0, 54.0));
+    let f = flag(&d, "chronic-absence");
+    assert_eq!(
+        f.explanation,
+        "Missed 15.6% of enrolled days (chronic from 10%)"
+    );
+    assert_eq!(f.domain, Domain::Attendance);
+    assert_eq!(f.tier, 2);
+
+    let d = eval(json!({"student_id": "S-GPA", "gpa": 1.9}));
+    assert_eq!(
+        flag(&d, "low-gpa").explanation,
+        "GPA is 1.90 (low at or below 2.0)"
+    );
+
+    let d = eval(attendance(100.0, 94.0));
+    assert_eq!(
+        flag(&d, "attendance-watch").explanation,
+        "Missed 6% of enrolled days (watch from 5%, chronic from 10%)"
+    );
+
+    let d = eval(
+        json!({"student_id": "S-SEL", "sel": {"screener": "DESSA-mini", "t_score": 38, "date": "2026-10-15"}}),
+    );
+    assert_eq!(
+        flag(&d, "sel-need-for-instruction").explanation,
+        "SEL screener T-score 38 (need for instruction at or below 40)"
+    );
+}
+
+#[test]
+fn inputs_hold_exactly_what_the_rule_read() {
+    let d = eval(attendance(64.0, 54.0));
+    let f = flag(&d, "chronic-absence");
+    let keys: Vec<&str> = f.inputs.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "params.chronic_absence_rate",
+            "params.severe_absence_rate",
+            "student.attendance.absence_rate"
+        ]
+    );
+    assert_eq!(f.inputs["student.attendance.absence_rate"], json!(0.15625));
+    assert_eq!(f.inputs["params.chronic_absence_rate"], json!(0.1));
+    assert_eq!(f.inputs["params.severe_absence_rate"], json!(0.2));
+
+    let d = eval(json!({
+        "student_id": "S-ABC",
+        "gpa": 3.9,
+        "attendance": {"days_enrolled": 100, "days_present": 85},
+        "courses": [{"course_id": "ALG1", "subject": "math", "grade_pct": 40}],
+        "behavior": {"office_referrals": 3},
+        "sel": {"t_score": 70}
+    }));
+    let f = flag(&d, "abc-off-track");
+    let keys: BTreeSet<&str> = f.inputs.keys().map(String::as_str).collect();
+    let want: BTreeSet<&str> = [
+        "student.attendance.absence_rate",
+        "student.failing_core_courses",
+        "student.behavior.office_referrals",
+        "student.behavior.suspensions",
+        "params.chronic_absence_rate",
+        "params.course_failures_min",
+        "params.referrals_repeated",
+    ]
+    .into();
+    assert_eq!(keys, want, "no GPA, no SEL score, no unread params");
+    assert_eq!(f.inputs["student.behavior.office_referrals"], json!(3));
+}
+
+#[test]
+fn clears_says_what_would_clear_a_threshold_flag() {
+    let d = eval(attendance(64.0, 54.0));
+    let c = flag(&d, "chronic-absence")
+        .clears
+        .clone()
+        .expect("chronic-absence compares against a threshold");
+    assert!(c.contains("below 10%"), "{c}");
+    // 10 days missed: the rate drops below 10% after 37 more days present (10/101).
+    assert!(c.contains("37 more days present"), "{c}");
+
+    let d = eval(json!({"student_id": "S-GPA", "gpa": 1.9}));
+    let c = flag(&d, "low-gpa")
+        .clears
+        .clone()
+        .expect("low-gpa compares against a threshold");
+    assert!(c.contains("above 2"), "{c}");
+
+    let d = eval(
+        json!({"student_id": "S-READ", "assessments": [{"name": "MAP", "subject": "reading", "percentile": 18}]}),
+    );
+    let c = flag(&d, "reading-below-benchmark")
+        .clears
+        .clone()
+        .expect("percentile compares against a threshold");
+    assert!(c.contains("25 or more"), "{c}");
+}
+
+#[test]
+fn recommendations_merge_per_intervention_with_every_reason() {
+    // Frequent referrals and repeated suspensions both recommend an FBA and a behavior plan.
+    let d = eval(
+        json!({"student_id": "S-BEH", "behavior": {"office_referrals": 7, "suspensions_in_school": 1, "suspensions_out_of_school": 2}}),
+    );
+    let by: BTreeMap<&str, &Vec<String>> = d
+        .recommendations
+        .iter()
+        .map(|r| (r.intervention.as_str(), &r.because))
+        .collect();
+    assert_eq!(
+        d.recommendations.len(),
+        by.len(),
+        "one entry per intervention: {:?}",
+        d.recommendations
+    );
+    assert_eq!(
+        by["functional-behavior-assessment"],
+        &vec![
+            "frequent-referrals".to_string(),
+            "repeated-suspensions".to_string()
+        ]
+    );
+    assert_eq!(
+        by["behavior-intervention-plan"],
+        &vec![
+            "frequent-referrals".to_string(),
+            "repeated-suspensions".to_string()
+        ]
+    );
+    let fba = d
+        .recommendations
+        .iter()
+        .find(|r| r.intervention == "functional-behavior-assessment")
+        .unwrap();
+    assert_eq!(
+        fba.tier, 3,
+        "the intervention's tier from interventions.yaml"
+    );
+
+    // Failing a course with a low GPA: tutoring once, for both reasons.
+    let d = eval(
+        json!({"student_id": "S-ACA", "gpa": 1.5, "courses": [{"course_id": "BIO", "subject": "science", "letter": "F"}]}),
+    );
+    let tutoring: Vec<_> = d
+        .recommendations
+        .iter()
+        .filter(|r| r.intervention == "tutoring")
+        .collect();
+    assert_eq!(tutoring.len(), 1);
+    let because: BTreeSet<&str> = tutoring[0].because.iter().map(String::as_str).collect();
+    assert_eq!(because, BTreeSet::from(["course-failure", "low-gpa"]));
+    assert!(
+        d.recommendations
+            .iter()
+            .any(|r| r.intervention == "advisory" && r.because == ["low-gpa"])
+    );
+}
+
+#[test]
+fn tiers_hold_the_highest_tier_per_domain() {
+    let d = eval(json!({
+        "student_id": "S-TIERS",
+        "attendance": {"days_enrolled": 100, "days_present": 94},
+        "courses": [
+            {"course_id": "ALG1", "subject": "math", "grade_pct": 20},
+            {"course_id": "ENG9", "subject": "ela", "grade_pct": 30}
+        ],
+        "gpa": 1.0,
+        "behavior": {"office_referrals": 3},
+        "sel": {"t_score": 60}
+    }));
+    let want: BTreeMap<Domain, u8> = [
+        (Domain::Attendance, 1),
+        (Domain::Academic, 3),
+        (Domain::Behavioral, 2),
+        (Domain::SocialEmotional, 0),
+    ]
+    .into();
+    assert_eq!(d.tiers, want);
+}
+
+#[test]
+fn same_inputs_give_byte_identical_decisions() {
+    let r = record(
+        serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/records/valid/full_record.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    let at = "2026-11-29T16:00:00Z".to_string();
+    let id = "01JDETERMINISTIC000000000".to_string();
+    let a = serde_json::to_string(&evaluator().evaluate_with(rules(), &r, id.clone(), at.clone()))
+        .unwrap();
+    let b = serde_json::to_string(&evaluator().evaluate_with(rules(), &r, id.clone(), at.clone()))
+        .unwrap();
+    let c = serde_json::to_string(&Evaluator::new().evaluate_with(rules(), &r, id, at)).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, c, "a fresh evaluator gives the same decision");
+    let d: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(d["decision_id"], "01JDETERMINISTIC000000000");
+    assert_eq!(d["evaluated_at"], "2026-11-29T16:00:00Z");
+    assert!(
+        !d["flags"].as_array().unwrap().is_empty(),
+        "the sample record is flagged"
+    );
+}
+
+#[test]
+fn evaluate_stamps_a_fresh_id_and_the_ruleset_version() {
+    let r = record(json!({"student_id": "S-IDS"}));
+    let a = evaluator().evaluate(rules(), &r);
+    let b = evaluator().evaluate(rules(), &r);
+    assert_ne!(a.decision_id, b.decision_id);
+    assert_eq!(a.decision_id.len(), 26, "a ULID");
+    assert_eq!(a.ruleset_version, rules().version);
+    assert!(a.ruleset_version.starts_with("sha256:") && a.ruleset_version.len() == 7 + 64);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&a.evaluated_at).is_ok(),
+        "{}",
+        a.evaluated_at
+    );
+}
+
+#[test]
+fn decision_json_has_exactly_the_design_keys() {
+    let r = record(
+        serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/records/valid/full_record.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    let d = serde_json::to_value(evaluator().evaluate(rules(), &r)).unwrap();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<String>>()
+    };
+    assert_eq!(
+        keys(&d),
+        set(&[
+            "decision_id",
+            "student_id",
+            "evaluated_at",
+            "ruleset_version",
+            "flags",
+            "recommendations",
+            "tiers",
+            "insufficient_data",
+            "rule_errors"
+        ])
+    );
+    assert_eq!(
+        keys(&d["tiers"]),
+        set(&["attendance", "academic", "behavioral", "social_emotional"])
+    );
+    for f in d["flags"].as_array().unwrap() {
+        let k = keys(f);
+        let base = set(&["rule_id", "domain", "tier", "explanation", "inputs"]);
+        assert!(
+            k == base
+                || k == set(&[
+                    "rule_id",
+                    "domain",
+                    "tier",
+                    "explanation",
+                    "inputs",
+                    "clears"
+                ]),
+            "{k:?}"
+        );
+    }
+    for r in d["recommendations"].as_array().unwrap() {
+        assert_eq!(keys(r), set(&["intervention", "tier", "because"]));
+    }
+    // Round trip: the decision is plain data.
+    let back: Decision = serde_json::from_value(d.clone()).unwrap();
+    assert_eq!(serde_json::to_value(back).unwrap(), d);
+}
+
+#[test]
+fn rule_order_and_list_order_are_stable() {
+    let d = eval(json!({
+        "student_id": "S-ORDER",
+        "attendance": {"days_enrolled": 100, "days_present": 70},
+        "gpa": 1.0,
+        "behavior": {"office_referrals": 8}
+    }));
+    let order: Vec<&str> = rules().rules.iter().map(|r| r.id.as_str()).collect();
+    let pos = |id: &str| order.iter().position(|r| *r == id).unwrap();
+    let fired: Vec<usize> = d.fired().map(pos).collect();
+    assert!(
+        fired.windows(2).all(|w| w[0] < w[1]),
+        "flags follow rule order: {:?}",
+        d.fired().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn explanation_never_says_unknown_for_an_optional_field() {
+    let d = eval(json!({"student_id": "S-SEL", "sel": {"t_score": 35}}));
+    let e = &flag(&d, "sel-need-for-instruction").explanation;
+    assert!(!e.contains("unknown"), "{e}");
+}
