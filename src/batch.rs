@@ -11,8 +11,8 @@ use std::io::{self, BufRead, Read, Write};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::engine::{render_report, Decision, Evaluator};
-use crate::record::{parse_record, record_from_value, RecordError, MAX_RECORD_BYTES};
+use crate::engine::{Decision, Evaluator, render_report};
+use crate::record::{MAX_RECORD_BYTES, RecordError, parse_record, record_from_value};
 use crate::rules::RuleSet;
 
 /// Records handled per parallel chunk.
@@ -87,11 +87,19 @@ pub fn read_line_bounded(r: &mut impl BufRead, cap: usize) -> io::Result<Option<
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-    Ok(Some(String::from_utf8(buf).map_or(LineRead::Invalid, LineRead::Line)))
+    Ok(Some(
+        String::from_utf8(buf).map_or(LineRead::Invalid, LineRead::Line),
+    ))
 }
 
 /// Evaluate one input item; `Err` carries the output line for a bad record.
-fn one(rules: &RuleSet, ev: &Evaluator, line: u64, parsed: Result<crate::record::Record, RecordError>, out: Output) -> (String, bool, bool) {
+fn one(
+    rules: &RuleSet,
+    ev: &Evaluator,
+    line: u64,
+    parsed: Result<crate::record::Record, RecordError>,
+    out: Output,
+) -> (String, bool, bool) {
     match parsed {
         Ok(record) => {
             let d = ev.evaluate(rules, &record);
@@ -110,7 +118,12 @@ fn render(d: &Decision, rules: &RuleSet, out: Output) -> String {
 
 fn error_line(line: u64, e: &RecordError, out: Output) -> String {
     match out {
-        Output::Json => serde_json::to_string(&LineError { line, field: e.field(), error: e.to_string() }).unwrap_or_default(),
+        Output::Json => serde_json::to_string(&LineError {
+            line,
+            field: e.field(),
+            error: e.to_string(),
+        })
+        .unwrap_or_default(),
         Output::Explain => format!("line {line}: error: {e}\n"),
     }
 }
@@ -129,7 +142,9 @@ pub fn run(
     out: Output,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Summary> {
-    let Some(first) = read_line_bounded(&mut input, MAX_RECORD_BYTES)? else { return Ok(Summary::default()) };
+    let Some(first) = read_line_bounded(&mut input, MAX_RECORD_BYTES)? else {
+        return Ok(Summary::default());
+    };
     // A first line that is not a whole JSON value may start a multi-line document;
     // if the whole input is not one JSON document either, it is NDJSON whose first
     // line is bad, and every line is evaluated on its own.
@@ -138,12 +153,22 @@ pub fn run(
         if !trimmed.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_err() {
             let mut doc = text.clone();
             doc.push('\n');
-            (&mut input).take(MAX_DOCUMENT_BYTES as u64).read_to_string(&mut doc)?;
+            (&mut input)
+                .take(MAX_DOCUMENT_BYTES as u64)
+                .read_to_string(&mut doc)?;
             if serde_json::from_str::<serde::de::IgnoredAny>(&doc).is_ok() {
                 return document(&doc, output, rules, ev, out);
             }
             let rest = io::Cursor::new(doc.into_bytes()).chain(input);
-            return lines(io::BufReader::new(rest), None, output, rules, ev, out, progress);
+            return lines(
+                io::BufReader::new(rest),
+                None,
+                output,
+                rules,
+                ev,
+                out,
+                progress,
+            );
         }
         if trimmed.starts_with('[') {
             return document(trimmed, output, rules, ev, out);
@@ -201,7 +226,11 @@ fn lines(
     Ok(summary)
 }
 
-fn write_results(output: &mut impl Write, results: &[(String, bool, bool)], summary: &mut Summary) -> io::Result<()> {
+fn write_results(
+    output: &mut impl Write,
+    results: &[(String, bool, bool)],
+    summary: &mut Summary,
+) -> io::Result<()> {
     for (text, flagged, ok) in results {
         output.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
@@ -215,7 +244,9 @@ fn write_results(output: &mut impl Write, results: &[(String, bool, bool)], summ
 }
 
 fn too_long(len: usize) -> RecordError {
-    RecordError::message(format!("line is {len} bytes; the limit is {MAX_RECORD_BYTES} bytes"))
+    RecordError::message(format!(
+        "line is {len} bytes; the limit is {MAX_RECORD_BYTES} bytes"
+    ))
 }
 
 fn not_utf8() -> RecordError {
@@ -223,11 +254,21 @@ fn not_utf8() -> RecordError {
 }
 
 /// One JSON document: a record, or an array of records (numbered from 1).
-fn document(doc: &str, mut output: impl Write, rules: &RuleSet, ev: &Evaluator, out: Output) -> io::Result<Summary> {
+fn document(
+    doc: &str,
+    mut output: impl Write,
+    rules: &RuleSet,
+    ev: &Evaluator,
+    out: Output,
+) -> io::Result<Summary> {
     let mut summary = Summary::default();
     // Each record may nest MAX_JSON_DEPTH levels; an array adds one.
     if let Err(e) = crate::record::check_depth_limit(doc, crate::record::MAX_JSON_DEPTH + 1) {
-        write_results(&mut output, &[(error_line(1, &e, out), false, false)], &mut summary)?;
+        write_results(
+            &mut output,
+            &[(error_line(1, &e, out), false, false)],
+            &mut summary,
+        )?;
         return Ok(summary);
     }
     let items: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(doc) {
@@ -235,7 +276,11 @@ fn document(doc: &str, mut output: impl Write, rules: &RuleSet, ev: &Evaluator, 
         Ok(v) => vec![v],
         Err(e) => {
             let err = RecordError::message(format!("invalid JSON: {e}"));
-            write_results(&mut output, &[(error_line(e.line() as u64, &err, out), false, false)], &mut summary)?;
+            write_results(
+                &mut output,
+                &[(error_line(e.line() as u64, &err, out), false, false)],
+                &mut summary,
+            )?;
             return Ok(summary);
         }
     };

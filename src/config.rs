@@ -108,7 +108,10 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file `{path}`: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file `{path}`: {message}")]
     Parse { path: String, message: String },
     #[error("environment variable `{name}`: {message}")]
@@ -170,7 +173,7 @@ impl Settings {
                     return Err(ConfigError::Env {
                         name: "INTERVENE_LOG_FORMAT".into(),
                         message: format!("`{v}` is not `text` or `json`"),
-                    })
+                    });
                 }
             };
         }
@@ -179,10 +182,12 @@ impl Settings {
 
     /// Check the settings that can be wrong on their own.
     pub fn validate(&self) -> Result<SocketAddr, ConfigError> {
-        let addr: SocketAddr = self
-            .bind
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("bind address `{}` is not like 127.0.0.1:8080", self.bind)))?;
+        let addr: SocketAddr = self.bind.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "bind address `{}` is not like 127.0.0.1:8080",
+                self.bind
+            ))
+        })?;
         if self.api_keys.is_empty() && !addr.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "no API keys are configured, so the server runs in open local mode and only binds to loopback; refusing to bind `{}` (add api_keys, see `intervene keys new`)",
@@ -191,11 +196,16 @@ impl Settings {
         }
         for k in &self.api_keys {
             if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ConfigError::Invalid(format!("api key `{}`: sha256 must be 64 hex digits", k.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "api key `{}`: sha256 must be 64 hex digits",
+                    k.name
+                )));
             }
         }
         if self.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid("max_body_bytes must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
         }
         Ok(addr)
     }
@@ -208,13 +218,17 @@ mod tests {
     #[test]
     fn environment_overrides_defaults() {
         let mut s = Settings::default();
-        s.apply_env(|k| (k == "INTERVENE_BIND").then(|| "127.0.0.1:9999".to_string())).unwrap();
+        s.apply_env(|k| (k == "INTERVENE_BIND").then(|| "127.0.0.1:9999".to_string()))
+            .unwrap();
         assert_eq!(s.bind, "127.0.0.1:9999");
     }
 
     #[test]
     fn open_mode_refuses_public_bind() {
-        let s = Settings { bind: "0.0.0.0:8080".into(), ..Settings::default() };
+        let s = Settings {
+            bind: "0.0.0.0:8080".into(),
+            ..Settings::default()
+        };
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("open local mode"), "{err}");
     }
@@ -222,7 +236,9 @@ mod tests {
     #[test]
     fn bad_env_number_names_the_variable() {
         let mut s = Settings::default();
-        let err = s.apply_env(|k| (k == "INTERVENE_MAX_BODY_BYTES").then(|| "lots".to_string())).unwrap_err();
+        let err = s
+            .apply_env(|k| (k == "INTERVENE_MAX_BODY_BYTES").then(|| "lots".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("INTERVENE_MAX_BODY_BYTES"));
     }
 }

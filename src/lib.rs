@@ -24,6 +24,8 @@
 //! Arrows point down only: `http` → `students` → `audit` → `engine` → `rules` →
 //! `record`; `batch` and `ruletest` sit on `engine`.
 
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod audit;
 pub mod batch;
 pub mod config;

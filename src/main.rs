@@ -10,13 +10,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 use intervene::audit::{Query, Store};
 use intervene::batch::{self, Output};
 use intervene::config::{LogFormat, Role, Settings};
-use intervene::http::Application;
 use intervene::engine::Evaluator;
-use intervene::rules::{diag, RuleSet};
+use intervene::http::Application;
+use intervene::rules::{RuleSet, diag};
 use intervene::ruletest;
 
 #[derive(Parser)]
-#[command(name = "intervene", version, about = "Early-warning rules and tiered intervention recommendations for schools")]
+#[command(
+    name = "intervene",
+    version,
+    about = "Early-warning rules and tiered intervention recommendations for schools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,8 +137,18 @@ fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Check { dir, format } => check(&dir, format),
         Command::Test { dir } => test(&dir),
-        Command::Eval { rules, explain, input } => eval(&rules, explain, &input),
-        Command::Serve { config, rules, data, bind, log_format } => {
+        Command::Eval {
+            rules,
+            explain,
+            input,
+        } => eval(&rules, explain, &input),
+        Command::Serve {
+            config,
+            rules,
+            data,
+            bind,
+            log_format,
+        } => {
             let mut s = Settings::load(config.as_deref())?;
             if let Some(r) = rules {
                 s.rules = r;
@@ -152,7 +166,9 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Audit { action, data } => audit(action, &data),
         Command::Import { data, rules, input } => import(&data, &rules, &input),
-        Command::Keys { action: KeysAction::New { name, role } } => keys_new(&name, &role),
+        Command::Keys {
+            action: KeysAction::New { name, role },
+        } => keys_new(&name, &role),
     }
 }
 
@@ -180,7 +196,11 @@ fn check(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn test(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -193,13 +213,25 @@ fn test(dir: &Path) -> anyhow::Result<ExitCode> {
         println!("{d}");
     }
     for f in &report.failures {
-        println!("FAIL {}:{}: {}: {}", f.file, f.line, f.name, f.differences.join("; "));
+        println!(
+            "FAIL {}:{}: {}: {}",
+            f.file,
+            f.line,
+            f.name,
+            f.differences.join("; ")
+        );
     }
     for id in &report.uncovered {
-        println!("warning: rule `{id}` is not tested on both sides (no case where it fires and one where it does not)");
+        println!(
+            "warning: rule `{id}` is not tested on both sides (no case where it fires and one where it does not)"
+        );
     }
     println!("{} passed, {} failed", report.passed, report.failed());
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn eval(rules_dir: &Path, explain: bool, input: &str) -> anyhow::Result<ExitCode> {
@@ -217,19 +249,37 @@ fn eval(rules_dir: &Path, explain: bool, input: &str) -> anyhow::Result<ExitCode
             let _ = io::stderr().flush();
         }
     };
-    let mode = if explain { Output::Explain } else { Output::Json };
+    let mode = if explain {
+        Output::Explain
+    } else {
+        Output::Json
+    };
     let summary = batch::run(reader, out, &rules, &Evaluator::new(), mode, &mut progress)?;
     if tty {
-        eprintln!("\r{} records, {} flagged, {} rejected", summary.records, summary.flagged, summary.rejected);
+        eprintln!(
+            "\r{} records, {} flagged, {} rejected",
+            summary.records, summary.flagged, summary.rejected
+        );
     }
-    Ok(if summary.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if summary.rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,actix_server=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
         LogFormat::Text => builder.init(),
     }
 }
@@ -239,7 +289,12 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let bind = settings.bind.clone();
         let app = Application::build(settings).await?;
-        tracing::info!("listening on http://{}", bind.rsplit_once(':').map(|(h, _)| format!("{h}:{}", app.port())).unwrap_or(bind));
+        tracing::info!(
+            "listening on http://{}",
+            bind.rsplit_once(':')
+                .map(|(h, _)| format!("{h}:{}", app.port()))
+                .unwrap_or(bind)
+        );
         app.run_until_stopped().await?;
         tracing::info!("stopped; audit log flushed");
         Ok(ExitCode::SUCCESS)
@@ -265,10 +320,19 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
                 eprintln!();
             }
             if report.ok {
-                writeln!(out, "ok: {} entries, chain intact, head {}", report.entries, report.head_hash)?;
+                writeln!(
+                    out,
+                    "ok: {} entries, chain intact, head {}",
+                    report.entries, report.head_hash
+                )?;
                 ExitCode::SUCCESS
             } else {
-                writeln!(out, "BROKEN at entry {}: {}", report.first_bad_seq.unwrap_or(0), report.problem.unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "BROKEN at entry {}: {}",
+                    report.first_bad_seq.unwrap_or(0),
+                    report.problem.unwrap_or_default()
+                )?;
                 ExitCode::from(1)
             }
         }
@@ -285,8 +349,17 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        AuditAction::Show { student, rule, limit } => {
-            let page = store.query(&Query { student, rule, limit, ..Query::default() })?;
+        AuditAction::Show {
+            student,
+            rule,
+            limit,
+        } => {
+            let page = store.query(&Query {
+                student,
+                rule,
+                limit,
+                ..Query::default()
+            })?;
             for e in page.entries {
                 writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
             }
@@ -309,7 +382,10 @@ fn keys_new(name: &str, role: &str) -> anyhow::Result<ExitCode> {
     let (key, hash) = intervene::http::new_key();
     println!("key (shown once, give it to the client): {key}");
     println!("add to intervene.yaml under api_keys:");
-    println!("  - name: {name}\n    role: {}\n    sha256: \"{hash}\"", role.as_str());
+    println!(
+        "  - name: {name}\n    role: {}\n    sha256: \"{hash}\"",
+        role.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -331,7 +407,9 @@ fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode
     let store = Store::open(data, None)?;
     let students = intervene::students::Students::open(&store)?;
     let evaluator = std::sync::Arc::new(Evaluator::new());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let tty = io::stderr().is_terminal();
     let mut total = intervene::students::ImportSummary::default();
     let mut line_no = 0u64;
@@ -340,25 +418,49 @@ fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode
     loop {
         let mut chunk = Vec::new();
         while chunk.len() < 512 {
-            let Some(read) = batch::read_line_bounded(&mut reader, intervene::record::MAX_RECORD_BYTES)? else { break };
+            let Some(read) =
+                batch::read_line_bounded(&mut reader, intervene::record::MAX_RECORD_BYTES)?
+            else {
+                break;
+            };
             line_no += 1;
             match read {
                 batch::LineRead::Line(t) if t.trim().is_empty() => {}
                 batch::LineRead::Line(t) => chunk.push((line_no, Ok(t))),
-                batch::LineRead::TooLong(n) => chunk.push((line_no, Err(intervene::record::RecordError::message(format!("line is {n} bytes; the limit is {} bytes", intervene::record::MAX_RECORD_BYTES))))),
-                batch::LineRead::Invalid => chunk.push((line_no, Err(intervene::record::RecordError::message("line is not valid UTF-8".into())))),
+                batch::LineRead::TooLong(n) => chunk.push((
+                    line_no,
+                    Err(intervene::record::RecordError::message(format!(
+                        "line is {n} bytes; the limit is {} bytes",
+                        intervene::record::MAX_RECORD_BYTES
+                    ))),
+                )),
+                batch::LineRead::Invalid => chunk.push((
+                    line_no,
+                    Err(intervene::record::RecordError::message(
+                        "line is not valid UTF-8".into(),
+                    )),
+                )),
             }
         }
         if chunk.is_empty() {
             break;
         }
-        let (summary, errors) = rt.block_on(students.import_chunk(chunk, rules.clone(), evaluator.clone(), "cli-import", ""))?;
+        let (summary, errors) = rt.block_on(students.import_chunk(
+            chunk,
+            rules.clone(),
+            evaluator.clone(),
+            "cli-import",
+            "",
+        ))?;
         total.add(&summary);
         for e in errors {
             writeln!(out, "{e}")?;
         }
         if tty {
-            eprint!("\r{} imported, {} unchanged, {} rejected", total.imported, total.unchanged, total.rejected);
+            eprint!(
+                "\r{} imported, {} unchanged, {} rejected",
+                total.imported, total.unchanged, total.rejected
+            );
         }
     }
     writeln!(out, "{}", serde_json::json!({"summary": total}))?;
@@ -367,5 +469,9 @@ fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode
         eprintln!();
     }
     store.shutdown();
-    Ok(if total.rejected > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if total.rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

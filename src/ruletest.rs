@@ -50,7 +50,13 @@ impl Report {
 }
 
 const CASE_KEYS: [&str; 3] = ["name", "record", "expect"];
-const EXPECT_KEYS: [&str; 5] = ["fired", "not_fired", "tiers", "recommend", "insufficient_data"];
+const EXPECT_KEYS: [&str; 5] = [
+    "fired",
+    "not_fired",
+    "tiers",
+    "recommend",
+    "insufficient_data",
+];
 
 /// Run every case of every test file of `rules`.
 pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
@@ -63,17 +69,32 @@ pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
             Ok(None) => continue,
             Err(errors) => {
                 for e in errors {
-                    report.diagnostics.push(Diagnostic::error(file, e.line, e.col, e.message).with_source(text));
+                    report
+                        .diagnostics
+                        .push(Diagnostic::error(file, e.line, e.col, e.message).with_source(text));
                 }
                 continue;
             }
         };
-        let mut ctx = Ctx { file, text, rules, diags: &mut report.diagnostics };
+        let mut ctx = Ctx {
+            file,
+            text,
+            rules,
+            diags: &mut report.diagnostics,
+        };
         for (line, name, record, expect) in ctx.cases(&root) {
             let record = match record_from_value(record) {
                 Ok(r) => r,
                 Err(e) => {
-                    ctx.diags.push(Diagnostic::error(file, line, 1, format!("case `{name}`: invalid record: {e}")).with_source(text));
+                    ctx.diags.push(
+                        Diagnostic::error(
+                            file,
+                            line,
+                            1,
+                            format!("case `{name}`: invalid record: {e}"),
+                        )
+                        .with_source(text),
+                    );
                     continue;
                 }
             };
@@ -89,7 +110,12 @@ pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
             if differences.is_empty() {
                 report.passed += 1;
             } else {
-                report.failures.push(Failure { file: file.to_string(), line, name, differences });
+                report.failures.push(Failure {
+                    file: file.to_string(),
+                    line,
+                    name,
+                    differences,
+                });
             }
         }
     }
@@ -108,7 +134,10 @@ fn compare(d: &Decision, e: &Expect) -> Vec<String> {
         let missing: Vec<_> = want.difference(&fired).cloned().collect();
         let extra: Vec<_> = fired.difference(want).cloned().collect();
         if !missing.is_empty() {
-            out.push(format!("expected to fire but did not: {}", missing.join(", ")));
+            out.push(format!(
+                "expected to fire but did not: {}",
+                missing.join(", ")
+            ));
         }
         if !extra.is_empty() {
             out.push(format!("fired but not expected: {}", extra.join(", ")));
@@ -124,14 +153,31 @@ fn compare(d: &Decision, e: &Expect) -> Vec<String> {
             out.push(format!("tier for {domain}: expected {tier}, got {got}"));
         }
     }
-    let recommended: BTreeSet<&str> = d.recommendations.iter().map(|r| r.intervention.as_str()).collect();
-    let missing: Vec<_> = e.recommend.iter().filter(|r| !recommended.contains(r.as_str())).cloned().collect();
+    let recommended: BTreeSet<&str> = d
+        .recommendations
+        .iter()
+        .map(|r| r.intervention.as_str())
+        .collect();
+    let missing: Vec<_> = e
+        .recommend
+        .iter()
+        .filter(|r| !recommended.contains(r.as_str()))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
         out.push(format!("not recommended: {}", missing.join(", ")));
     }
-    let missing: Vec<_> = e.insufficient_data.iter().filter(|r| !d.insufficient_data.contains(r)).cloned().collect();
+    let missing: Vec<_> = e
+        .insufficient_data
+        .iter()
+        .filter(|r| !d.insufficient_data.contains(r))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
-        out.push(format!("not listed as insufficient_data: {}", missing.join(", ")));
+        out.push(format!(
+            "not listed as insufficient_data: {}",
+            missing.join(", ")
+        ));
     }
     for err in &d.rule_errors {
         out.push(format!("rule error in {}: {}", err.rule_id, err.error));
@@ -148,12 +194,18 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&mut self, node: &Node, msg: String, hint: Option<String>) {
-        let mut d = Diagnostic::error(self.file, node.pos.line, node.pos.col, msg).with_source(self.text);
+        let mut d =
+            Diagnostic::error(self.file, node.pos.line, node.pos.col, msg).with_source(self.text);
         d.hint = hint;
         self.diags.push(d);
     }
 
-    fn map<'n>(&mut self, node: &'n Node, allowed: &[&str], what: &str) -> Vec<(&'n str, &'n Node)> {
+    fn map<'n>(
+        &mut self,
+        node: &'n Node,
+        allowed: &[&str],
+        what: &str,
+    ) -> Vec<(&'n str, &'n Node)> {
         let Kind::Map(entries) = &node.kind else {
             self.error(node, format!("{what} must be a mapping"), None);
             return Vec::new();
@@ -164,7 +216,11 @@ impl Ctx<'_> {
             if allowed.contains(&key) {
                 out.push((key, v));
             } else {
-                self.error(k, format!("unknown key `{key}` in {what}"), Some(suggest(key, allowed.iter().copied())));
+                self.error(
+                    k,
+                    format!("unknown key `{key}` in {what}"),
+                    Some(suggest(key, allowed.iter().copied())),
+                );
             }
         }
         out
@@ -173,7 +229,9 @@ impl Ctx<'_> {
     fn cases(&mut self, root: &Node) -> Vec<(usize, String, serde_json::Value, Expect)> {
         let mut out = Vec::new();
         let top = self.map(root, &["cases"], "a rule test file");
-        let Some((_, list)) = top.into_iter().find(|(k, _)| *k == "cases") else { return out };
+        let Some((_, list)) = top.into_iter().find(|(k, _)| *k == "cases") else {
+            return out;
+        };
         let Kind::Seq(items) = &list.kind else {
             self.error(list, "`cases` must be a list".into(), None);
             return out;
@@ -181,9 +239,16 @@ impl Ctx<'_> {
         for item in items {
             let fields = self.map(item, &CASE_KEYS, "a test case");
             let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-            let name = get("name").and_then(Node::as_str).unwrap_or("unnamed case").to_string();
+            let name = get("name")
+                .and_then(Node::as_str)
+                .unwrap_or("unnamed case")
+                .to_string();
             let (Some(record), Some(expect)) = (get("record"), get("expect")) else {
-                self.error(item, format!("case `{name}` needs `record` and `expect`"), None);
+                self.error(
+                    item,
+                    format!("case `{name}` needs `record` and `expect`"),
+                    None,
+                );
                 continue;
             };
             if let Some(expect) = self.expect(expect) {
@@ -195,13 +260,21 @@ impl Ctx<'_> {
 
     fn ids(&mut self, node: &Node, rules_only: bool) -> BTreeSet<String> {
         let Kind::Seq(items) = &node.kind else {
-            self.error(node, "expected a list of ids, like `[chronic-absence]`".into(), None);
+            self.error(
+                node,
+                "expected a list of ids, like `[chronic-absence]`".into(),
+                None,
+            );
             return BTreeSet::new();
         };
         let mut out = BTreeSet::new();
         for i in items {
             let id = i.as_str().unwrap_or_default().to_string();
-            let known = if rules_only { self.rules.rule(&id).is_some() } else { self.rules.intervention(&id).is_some() };
+            let known = if rules_only {
+                self.rules.rule(&id).is_some()
+            } else {
+                self.rules.intervention(&id).is_some()
+            };
             if !known {
                 let hint = if rules_only {
                     suggest(&id, self.rules.rules.iter().map(|r| r.id.as_str()))
@@ -227,15 +300,26 @@ impl Ctx<'_> {
                 "recommend" => e.recommend = self.ids(v, false),
                 _ => {
                     let Kind::Map(entries) = &v.kind else {
-                        self.error(v, "`tiers` must map domains to tiers, like `{attendance: 2}`".into(), None);
+                        self.error(
+                            v,
+                            "`tiers` must map domains to tiers, like `{attendance: 2}`".into(),
+                            None,
+                        );
                         continue;
                     };
                     for (dk, dv) in entries {
                         let name = dk.as_str().unwrap_or_default();
-                        let tier = dv.as_str().and_then(|s| s.parse::<u8>().ok()).filter(|t| *t <= 3);
+                        let tier = dv
+                            .as_str()
+                            .and_then(|s| s.parse::<u8>().ok())
+                            .filter(|t| *t <= 3);
                         match (Domain::parse(name), tier) {
                             (Some(d), Some(t)) => e.tiers.push((d, t)),
-                            (None, _) => self.error(dk, format!("unknown domain `{name}`"), Some(suggest(name, Domain::ALL.iter().map(|d| d.as_str())))),
+                            (None, _) => self.error(
+                                dk,
+                                format!("unknown domain `{name}`"),
+                                Some(suggest(name, Domain::ALL.iter().map(|d| d.as_str()))),
+                            ),
                             (_, None) => self.error(dv, "tier must be 0, 1, 2 or 3".into(), None),
                         }
                     }

@@ -16,7 +16,10 @@ pub enum Source {
     /// `POST /v1/evaluate` or the batch endpoint.
     Api,
     /// A signed SIS event.
-    Event { event_id: String, event_type: String },
+    Event {
+        event_id: String,
+        event_type: String,
+    },
     /// A nightly import.
     Import { line: u64 },
 }
@@ -25,7 +28,10 @@ impl Source {
     fn to_json(&self) -> serde_json::Value {
         match self {
             Source::Api => json!({"kind": "api"}),
-            Source::Event { event_id, event_type } => json!({"kind": "event", "event_id": event_id, "event_type": event_type}),
+            Source::Event {
+                event_id,
+                event_type,
+            } => json!({"kind": "event", "event_id": event_id, "event_type": event_type}),
             Source::Import { line } => json!({"kind": "import", "line": line}),
         }
     }
@@ -33,11 +39,20 @@ impl Source {
 
 /// SHA-256 of the record's canonical JSON.
 pub fn record_hash(record: &Record) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(record).unwrap_or_default()))
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(record).unwrap_or_default(),
+    ))
 }
 
 /// Build the `decision` entry.
-pub fn decision_entry(d: &Decision, record: &Record, rules: &RuleSet, source: Source, actor: &str, request_id: &str) -> NewEntry {
+pub fn decision_entry(
+    d: &Decision,
+    record: &Record,
+    rules: &RuleSet,
+    source: Source,
+    actor: &str,
+    request_id: &str,
+) -> NewEntry {
     let kept = record.project(rules.fields_read());
     NewEntry {
         kind: "decision".into(),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use decision::{decision_entry, record_hash, Source};
+pub use decision::{Source, decision_entry, record_hash};
 pub use query::{Page, Query, VerifyReport};
 pub use writer::FlushStats;
 
@@ -143,7 +143,11 @@ impl Store {
     }
 
     /// Use an already-open sled database (shared with other modules' trees).
-    pub fn from_db(db: sled::Db, dir: &Path, observer: Option<FlushObserver>) -> Result<Store, AuditError> {
+    pub fn from_db(
+        db: sled::Db,
+        dir: &Path,
+        observer: Option<FlushObserver>,
+    ) -> Result<Store, AuditError> {
         let log = db.open_tree(LOG_TREE)?;
         let by_student = db.open_tree(BY_STUDENT_TREE)?;
         let by_rule = db.open_tree(BY_RULE_TREE)?;
@@ -159,7 +163,13 @@ impl Store {
         };
         let writer = writer::Handle::start(trees, head, observer);
         Ok(Store {
-            inner: Arc::new(Inner { db, log, by_student, by_rule, writer }),
+            inner: Arc::new(Inner {
+                db,
+                log,
+                by_student,
+                by_rule,
+                writer,
+            }),
         })
     }
 
@@ -180,7 +190,10 @@ impl Store {
 
     /// Append several entries and wait for all of them (one flush when possible).
     pub async fn append_all(&self, entries: Vec<NewEntry>) -> Result<Vec<Entry>, AuditError> {
-        let waits: Vec<_> = entries.into_iter().map(|e| self.inner.writer.submit(e)).collect();
+        let waits: Vec<_> = entries
+            .into_iter()
+            .map(|e| self.inner.writer.submit(e))
+            .collect();
         let mut out = Vec::with_capacity(waits.len());
         for w in waits {
             out.push(w.await.map_err(|_| AuditError::Closed)??);
@@ -203,14 +216,28 @@ impl Store {
 
     /// Number of the last entry (0 when empty).
     pub fn head_seq(&self) -> Result<u64, AuditError> {
-        Ok(self.inner.log.last()?.map(|(k, _)| key_seq(&k)).unwrap_or(0))
+        Ok(self
+            .inner
+            .log
+            .last()?
+            .map(|(k, _)| key_seq(&k))
+            .unwrap_or(0))
     }
 
     /// Entries with `seq > after`, in order, at most `limit`, as stored bytes
     /// (for streaming export without re-serializing).
-    pub fn raw_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
+    pub fn raw_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
         let mut out = Vec::new();
-        for item in self.inner.log.range((after + 1).to_be_bytes()..).take(limit) {
+        for item in self
+            .inner
+            .log
+            .range((after + 1).to_be_bytes()..)
+            .take(limit)
+        {
             let (k, v) = item?;
             out.push((key_seq(&k), v));
         }
@@ -226,7 +253,10 @@ pub(crate) fn key_seq(k: &[u8]) -> u64 {
 }
 
 pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Entry, AuditError> {
-    serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt { seq, message: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt {
+        seq,
+        message: e.to_string(),
+    })
 }
 
 /// Index key: `<name> 0x00 <seq big-endian>`; names never contain NUL.
@@ -248,7 +278,12 @@ mod tests {
     use super::*;
 
     fn entry(payload: serde_json::Value) -> NewEntry {
-        NewEntry { kind: "test".into(), actor: "t".into(), request_id: "r".into(), payload }
+        NewEntry {
+            kind: "test".into(),
+            actor: "t".into(),
+            request_id: "r".into(),
+            payload,
+        }
     }
 
     /// serde_json without `float_roundtrip` parses 0.23493975903614459 as a
@@ -257,8 +292,16 @@ mod tests {
     fn chain_verifies_with_floats_that_need_exact_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), None).unwrap();
-        store.append_blocking(entry(serde_json::json!({"rate": 0.23493975903614459, "student_id": "S1"}))).unwrap();
-        store.append_blocking(entry(serde_json::json!({"rate": 1.0e-7, "big": 12345678901234567u64}))).unwrap();
+        store
+            .append_blocking(entry(
+                serde_json::json!({"rate": 0.23493975903614459, "student_id": "S1"}),
+            ))
+            .unwrap();
+        store
+            .append_blocking(entry(
+                serde_json::json!({"rate": 1.0e-7, "big": 12345678901234567u64}),
+            ))
+            .unwrap();
         let report = store.verify(&mut |_| {}).unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!(report.entries, 2);
@@ -268,13 +311,34 @@ mod tests {
     fn entries_are_chained_and_indexed_by_student() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), None).unwrap();
-        let a = store.append_blocking(entry(serde_json::json!({"student_id": "S1", "rule_ids": ["low-gpa"]}))).unwrap();
-        let b = store.append_blocking(entry(serde_json::json!({"student_id": "S2"}))).unwrap();
+        let a = store
+            .append_blocking(entry(
+                serde_json::json!({"student_id": "S1", "rule_ids": ["low-gpa"]}),
+            ))
+            .unwrap();
+        let b = store
+            .append_blocking(entry(serde_json::json!({"student_id": "S2"})))
+            .unwrap();
         assert_eq!(a.prev_hash, GENESIS);
         assert_eq!(b.prev_hash, a.hash);
-        let page = store.query(&Query { student: Some("S1".into()), limit: 10, ..Query::default() }).unwrap();
-        assert_eq!(page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1]);
-        let page = store.query(&Query { rule: Some("low-gpa".into()), limit: 10, ..Query::default() }).unwrap();
+        let page = store
+            .query(&Query {
+                student: Some("S1".into()),
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(
+            page.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1]
+        );
+        let page = store
+            .query(&Query {
+                rule: Some("low-gpa".into()),
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap();
         assert_eq!(page.entries.len(), 1);
     }
 
@@ -283,11 +347,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), None).unwrap();
-            store.append_blocking(entry(serde_json::json!({"n": 1}))).unwrap();
+            store
+                .append_blocking(entry(serde_json::json!({"n": 1})))
+                .unwrap();
             store.shutdown();
         }
         let store = Store::open(dir.path(), None).unwrap();
-        let e = store.append_blocking(entry(serde_json::json!({"n": 2}))).unwrap();
+        let e = store
+            .append_blocking(entry(serde_json::json!({"n": 2})))
+            .unwrap();
         assert_eq!(e.seq, 2);
         assert!(store.verify(&mut |_| {}).unwrap().ok);
     }

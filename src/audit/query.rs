@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{decode, index_key, key_seq, AuditError, Entry, Store, GENESIS};
+use super::{AuditError, Entry, GENESIS, Store, decode, index_key, key_seq};
 
 /// Most entries one page returns.
 pub const MAX_PAGE: usize = 500;
@@ -66,16 +66,19 @@ impl Store {
             let seq = seq?;
             last_seen = Some(seq);
             if scanned >= MAX_SCAN {
-                return Ok(Page { entries, next_cursor: Some(seq.to_string()) });
+                return Ok(Page {
+                    entries,
+                    next_cursor: Some(seq.to_string()),
+                });
             }
             let Some(e) = self.get(seq)? else { continue };
-            if let Some(from) = &q.from {
-                if e.at.as_str() < from.as_str() {
-                    if q.student.is_none() && q.rule.is_none() {
-                        break; // the log is in time order: nothing older matches
-                    }
-                    continue;
+            if let Some(from) = &q.from
+                && e.at.as_str() < from.as_str()
+            {
+                if q.student.is_none() && q.rule.is_none() {
+                    break; // the log is in time order: nothing older matches
                 }
+                continue;
             }
             if q.to.as_ref().is_some_and(|to| e.at.as_str() >= to.as_str()) {
                 continue;
@@ -84,7 +87,11 @@ impl Store {
                 continue;
             }
             if let Some(r) = &q.rule {
-                let has = e.payload.get("rule_ids").and_then(|v| v.as_array()).is_some_and(|a| a.iter().any(|x| x.as_str() == Some(r)));
+                let has = e
+                    .payload
+                    .get("rule_ids")
+                    .and_then(|v| v.as_array())
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(r)));
                 if !has {
                     continue;
                 }
@@ -92,17 +99,31 @@ impl Store {
             entries.push(e);
             if entries.len() == limit {
                 let more = seq > 1;
-                return Ok(Page { entries, next_cursor: more.then(|| seq.to_string()) });
+                return Ok(Page {
+                    entries,
+                    next_cursor: more.then(|| seq.to_string()),
+                });
             }
         }
         let _ = last_seen;
-        Ok(Page { entries, next_cursor: None })
+        Ok(Page {
+            entries,
+            next_cursor: None,
+        })
     }
 
-    fn index_seqs<'a>(&self, tree: &'a sled::Tree, name: &str, upper: u64) -> impl Iterator<Item = Result<u64, AuditError>> + 'a {
+    fn index_seqs<'a>(
+        &self,
+        tree: &'a sled::Tree,
+        name: &str,
+        upper: u64,
+    ) -> impl Iterator<Item = Result<u64, AuditError>> + 'a {
         let lo = index_key(name, 0);
         let hi = index_key(name, upper);
-        tree.range(lo..hi).keys().rev().map(|k| k.map(|k| key_seq(&k)).map_err(AuditError::from))
+        tree.range(lo..hi)
+            .keys()
+            .rev()
+            .map(|k| k.map(|k| key_seq(&k)).map_err(AuditError::from))
     }
 
     /// Check the whole chain: contiguous sequence numbers from 1, each `prev_hash`
@@ -123,27 +144,53 @@ impl Store {
             let seq = key_seq(&k);
             let n = expected_seq - 1;
             if seq != expected_seq {
-                return Ok(bad(expected_seq, n, &prev, format!("entry {expected_seq} is missing (next entry is {seq})")));
+                return Ok(bad(
+                    expected_seq,
+                    n,
+                    &prev,
+                    format!("entry {expected_seq} is missing (next entry is {seq})"),
+                ));
             }
             let e = match decode(seq, &v) {
                 Ok(e) => e,
                 Err(err) => return Ok(bad(seq, n, &prev, err.to_string())),
             };
             if e.seq != seq {
-                return Ok(bad(seq, n, &prev, format!("entry stored at {seq} says it is {}", e.seq)));
+                return Ok(bad(
+                    seq,
+                    n,
+                    &prev,
+                    format!("entry stored at {seq} says it is {}", e.seq),
+                ));
             }
             if e.prev_hash != prev {
-                return Ok(bad(seq, n, &prev, "prev_hash does not match the previous entry's hash".into()));
+                return Ok(bad(
+                    seq,
+                    n,
+                    &prev,
+                    "prev_hash does not match the previous entry's hash".into(),
+                ));
             }
             if e.compute_hash() != e.hash {
-                return Ok(bad(seq, n, &prev, "content does not match its hash (the entry was altered)".into()));
+                return Ok(bad(
+                    seq,
+                    n,
+                    &prev,
+                    "content does not match its hash (the entry was altered)".into(),
+                ));
             }
             prev = e.hash;
             expected_seq += 1;
-            if seq % 10_000 == 0 {
+            if seq.is_multiple_of(10_000) {
                 progress(seq);
             }
         }
-        Ok(VerifyReport { ok: true, entries: expected_seq - 1, head_hash: prev, first_bad_seq: None, problem: None })
+        Ok(VerifyReport {
+            ok: true,
+            entries: expected_seq - 1,
+            head_hash: prev,
+            first_bad_seq: None,
+            problem: None,
+        })
     }
 }

@@ -1,14 +1,14 @@
 //! The single writer thread: group commit of appends.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Mutex;
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{decode, index_key, now, AuditError, Entry, FlushObserver, NewEntry, GENESIS};
+use super::{AuditError, Entry, FlushObserver, GENESIS, NewEntry, decode, index_key, now};
 
 /// Most entries one flush acknowledges.
 const MAX_BATCH: usize = 4096;
@@ -45,8 +45,16 @@ pub(super) type Head = (u64, String);
 
 /// Find the head of the chain and index any entries the indexes missed (a crash
 /// between the log write and the index write).
-pub(super) fn recover(log: &sled::Tree, by_student: &sled::Tree, by_rule: &sled::Tree, meta: &sled::Tree) -> Result<Head, AuditError> {
-    let indexed = meta.get("indexed")?.map(|v| super::key_seq(&v)).unwrap_or(0);
+pub(super) fn recover(
+    log: &sled::Tree,
+    by_student: &sled::Tree,
+    by_rule: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<Head, AuditError> {
+    let indexed = meta
+        .get("indexed")?
+        .map(|v| super::key_seq(&v))
+        .unwrap_or(0);
     for item in log.range((indexed + 1).to_be_bytes()..) {
         let (k, v) = item?;
         let seq = super::key_seq(&k);
@@ -82,7 +90,10 @@ impl Handle {
             .name("audit-writer".into())
             .spawn(move || run(trees, head, rx, observer))
             .ok();
-        Handle { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread) }
+        Handle {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(thread),
+        }
     }
 
     pub(super) fn submit(&self, entry: NewEntry) -> oneshot::Receiver<Result<Entry, AuditError>> {
@@ -102,7 +113,9 @@ impl Handle {
     }
 
     pub(super) fn append_blocking(&self, entry: NewEntry) -> Result<Entry, AuditError> {
-        self.submit(entry).blocking_recv().map_err(|_| AuditError::Closed)?
+        self.submit(entry)
+            .blocking_recv()
+            .map_err(|_| AuditError::Closed)?
     }
 
     /// Close the queue and wait for the writer to drain and flush it.
@@ -145,11 +158,19 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
                 }
             }
         }
-        if let Err(e) = trees.meta.insert("indexed", &head.0.to_be_bytes()).map_err(AuditError::from).and_then(|_| flush(&trees)) {
+        if let Err(e) = trees
+            .meta
+            .insert("indexed", &head.0.to_be_bytes())
+            .map_err(AuditError::from)
+            .and_then(|_| flush(&trees))
+        {
             failure = Some(e.to_string());
         }
         if let Some(obs) = &observer {
-            obs(&FlushStats { entries: written.len(), flush_seconds: started.elapsed().as_secs_f64() });
+            obs(&FlushStats {
+                entries: written.len(),
+                flush_seconds: started.elapsed().as_secs_f64(),
+            });
         }
         for (entry, reply) in written {
             let _ = reply.send(match &failure {
@@ -174,7 +195,10 @@ fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Entry, AuditEr
         hash: String::new(),
     };
     e.hash = e.compute_hash();
-    let bytes = serde_json::to_vec(&e).map_err(|err| AuditError::Corrupt { seq: e.seq, message: err.to_string() })?;
+    let bytes = serde_json::to_vec(&e).map_err(|err| AuditError::Corrupt {
+        seq: e.seq,
+        message: err.to_string(),
+    })?;
     trees.log.insert(e.seq.to_be_bytes(), bytes)?;
     index(&e, &trees.by_student, &trees.by_rule)?;
     Ok(e)

@@ -9,18 +9,23 @@ use super::Flag;
 use crate::record::facts::Better;
 use crate::record::{Facts, Value};
 use crate::rules::expr::CmpOp;
-use crate::rules::template::{display_number, format_value, Part, Source};
+use crate::rules::template::{Part, Source, display_number, format_value};
 use crate::rules::{Clearing, Rule, RuleSet};
 
 pub(super) fn flag(rule: &Rule, rules: &RuleSet, facts: &Facts, values: &[Option<Value>]) -> Flag {
     let mut inputs = BTreeMap::new();
     for (field, &slot) in rule.reads.iter().zip(&rule.read_slots) {
-        let v = values[slot].as_ref().map_or(serde_json::Value::Null, Value::to_json);
+        let v = values[slot]
+            .as_ref()
+            .map_or(serde_json::Value::Null, Value::to_json);
         inputs.insert(field.full_path(), v);
     }
     for p in &rule.params_read {
         if let Some(param) = rules.params.get(p) {
-            inputs.insert(format!("params.{p}"), serde_json::Value::Number(param.value.clone()));
+            inputs.insert(
+                format!("params.{p}"),
+                serde_json::Value::Number(param.value.clone()),
+            );
         }
     }
     Flag {
@@ -38,7 +43,9 @@ fn render(rule: &Rule, rules: &RuleSet, facts: &Facts) -> String {
     for part in &rule.explain.parts {
         match part {
             Part::Text(t) => out.push_str(t),
-            Part::Value(Source::Student(f), fmt) => out.push_str(&format_value(facts.get(f).as_ref(), *fmt)),
+            Part::Value(Source::Student(f), fmt) => {
+                out.push_str(&format_value(facts.get(f).as_ref(), *fmt))
+            }
             Part::Value(Source::Param(p), fmt) => {
                 let v = rules.params.get(p).map(|p| match p.value.as_i64() {
                     Some(i) => Value::Int(i),
@@ -54,7 +61,11 @@ fn render(rule: &Rule, rules: &RuleSet, facts: &Facts) -> String {
 /// "below 10% absence rate: 5 more days present in a row" and the like, for each
 /// threshold comparison whose failing would be an improvement for the student.
 fn clears(rule: &Rule, facts: &Facts) -> Option<String> {
-    let parts: Vec<String> = rule.clearing.iter().filter_map(|c| clearing_text(c, facts)).collect();
+    let parts: Vec<String> = rule
+        .clearing
+        .iter()
+        .filter_map(|c| clearing_text(c, facts))
+        .collect();
     (!parts.is_empty()).then(|| parts.join(", or "))
 }
 
@@ -68,10 +79,13 @@ fn clearing_text(c: &Clearing, facts: &Facts) -> Option<String> {
         (Better::Higher, CmpOp::Lt) => format!("{} at {t} or more", spec.label),
         _ => return None,
     };
-    if spec.path == "attendance.absence_rate" {
-        if let Some(days) = days_to_clear(facts, c) {
-            return Some(format!("{phrase}: {days} more day{} present in a row", if days == 1 { "" } else { "s" }));
-        }
+    if spec.path == "attendance.absence_rate"
+        && let Some(days) = days_to_clear(facts, c)
+    {
+        return Some(format!(
+            "{phrase}: {days} more day{} present in a row",
+            if days == 1 { "" } else { "s" }
+        ));
     }
     Some(phrase)
 }
@@ -86,45 +100,82 @@ fn days_to_clear(facts: &Facts, c: &Clearing) -> Option<u64> {
     }
     let clears = |k: f64| {
         let rate = absent / (a.days_enrolled + k);
-        if c.op == CmpOp::Ge { rate < c.threshold } else { rate <= c.threshold }
+        if c.op == CmpOp::Ge {
+            rate < c.threshold
+        } else {
+            rate <= c.threshold
+        }
     };
     let mut k = (absent / c.threshold - a.days_enrolled).floor().max(0.0);
     while !clears(k) {
         k += 1.0;
     }
-    (k >= 1.0 && k < 10_000.0).then_some(k as u64)
+    (1.0..10_000.0).contains(&k).then_some(k as u64)
 }
 
 /// The readable report of `intervene eval --explain`.
 pub fn render_report(d: &Decision, rules: &RuleSet) -> String {
     let mut s = String::new();
     let n = d.flags.len();
-    let _ = writeln!(s, "Student {} — {} flag{}", d.student_id, n, if n == 1 { "" } else { "s" });
-    let _ = writeln!(s, "  rule set {}  decision {}  at {}", short(&d.ruleset_version), d.decision_id, d.evaluated_at);
+    let _ = writeln!(
+        s,
+        "Student {} — {} flag{}",
+        d.student_id,
+        n,
+        if n == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        s,
+        "  rule set {}  decision {}  at {}",
+        short(&d.ruleset_version),
+        d.decision_id,
+        d.evaluated_at
+    );
     let tiers: Vec<String> = d.tiers.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(s, "  tiers: {}", tiers.join(", "));
     for f in &d.flags {
         let name = rules.rule(&f.rule_id).map_or("", |r| r.name.as_str());
-        let _ = writeln!(s, "\n  [tier {}] {} — {} ({})", f.tier, f.rule_id, name, f.domain);
+        let _ = writeln!(
+            s,
+            "\n  [tier {}] {} — {} ({})",
+            f.tier, f.rule_id, name, f.domain
+        );
         let _ = writeln!(s, "    why: {}", f.explanation);
         if let Some(c) = &f.clears {
             let _ = writeln!(s, "    clears: {c}");
         }
         let inputs: Vec<String> = f.inputs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         let _ = writeln!(s, "    inputs: {}", inputs.join(", "));
-        if let Some(refs) = rules.rule(&f.rule_id).map(|r| &r.references).filter(|r| !r.is_empty()) {
+        if let Some(refs) = rules
+            .rule(&f.rule_id)
+            .map(|r| &r.references)
+            .filter(|r| !r.is_empty())
+        {
             let _ = writeln!(s, "    source: {}", refs.join("; "));
         }
     }
     if !d.recommendations.is_empty() {
         let _ = writeln!(s, "\n  Recommended interventions:");
         for r in &d.recommendations {
-            let name = rules.intervention(&r.intervention).map_or("", |i| i.name.as_str());
-            let _ = writeln!(s, "    - {} (tier {}): {} — because {}", r.intervention, r.tier, name, r.because.join(", "));
+            let name = rules
+                .intervention(&r.intervention)
+                .map_or("", |i| i.name.as_str());
+            let _ = writeln!(
+                s,
+                "    - {} (tier {}): {} — because {}",
+                r.intervention,
+                r.tier,
+                name,
+                r.because.join(", ")
+            );
         }
     }
     if !d.insufficient_data.is_empty() {
-        let _ = writeln!(s, "\n  Not enough data for: {}", d.insufficient_data.join(", "));
+        let _ = writeln!(
+            s,
+            "\n  Not enough data for: {}",
+            d.insufficient_data.join(", ")
+        );
     }
     for e in &d.rule_errors {
         let _ = writeln!(s, "\n  Rule error in {}: {}", e.rule_id, e.error);

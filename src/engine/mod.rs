@@ -17,7 +17,7 @@ pub use decision::{Decision, Flag, Recommendation, RuleError};
 pub use explain::render_report;
 
 use crate::record::{Facts, Record, Value};
-use crate::rules::sandbox::{self, to_dynamic, Limits};
+use crate::rules::sandbox::{self, Limits, to_dynamic};
 use crate::rules::{Domain, Rule, RuleSet};
 
 /// The sandboxed evaluator. Cheap to share (`Send + Sync`).
@@ -38,7 +38,10 @@ impl Evaluator {
     }
 
     pub fn with_limits(limits: Limits) -> Self {
-        Evaluator { engine: sandbox::engine(&limits), limits }
+        Evaluator {
+            engine: sandbox::engine(&limits),
+            limits,
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -53,7 +56,13 @@ impl Evaluator {
     }
 
     /// Evaluate with a given id and timestamp: the result depends on nothing else.
-    pub fn evaluate_with(&self, rules: &RuleSet, record: &Record, decision_id: String, evaluated_at: String) -> Decision {
+    pub fn evaluate_with(
+        &self,
+        rules: &RuleSet,
+        record: &Record,
+        decision_id: String,
+        evaluated_at: String,
+    ) -> Decision {
         let facts = Facts::new(record);
         let values: Vec<Option<Value>> = rules.slots.iter().map(|f| facts.get(f)).collect();
         let mut scope = Scope::with_capacity(values.len() + rules.param_slots.len());
@@ -85,7 +94,10 @@ impl Evaluator {
             match outcome {
                 Ok(true) => d.flags.push(explain::flag(rule, rules, &facts, &values)),
                 Ok(false) => {}
-                Err(error) => d.rule_errors.push(RuleError { rule_id: rule.id.clone(), error }),
+                Err(error) => d.rule_errors.push(RuleError {
+                    rule_id: rule.id.clone(),
+                    error,
+                }),
             }
         }
         finish(&mut d, rules);
@@ -93,7 +105,9 @@ impl Evaluator {
     }
 
     fn run(&self, rule: &Rule, scope: &mut Scope) -> Result<bool, String> {
-        let result = sandbox::with_deadline(&self.limits, || self.engine.eval_ast_with_scope::<Dynamic>(scope, &rule.ast));
+        let result = sandbox::with_deadline(&self.limits, || {
+            self.engine.eval_ast_with_scope::<Dynamic>(scope, &rule.ast)
+        });
         match result {
             Ok(v) => v
                 .as_bool()
@@ -107,18 +121,26 @@ impl Evaluator {
         let l = &self.limits;
         // A stop inside a function or closure arrives wrapped in the call.
         let mut e = e;
-        while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) = e {
+        while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) = e
+        {
             e = inner;
         }
         match e {
             EvalAltResult::ErrorTooManyOperations(_) => {
-                format!("stopped: ran more than {} operations (is there an endless loop?)", l.max_operations)
+                format!(
+                    "stopped: ran more than {} operations (is there an endless loop?)",
+                    l.max_operations
+                )
             }
             EvalAltResult::ErrorTerminated(..) => {
                 format!("stopped: ran longer than {} ms", l.deadline_micros / 1000)
             }
             EvalAltResult::ErrorStackOverflow(_) => {
-                format!("stopped: function calls nested deeper than {}", l.max_call_levels)
+                format!(
+                    "stopped: function calls nested deeper than {}",
+                    l.max_call_levels
+                )
             }
             EvalAltResult::ErrorDataTooLarge(what, _) => format!(
                 "stopped: {what} too large (limits: strings {} bytes, arrays {} items, maps {} entries)",
@@ -134,7 +156,9 @@ fn finish(d: &mut Decision, rules: &RuleSet) {
     for flag in &d.flags {
         let tier = d.tiers.entry(flag.domain).or_insert(0);
         *tier = (*tier).max(flag.tier);
-        let Some(rule) = rules.rule(&flag.rule_id) else { continue };
+        let Some(rule) = rules.rule(&flag.rule_id) else {
+            continue;
+        };
         for id in &rule.recommend {
             match d.recommendations.iter_mut().find(|r| &r.intervention == id) {
                 Some(r) => r.because.push(rule.id.clone()),

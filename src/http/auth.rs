@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::{request_id, AppState};
+use super::{AppState, request_id};
 use crate::audit::NewEntry;
 use crate::config::Role;
 
@@ -30,7 +30,11 @@ pub(super) fn decode_keys(keys: &[crate::config::ApiKey]) -> Vec<Key> {
         .filter_map(|k| {
             let bytes = hex::decode(&k.sha256).ok()?;
             let hash: [u8; 32] = bytes.try_into().ok()?;
-            Some(Key { name: k.name.clone(), role: k.role, hash })
+            Some(Key {
+                name: k.name.clone(),
+                role: k.role,
+                hash,
+            })
         })
         .collect()
 }
@@ -60,28 +64,58 @@ fn find(keys: &[Key], presented: &str) -> Option<(String, Role)> {
 
 /// Check the request's key against the roles allowed for the endpoint (admin is
 /// always allowed). Denials are logged and audited.
-pub async fn authorize(req: &HttpRequest, state: &AppState, allowed: &[Role]) -> Result<Actor, ApiError> {
+pub async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    allowed: &[Role],
+) -> Result<Actor, ApiError> {
     if state.keys.is_empty() {
-        return Ok(Actor { name: "local".into(), role: Role::Admin });
+        return Ok(Actor {
+            name: "local".into(),
+            role: Role::Admin,
+        });
     }
-    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-    let presented = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let presented = header.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    });
     let (denial, status_err) = match presented.map(str::trim).and_then(|p| find(&state.keys, p)) {
-        Some((name, role)) if role == Role::Admin || allowed.contains(&role) => return Ok(Actor { name, role }),
+        Some((name, role)) if role == Role::Admin || allowed.contains(&role) => {
+            return Ok(Actor { name, role });
+        }
         Some((name, role)) => {
             let need: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
-            let msg = format!("key `{name}` has role `{}`; this endpoint needs {}", role.as_str(), need.join(" or "));
+            let msg = format!(
+                "key `{name}` has role `{}`; this endpoint needs {}",
+                role.as_str(),
+                need.join(" or ")
+            );
             ((Some(name), "role not allowed"), ApiError::Forbidden(msg))
         }
-        None if presented.is_none() => ((None, "missing bearer key"), ApiError::Unauthorized("send `Authorization: Bearer <key>`".into())),
-        None => ((None, "unknown key"), ApiError::Unauthorized("the API key is not valid".into())),
+        None if presented.is_none() => (
+            (None, "missing bearer key"),
+            ApiError::Unauthorized("send `Authorization: Bearer <key>`".into()),
+        ),
+        None => (
+            (None, "unknown key"),
+            ApiError::Unauthorized("the API key is not valid".into()),
+        ),
     };
     deny(req, state, denial.0, denial.1).await;
     Err(status_err)
 }
 
 /// Log and audit a refused request (never the key itself).
-pub(super) async fn deny(req: &HttpRequest, state: &AppState, key_name: Option<String>, reason: &str) {
+pub(super) async fn deny(
+    req: &HttpRequest,
+    state: &AppState,
+    key_name: Option<String>,
+    reason: &str,
+) {
     let rid = request_id(req);
     tracing::warn!(request_id = %rid, path = %req.path(), key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
     let entry = NewEntry {

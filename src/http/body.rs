@@ -1,7 +1,7 @@
 //! Request bodies: size limit enforced while reading (and from Content-Length before
 //! reading), content type, UTF-8 — each refusal a clear problem.
 
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
@@ -26,23 +26,40 @@ pub fn check_type(req: &HttpRequest, types: &[&str]) -> Result<(), ApiError> {
     if types.contains(&ct) {
         Ok(())
     } else {
-        let got = if ct.is_empty() { "no Content-Type".to_string() } else { format!("`{ct}`") };
-        Err(ApiError::UnsupportedMediaType(format!("expected {}, got {got}", types.join(" or "))))
+        let got = if ct.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("`{ct}`")
+        };
+        Err(ApiError::UnsupportedMediaType(format!(
+            "expected {}, got {got}",
+            types.join(" or ")
+        )))
     }
 }
 
 /// Read the whole body as UTF-8 text of at most `limit` bytes.
-pub async fn read_text(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<String, ApiError> {
+pub async fn read_text(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<String, ApiError> {
     check_length(req, limit)?;
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
     }
-    String::from_utf8(buf.to_vec()).map_err(|e| ApiError::BadRequest(format!("body is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(buf.to_vec()).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "body is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 /// NDJSON lines from a streamed body: each line at most `cap` bytes (longer lines
@@ -62,7 +79,15 @@ type Line = (u64, Result<String, RecordError>);
 
 impl Lines {
     pub fn new(payload: web::Payload, cap: usize) -> Lines {
-        Lines { payload, cap, pending: Vec::new(), skipping: false, line_no: 0, done: false, ready: Default::default() }
+        Lines {
+            payload,
+            cap,
+            pending: Vec::new(),
+            skipping: false,
+            line_no: 0,
+            done: false,
+            ready: Default::default(),
+        }
     }
 
     /// Up to `max` lines; empty at the end of the body.
@@ -70,7 +95,9 @@ impl Lines {
         while self.ready.len() < max && !self.done {
             match self.payload.next().await {
                 Some(chunk) => {
-                    let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::BadRequest(format!("could not read the body: {e}"))
+                    })?;
                     for piece in chunk.split_inclusive(|b| *b == b'\n') {
                         self.feed(piece);
                     }
@@ -105,14 +132,23 @@ impl Lines {
         self.line_no += 1;
         let n = self.line_no;
         if std::mem::take(&mut self.skipping) {
-            self.ready.push_back((n, Err(RecordError::message(format!("line is longer than {} bytes", self.cap)))));
+            self.ready.push_back((
+                n,
+                Err(RecordError::message(format!(
+                    "line is longer than {} bytes",
+                    self.cap
+                ))),
+            ));
             return;
         }
         let bytes = std::mem::take(&mut self.pending);
         match String::from_utf8(bytes) {
             Ok(s) if s.trim().is_empty() => {}
             Ok(s) => self.ready.push_back((n, Ok(s))),
-            Err(_) => self.ready.push_back((n, Err(RecordError::message("line is not valid UTF-8".into())))),
+            Err(_) => self.ready.push_back((
+                n,
+                Err(RecordError::message("line is not valid UTF-8".into())),
+            )),
         }
     }
 }

@@ -18,7 +18,10 @@ pub enum ApiError {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{message}")]
-    RuleDiagnostics { message: String, diagnostics: Vec<Diagnostic> },
+    RuleDiagnostics {
+        message: String,
+        diagnostics: Vec<Diagnostic>,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -52,7 +55,9 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PreconditionFailed(_) => ("precondition-failed", "Precondition failed"),
             ApiError::TooLarge { .. } => ("too-large", "Request body too large"),
-            ApiError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -74,7 +79,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidRecord(_) | ApiError::Unprocessable(_) | ApiError::RuleDiagnostics { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidRecord(_)
+            | ApiError::Unprocessable(_)
+            | ApiError::RuleDiagnostics { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -105,7 +112,8 @@ impl ResponseError for ApiError {
             }
             ApiError::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");
-                body["detail"] = json!("the server could not complete the request; the cause is in its log");
+                body["detail"] =
+                    json!("the server could not complete the request; the cause is in its log");
             }
             _ => {}
         }

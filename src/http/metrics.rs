@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::audit::FlushObserver;
 use crate::engine::Decision;
@@ -29,7 +32,8 @@ impl Default for Metrics {
 /// Registration only fails on duplicate names, which this fixed set never has.
 #[allow(clippy::expect_used)]
 fn register<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
-    r.register(Box::new(c.clone())).expect("metric names are unique");
+    r.register(Box::new(c.clone()))
+        .expect("metric names are unique");
     c
 }
 
@@ -37,29 +41,113 @@ impl Metrics {
     #[allow(clippy::expect_used)]
     pub fn new() -> Self {
         let r = Registry::new();
-        let latency_buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
-        let requests = register(&r, IntCounterVec::new(Opts::new("intervene_http_requests_total", "HTTP requests by method, route and status"), &["method", "route", "status"]).expect("valid metric"));
-        let latency = register(&r, HistogramVec::new(HistogramOpts::new("intervene_http_request_duration_seconds", "HTTP request latency by route").buckets(latency_buckets.clone()), &["route"]).expect("valid metric"));
-        let decisions = register(&r, IntCounter::new("intervene_decisions_total", "Decisions made (audited or dry run)").expect("valid metric"));
-        let flags = register(&r, IntCounterVec::new(Opts::new("intervene_flags_total", "Flags raised by rule and tier"), &["rule", "tier"]).expect("valid metric"));
-        let rule_errors = register(&r, IntCounterVec::new(Opts::new("intervene_rule_errors_total", "Rules that failed or were stopped by the sandbox"), &["rule"]).expect("valid metric"));
-        let flush_seconds = register(&r, Histogram::with_opts(HistogramOpts::new("intervene_audit_flush_seconds", "Time to write and flush one audit group commit").buckets(latency_buckets)).expect("valid metric"));
-        let batch_size = register(&r, Histogram::with_opts(HistogramOpts::new("intervene_audit_batch_entries", "Entries acknowledged by one audit flush").buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0])).expect("valid metric"));
-        Metrics { registry: r, requests, latency, decisions, flags, rule_errors, flush_seconds, batch_size }
+        let latency_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        let requests = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "intervene_http_requests_total",
+                    "HTTP requests by method, route and status",
+                ),
+                &["method", "route", "status"],
+            )
+            .expect("valid metric"),
+        );
+        let latency = register(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "intervene_http_request_duration_seconds",
+                    "HTTP request latency by route",
+                )
+                .buckets(latency_buckets.clone()),
+                &["route"],
+            )
+            .expect("valid metric"),
+        );
+        let decisions = register(
+            &r,
+            IntCounter::new(
+                "intervene_decisions_total",
+                "Decisions made (audited or dry run)",
+            )
+            .expect("valid metric"),
+        );
+        let flags = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new("intervene_flags_total", "Flags raised by rule and tier"),
+                &["rule", "tier"],
+            )
+            .expect("valid metric"),
+        );
+        let rule_errors = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "intervene_rule_errors_total",
+                    "Rules that failed or were stopped by the sandbox",
+                ),
+                &["rule"],
+            )
+            .expect("valid metric"),
+        );
+        let flush_seconds = register(
+            &r,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "intervene_audit_flush_seconds",
+                    "Time to write and flush one audit group commit",
+                )
+                .buckets(latency_buckets),
+            )
+            .expect("valid metric"),
+        );
+        let batch_size = register(
+            &r,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "intervene_audit_batch_entries",
+                    "Entries acknowledged by one audit flush",
+                )
+                .buckets(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, 4096.0,
+                ]),
+            )
+            .expect("valid metric"),
+        );
+        Metrics {
+            registry: r,
+            requests,
+            latency,
+            decisions,
+            flags,
+            rule_errors,
+            flush_seconds,
+            batch_size,
+        }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
         self.latency.with_label_values(&[route]).observe(seconds);
     }
 
     pub fn observe_decision(&self, d: &Decision) {
         self.decisions.inc();
         for f in &d.flags {
-            self.flags.with_label_values(&[f.rule_id.as_str(), &f.tier.to_string()]).inc();
+            self.flags
+                .with_label_values(&[f.rule_id.as_str(), &f.tier.to_string()])
+                .inc();
         }
         for e in &d.rule_errors {
-            self.rule_errors.with_label_values(&[e.rule_id.as_str()]).inc();
+            self.rule_errors
+                .with_label_values(&[e.rule_id.as_str()])
+                .inc();
         }
     }
 

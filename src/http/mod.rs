@@ -17,19 +17,19 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
 use arc_swap::ArcSwap;
 use tracing::Instrument;
 
-pub use auth::{new_key, Actor};
+pub use auth::{Actor, new_key};
 pub use error::ApiError;
 
 use crate::audit::{NewEntry, Store};
-use crate::students::Students;
 use crate::config::Settings;
 use crate::engine::Evaluator;
 use crate::rules::RuleSet;
+use crate::students::Students;
 
 /// Shared by every request.
 pub struct AppState {
@@ -50,11 +50,17 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("rule set `{dir}` has errors:\n{error}")]
-    Rules { dir: String, error: crate::rules::LoadError },
+    Rules {
+        dir: String,
+        error: crate::rules::LoadError,
+    },
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
     #[error("cannot bind `{addr}`: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// A built server, listening, not yet running.
@@ -69,7 +75,10 @@ pub struct Application {
 pub(crate) struct RequestId(pub String);
 
 pub(crate) fn request_id(req: &HttpRequest) -> String {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
 }
 
 impl Application {
@@ -82,10 +91,21 @@ impl Application {
         })?;
         let metrics = metrics::Metrics::new();
         let store = Store::open(&settings.data, Some(metrics.flush_observer()))?;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr: settings.bind.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.bind.clone(), source })?.port();
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.bind.clone(),
+                source,
+            })?
+            .port();
         if settings.api_keys.is_empty() {
-            tracing::warn!("OPEN LOCAL MODE: no API keys configured; every request is allowed, and the server binds to loopback only");
+            tracing::warn!(
+                "OPEN LOCAL MODE: no API keys configured; every request is allowed, and the server binds to loopback only"
+            );
         }
         store
             .append(NewEntry {
@@ -101,11 +121,18 @@ impl Application {
             })
             .await?;
         tracing::info!(version = %rules.version, rules = rules.rules.len(), "rule set loaded");
-        let webhook_secret = std::env::var(&settings.webhook.secret_env).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
+        let webhook_secret = std::env::var(&settings.webhook.secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes);
         if webhook_secret.is_none() {
             tracing::warn!(variable = %settings.webhook.secret_env, "no webhook secret set; POST /v1/webhooks/sis answers 503 until it is");
         }
-        let students = Students::open(&store).map_err(|e| StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(e.to_string()))))?;
+        let students = Students::open(&store).map_err(|e| {
+            StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(
+                e.to_string(),
+            )))
+        })?;
         let state = web::Data::new(AppState {
             rules: ArcSwap::from_pointee(rules),
             evaluator: Arc::new(Evaluator::new()),
@@ -116,8 +143,15 @@ impl Application {
             settings,
             metrics,
         });
-        let server = serve(listener, state.clone()).map_err(|source| StartError::Bind { addr: state.settings.bind.clone(), source })?;
-        Ok(Application { port, server, state })
+        let server = serve(listener, state.clone()).map_err(|source| StartError::Bind {
+            addr: state.settings.bind.clone(),
+            source,
+        })?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -139,30 +173,48 @@ impl Application {
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("query string: {e}")).into()))
-            .wrap(from_fn(observe))
-            .configure(routes::configure)
-            .default_service(web::to(|req: HttpRequest| async move {
-                Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!("no endpoint `{} {}`", req.method(), req.path())))
-            }))
-    })
-    .shutdown_timeout(30)
-    .listen(listener)?
-    .run();
+    let server =
+        HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("query string: {e}")).into()
+                }))
+                .wrap(from_fn(observe))
+                .configure(routes::configure)
+                .default_service(web::to(|req: HttpRequest| async move {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!(
+                        "no endpoint `{} {}`",
+                        req.method(),
+                        req.path()
+                    )))
+                }))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
     Ok(server)
 }
 
 /// Request id, tracing span, access log line and metrics for every request.
-async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_string)
         .unwrap_or_else(|| ulid::Ulid::generate().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -173,13 +225,21 @@ async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<Se
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(state) = state {
-        state.metrics.observe_request(&method, &route, status, elapsed);
+        state
+            .metrics
+            .observe_request(&method, &route, status, elapsed);
     }
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
-        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
     }
     span.in_scope(|| tracing::info!(status, ms = elapsed * 1000.0, "request"));
     Ok(res)

@@ -20,7 +20,13 @@ pub enum SignatureError {
 }
 
 /// Check `header` for `body` at time `now` (unix seconds).
-pub fn verify(secret: &[u8], header: Option<&str>, body: &[u8], now: i64, window_secs: u64) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+    window_secs: u64,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t = None;
     let mut sigs = Vec::new();
@@ -76,21 +82,42 @@ mod tests {
     fn good_signature_passes_and_tampering_fails() {
         let h = sign(b"s3cret", 1000, b"{}");
         assert_eq!(verify(b"s3cret", Some(&h), b"{}", 1000, 300), Ok(()));
-        assert_eq!(verify(b"s3cret", Some(&h), b"{ }", 1000, 300), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"other", Some(&h), b"{}", 1000, 300), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(b"s3cret", Some(&h), b"{ }", 1000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"other", Some(&h), b"{}", 1000, 300),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn stale_and_future_timestamps_fail() {
         let h = sign(b"k", 1000, b"x");
-        assert!(matches!(verify(b"k", Some(&h), b"x", 1301, 300), Err(SignatureError::Stale(..))));
-        assert!(matches!(verify(b"k", Some(&h), b"x", 699, 300), Err(SignatureError::Stale(..))));
+        assert!(matches!(
+            verify(b"k", Some(&h), b"x", 1301, 300),
+            Err(SignatureError::Stale(..))
+        ));
+        assert!(matches!(
+            verify(b"k", Some(&h), b"x", 699, 300),
+            Err(SignatureError::Stale(..))
+        ));
     }
 
     #[test]
     fn malformed_headers_are_named() {
-        assert_eq!(verify(b"k", None, b"x", 0, 300), Err(SignatureError::Missing));
-        assert_eq!(verify(b"k", Some("v1=zz"), b"x", 0, 300), Err(SignatureError::Malformed));
-        assert_eq!(verify(b"k", Some("t=1"), b"x", 1, 300), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"k", None, b"x", 0, 300),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(b"k", Some("v1=zz"), b"x", 0, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(b"k", Some("t=1"), b"x", 1, 300),
+            Err(SignatureError::Malformed)
+        );
     }
 }

@@ -43,12 +43,7 @@ pub struct FieldSpec {
     pub status: bool,
 }
 
-const fn f(
-    path: &'static str,
-    kind: FieldKind,
-    label: &'static str,
-    better: Better,
-) -> FieldSpec {
+const fn f(path: &'static str, kind: FieldKind, label: &'static str, better: Better) -> FieldSpec {
     FieldSpec {
         path,
         kind,
@@ -94,19 +89,44 @@ pub static FIELDS: &[FieldSpec] = &[
     f("attendance.days_enrolled", Number, "days enrolled", Neither),
     f("attendance.days_present", Number, "days present", Higher),
     f("attendance.days_absent", Number, "days absent", Lower),
-    f("attendance.unexcused_absences", Number, "unexcused absences", Lower),
+    f(
+        "attendance.unexcused_absences",
+        Number,
+        "unexcused absences",
+        Lower,
+    ),
     f("attendance.tardies", Number, "tardies", Lower),
     pct("attendance.rate", "attendance rate", Higher),
     pct("attendance.absence_rate", "absence rate", Lower),
     f("courses", List, "courses", Neither),
     f("failing_courses", Number, "failing courses", Lower),
-    f("failing_core_courses", Number, "failing core courses", Lower),
+    f(
+        "failing_core_courses",
+        Number,
+        "failing core courses",
+        Lower,
+    ),
     f("assessments", List, "assessments", Neither),
     f("reading_percentile", Number, "reading percentile", Higher),
     f("math_percentile", Number, "math percentile", Higher),
-    f("behavior.office_referrals", Number, "office referrals", Lower),
-    f("behavior.suspensions_in_school", Number, "in-school suspensions", Lower),
-    f("behavior.suspensions_out_of_school", Number, "out-of-school suspensions", Lower),
+    f(
+        "behavior.office_referrals",
+        Number,
+        "office referrals",
+        Lower,
+    ),
+    f(
+        "behavior.suspensions_in_school",
+        Number,
+        "in-school suspensions",
+        Lower,
+    ),
+    f(
+        "behavior.suspensions_out_of_school",
+        Number,
+        "out-of-school suspensions",
+        Lower,
+    ),
     f("behavior.suspensions", Number, "suspensions", Lower),
     f("sel.screener", Text, "SEL screener", Neither),
     f("sel.t_score", Number, "SEL T-score", Higher),
@@ -320,8 +340,8 @@ impl<'r> Facts<'r> {
             "failing_core_courses" => self.failing.map(|f| Value::Int(f.1)),
             "reading_percentile" => self.reading.map(Value::Num),
             "math_percentile" => self.math.map(Value::Num),
-            "courses" => r.courses.as_ref().and_then(|c| to_json(c)),
-            "assessments" => r.assessments.as_ref().and_then(|a| to_json(a)),
+            "courses" => r.courses.as_ref().and_then(to_json),
+            "assessments" => r.assessments.as_ref().and_then(to_json),
             _ => None,
         }
     }

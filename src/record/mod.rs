@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
-pub use validate::{check_depth_limit, FieldProblem, RecordError, MAX_STUDENT_ID_LEN};
+pub use validate::{FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit};
 
 /// Largest JSON text accepted for one record (bytes). Larger input is refused before
 /// it is parsed.
@@ -180,7 +180,8 @@ pub fn parse_record(json: &str) -> Result<Record, RecordError> {
         return Err(not_an_object(json.trim_start().chars().next()));
     }
     let mut de = serde_json::Deserializer::from_str(json);
-    let record: Record = serde_path_to_error::deserialize(&mut de).map_err(RecordError::from_serde)?;
+    let record: Record =
+        serde_path_to_error::deserialize(&mut de).map_err(RecordError::from_serde)?;
     de.end().map_err(|e| RecordError::syntax(&e))?;
     record.validate()?;
     Ok(record)
@@ -188,8 +189,12 @@ pub fn parse_record(json: &str) -> Result<Record, RecordError> {
 
 fn not_an_object(first: Option<char>) -> RecordError {
     match first {
-        None => RecordError::message("empty input: a record is a JSON object like {\"student_id\": \"S1\"}".into()),
-        Some(_) => RecordError::message("a record must be a JSON object like {\"student_id\": \"S1\"}".into()),
+        None => RecordError::message(
+            "empty input: a record is a JSON object like {\"student_id\": \"S1\"}".into(),
+        ),
+        Some(_) => RecordError::message(
+            "a record must be a JSON object like {\"student_id\": \"S1\"}".into(),
+        ),
     }
 }
 
@@ -199,7 +204,8 @@ pub fn record_from_value(value: serde_json::Value) -> Result<Record, RecordError
     if !value.is_object() {
         return Err(not_an_object(value.to_string().chars().next()));
     }
-    let record: Record = serde_path_to_error::deserialize(value).map_err(RecordError::from_serde)?;
+    let record: Record =
+        serde_path_to_error::deserialize(value).map_err(RecordError::from_serde)?;
     record.validate()?;
     Ok(record)
 }
@@ -228,11 +234,29 @@ pub fn probe_record() -> Record {
         }]),
         gpa: Some(2.1),
         assessments: Some(vec![
-            Assessment { name: "Screener".into(), subject: Subject::Reading, percentile: Some(18.0), date: Some("2026-10-01".into()) },
-            Assessment { name: "Screener".into(), subject: Subject::Math, percentile: Some(30.0), date: Some("2026-10-01".into()) },
+            Assessment {
+                name: "Screener".into(),
+                subject: Subject::Reading,
+                percentile: Some(18.0),
+                date: Some("2026-10-01".into()),
+            },
+            Assessment {
+                name: "Screener".into(),
+                subject: Subject::Math,
+                percentile: Some(30.0),
+                date: Some("2026-10-01".into()),
+            },
         ]),
-        behavior: Some(Behavior { office_referrals: 2, suspensions_in_school: 1, suspensions_out_of_school: 0 }),
-        sel: Some(Sel { screener: Some("DESSA-mini".into()), t_score: 42.0, date: Some("2026-10-15".into()) }),
+        behavior: Some(Behavior {
+            office_referrals: 2,
+            suspensions_in_school: 1,
+            suspensions_out_of_school: 0,
+        }),
+        sel: Some(Sel {
+            screener: Some("DESSA-mini".into()),
+            t_score: 42.0,
+            date: Some("2026-10-15".into()),
+        }),
         programs: Some(Programs::default()),
         extra: None,
     }
@@ -260,7 +284,9 @@ impl Record {
             let path = match f {
                 facts::FieldRef::Extra(k) => {
                     if let Some(v) = self.extra.as_ref().and_then(|m| m.get(k)) {
-                        out.extra.get_or_insert_with(BTreeMap::new).insert(k.clone(), v.clone());
+                        out.extra
+                            .get_or_insert_with(BTreeMap::new)
+                            .insert(k.clone(), v.clone());
                     }
                     continue;
                 }
@@ -269,8 +295,12 @@ impl Record {
             let path = path.trim_start_matches("student.");
             match path.split('.').next().unwrap_or(path) {
                 "attendance" => out.attendance.clone_from(&self.attendance),
-                "courses" | "failing_courses" | "failing_core_courses" => out.courses.clone_from(&self.courses),
-                "assessments" | "reading_percentile" | "math_percentile" => out.assessments.clone_from(&self.assessments),
+                "courses" | "failing_courses" | "failing_core_courses" => {
+                    out.courses.clone_from(&self.courses)
+                }
+                "assessments" | "reading_percentile" | "math_percentile" => {
+                    out.assessments.clone_from(&self.assessments)
+                }
                 "behavior" => out.behavior.clone_from(&self.behavior),
                 "sel" => out.sel.clone_from(&self.sel),
                 "programs" => out.programs.clone_from(&self.programs),

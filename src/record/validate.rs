@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Record, MAX_JSON_DEPTH, MAX_RECORD_BYTES};
+use super::{MAX_JSON_DEPTH, MAX_RECORD_BYTES, Record};
 
 /// Longest accepted `student_id`, in characters.
 pub const MAX_STUDENT_ID_LEN: usize = 64;
@@ -55,14 +55,29 @@ impl RecordError {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
-        let mut field = if path == "." || syntax { String::new() } else { path };
+        let mut field = if path == "." || syntax {
+            String::new()
+        } else {
+            path
+        };
         let raw = inner.to_string();
         let message = if syntax {
-            format!("invalid JSON at column {}: {}", inner.column(), clean_serde_message(&raw))
+            format!(
+                "invalid JSON at column {}: {}",
+                inner.column(),
+                clean_serde_message(&raw)
+            )
         } else {
             // "missing field `x`" belongs to `x`, not to the object holding it.
-            if let Some(name) = raw.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-                field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            if let Some(name) = raw
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+            {
+                field = if field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{field}.{name}")
+                };
             }
             clean_serde_message(&raw)
         };
@@ -71,7 +86,10 @@ impl RecordError {
 
     /// The first problem's field, for callers that report one field.
     pub fn field(&self) -> &str {
-        self.problems.first().map(|p| p.field.as_str()).unwrap_or("")
+        self.problems
+            .first()
+            .map(|p| p.field.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -211,13 +229,13 @@ impl Record {
         if let Some(s) = &self.school_id {
             c.text("school_id", s, MAX_STUDENT_ID_LEN);
         }
-        if let Some(g) = self.grade_level {
-            if !(-1..=13).contains(&g) {
-                c.fail(
-                    "grade_level",
-                    format!("must be between -1 (pre-K) and 13, got {g}"),
-                );
-            }
+        if let Some(g) = self.grade_level
+            && !(-1..=13).contains(&g)
+        {
+            c.fail(
+                "grade_level",
+                format!("must be between -1 (pre-K) and 13, got {g}"),
+            );
         }
         if let Some(gpa) = self.gpa {
             c.range("gpa", gpa, 0.0, 5.0);
@@ -282,10 +300,13 @@ impl Record {
             if let Some(cr) = course.credits {
                 c.count(&at("credits"), cr);
             }
-            if let Some(l) = &course.letter {
-                if l.trim().is_empty() || l.chars().count() > 3 {
-                    c.fail(at("letter"), format!("must be a letter grade like B+ or F, got `{l}`"));
-                }
+            if let Some(l) = &course.letter
+                && (l.trim().is_empty() || l.chars().count() > 3)
+            {
+                c.fail(
+                    at("letter"),
+                    format!("must be a letter grade like B+ or F, got `{l}`"),
+                );
             }
         }
         for (i, a) in self.assessments.iter().flatten().enumerate() {

@@ -119,7 +119,10 @@ pub struct Analysis {
 /// Names the rewrite uses; user code must not define them.
 pub fn is_reserved(ident: &str) -> bool {
     let b = ident.as_bytes();
-    b.len() >= 3 && b[0] == b'_' && (b[1] == b's' || b[1] == b'p') && b[2..].iter().all(u8::is_ascii_digit)
+    b.len() >= 3
+        && b[0] == b'_'
+        && (b[1] == b's' || b[1] == b'p')
+        && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 pub fn analyze(text: &str) -> Analysis {
@@ -161,7 +164,10 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<Problem>) {
                 i += if bytes[i] == b'\\' { 2 } else { 1 };
             }
             i = (i + 1).min(bytes.len());
-            tokens.push(Token { kind: Tok::Str, span: start..i });
+            tokens.push(Token {
+                kind: Tok::Str,
+                span: start..i,
+            });
         } else if c.is_ascii_alphabetic() || c == b'_' {
             while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                 i += 1;
@@ -174,20 +180,34 @@ fn tokenize(text: &str) -> (Vec<Token>, Vec<Problem>) {
                     hint: Some("rename this variable".into()),
                 });
             }
-            tokens.push(Token { kind: Tok::Ident, span: start..i });
+            tokens.push(Token {
+                kind: Tok::Ident,
+                span: start..i,
+            });
         } else if c.is_ascii_digit() {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))) {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric()
+                    || bytes[i] == b'_'
+                    || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
                 i += 1;
             }
-            tokens.push(Token { kind: Tok::Number, span: start..i });
+            tokens.push(Token {
+                kind: Tok::Number,
+                span: start..i,
+            });
         } else {
             let two = text.get(i..i + 2).unwrap_or("");
             let len = match two {
-                "==" | "!=" | ">=" | "<=" | "&&" | "||" | "?." | "+=" | "-=" | "*=" | "/=" | "=>" | "::" | "??" | ".." => 2,
+                "==" | "!=" | ">=" | "<=" | "&&" | "||" | "?." | "+=" | "-=" | "*=" | "/="
+                | "=>" | "::" | "??" | ".." => 2,
                 _ => text[i..].chars().next().map_or(1, char::len_utf8),
             };
             i += len;
-            tokens.push(Token { kind: Tok::Punct, span: start..i });
+            tokens.push(Token {
+                kind: Tok::Punct,
+                span: start..i,
+            });
         }
     }
     (tokens, problems)
@@ -313,7 +333,11 @@ fn comparison(text: &str, a: &Analysis, part: Range<usize>) -> Option<Comparison
     };
     let student = |r: &Range<usize>| path_at(r).filter(|&p| a.paths[p].root == Root::Student);
     if let (Some(path), Some(threshold)) = (student(&left), threshold(&right)) {
-        return Some(Comparison { path, op, threshold });
+        return Some(Comparison {
+            path,
+            op,
+            threshold,
+        });
     }
     if let (Some(threshold), Some(path)) = (threshold(&left), student(&right)) {
         return Some(Comparison {
@@ -355,12 +379,17 @@ mod tests {
 
     #[test]
     fn finds_paths_and_comparisons() {
-        let a = analyze("student.attendance.absence_rate >= params.chronic && student.attendance.absence_rate < params.severe");
+        let a = analyze(
+            "student.attendance.absence_rate >= params.chronic && student.attendance.absence_rate < params.severe",
+        );
         assert_eq!(a.paths.len(), 4);
         assert_eq!(a.paths[0].joined(), "attendance.absence_rate");
         assert_eq!(a.comparisons.len(), 2);
         assert_eq!(a.comparisons[0].op, CmpOp::Ge);
-        assert_eq!(a.comparisons[1].threshold, Threshold::Param("severe".into()));
+        assert_eq!(
+            a.comparisons[1].threshold,
+            Threshold::Param("severe".into())
+        );
     }
 
     #[test]
@@ -384,7 +413,11 @@ mod tests {
 
     #[test]
     fn disjunction_has_no_clearing_comparisons() {
-        assert!(analyze("student.gpa < 2 || student.gpa > 4").comparisons.is_empty());
+        assert!(
+            analyze("student.gpa < 2 || student.gpa > 4")
+                .comparisons
+                .is_empty()
+        );
     }
 
     #[test]

@@ -6,16 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use rhai::{Dynamic, Scope, AST};
+use rhai::{AST, Dynamic, Scope};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::diag::{suggest, Diagnostic, Severity};
+use super::diag::{Diagnostic, Severity, suggest};
 use super::expr::{self, Root, Threshold};
 use super::sandbox::{self, Limits};
 use super::template::{self, Source, TemplateError};
 use super::yaml::{self, Kind, Node, Pos};
-use super::{version_of, Clearing, Domain, Intervention, LoadError, Param, Rule, RuleSet};
-use crate::record::facts::{self, FieldKind, FieldRef, Facts};
+use super::{Clearing, Domain, Intervention, LoadError, Param, Rule, RuleSet, version_of};
+use crate::record::facts::{self, Facts, FieldKind, FieldRef};
 
 /// Most files a rule set may hold.
 pub const MAX_FILES: usize = 500;
@@ -32,17 +32,36 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
     }
     let mut files = BTreeMap::new();
     let mut diags = Vec::new();
-    for (sub, ext) in [("", "yaml"), ("", "yml"), ("lib", "rhai"), ("tests", "yaml"), ("tests", "yml")] {
-        let folder = if sub.is_empty() { dir.to_path_buf() } else { dir.join(sub) };
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+    for (sub, ext) in [
+        ("", "yaml"),
+        ("", "yml"),
+        ("lib", "rhai"),
+        ("tests", "yaml"),
+        ("tests", "yml"),
+    ] {
+        let folder = if sub.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(sub)
+        };
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
             if !path.is_file() || path.extension().and_then(|e| e.to_str()) != Some(ext) {
                 continue;
             }
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let rel = if sub.is_empty() { name.to_string() } else { format!("{sub}/{name}") };
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let rel = if sub.is_empty() {
+                name.to_string()
+            } else {
+                format!("{sub}/{name}")
+            };
             if files.len() >= MAX_FILES {
                 return Err(fail(format!("more than {MAX_FILES} files in the rule set")));
             }
@@ -64,10 +83,18 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
 fn read_file(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()));
+        return Err(format!(
+            "file is {} bytes; the limit is {MAX_FILE_BYTES}",
+            meta.len()
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "file is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Collects diagnostics for one file.
@@ -78,7 +105,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn push(&mut self, sev: Severity, line: usize, col: usize, width: usize, msg: String, hint: Option<String>) {
+    fn push(
+        &mut self,
+        sev: Severity,
+        line: usize,
+        col: usize,
+        width: usize,
+        msg: String,
+        hint: Option<String>,
+    ) {
         let d = Diagnostic::error(self.file, line, col, msg).width(width);
         let mut d = Diagnostic { severity: sev, ..d }.with_source(self.text);
         d.hint = hint;
@@ -91,13 +126,33 @@ impl Ctx<'_> {
 
     fn error_at(&mut self, node: &Node, msg: impl Into<String>, hint: Option<String>) {
         let width = node.as_str().map_or(1, |s| s.chars().count().clamp(1, 60));
-        self.push(Severity::Error, node.pos.line, node.pos.col, width, msg.into(), hint);
+        self.push(
+            Severity::Error,
+            node.pos.line,
+            node.pos.col,
+            width,
+            msg.into(),
+            hint,
+        );
     }
 
     /// A mapping with only `allowed` keys and every `required` key.
-    fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str], required: &[&str]) -> Option<HashMap<&'n str, &'n Node>> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+        required: &[&str],
+    ) -> Option<HashMap<&'n str, &'n Node>> {
         let Kind::Map(entries) = &node.kind else {
-            self.error_at(node, format!("{what} must be a mapping of `key: value`, found {}", node.describe()), None);
+            self.error_at(
+                node,
+                format!(
+                    "{what} must be a mapping of `key: value`, found {}",
+                    node.describe()
+                ),
+                None,
+            );
             return None;
         };
         let mut out = HashMap::new();
@@ -109,7 +164,11 @@ impl Ctx<'_> {
             if allowed.contains(&key) {
                 out.insert(key, v);
             } else {
-                self.error_at(k, format!("unknown key `{key}` in {what}"), Some(suggest(key, allowed.iter().copied())));
+                self.error_at(
+                    k,
+                    format!("unknown key `{key}` in {what}"),
+                    Some(suggest(key, allowed.iter().copied())),
+                );
             }
         }
         // yaml-rust2 marks a block mapping at its first `:`; point at its first key.
@@ -126,7 +185,11 @@ impl Ctx<'_> {
         match &node.kind {
             Kind::Scalar(s, _) if !node.is_null() => Some(s.clone()),
             _ => {
-                self.error_at(node, format!("`{what}` must be text, found {}", node.describe()), None);
+                self.error_at(
+                    node,
+                    format!("`{what}` must be text, found {}", node.describe()),
+                    None,
+                );
                 None
             }
         }
@@ -136,7 +199,14 @@ impl Ctx<'_> {
         match node.as_str().and_then(|s| s.parse::<u8>().ok()) {
             Some(t @ 1..=3) => Some(t),
             _ => {
-                self.error_at(node, format!("`tier` must be 1, 2 or 3, found `{}`", node.as_str().unwrap_or("?")), Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()));
+                self.error_at(
+                    node,
+                    format!(
+                        "`tier` must be 1, 2 or 3, found `{}`",
+                        node.as_str().unwrap_or("?")
+                    ),
+                    Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()),
+                );
                 None
             }
         }
@@ -146,7 +216,11 @@ impl Ctx<'_> {
         let s = node.as_str().unwrap_or_default();
         let d = Domain::parse(s);
         if d.is_none() {
-            self.error_at(node, format!("unknown domain `{s}`"), Some(suggest(s, Domain::ALL.iter().map(|d| d.as_str()))));
+            self.error_at(
+                node,
+                format!("unknown domain `{s}`"),
+                Some(suggest(s, Domain::ALL.iter().map(|d| d.as_str()))),
+            );
         }
         d
     }
@@ -159,7 +233,11 @@ impl Ctx<'_> {
                 .collect(),
             _ if node.is_null() => Vec::new(),
             _ => {
-                self.error_at(node, format!("`{what}` must be a list, like `[a, b]`"), None);
+                self.error_at(
+                    node,
+                    format!("`{what}` must be a list, like `[a, b]`"),
+                    None,
+                );
                 Vec::new()
             }
         }
@@ -169,12 +247,18 @@ impl Ctx<'_> {
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && id.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 fn is_param_name(name: &str) -> bool {
     let mut b = name.bytes();
-    b.next().is_some_and(|c| c.is_ascii_lowercase() || c == b'_') && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    b.next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
+        && b.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 /// Positions inside a scalar mapped back into the file: the scalar's text with its
@@ -187,7 +271,12 @@ struct SourceMap {
 
 impl SourceMap {
     fn locate(&self, line_idx: usize, char_col: usize) -> (usize, usize) {
-        let (l, c) = self.lines.get(line_idx).or(self.lines.last()).copied().unwrap_or((0, 0));
+        let (l, c) = self
+            .lines
+            .get(line_idx)
+            .or(self.lines.last())
+            .copied()
+            .unwrap_or((0, 0));
         (l, c + char_col)
     }
 
@@ -216,7 +305,10 @@ fn squash(s: &str) -> String {
 /// the file; fall back to the value with every position at the scalar's start.
 fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
     let Kind::Scalar(value, style) = &node.kind else {
-        return SourceMap { text: String::new(), lines: vec![(node.pos.line, node.pos.col)] };
+        return SourceMap {
+            text: String::new(),
+            lines: vec![(node.pos.line, node.pos.col)],
+        };
     };
     let file_lines: Vec<&str> = file_text.lines().collect();
     let first_idx = node.pos.line.saturating_sub(1);
@@ -224,12 +316,23 @@ fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
         text: value.clone(),
         lines: vec![(node.pos.line, node.pos.col); value.lines().count().max(1)],
     };
-    let Some(first) = file_lines.get(first_idx) else { return fallback };
-    let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
+    let Some(first) = file_lines.get(first_idx) else {
+        return fallback;
+    };
+    let quoted = matches!(
+        style,
+        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+    );
     let start_col = node.pos.col - 1 + usize::from(quoted);
     let rest: String = first.chars().skip(start_col).collect();
-    if !value.contains('\n') && rest.starts_with(value.as_str()) && !matches!(style, TScalarStyle::Literal | TScalarStyle::Folded) {
-        return SourceMap { text: value.clone(), lines: vec![(node.pos.line, start_col + 1)] };
+    if !value.contains('\n')
+        && rest.starts_with(value.as_str())
+        && !matches!(style, TScalarStyle::Literal | TScalarStyle::Folded)
+    {
+        return SourceMap {
+            text: value.clone(),
+            lines: vec![(node.pos.line, start_col + 1)],
+        };
     }
     if quoted {
         return fallback;
@@ -241,7 +344,11 @@ fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
     // yaml-rust2 marks a block scalar at its indicator (`|`, `>`) or at its first
     // content line, depending on the layout; start after the indicator if present.
     let on_indicator = rest.trim_start().starts_with(['|', '>']);
-    let mut idx = if block && on_indicator { first_idx + 1 } else { first_idx };
+    let mut idx = if block && on_indicator {
+        first_idx + 1
+    } else {
+        first_idx
+    };
     if !block {
         text_lines.push(rest.clone());
         lines.push((node.pos.line, start_col + 1));
@@ -250,12 +357,17 @@ fn scalar_source(file_text: &str, node: &Node) -> SourceMap {
     loop {
         let joined = squash(&text_lines.join("\n"));
         if joined == target {
-            return SourceMap { text: text_lines.join("\n"), lines };
+            return SourceMap {
+                text: text_lines.join("\n"),
+                lines,
+            };
         }
         if joined.len() > target.len() || !target.starts_with(&joined) {
             return fallback;
         }
-        let Some(line) = file_lines.get(idx) else { return fallback };
+        let Some(line) = file_lines.get(idx) else {
+            return fallback;
+        };
         let lead = line.chars().take_while(|c| c.is_whitespace()).count();
         text_lines.push(line.trim_start().to_string());
         lines.push((idx + 1, lead + 1));
@@ -289,9 +401,18 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
     let lib = compile_lib(&engine, &files, &mut diags);
     let mut drafts = Vec::new();
     for (name, text) in &files {
-        let is_pack = !name.contains('/') && !matches!(name.as_str(), "interventions.yaml" | "params.yaml" | "privacy.yaml");
+        let is_pack = !name.contains('/')
+            && !matches!(
+                name.as_str(),
+                "interventions.yaml" | "params.yaml" | "privacy.yaml"
+            );
         if name == "privacy.yaml" {
-            diags.push(Diagnostic::warning(name, 1, 1, "privacy.yaml is not applied yet; the audit log keeps only the fields rules read"));
+            diags.push(Diagnostic::warning(
+                name,
+                1,
+                1,
+                "privacy.yaml is not applied yet; the audit log keeps only the fields rules read",
+            ));
         }
         if is_pack {
             decode_pack(name, text, &cats, &mut drafts, &mut diags);
@@ -302,15 +423,29 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
     let mut rules = Vec::new();
     for draft in drafts {
         let text = &files[&draft.file];
-        if let Some(rule) = compile_rule(&engine, draft, text, &lib, &slots, &param_slots, &cats, &mut diags) {
+        if let Some(rule) = compile_rule(
+            &engine,
+            draft,
+            text,
+            &lib,
+            &slots,
+            &param_slots,
+            &cats,
+            &mut diags,
+        ) {
             rules.push(rule);
         }
     }
-    diags.sort_by(|a, b| (a.severity, &a.file, a.line, a.column).cmp(&(b.severity, &b.file, b.line, b.column)));
+    diags.sort_by(|a, b| {
+        (a.severity, &a.file, a.line, a.column).cmp(&(b.severity, &b.file, b.line, b.column))
+    });
     if diags.iter().any(Diagnostic::is_error) {
         return Err(LoadError { diagnostics: diags });
     }
-    let param_values = param_slots.iter().map(|p| sandbox::number_dynamic(&cats.params[p].value)).collect();
+    let param_values = param_slots
+        .iter()
+        .map(|p| sandbox::number_dynamic(&cats.params[p].value))
+        .collect();
     Ok(RuleSet {
         version: version_of(&files),
         rules,
@@ -318,8 +453,12 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         interventions: cats.interventions,
         files,
         warnings: diags,
-        slot_names: (0..slots.len()).map(|i| sandbox::var_name('s', i)).collect(),
-        param_names: (0..param_slots.len()).map(|i| sandbox::var_name('p', i)).collect(),
+        slot_names: (0..slots.len())
+            .map(|i| sandbox::var_name('s', i))
+            .collect(),
+        param_names: (0..param_slots.len())
+            .map(|i| sandbox::var_name('p', i))
+            .collect(),
         param_values,
         slots,
         param_slots,
@@ -341,51 +480,105 @@ fn parse_yaml(name: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Nod
 }
 
 fn catalogues(files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) -> Catalogues {
-    let mut cats = Catalogues { interventions_loaded: false, interventions: Vec::new(), params: BTreeMap::new() };
+    let mut cats = Catalogues {
+        interventions_loaded: false,
+        interventions: Vec::new(),
+        params: BTreeMap::new(),
+    };
     match files.get("interventions.yaml") {
-        None => diags.push(Diagnostic::error("interventions.yaml", 0, 0, "the rule set has no interventions.yaml").hint("add the catalogue of interventions the rules recommend")),
+        None => diags.push(
+            Diagnostic::error(
+                "interventions.yaml",
+                0,
+                0,
+                "the rule set has no interventions.yaml",
+            )
+            .hint("add the catalogue of interventions the rules recommend"),
+        ),
         Some(text) => {
             if let Some(root) = parse_yaml("interventions.yaml", text, diags) {
-                let mut ctx = Ctx { file: "interventions.yaml", text, diags };
+                let mut ctx = Ctx {
+                    file: "interventions.yaml",
+                    text,
+                    diags,
+                };
                 decode_interventions(&mut ctx, &root, &mut cats.interventions);
                 cats.interventions_loaded = true;
             }
         }
     }
-    if let Some(text) = files.get("params.yaml") {
-        if let Some(root) = parse_yaml("params.yaml", text, diags) {
-            let mut ctx = Ctx { file: "params.yaml", text, diags };
-            decode_params(&mut ctx, &root, &mut cats.params);
-        }
+    if let Some(text) = files.get("params.yaml")
+        && let Some(root) = parse_yaml("params.yaml", text, diags)
+    {
+        let mut ctx = Ctx {
+            file: "params.yaml",
+            text,
+            diags,
+        };
+        decode_params(&mut ctx, &root, &mut cats.params);
     }
     cats
 }
 
 fn decode_interventions(ctx: &mut Ctx, root: &Node, out: &mut Vec<Intervention>) {
-    let Some(top) = ctx.fields(root, "interventions.yaml", &["interventions"], &["interventions"]) else { return };
-    let Some(list) = top.get("interventions") else { return };
+    let Some(top) = ctx.fields(
+        root,
+        "interventions.yaml",
+        &["interventions"],
+        &["interventions"],
+    ) else {
+        return;
+    };
+    let Some(list) = top.get("interventions") else {
+        return;
+    };
     let Kind::Seq(items) = &list.kind else {
-        ctx.error_at(list, "`interventions` must be a list of interventions", None);
+        ctx.error_at(
+            list,
+            "`interventions` must be a list of interventions",
+            None,
+        );
         return;
     };
     let keys = ["id", "name", "domain", "tier", "description", "monitoring"];
     for item in items {
-        let Some(f) = ctx.fields(item, "an intervention", &keys, &["id", "name", "domain", "tier"]) else { continue };
+        let Some(f) = ctx.fields(
+            item,
+            "an intervention",
+            &keys,
+            &["id", "name", "domain", "tier"],
+        ) else {
+            continue;
+        };
         let id = f.get("id").and_then(|n| ctx.string(n, "id"));
         let name = f.get("name").and_then(|n| ctx.string(n, "name"));
         let domain = f.get("domain").and_then(|n| ctx.domain(n));
         let tier = f.get("tier").and_then(|n| ctx.tier(n));
-        let text = |ctx: &mut Ctx, k: &str| f.get(k).and_then(|n| ctx.string(n, k)).unwrap_or_default();
+        let text =
+            |ctx: &mut Ctx, k: &str| f.get(k).and_then(|n| ctx.string(n, k)).unwrap_or_default();
         let description = text(ctx, "description");
         let monitoring = text(ctx, "monitoring");
-        let (Some(id), Some(name), Some(domain), Some(tier)) = (id, name, domain, tier) else { continue };
+        let (Some(id), Some(name), Some(domain), Some(tier)) = (id, name, domain, tier) else {
+            continue;
+        };
         let id_node = f["id"];
         if !is_kebab(&id) {
-            ctx.error_at(id_node, format!("intervention id `{id}` must be kebab-case"), Some("use lowercase letters, digits and dashes, e.g. `check-in-check-out`".into()));
+            ctx.error_at(
+                id_node,
+                format!("intervention id `{id}` must be kebab-case"),
+                Some("use lowercase letters, digits and dashes, e.g. `check-in-check-out`".into()),
+            );
         } else if out.iter().any(|i| i.id == id) {
             ctx.error_at(id_node, format!("duplicate intervention id `{id}`"), None);
         }
-        out.push(Intervention { id, name, domain, tier, description, monitoring });
+        out.push(Intervention {
+            id,
+            name,
+            domain,
+            tier,
+            description,
+            monitoring,
+        });
     }
 }
 
@@ -394,19 +587,37 @@ fn decode_params(ctx: &mut Ctx, root: &Node, out: &mut BTreeMap<String, Param>) 
         return;
     }
     let Kind::Map(entries) = &root.kind else {
-        ctx.error_at(root, "params.yaml must map names to numbers, like `low_gpa: 2.0`", None);
+        ctx.error_at(
+            root,
+            "params.yaml must map names to numbers, like `low_gpa: 2.0`",
+            None,
+        );
         return;
     };
     for (k, v) in entries {
         let Some(name) = k.as_str() else { continue };
         if !is_param_name(name) {
-            ctx.error_at(k, format!("param name `{name}` must be snake_case"), Some("use lowercase letters, digits and `_`, e.g. `low_gpa`".into()));
+            ctx.error_at(
+                k,
+                format!("param name `{name}` must be snake_case"),
+                Some("use lowercase letters, digits and `_`, e.g. `low_gpa`".into()),
+            );
             continue;
         }
         let (value_node, description) = match &v.kind {
             Kind::Map(_) => {
-                let Some(f) = ctx.fields(v, &format!("param `{name}`"), &["value", "description"], &["value"]) else { continue };
-                let desc = f.get("description").and_then(|n| ctx.string(n, "description")).unwrap_or_default();
+                let Some(f) = ctx.fields(
+                    v,
+                    &format!("param `{name}`"),
+                    &["value", "description"],
+                    &["value"],
+                ) else {
+                    continue;
+                };
+                let desc = f
+                    .get("description")
+                    .and_then(|n| ctx.string(n, "description"))
+                    .unwrap_or_default();
                 match f.get("value") {
                     Some(n) => (*n, desc),
                     None => continue,
@@ -424,7 +635,11 @@ fn decode_params(ctx: &mut Ctx, root: &Node, out: &mut BTreeMap<String, Param>) 
 }
 
 /// Compile every `lib/*.rhai` file and merge their functions.
-fn compile_lib(engine: &rhai::Engine, files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) -> AST {
+fn compile_lib(
+    engine: &rhai::Engine,
+    files: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> AST {
     let mut lib = AST::empty();
     for (name, text) in files.iter().filter(|(k, _)| k.starts_with("lib/")) {
         check_lib_top_level(name, text, diags);
@@ -432,7 +647,9 @@ fn compile_lib(engine: &rhai::Engine, files: &BTreeMap<String, String>, diags: &
             Ok(ast) => lib = lib.merge(&ast.clone_functions_only()),
             Err(e) => {
                 let (line, col) = (e.1.line().unwrap_or(0), e.1.position().unwrap_or(0));
-                diags.push(Diagnostic::error(name, line, col, rhai_parse_message(&e)).with_source(text));
+                diags.push(
+                    Diagnostic::error(name, line, col, rhai_parse_message(&e)).with_source(text),
+                );
             }
         }
     }
@@ -456,7 +673,10 @@ fn check_lib_top_level(name: &str, text: &str, diags: &mut Vec<Diagnostic>) {
             _ if depth == 0 && !in_fn_header && word != ";" => {
                 let before = &text[..t.span.start];
                 let line = before.matches('\n').count() + 1;
-                let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+                let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                    .chars()
+                    .count()
+                    + 1;
                 diags.push(Diagnostic::error(name, line, col, "lib files may only define functions").hint("move this statement into a function (`fn name(x) { ... }`) or into a rule's `when`").with_source(text));
                 return;
             }
@@ -467,22 +687,56 @@ fn check_lib_top_level(name: &str, text: &str, diags: &mut Vec<Diagnostic>) {
 
 fn rhai_parse_message(e: &rhai::ParseError) -> String {
     let msg = e.0.to_string();
-    let msg = msg.replace("Variable not found: ", "unknown name `").replace("Unknown variable: ", "unknown name `");
-    if msg.starts_with("unknown name `") { format!("{msg}`") } else { format!("Rhai syntax: {msg}") }
+    let msg = msg
+        .replace("Variable not found: ", "unknown name `")
+        .replace("Unknown variable: ", "unknown name `");
+    if msg.starts_with("unknown name `") {
+        format!("{msg}`")
+    } else {
+        format!("Rhai syntax: {msg}")
+    }
 }
 
-const RULE_KEYS: [&str; 9] = ["id", "name", "domain", "tier", "when", "explain", "recommend", "references", "enabled"];
+const RULE_KEYS: [&str; 9] = [
+    "id",
+    "name",
+    "domain",
+    "tier",
+    "when",
+    "explain",
+    "recommend",
+    "references",
+    "enabled",
+];
 
-fn decode_pack(name: &str, text: &str, cats: &Catalogues, drafts: &mut Vec<Draft>, diags: &mut Vec<Diagnostic>) {
-    let Some(root) = parse_yaml(name, text, diags) else { return };
-    let mut ctx = Ctx { file: name, text, diags };
-    let Some(top) = ctx.fields(&root, "a rule pack", &["description", "rules"], &["rules"]) else { return };
+fn decode_pack(
+    name: &str,
+    text: &str,
+    cats: &Catalogues,
+    drafts: &mut Vec<Draft>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(root) = parse_yaml(name, text, diags) else {
+        return;
+    };
+    let mut ctx = Ctx {
+        file: name,
+        text,
+        diags,
+    };
+    let Some(top) = ctx.fields(&root, "a rule pack", &["description", "rules"], &["rules"]) else {
+        return;
+    };
     if let Some(d) = top.get("description") {
         ctx.string(d, "description");
     }
     let Some(list) = top.get("rules") else { return };
     let Kind::Seq(items) = &list.kind else {
-        ctx.error_at(list, "`rules` must be a list of rules", Some("start each rule with `- id: ...`".into()));
+        ctx.error_at(
+            list,
+            "`rules` must be a list of rules",
+            Some("start each rule with `- id: ...`".into()),
+        );
         return;
     };
     for item in items {
@@ -493,12 +747,21 @@ fn decode_pack(name: &str, text: &str, cats: &Catalogues, drafts: &mut Vec<Draft
 }
 
 fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
-    let f = ctx.fields(item, "a rule", &RULE_KEYS, &["id", "name", "domain", "tier", "when", "explain"])?;
+    let f = ctx.fields(
+        item,
+        "a rule",
+        &RULE_KEYS,
+        &["id", "name", "domain", "tier", "when", "explain"],
+    )?;
     let id = f.get("id").and_then(|n| ctx.string(n, "id"));
-    if let (Some(id), Some(n)) = (&id, f.get("id")) {
-        if !is_kebab(id) {
-            ctx.error_at(n, format!("rule id `{id}` must be kebab-case"), Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()));
-        }
+    if let (Some(id), Some(n)) = (&id, f.get("id"))
+        && !is_kebab(id)
+    {
+        ctx.error_at(
+            n,
+            format!("rule id `{id}` must be kebab-case"),
+            Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()),
+        );
     }
     let name = f.get("name").and_then(|n| ctx.string(n, "name"));
     let domain = f.get("domain").and_then(|n| ctx.domain(n));
@@ -512,12 +775,26 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
         for (rid, node) in ctx.string_list(n, "recommend") {
             if cats.interventions_loaded && !cats.interventions.iter().any(|i| i.id == rid) {
                 let hint = suggest(&rid, cats.interventions.iter().map(|i| i.id.as_str()));
-                ctx.error_at(&node, format!("unknown intervention `{rid}`"), Some(format!("{hint} (interventions are listed in interventions.yaml)")));
+                ctx.error_at(
+                    &node,
+                    format!("unknown intervention `{rid}`"),
+                    Some(format!(
+                        "{hint} (interventions are listed in interventions.yaml)"
+                    )),
+                );
             }
             recommend.push(rid);
         }
     }
-    let references = f.get("references").map(|n| ctx.string_list(n, "references").into_iter().map(|(s, _)| s).collect()).unwrap_or_default();
+    let references = f
+        .get("references")
+        .map(|n| {
+            ctx.string_list(n, "references")
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        })
+        .unwrap_or_default();
     let enabled = match f.get("enabled") {
         None => true,
         Some(n) => match n.as_str() {
@@ -540,7 +817,13 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
     };
     // A rule with a bad id, name, domain or tier still has its condition checked;
     // the load fails on the errors already reported.
-    let (id, name, domain, tier, explain_text) = (id.unwrap_or_default(), name.unwrap_or_default(), domain.unwrap_or(Domain::Academic), tier.unwrap_or(1), explain_text.unwrap_or_default());
+    let (id, name, domain, tier, explain_text) = (
+        id.unwrap_or_default(),
+        name.unwrap_or_default(),
+        domain.unwrap_or(Domain::Academic),
+        tier.unwrap_or(1),
+        explain_text.unwrap_or_default(),
+    );
     Some(Draft {
         id_pos: f["id"].pos,
         rule: Rule {
@@ -569,7 +852,12 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
     })
 }
 
-fn parse_explain(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalogues) -> Option<template::Template> {
+fn parse_explain(
+    ctx: &mut Ctx,
+    node: &Node,
+    text: &str,
+    cats: &Catalogues,
+) -> Option<template::Template> {
     match template::parse(text, |p| resolve_name(p, cats)) {
         Ok(t) => Some(t),
         Err(errors) => {
@@ -579,7 +867,13 @@ fn parse_explain(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalogues) -> O
     }
 }
 
-fn report_template_errors(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalogues, errors: Vec<TemplateError>) {
+fn report_template_errors(
+    ctx: &mut Ctx,
+    node: &Node,
+    text: &str,
+    cats: &Catalogues,
+    errors: Vec<TemplateError>,
+) {
     // The value has YAML's escapes and line folding resolved; parse the template
     // again as it stands in the file so each error points at the file's columns.
     let source = quoted_raw(ctx.text, node).unwrap_or_else(|| scalar_source(ctx.text, node));
@@ -595,7 +889,9 @@ fn report_template_errors(ctx: &mut Ctx, node: &Node, text: &str, cats: &Catalog
 
 /// A single-line quoted scalar as written between its quotes (escapes kept).
 fn quoted_raw(file_text: &str, node: &Node) -> Option<SourceMap> {
-    let Kind::Scalar(_, style) = &node.kind else { return None };
+    let Kind::Scalar(_, style) = &node.kind else {
+        return None;
+    };
     let quote = match style {
         TScalarStyle::DoubleQuoted => '"',
         TScalarStyle::SingleQuoted => '\'',
@@ -609,7 +905,10 @@ fn quoted_raw(file_text: &str, node: &Node) -> Option<SourceMap> {
             '\\' if quote == '"' => i += 2,
             '\'' if quote == '\'' && rest.get(i + 1) == Some(&'\'') => i += 2,
             c if c == quote => {
-                return Some(SourceMap { text: rest[..i].iter().collect(), lines: vec![(node.pos.line, node.pos.col + 1)] });
+                return Some(SourceMap {
+                    text: rest[..i].iter().collect(),
+                    lines: vec![(node.pos.line, node.pos.col + 1)],
+                });
             }
             _ => i += 1,
         }
@@ -618,33 +917,55 @@ fn quoted_raw(file_text: &str, node: &Node) -> Option<SourceMap> {
 }
 
 fn resolve_name(p: &template::Placeholder, cats: &Catalogues) -> Result<Source, TemplateError> {
-    let err = |message: String, hint: Option<String>| TemplateError { span: p.name_span.clone(), message, hint };
+    let err = |message: String, hint: Option<String>| TemplateError {
+        span: p.name_span.clone(),
+        message,
+        hint,
+    };
     if let Some(path) = p.name.strip_prefix("student.") {
         return FieldRef::resolve(path).map(Source::Student).ok_or_else(|| {
             let hint = suggest(path, facts::FIELDS.iter().map(|f| f.path));
-            err(format!("explanation names unknown record field `{path}`"), Some(hint))
+            err(
+                format!("explanation names unknown record field `{path}`"),
+                Some(hint),
+            )
         });
     }
     if let Some(name) = p.name.strip_prefix("params.") {
         return if cats.params.contains_key(name) {
             Ok(Source::Param(name.to_string()))
         } else {
-            Err(err(format!("explanation names unknown param `{name}`"), Some(suggest(name, cats.params.keys().map(String::as_str)))))
+            Err(err(
+                format!("explanation names unknown param `{name}`"),
+                Some(suggest(name, cats.params.keys().map(String::as_str))),
+            ))
         };
     }
     Err(err(format!("explanation names unknown value `{}`", p.name), Some("placeholders name `student.<field>` or `params.<name>`; write `{{` for a literal brace".into())))
 }
 
-fn check_duplicates(drafts: &[Draft], files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) {
+fn check_duplicates(
+    drafts: &[Draft],
+    files: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut seen: HashMap<&str, &Draft> = HashMap::new();
     for d in drafts.iter().filter(|d| !d.rule.id.is_empty()) {
         if let Some(first) = seen.get(d.rule.id.as_str()) {
             let text = &files[&d.file];
             diags.push(
-                Diagnostic::error(&d.file, d.id_pos.line, d.id_pos.col, format!("duplicate rule id `{}`", d.rule.id))
-                    .width(d.rule.id.chars().count())
-                    .hint(format!("`{}` is already defined at {}:{}; rule ids must be unique across the rule set", d.rule.id, first.file, first.rule.line))
-                    .with_source(text),
+                Diagnostic::error(
+                    &d.file,
+                    d.id_pos.line,
+                    d.id_pos.col,
+                    format!("duplicate rule id `{}`", d.rule.id),
+                )
+                .width(d.rule.id.chars().count())
+                .hint(format!(
+                    "`{}` is already defined at {}:{}; rule ids must be unique across the rule set",
+                    d.rule.id, first.file, first.rule.line
+                ))
+                .with_source(text),
             );
         } else {
             seen.insert(&d.rule.id, d);
@@ -657,10 +978,10 @@ fn assign_slots(drafts: &[Draft], cats: &Catalogues) -> (Vec<FieldRef>, Vec<Stri
     let mut slots: Vec<FieldRef> = Vec::new();
     for d in drafts {
         for p in d.analysis.paths.iter().filter(|p| p.root == Root::Student) {
-            if let Some(f) = FieldRef::resolve(&p.joined()) {
-                if !slots.contains(&f) {
-                    slots.push(f);
-                }
+            if let Some(f) = FieldRef::resolve(&p.joined())
+                && !slots.contains(&f)
+            {
+                slots.push(f);
             }
         }
     }
@@ -679,22 +1000,42 @@ fn compile_rule(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
     let file = draft.file.clone();
-    let mut ctx = Ctx { file: &file, text, diags };
+    let mut ctx = Ctx {
+        file: &file,
+        text,
+        diags,
+    };
     let errors_before = ctx.diags.len();
     let src = &draft.source;
     for p in &draft.analysis.problems {
         let (line, col) = src.at_byte(p.span.start);
-        ctx.push(Severity::Error, line, col, src.text[p.span.clone()].chars().count(), p.message.clone(), p.hint.clone());
+        ctx.push(
+            Severity::Error,
+            line,
+            col,
+            src.text[p.span.clone()].chars().count(),
+            p.message.clone(),
+            p.hint.clone(),
+        );
     }
     let mut names = Vec::new();
     for p in &draft.analysis.paths {
-        names.push(resolve_path(&mut ctx, src, p, slots, param_slots, &mut draft.rule));
+        names.push(resolve_path(
+            &mut ctx,
+            src,
+            p,
+            slots,
+            param_slots,
+            &mut draft.rule,
+        ));
     }
     mixed_comparisons(&mut ctx, &draft);
     if ctx.diags[errors_before..].iter().any(Diagnostic::is_error) {
         return None;
     }
-    let rewritten = expr::rewrite(&src.text, &draft.analysis.paths, |i| names[i].clone().unwrap_or_default());
+    let rewritten = expr::rewrite(&src.text, &draft.analysis.paths, |i| {
+        names[i].clone().unwrap_or_default()
+    });
     let mut scope = Scope::new();
     for i in 0..slots.len() {
         scope.push_dynamic(sandbox::var_name('s', i), Dynamic::UNIT);
@@ -712,7 +1053,12 @@ fn compile_rule(
     };
     draft.rule.ast = lib.merge(&ast);
     draft.rule.clearing = clearing(&draft, cats);
-    draft.rule.read_slots = draft.rule.reads.iter().filter_map(|f| slots.iter().position(|s| s == f)).collect();
+    draft.rule.read_slots = draft
+        .rule
+        .reads
+        .iter()
+        .filter_map(|f| slots.iter().position(|s| s == f))
+        .collect();
     probe(engine, &mut ctx, &draft, slots, param_slots, cats);
     Some(draft.rule)
 }
@@ -727,16 +1073,33 @@ fn mixed_comparisons(ctx: &mut Ctx, draft: &Draft) {
         if !matches!(&text[t.span.clone()], "==" | "!=" | "<" | "<=" | ">" | ">=") {
             continue;
         }
-        let sides = [(a.paths.iter().find(|p| p.tokens.end == i), a.tokens.get(i + 1)), (a.paths.iter().find(|p| p.tokens.start == i + 1), i.checked_sub(1).and_then(|j| a.tokens.get(j)))];
+        let sides = [
+            (
+                a.paths.iter().find(|p| p.tokens.end == i),
+                a.tokens.get(i + 1),
+            ),
+            (
+                a.paths.iter().find(|p| p.tokens.start == i + 1),
+                i.checked_sub(1).and_then(|j| a.tokens.get(j)),
+            ),
+        ];
         for (path, other) in sides {
-            let (Some(path), Some(other)) = (path, other) else { continue };
+            let (Some(path), Some(other)) = (path, other) else {
+                continue;
+            };
             if path.root != Root::Student {
                 continue;
             }
-            let Some(spec) = FieldRef::resolve(&path.joined()).and_then(|f| f.spec()) else { continue };
+            let Some(spec) = FieldRef::resolve(&path.joined()).and_then(|f| f.spec()) else {
+                continue;
+            };
             let clash = match (spec.kind, other.kind) {
-                (FieldKind::Number, expr::Tok::Str) => Some(("a number", "text", "write the number without quotes")),
-                (FieldKind::Text, expr::Tok::Number) => Some(("text", "a number", "put the value in quotes")),
+                (FieldKind::Number, expr::Tok::Str) => {
+                    Some(("a number", "text", "write the number without quotes"))
+                }
+                (FieldKind::Text, expr::Tok::Number) => {
+                    Some(("text", "a number", "put the value in quotes"))
+                }
                 _ => None,
             };
             if let Some((is, with, hint)) = clash {
@@ -749,14 +1112,28 @@ fn mixed_comparisons(ctx: &mut Ctx, draft: &Draft) {
 }
 
 /// Resolve one reference; record it as read; return its scope variable name.
-fn resolve_path(ctx: &mut Ctx, src: &SourceMap, p: &expr::PathRef, slots: &[FieldRef], param_slots: &[String], rule: &mut Rule) -> Option<String> {
+fn resolve_path(
+    ctx: &mut Ctx,
+    src: &SourceMap,
+    p: &expr::PathRef,
+    slots: &[FieldRef],
+    param_slots: &[String],
+    rule: &mut Rule,
+) -> Option<String> {
     let joined = p.joined();
     match p.root {
         Root::Params => {
             let Some(i) = param_slots.iter().position(|n| *n == joined) else {
                 let (line, col) = src.at_byte(p.segment_spans[0].start);
                 let hint = suggest(&joined, param_slots.iter().map(String::as_str));
-                ctx.push(Severity::Error, line, col, joined.chars().count(), format!("unknown param `{joined}`"), Some(format!("{hint} (params are defined in params.yaml)")));
+                ctx.push(
+                    Severity::Error,
+                    line,
+                    col,
+                    joined.chars().count(),
+                    format!("unknown param `{joined}`"),
+                    Some(format!("{hint} (params are defined in params.yaml)")),
+                );
                 return None;
             };
             if !rule.params_read.contains(&joined) {
@@ -789,13 +1166,31 @@ fn unknown_field(ctx: &mut Ctx, src: &SourceMap, p: &expr::PathRef) {
         let candidates: Vec<&str> = facts::FIELDS
             .iter()
             .filter_map(|f| {
-                let rest = if prefix.is_empty() { Some(f.path) } else { f.path.strip_prefix(prefix.as_str()).and_then(|r| r.strip_prefix('.')) }?;
+                let rest = if prefix.is_empty() {
+                    Some(f.path)
+                } else {
+                    f.path
+                        .strip_prefix(prefix.as_str())
+                        .and_then(|r| r.strip_prefix('.'))
+                }?;
                 Some(rest.split('.').next().unwrap_or(rest))
             })
-            .chain(if prefix.is_empty() { Some("extra") } else { None })
+            .chain(if prefix.is_empty() {
+                Some("extra")
+            } else {
+                None
+            })
             .collect();
-        let full = if prefix.is_empty() { seg.clone() } else { format!("{prefix}.{seg}") };
-        if candidates.contains(&seg.as_str()) && facts::FIELDS.iter().any(|f| f.path == full || f.path.starts_with(&format!("{full}."))) {
+        let full = if prefix.is_empty() {
+            seg.clone()
+        } else {
+            format!("{prefix}.{seg}")
+        };
+        if candidates.contains(&seg.as_str())
+            && facts::FIELDS
+                .iter()
+                .any(|f| f.path == full || f.path.starts_with(&format!("{full}.")))
+        {
             prefix = full;
             continue;
         }
@@ -809,19 +1204,44 @@ fn unknown_field(ctx: &mut Ctx, src: &SourceMap, p: &expr::PathRef) {
         } else {
             format!("`{prefix}` has no field `{seg}`")
         };
-        let hint = if uniq.is_empty() { "see the record schema in the README".to_string() } else { suggest(seg, uniq.iter().copied()) };
-        ctx.push(Severity::Error, line, col, seg.chars().count(), msg, Some(hint));
+        let hint = if uniq.is_empty() {
+            "see the record schema in the README".to_string()
+        } else {
+            suggest(seg, uniq.iter().copied())
+        };
+        ctx.push(
+            Severity::Error,
+            line,
+            col,
+            seg.chars().count(),
+            msg,
+            Some(hint),
+        );
         return;
     }
     let (line, col) = src.at_byte(p.span.start);
     let what = p.joined();
-    ctx.push(Severity::Error, line, col, src.text[p.span.clone()].chars().count(), format!("`student.{what}` is a section, not a value"), Some(format!("read one of its fields, e.g. `student.{what}.{}`", first_child(&what))));
+    ctx.push(
+        Severity::Error,
+        line,
+        col,
+        src.text[p.span.clone()].chars().count(),
+        format!("`student.{what}` is a section, not a value"),
+        Some(format!(
+            "read one of its fields, e.g. `student.{what}.{}`",
+            first_child(&what)
+        )),
+    );
 }
 
 fn first_child(section: &str) -> &'static str {
     facts::FIELDS
         .iter()
-        .find_map(|f| f.path.strip_prefix(section).and_then(|r| r.strip_prefix('.')))
+        .find_map(|f| {
+            f.path
+                .strip_prefix(section)
+                .and_then(|r| r.strip_prefix('.'))
+        })
         .unwrap_or("field")
 }
 
@@ -835,41 +1255,88 @@ fn clearing(draft: &Draft, cats: &Catalogues) -> Vec<Clearing> {
                 Threshold::Literal(n) => *n,
                 Threshold::Param(p) => cats.params.get(p)?.as_f64(),
             };
-            Some(Clearing { field, op: c.op, threshold })
+            Some(Clearing {
+                field,
+                op: c.op,
+                threshold,
+            })
         })
         .collect()
 }
 
 /// Evaluate the condition once on a sample record with every section present, to
 /// catch conditions that do not give true/false and operators used on wrong types.
-fn probe(engine: &rhai::Engine, ctx: &mut Ctx, draft: &Draft, slots: &[FieldRef], param_slots: &[String], cats: &Catalogues) {
-    if draft.rule.reads.iter().any(|f| matches!(f, FieldRef::Extra(_)) || f.spec().is_some_and(|s| s.kind == FieldKind::List)) {
+fn probe(
+    engine: &rhai::Engine,
+    ctx: &mut Ctx,
+    draft: &Draft,
+    slots: &[FieldRef],
+    param_slots: &[String],
+    cats: &Catalogues,
+) {
+    if draft.rule.reads.iter().any(|f| {
+        matches!(f, FieldRef::Extra(_)) || f.spec().is_some_and(|s| s.kind == FieldKind::List)
+    }) {
         return;
     }
     let record = crate::record::probe_record();
     let facts = Facts::new(&record);
     let mut scope = Scope::new();
     for (i, f) in slots.iter().enumerate() {
-        scope.push_constant_dynamic(sandbox::var_name('s', i), facts.get(f).map_or(Dynamic::UNIT, |v| sandbox::to_dynamic(&v)));
+        scope.push_constant_dynamic(
+            sandbox::var_name('s', i),
+            facts
+                .get(f)
+                .map_or(Dynamic::UNIT, |v| sandbox::to_dynamic(&v)),
+        );
     }
     for (i, p) in param_slots.iter().enumerate() {
-        scope.push_constant_dynamic(sandbox::var_name('p', i), cats.params.get(p).map_or(Dynamic::UNIT, |v| sandbox::number_dynamic(&v.value)));
+        scope.push_constant_dynamic(
+            sandbox::var_name('p', i),
+            cats.params
+                .get(p)
+                .map_or(Dynamic::UNIT, |v| sandbox::number_dynamic(&v.value)),
+        );
     }
     let (line, col) = (draft.when_node.pos.line, draft.when_node.pos.col);
-    match sandbox::with_deadline(&Limits::default(), || engine.eval_ast_with_scope::<Dynamic>(&mut scope, &draft.rule.ast)) {
+    match sandbox::with_deadline(&Limits::default(), || {
+        engine.eval_ast_with_scope::<Dynamic>(&mut scope, &draft.rule.ast)
+    }) {
         Ok(v) if v.is_bool() => {}
-        Ok(v) => ctx.push(Severity::Error, line, col, 1, format!("condition gives {} instead of true or false", v.type_name()), Some("compare the value, e.g. `student.gpa <= params.low_gpa`".into())),
+        Ok(v) => ctx.push(
+            Severity::Error,
+            line,
+            col,
+            1,
+            format!("condition gives {} instead of true or false", v.type_name()),
+            Some("compare the value, e.g. `student.gpa <= params.low_gpa`".into()),
+        ),
         Err(e) => {
             let (l, c) = draft.source.at_rhai(e.position());
             let l = if l == 0 { line } else { l };
-            let is_type = matches!(*e, rhai::EvalAltResult::ErrorFunctionNotFound(..) | rhai::EvalAltResult::ErrorMismatchDataType(..) | rhai::EvalAltResult::ErrorMismatchOutputType(..));
-            let sev = if is_type { Severity::Error } else { Severity::Warning };
+            let is_type = matches!(
+                *e,
+                rhai::EvalAltResult::ErrorFunctionNotFound(..)
+                    | rhai::EvalAltResult::ErrorMismatchDataType(..)
+                    | rhai::EvalAltResult::ErrorMismatchOutputType(..)
+            );
+            let sev = if is_type {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             let what = e.to_string();
             let what = what.split(" (line ").next().unwrap_or(&what);
             let (msg, hint) = if is_type {
-                (format!("condition fails on a sample record: {what}"), "compare values of the same kind: numbers with numbers, text with text")
+                (
+                    format!("condition fails on a sample record: {what}"),
+                    "compare values of the same kind: numbers with numbers, text with text",
+                )
             } else {
-                (format!("condition stopped on a sample record: {what}"), "records like the sample will list this rule under rule_errors; the sandbox stops rules that loop or grow data without bound")
+                (
+                    format!("condition stopped on a sample record: {what}"),
+                    "records like the sample will list this rule under rule_errors; the sandbox stops rules that loop or grow data without bound",
+                )
             };
             ctx.push(sev, l, c.max(1), 1, msg, Some(hint.into()));
         }

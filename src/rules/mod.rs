@@ -29,7 +29,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use diag::{Diagnostic, Severity};
-pub use load::{MAX_FILES, MAX_FILE_BYTES};
+pub use load::{MAX_FILE_BYTES, MAX_FILES};
 
 use crate::record::facts::FieldRef;
 use expr::CmpOp;

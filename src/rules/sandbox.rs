@@ -25,13 +25,17 @@ fn past_deadline() -> bool {
         c.set(v);
         v
     });
-    t % 64 == 0 && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
+    t.is_multiple_of(64) && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
 }
 
 /// Run `f` (which evaluates a script with an engine from [`engine`]) under the
 /// wall-clock bound of `limits`.
 pub fn with_deadline<T>(limits: &Limits, f: impl FnOnce() -> T) -> T {
-    DEADLINE.with(|c| c.set(Some(Instant::now() + Duration::from_micros(limits.deadline_micros))));
+    DEADLINE.with(|c| {
+        c.set(Some(
+            Instant::now() + Duration::from_micros(limits.deadline_micros),
+        ))
+    });
     let out = f();
     DEADLINE.with(|c| c.set(None));
     out

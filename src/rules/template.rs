@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::record::facts::{human_number, FieldRef, Value};
+use crate::record::facts::{FieldRef, Value, human_number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -74,14 +74,18 @@ pub fn parse(
                     errors.push(TemplateError {
                         span: i..text.len(),
                         message: "`{` is never closed".into(),
-                        hint: Some("close the placeholder with `}`, or write `{{` for a literal brace".into()),
+                        hint: Some(
+                            "close the placeholder with `}`, or write `{{` for a literal brace"
+                                .into(),
+                        ),
                     });
                     break;
                 };
                 while rest.peek().is_some_and(|p| p.0 <= end) {
                     rest.next();
                 }
-                match placeholder(text, i + 1..end).and_then(|p| resolve(&p).map(|s| (s, p.format))) {
+                match placeholder(text, i + 1..end).and_then(|p| resolve(&p).map(|s| (s, p.format)))
+                {
                     Ok((source, format)) => {
                         if !literal.is_empty() {
                             parts.push(Part::Text(std::mem::take(&mut literal)));
@@ -117,20 +121,22 @@ fn placeholder(text: &str, inner: Range<usize>) -> Result<Placeholder<'_>, Templ
     };
     let lead = name.len() - name.trim_start().len();
     let name_span = inner.start + lead..inner.start + lead + name.trim().len();
-    let format = match fmt.map(str::trim) {
-        None => Format::Plain,
-        Some("%") => Format::Percent,
-        Some(f) => match f.strip_prefix('.').and_then(|d| d.parse::<usize>().ok()) {
-            Some(d) if d <= 6 => Format::Decimals(d),
-            _ => {
-                return Err(TemplateError {
+    let format =
+        match fmt.map(str::trim) {
+            None => Format::Plain,
+            Some("%") => Format::Percent,
+            Some(f) => match f.strip_prefix('.').and_then(|d| d.parse::<usize>().ok()) {
+                Some(d) if d <= 6 => Format::Decimals(d),
+                _ => return Err(TemplateError {
                     span: inner,
                     message: format!("unknown format `{f}`"),
-                    hint: Some("use `%` for a percentage or `.N` for N decimals, e.g. `{student.gpa:.2}`".into()),
-                })
-            }
-        },
-    };
+                    hint: Some(
+                        "use `%` for a percentage or `.N` for N decimals, e.g. `{student.gpa:.2}`"
+                            .into(),
+                    ),
+                }),
+            },
+        };
     Ok(Placeholder {
         name: name.trim(),
         name_span,

@@ -106,18 +106,19 @@ impl Builder<'_> {
             Some(Frame::Map(entries, pending, ..)) => match pending.take() {
                 None => *pending = Some(node),
                 Some(key) => {
-                    if let Some(k) = key.as_str() {
-                        if let Some((first, _)) = entries.iter().find(|(e, _)| e.as_str() == Some(k)) {
-                            self.errors.push(YamlError {
-                                line: key.pos.line,
-                                col: key.pos.col,
-                                message: format!("duplicate key `{k}`"),
-                                hint: Some(format!(
-                                    "`{k}` is already set on line {}; keep one of them",
-                                    first.pos.line
-                                )),
-                            });
-                        }
+                    if let Some(k) = key.as_str()
+                        && let Some((first, _)) =
+                            entries.iter().find(|(e, _)| e.as_str() == Some(k))
+                    {
+                        self.errors.push(YamlError {
+                            line: key.pos.line,
+                            col: key.pos.col,
+                            message: format!("duplicate key `{k}`"),
+                            hint: Some(format!(
+                                "`{k}` is already set on line {}; keep one of them",
+                                first.pos.line
+                            )),
+                        });
                     }
                     entries.push((key, node));
                 }
@@ -137,7 +138,10 @@ impl MarkedEventReceiver for Builder<'_> {
                         line: pos.line,
                         col: pos.col,
                         message: "a rule-set file holds one YAML document".into(),
-                        hint: Some("remove the second `---` and what follows, or move it to its own file".into()),
+                        hint: Some(
+                            "remove the second `---` and what follows, or move it to its own file"
+                                .into(),
+                        ),
                     });
                 }
             }
@@ -161,8 +165,20 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(items, pos, a)) => (Node { kind: Kind::Seq(items), pos }, a),
-                    Some(Frame::Map(entries, _, pos, a)) => (Node { kind: Kind::Map(entries), pos }, a),
+                    Some(Frame::Seq(items, pos, a)) => (
+                        Node {
+                            kind: Kind::Seq(items),
+                            pos,
+                        },
+                        a,
+                    ),
+                    Some(Frame::Map(entries, _, pos, a)) => (
+                        Node {
+                            kind: Kind::Map(entries),
+                            pos,
+                        },
+                        a,
+                    ),
                     None => return,
                 };
                 self.push_node(node, anchor);
@@ -189,28 +205,41 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
     if let Err(e) = parser.load(&mut b, false) {
         let m = e.marker();
         let (mut line, mut col) = (m.line(), m.col() + 1);
-        let mut hint = "check the indentation and that every `key: value` has a space after the colon".to_string();
+        let mut hint =
+            "check the indentation and that every `key: value` has a space after the colon"
+                .to_string();
         // The scanner notices a key without `:` only at the next key; point at the
         // line that lacks it.
         if e.info().contains("expect ':'") {
             let lines: Vec<&str> = text.lines().collect();
-            if let Some((i, l)) = lines.iter().enumerate().take(line.saturating_sub(1)).rev().find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+            if let Some((i, l)) = lines
+                .iter()
+                .enumerate()
+                .take(line.saturating_sub(1))
+                .rev()
+                .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            {
                 line = i + 1;
                 col = l.len() - l.trim_start().len() + 1;
                 hint = "this line has no `:` after its key (write `key: value`)".into();
             }
         }
-        return Err(vec![YamlError { line, col, message: format!("YAML syntax: {}", e.info()), hint: Some(hint) }]);
+        return Err(vec![YamlError {
+            line,
+            col,
+            message: format!("YAML syntax: {}", e.info()),
+            hint: Some(hint),
+        }]);
     }
-    if let Some(root) = &b.root {
-        if count(root) > MAX_NODES {
-            return Err(vec![YamlError {
-                line: 1,
-                col: 1,
-                message: format!("file expands to more than {MAX_NODES} values"),
-                hint: Some("aliases (`*name`) are expanded; use fewer of them".into()),
-            }]);
-        }
+    if let Some(root) = &b.root
+        && count(root) > MAX_NODES
+    {
+        return Err(vec![YamlError {
+            line: 1,
+            col: 1,
+            message: format!("file expands to more than {MAX_NODES} values"),
+            hint: Some("aliases (`*name`) are expanded; use fewer of them".into()),
+        }]);
     }
     if b.errors.is_empty() {
         Ok(b.root)

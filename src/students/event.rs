@@ -131,24 +131,41 @@ pub enum EventError {
 fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, EventError> {
     serde_path_to_error::deserialize(v.clone()).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "data".to_string() } else { format!("data.{path}") };
+        let field = if path == "." {
+            "data".to_string()
+        } else {
+            format!("data.{path}")
+        };
         let msg = e.inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        EventError::Invalid(RecordError { problems: vec![crate::record::FieldProblem { field, problem: msg }] })
+        EventError::Invalid(RecordError {
+            problems: vec![crate::record::FieldProblem {
+                field,
+                problem: msg,
+            }],
+        })
     })
 }
 
 impl Envelope {
     /// Check the envelope and decode its data for its type.
     pub fn change(&self) -> Result<(Version, Change), EventError> {
-        if self.event_id.trim().is_empty() || self.event_id.len() > 128 || self.event_id.chars().any(char::is_control) {
-            return Err(EventError::BadId("must be 1 to 128 printable characters".into()));
+        if self.event_id.trim().is_empty()
+            || self.event_id.len() > 128
+            || self.event_id.chars().any(char::is_control)
+        {
+            return Err(EventError::BadId(
+                "must be 1 to 128 printable characters".into(),
+            ));
         }
         let at = chrono::DateTime::parse_from_rfc3339(&self.occurred_at)
             .map_err(|_| EventError::BadTime(self.occurred_at.clone()))?
             .with_timezone(&chrono::Utc)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let version = Version { at, event_id: self.event_id.clone() };
+        let version = Version {
+            at,
+            event_id: self.event_id.clone(),
+        };
         // Validation names fields as in a whole record; an event's data is the record
         // (snapshot) or one section of it, so rename to the path inside `data`.
         let check = |r: Record, section: &str| -> Result<Record, EventError> {
@@ -156,8 +173,16 @@ impl Envelope {
                 Ok(()) => Ok(r),
                 Err(mut e) => {
                     for p in &mut e.problems {
-                        let inner = p.field.strip_prefix(section).map(|rest| rest.trim_start_matches('.')).unwrap_or(&p.field);
-                        p.field = if inner.is_empty() { "data".into() } else { format!("data.{inner}") };
+                        let inner = p
+                            .field
+                            .strip_prefix(section)
+                            .map(|rest| rest.trim_start_matches('.'))
+                            .unwrap_or(&p.field);
+                        p.field = if inner.is_empty() {
+                            "data".into()
+                        } else {
+                            format!("data.{inner}")
+                        };
                     }
                     Err(EventError::Invalid(e))
                 }
@@ -173,7 +198,10 @@ impl Envelope {
             "student.snapshot" => {
                 let r: Record = data(&self.data)?;
                 if r.student_id != self.student_id {
-                    return Err(EventError::StudentMismatch { outer: self.student_id.clone(), inner: r.student_id });
+                    return Err(EventError::StudentMismatch {
+                        outer: self.student_id.clone(),
+                        inner: r.student_id,
+                    });
                 }
                 Change::Snapshot(Box::new(check_section(r)?))
             }
@@ -195,7 +223,12 @@ impl Envelope {
             "behavior.incident" => {
                 let i: Incident = data(&self.data)?;
                 if chrono::NaiveDate::parse_from_str(&i.date, "%Y-%m-%d").is_err() {
-                    return Err(EventError::Invalid(RecordError { problems: vec![crate::record::FieldProblem { field: "data.date".into(), problem: format!("must be a date like 2026-11-20, got `{}`", i.date) }] }));
+                    return Err(EventError::Invalid(RecordError {
+                        problems: vec![crate::record::FieldProblem {
+                            field: "data.date".into(),
+                            problem: format!("must be a date like 2026-11-20, got `{}`", i.date),
+                        }],
+                    }));
                 }
                 Change::Incident(i)
             }
@@ -234,7 +267,13 @@ fn assessment_key(a: &Assessment) -> String {
 
 impl Snapshot {
     pub fn new(student_id: &str) -> Snapshot {
-        Snapshot { record: empty(student_id), versions: BTreeMap::new(), behavior_base: None, incidents: BTreeMap::new(), withdrawn: None }
+        Snapshot {
+            record: empty(student_id),
+            versions: BTreeMap::new(),
+            behavior_base: None,
+            incidents: BTreeMap::new(),
+            withdrawn: None,
+        }
     }
 
     /// Take `part` at `v` if `v` is newer than what set it; true when taken.
@@ -249,7 +288,12 @@ impl Snapshot {
     }
 
     /// Apply one change (the snapshot is `None` when the student is unknown).
-    pub fn apply(current: Option<&Snapshot>, student_id: &str, v: &Version, change: &Change) -> Result<Applied, EventError> {
+    pub fn apply(
+        current: Option<&Snapshot>,
+        student_id: &str,
+        v: &Version,
+        change: &Change,
+    ) -> Result<Applied, EventError> {
         let current = match current {
             Some(t) if t.withdrawn.as_ref().is_some_and(|w| v <= w) => return Ok(Applied::Stale),
             Some(t) if t.withdrawn.is_some() => None,
@@ -258,9 +302,14 @@ impl Snapshot {
         if let (None, Change::Incident(_) | Change::Withdrawn) = (current, change) {
             return Err(EventError::UnknownStudent(student_id.to_string()));
         }
-        let mut s = current.cloned().unwrap_or_else(|| Snapshot::new(student_id));
+        let mut s = current
+            .cloned()
+            .unwrap_or_else(|| Snapshot::new(student_id));
         if let Change::Withdrawn = change {
-            let incidents = s.incidents.iter().map(|(id, (at, _))| Version { at: at.clone(), event_id: id.clone() });
+            let incidents = s.incidents.iter().map(|(id, (at, _))| Version {
+                at: at.clone(),
+                event_id: id.clone(),
+            });
             let newest = s.versions.values().cloned().chain(incidents).max();
             if newest.is_some_and(|n| &n >= v) {
                 return Ok(Applied::Stale);
@@ -272,24 +321,43 @@ impl Snapshot {
         }
         let changed = match change {
             Change::Snapshot(r) => s.take_snapshot(r, v),
-            Change::Attendance(a) => s.claim("attendance".into(), v) && {
-                s.record.attendance = Some(a.clone());
-                true
-            },
-            Change::Sel(x) => s.claim("sel".into(), v) && {
-                s.record.sel = Some(x.clone());
-                true
-            },
-            Change::Course(c) => s.claim(format!("course:{}", c.course_id), v) && {
-                upsert(s.record.courses.get_or_insert_with(Vec::new), c.clone(), |x| x.course_id == c.course_id);
-                true
-            },
-            Change::Assessment(a) => s.claim(assessment_key(a), v) && {
-                let key = assessment_key(a);
-                upsert(s.record.assessments.get_or_insert_with(Vec::new), a.clone(), |x| assessment_key(x) == key);
-                true
-            },
-            Change::Incident(i) => s.incidents.insert(v.event_id.clone(), (v.at.clone(), i.clone())).is_none(),
+            Change::Attendance(a) => {
+                s.claim("attendance".into(), v) && {
+                    s.record.attendance = Some(a.clone());
+                    true
+                }
+            }
+            Change::Sel(x) => {
+                s.claim("sel".into(), v) && {
+                    s.record.sel = Some(x.clone());
+                    true
+                }
+            }
+            Change::Course(c) => {
+                s.claim(format!("course:{}", c.course_id), v) && {
+                    upsert(
+                        s.record.courses.get_or_insert_with(Vec::new),
+                        c.clone(),
+                        |x| x.course_id == c.course_id,
+                    );
+                    true
+                }
+            }
+            Change::Assessment(a) => {
+                s.claim(assessment_key(a), v) && {
+                    let key = assessment_key(a);
+                    upsert(
+                        s.record.assessments.get_or_insert_with(Vec::new),
+                        a.clone(),
+                        |x| assessment_key(x) == key,
+                    );
+                    true
+                }
+            }
+            Change::Incident(i) => s
+                .incidents
+                .insert(v.event_id.clone(), (v.at.clone(), i.clone()))
+                .is_none(),
             Change::Withdrawn => false,
         };
         if !changed {
@@ -330,16 +398,33 @@ impl Snapshot {
             self.behavior_base.clone_from(&r.behavior);
             any = true;
         }
-        any |= self.merge_list(v, r.courses.as_deref(), |c: &Course| format!("course:{}", c.course_id), |rec| &mut rec.courses);
-        any |= self.merge_list(v, r.assessments.as_deref(), assessment_key, |rec| &mut rec.assessments);
+        any |= self.merge_list(
+            v,
+            r.courses.as_deref(),
+            |c: &Course| format!("course:{}", c.course_id),
+            |rec| &mut rec.courses,
+        );
+        any |= self.merge_list(v, r.assessments.as_deref(), assessment_key, |rec| {
+            &mut rec.assessments
+        });
         any
     }
 
     /// Items of a list section from a snapshot: newer items replace, older items
     /// absent from the snapshot are dropped.
-    fn merge_list<T: Clone>(&mut self, v: &Version, items: Option<&[T]>, key: impl Fn(&T) -> String, list: impl Fn(&mut Record) -> &mut Option<Vec<T>>) -> bool {
+    fn merge_list<T: Clone>(
+        &mut self,
+        v: &Version,
+        items: Option<&[T]>,
+        key: impl Fn(&T) -> String,
+        list: impl Fn(&mut Record) -> &mut Option<Vec<T>>,
+    ) -> bool {
         let mut any = false;
-        let incoming: Vec<(String, &T)> = items.unwrap_or_default().iter().map(|i| (key(i), i)).collect();
+        let incoming: Vec<(String, &T)> = items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| (key(i), i))
+            .collect();
         let current = list(&mut self.record).take().unwrap_or_default();
         let mut kept = Vec::new();
         for item in current {

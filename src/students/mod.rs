@@ -17,7 +17,7 @@ use serde_json::json;
 
 pub use event::{Applied, Change, Envelope, EventError, Snapshot, Version};
 
-use crate::audit::{decision_entry, AuditError, NewEntry, Source, Store};
+use crate::audit::{AuditError, NewEntry, Source, Store, decision_entry};
 use crate::engine::{Decision, Evaluator};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -96,12 +96,19 @@ impl Students {
 
     /// The current snapshot (a withdrawn student has none).
     pub fn get(&self, student_id: &str) -> Result<Option<Snapshot>, IngestError> {
-        let s: Option<Snapshot> = self.snapshots.get(student_id.as_bytes())?.map(|b| decode(&b)).transpose()?;
+        let s: Option<Snapshot> = self
+            .snapshots
+            .get(student_id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()?;
         Ok(s.filter(|s| s.withdrawn.is_none()))
     }
 
     fn get_raw(&self, student_id: &str) -> Result<Option<Snapshot>, IngestError> {
-        self.snapshots.get(student_id.as_bytes())?.map(|b| decode(&b)).transpose()
+        self.snapshots
+            .get(student_id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// Every current student record, for previews over the caseload.
@@ -126,7 +133,14 @@ impl Students {
 
     /// Apply one signed SIS event: durable (snapshot, event result and audit entry)
     /// before it returns.
-    pub async fn ingest(&self, env: &Envelope, rules: Arc<RuleSet>, evaluator: Arc<Evaluator>, actor: &str, request_id: &str) -> Result<Outcome, IngestError> {
+    pub async fn ingest(
+        &self,
+        env: &Envelope,
+        rules: Arc<RuleSet>,
+        evaluator: Arc<Evaluator>,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Outcome, IngestError> {
         let (version, change) = env.change()?;
         let _guard = self.lock_for(&env.student_id).lock().await;
         if let Some(prev) = self.events.get(env.event_id.as_bytes())? {
@@ -136,9 +150,11 @@ impl Students {
         }
         let this = self.clone();
         let env2 = env.clone();
-        let (outcome, entry) = tokio::task::spawn_blocking(move || this.apply_locked(&env2, &version, &change, &rules, &evaluator))
-            .await
-            .map_err(|e| IngestError::Store(e.to_string()))??;
+        let (outcome, entry) = tokio::task::spawn_blocking(move || {
+            this.apply_locked(&env2, &version, &change, &rules, &evaluator)
+        })
+        .await
+        .map_err(|e| IngestError::Store(e.to_string()))??;
         let actor = actor.to_string();
         let mut entry = entry;
         entry.actor = actor;
@@ -149,56 +165,119 @@ impl Students {
     }
 
     /// Under the student's lock: apply, evaluate, write snapshot and event result.
-    fn apply_locked(&self, env: &Envelope, v: &Version, change: &Change, rules: &RuleSet, ev: &Evaluator) -> Result<(Outcome, NewEntry), IngestError> {
+    fn apply_locked(
+        &self,
+        env: &Envelope,
+        v: &Version,
+        change: &Change,
+        rules: &RuleSet,
+        ev: &Evaluator,
+    ) -> Result<(Outcome, NewEntry), IngestError> {
         let current = self.get_raw(&env.student_id)?;
         let applied = Snapshot::apply(current.as_ref(), &env.student_id, v, change)?;
-        let mut outcome = Outcome { event_id: env.event_id.clone(), student_id: env.student_id.clone(), status: String::new(), duplicate: false, decision: None };
+        let mut outcome = Outcome {
+            event_id: env.event_id.clone(),
+            student_id: env.student_id.clone(),
+            status: String::new(),
+            duplicate: false,
+            decision: None,
+        };
         let event_json = json!({"event_id": env.event_id, "type": env.kind, "occurred_at": env.occurred_at, "student_id": env.student_id});
         let entry = match applied {
             Applied::Stale => {
                 outcome.status = "stale".into();
-                NewEntry { kind: "event.stale".into(), actor: String::new(), request_id: String::new(), payload: json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}) }
+                NewEntry {
+                    kind: "event.stale".into(),
+                    actor: String::new(),
+                    request_id: String::new(),
+                    payload: json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
+                }
             }
             Applied::Removed(tomb) => {
                 outcome.status = "withdrawn".into();
-                self.snapshots.insert(env.student_id.as_bytes(), serde_json::to_vec(&tomb).map_err(|e| IngestError::Store(e.to_string()))?)?;
-                NewEntry { kind: "student.withdrawn".into(), actor: String::new(), request_id: String::new(), payload: json!({"student_id": env.student_id, "event": event_json}) }
+                self.snapshots.insert(
+                    env.student_id.as_bytes(),
+                    serde_json::to_vec(&tomb).map_err(|e| IngestError::Store(e.to_string()))?,
+                )?;
+                NewEntry {
+                    kind: "student.withdrawn".into(),
+                    actor: String::new(),
+                    request_id: String::new(),
+                    payload: json!({"student_id": env.student_id, "event": event_json}),
+                }
             }
             Applied::Updated(snap) => {
                 outcome.status = "applied".into();
-                self.snapshots.insert(env.student_id.as_bytes(), serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?)?;
+                self.snapshots.insert(
+                    env.student_id.as_bytes(),
+                    serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?,
+                )?;
                 let d = ev.evaluate(rules, &snap.record);
-                let source = Source::Event { event_id: env.event_id.clone(), event_type: env.kind.clone() };
+                let source = Source::Event {
+                    event_id: env.event_id.clone(),
+                    event_type: env.kind.clone(),
+                };
                 let entry = decision_entry(&d, &snap.record, rules, source, "", "");
                 outcome.decision = Some(d);
                 entry
             }
         };
-        self.events.insert(env.event_id.as_bytes(), serde_json::to_vec(&outcome).map_err(|e| IngestError::Store(e.to_string()))?)?;
+        self.events.insert(
+            env.event_id.as_bytes(),
+            serde_json::to_vec(&outcome).map_err(|e| IngestError::Store(e.to_string()))?,
+        )?;
         Ok((outcome, entry))
     }
 
     /// Upsert one whole record from a nightly import: unchanged records are counted
     /// and not re-evaluated; changed ones are evaluated and audited.
-    pub async fn import_one(&self, record: Record, line: u64, rules: Arc<RuleSet>, evaluator: Arc<Evaluator>, actor: &str, request_id: &str) -> Result<Option<Decision>, IngestError> {
+    pub async fn import_one(
+        &self,
+        record: Record,
+        line: u64,
+        rules: Arc<RuleSet>,
+        evaluator: Arc<Evaluator>,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Option<Decision>, IngestError> {
         let id = record.student_id.clone();
         let _guard = self.lock_for(&id).lock().await;
         let this = self.clone();
         let work = move || -> Result<Option<(Decision, NewEntry)>, IngestError> {
             let current = this.get_raw(&record.student_id)?;
-            let v = Version { at: crate::audit::now(), event_id: format!("import:{}:{line}", ulid::Ulid::generate()) };
-            let applied = Snapshot::apply(current.as_ref(), &record.student_id, &v, &Change::Snapshot(Box::new(record.clone())))?;
-            let Applied::Updated(snap) = applied else { return Ok(None) };
-            if current.as_ref().is_some_and(|c| c.withdrawn.is_none() && c.record == snap.record) {
+            let v = Version {
+                at: crate::audit::now(),
+                event_id: format!("import:{}:{line}", ulid::Ulid::generate()),
+            };
+            let applied = Snapshot::apply(
+                current.as_ref(),
+                &record.student_id,
+                &v,
+                &Change::Snapshot(Box::new(record.clone())),
+            )?;
+            let Applied::Updated(snap) = applied else {
+                return Ok(None);
+            };
+            if current
+                .as_ref()
+                .is_some_and(|c| c.withdrawn.is_none() && c.record == snap.record)
+            {
                 return Ok(None);
             }
-            this.snapshots.insert(record.student_id.as_bytes(), serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?)?;
+            this.snapshots.insert(
+                record.student_id.as_bytes(),
+                serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?,
+            )?;
             let d = evaluator.evaluate(&rules, &snap.record);
             let entry = decision_entry(&d, &snap.record, &rules, Source::Import { line }, "", "");
             Ok(Some((d, entry)))
         };
-        let done = tokio::task::spawn_blocking(work).await.map_err(|e| IngestError::Store(e.to_string()))??;
-        let Some((d, mut entry)) = done else { return Ok(None) };
+        let done = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| IngestError::Store(e.to_string()))??;
+        let Some((d, mut entry)) = done else {
+            return Ok(None);
+        };
         entry.actor = actor.to_string();
         entry.request_id = request_id.to_string();
         self.audit.append(entry).await?;
@@ -209,16 +288,37 @@ impl Students {
 impl Students {
     /// Import a chunk of NDJSON lines (line number, text or a read error) concurrently;
     /// returns the counts and one JSON error line per rejected line.
-    pub async fn import_chunk(&self, chunk: Vec<(u64, Result<String, crate::record::RecordError>)>, rules: Arc<RuleSet>, evaluator: Arc<Evaluator>, actor: &str, request_id: &str) -> Result<(ImportSummary, Vec<String>), IngestError> {
+    pub async fn import_chunk(
+        &self,
+        chunk: Vec<(u64, Result<String, crate::record::RecordError>)>,
+        rules: Arc<RuleSet>,
+        evaluator: Arc<Evaluator>,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<(ImportSummary, Vec<String>), IngestError> {
         let mut summary = ImportSummary::default();
         let mut errors = Vec::new();
         let mut work = Vec::new();
         for (line, text) in chunk {
             match text.and_then(|t| crate::record::parse_record(&t)) {
-                Ok(record) => work.push(self.import_one(record, line, rules.clone(), evaluator.clone(), actor, request_id)),
+                Ok(record) => work.push(self.import_one(
+                    record,
+                    line,
+                    rules.clone(),
+                    evaluator.clone(),
+                    actor,
+                    request_id,
+                )),
                 Err(e) => {
                     summary.rejected += 1;
-                    errors.push(serde_json::to_string(&crate::batch::LineError { line, field: e.field(), error: e.to_string() }).unwrap_or_default());
+                    errors.push(
+                        serde_json::to_string(&crate::batch::LineError {
+                            line,
+                            field: e.field(),
+                            error: e.to_string(),
+                        })
+                        .unwrap_or_default(),
+                    );
                 }
             }
         }

@@ -1,18 +1,18 @@
 //! `POST /v1/evaluate` (one record, audited unless `dry_run`) and
 //! `POST /v1/evaluate/batch` (NDJSON in, NDJSON out, streamed).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::audit::{decision_entry, Source};
+use crate::audit::{Source, decision_entry};
 use crate::batch::LineError;
 use crate::config::Role;
 use crate::engine::Decision;
-use crate::http::auth::{authorize, Actor};
+use crate::http::auth::{Actor, authorize};
 use crate::http::body;
 use crate::http::error::ApiError;
-use crate::http::{request_id, AppState};
-use crate::record::{parse_record, Record, RecordError, MAX_RECORD_BYTES};
+use crate::http::{AppState, request_id};
+use crate::record::{MAX_RECORD_BYTES, Record, RecordError, parse_record};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +21,12 @@ pub struct EvalQuery {
     pub dry_run: bool,
 }
 
-pub async fn evaluate(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn evaluate(
+    req: HttpRequest,
+    payload: web::Payload,
+    q: web::Query<EvalQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
@@ -30,7 +35,17 @@ pub async fn evaluate(req: HttpRequest, payload: web::Payload, q: web::Query<Eva
     let d = state.evaluator.evaluate(&rules, &record);
     state.metrics.observe_decision(&d);
     if !q.dry_run {
-        state.store.append(decision_entry(&d, &record, &rules, Source::Api, &actor.name, &request_id(&req))).await?;
+        state
+            .store
+            .append(decision_entry(
+                &d,
+                &record,
+                &rules,
+                Source::Api,
+                &actor.name,
+                &request_id(&req),
+            ))
+            .await?;
     }
     tracing::info!(student_id = %d.student_id, decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
     Ok(HttpResponse::Ok().json(d))
@@ -39,9 +54,21 @@ pub async fn evaluate(req: HttpRequest, payload: web::Payload, q: web::Query<Eva
 /// Lines evaluated and audited together (one flush for the group).
 const GROUP: usize = 256;
 
-pub async fn batch(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    q: web::Query<EvalQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
-    body::check_type(&req, &["application/x-ndjson", "application/jsonl", "application/json"])?;
+    body::check_type(
+        &req,
+        &[
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/json",
+        ],
+    )?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
     let rid = request_id(&req);
     let dry_run = q.dry_run;
@@ -51,15 +78,29 @@ pub async fn batch(req: HttpRequest, payload: web::Payload, q: web::Query<EvalQu
             let _ = tx.send(Ok(web::Bytes::from(line))).await;
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(body))
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body))
 }
+
+/// A line's number and its record with its decision, or why it was refused.
+type Evaluated = (u64, Result<(Record, Decision), RecordError>);
 
 type Tx = tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>;
 
 /// Read the body as lines (each at most one record long), evaluate groups of lines
 /// off the async workers, audit them, and send the answers on.
-async fn stream_batch(payload: web::Payload, state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, tx: &Tx) -> Result<(), ApiError> {
+async fn stream_batch(
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    actor: &Actor,
+    rid: &str,
+    dry_run: bool,
+    tx: &Tx,
+) -> Result<(), ApiError> {
     let mut lines = body::Lines::new(payload, MAX_RECORD_BYTES);
     loop {
         let group = lines.next_chunk(GROUP).await?;
@@ -70,14 +111,21 @@ async fn stream_batch(payload: web::Payload, state: &web::Data<AppState>, actor:
     }
 }
 
-async fn flush_group(state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_run: bool, group: Vec<(u64, Result<String, RecordError>)>, tx: &Tx) -> Result<(), ApiError> {
+async fn flush_group(
+    state: &web::Data<AppState>,
+    actor: &Actor,
+    rid: &str,
+    dry_run: bool,
+    group: Vec<(u64, Result<String, RecordError>)>,
+    tx: &Tx,
+) -> Result<(), ApiError> {
     if group.is_empty() {
         return Ok(());
     }
     let st = state.clone();
     let rules = state.rules.load_full();
     let used = rules.clone();
-    let evaluated: Vec<(u64, Result<(Record, Decision), RecordError>)> = web::block(move || {
+    let evaluated: Vec<Evaluated> = web::block(move || {
         group
             .into_iter()
             .map(|(n, text)| {
@@ -96,7 +144,14 @@ async fn flush_group(state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_
         if let Ok((rec, d)) = r {
             state.metrics.observe_decision(d);
             if !dry_run {
-                entries.push(decision_entry(d, rec, &rules, Source::Api, &actor.name, rid));
+                entries.push(decision_entry(
+                    d,
+                    rec,
+                    &rules,
+                    Source::Api,
+                    &actor.name,
+                    rid,
+                ));
             }
         }
     }
@@ -105,9 +160,18 @@ async fn flush_group(state: &web::Data<AppState>, actor: &Actor, rid: &str, dry_
     for (n, r) in evaluated {
         match r {
             Ok((_, d)) => out.push_str(&serde_json::to_string(&d).unwrap_or_default()),
-            Err(e) => out.push_str(&serde_json::to_string(&LineError { line: n, field: e.field(), error: e.to_string() }).unwrap_or_default()),
+            Err(e) => out.push_str(
+                &serde_json::to_string(&LineError {
+                    line: n,
+                    field: e.field(),
+                    error: e.to_string(),
+                })
+                .unwrap_or_default(),
+            ),
         }
         out.push('\n');
     }
-    tx.send(Ok(web::Bytes::from(out))).await.map_err(|_| ApiError::BadRequest("client went away".into()))
+    tx.send(Ok(web::Bytes::from(out)))
+        .await
+        .map_err(|_| ApiError::BadRequest("client went away".into()))
 }

@@ -1,6 +1,6 @@
 //! Liveness, readiness, metrics, the OpenAPI document.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::http::AppState;

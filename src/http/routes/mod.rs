@@ -19,7 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/webhooks/sis", web::post().to(webhooks::sis))
         .route("/v1/students/import", web::post().to(students::import))
         .route("/v1/students/{id}", web::get().to(students::snapshot))
-        .route("/v1/students/{id}/decisions", web::get().to(students::decisions))
+        .route(
+            "/v1/students/{id}/decisions",
+            web::get().to(students::decisions),
+        )
         .route("/v1/rules", web::get().to(rules::active))
         .route("/v1/audit", web::get().to(audit::list))
         .route("/v1/audit/export", web::get().to(audit::export))

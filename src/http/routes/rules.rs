@@ -1,14 +1,17 @@
 //! `GET /v1/rules`: the active rule set (version also as the ETag).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::config::Role;
+use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 
-pub async fn active(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn active(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let rs = state.rules.load_full();
     let rules: Vec<_> = rs

@@ -1,14 +1,14 @@
 //! `GET /v1/students/{id}/decisions`: a student's decision history, newest first.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::Query;
 use crate::config::Role;
+use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
-use crate::http::AppState;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,11 +19,20 @@ pub struct PageQuery {
 
 pub fn parse_cursor(c: &Option<String>) -> Result<Option<u64>, ApiError> {
     c.as_deref()
-        .map(|c| c.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("cursor `{c}` is not one this server returned"))))
+        .map(|c| {
+            c.parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!("cursor `{c}` is not one this server returned"))
+            })
+        })
         .transpose()
 }
 
-pub async fn decisions(req: HttpRequest, id: web::Path<String>, q: web::Query<PageQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn decisions(
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let query = Query {
         student: Some(id.into_inner()),
@@ -33,7 +42,9 @@ pub async fn decisions(req: HttpRequest, id: web::Path<String>, q: web::Query<Pa
         ..Query::default()
     };
     let store = state.store.clone();
-    let page = web::block(move || store.query(&query)).await.map_err(ApiError::internal)??;
+    let page = web::block(move || store.query(&query))
+        .await
+        .map_err(ApiError::internal)??;
     let decisions: Vec<_> = page
         .entries
         .iter()
@@ -43,20 +54,31 @@ pub async fn decisions(req: HttpRequest, id: web::Path<String>, q: web::Query<Pa
 }
 
 /// `GET /v1/students/{id}`: the snapshot and the latest decision.
-pub async fn snapshot(req: HttpRequest, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn snapshot(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor]).await?;
     let id = id.into_inner();
     let st = state.clone();
     let found = web::block(move || -> Result<_, ApiError> {
         let snap = st.students.get(&id).map_err(ApiError::internal)?;
-        let latest = st.store.query(&Query { student: Some(id.clone()), kind: Some("decision".into()), limit: 1, ..Query::default() })?;
+        let latest = st.store.query(&Query {
+            student: Some(id.clone()),
+            kind: Some("decision".into()),
+            limit: 1,
+            ..Query::default()
+        })?;
         Ok((id, snap, latest.entries.into_iter().next()))
     })
     .await
     .map_err(ApiError::internal)??;
     let (id, snap, latest) = found;
     let Some(snap) = snap else {
-        return Err(ApiError::NotFound(format!("no snapshot for student `{id}`")));
+        return Err(ApiError::NotFound(format!(
+            "no snapshot for student `{id}`"
+        )));
     };
     Ok(HttpResponse::Ok().json(json!({
         "student_id": id,
@@ -68,9 +90,20 @@ pub async fn snapshot(req: HttpRequest, id: web::Path<String>, state: web::Data<
 
 /// `POST /v1/students/import`: NDJSON whole records → snapshots, evaluated; error
 /// lines and a summary line are streamed back.
-pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn import(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
-    crate::http::body::check_type(&req, &["application/x-ndjson", "application/jsonl", "application/json"])?;
+    crate::http::body::check_type(
+        &req,
+        &[
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/json",
+        ],
+    )?;
     let rid = crate::http::request_id(&req);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
     actix_web::rt::spawn(async move {
@@ -81,27 +114,66 @@ pub async fn import(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
                 Ok(c) if c.is_empty() => break,
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = tx.send(Ok(web::Bytes::from(json!({"error": e.to_string()}).to_string() + "\n"))).await;
+                    let _ = tx
+                        .send(Ok(web::Bytes::from(
+                            json!({"error": e.to_string()}).to_string() + "\n",
+                        )))
+                        .await;
                     return;
                 }
             };
-            match state.students.import_chunk(chunk, state.rules.load_full(), state.evaluator.clone(), &actor.name, &rid).await {
+            match state
+                .students
+                .import_chunk(
+                    chunk,
+                    state.rules.load_full(),
+                    state.evaluator.clone(),
+                    &actor.name,
+                    &rid,
+                )
+                .await
+            {
                 Ok((s, errors)) => {
                     total.add(&s);
-                    if !errors.is_empty() && tx.send(Ok(web::Bytes::from(errors.join("\n") + "\n"))).await.is_err() {
+                    if !errors.is_empty()
+                        && tx
+                            .send(Ok(web::Bytes::from(errors.join("\n") + "\n")))
+                            .await
+                            .is_err()
+                    {
                         return;
                     }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "import failed");
-                    let _ = tx.send(Ok(web::Bytes::from(json!({"error": "import stopped; the cause is in the server log"}).to_string() + "\n"))).await;
+                    let _ = tx
+                        .send(Ok(web::Bytes::from(
+                            json!({"error": "import stopped; the cause is in the server log"})
+                                .to_string()
+                                + "\n",
+                        )))
+                        .await;
                     return;
                 }
             }
         }
-        tracing::info!(imported = total.imported, unchanged = total.unchanged, rejected = total.rejected, flagged = total.flagged, "import done");
-        let _ = tx.send(Ok(web::Bytes::from(json!({"summary": total}).to_string() + "\n"))).await;
+        tracing::info!(
+            imported = total.imported,
+            unchanged = total.unchanged,
+            rejected = total.rejected,
+            flagged = total.flagged,
+            "import done"
+        );
+        let _ = tx
+            .send(Ok(web::Bytes::from(
+                json!({"summary": total}).to_string() + "\n",
+            )))
+            .await;
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(body))
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body))
 }

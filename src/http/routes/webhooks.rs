@@ -1,21 +1,37 @@
 //! `POST /v1/webhooks/sis`: signed SIS events, idempotent by event id.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::http::auth::deny;
 use crate::http::error::ApiError;
 use crate::http::signature::{self, SignatureError};
-use crate::http::{body, request_id, AppState};
+use crate::http::{AppState, body, request_id};
 use crate::students::{Envelope, EventError, IngestError};
 
-pub async fn sis(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn sis(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let Some(secret) = state.webhook_secret.clone() else {
-        return Err(ApiError::Unavailable(format!("webhooks are off: set the secret in `{}`", state.settings.webhook.secret_env)));
+        return Err(ApiError::Unavailable(format!(
+            "webhooks are off: set the secret in `{}`",
+            state.settings.webhook.secret_env
+        )));
     };
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
-    let header = req.headers().get("x-intervene-signature").and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get("x-intervene-signature")
+        .and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    if let Err(e) = signature::verify(&secret, header, text.as_bytes(), now, state.settings.webhook.replay_window_secs) {
+    if let Err(e) = signature::verify(
+        &secret,
+        header,
+        text.as_bytes(),
+        now,
+        state.settings.webhook.replay_window_secs,
+    ) {
         let reason = match e {
             SignatureError::Missing => "missing signature",
             SignatureError::Malformed => "malformed signature",
@@ -26,27 +42,42 @@ pub async fn sis(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
         return Err(ApiError::Unauthorized(e.to_string()));
     }
     body::check_type(&req, &["application/json"])?;
-    let env: Envelope = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+    let env: Envelope = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
+        &text,
+    ))
+    .map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        ApiError::Unprocessable(if path == "." { format!("event envelope: {msg}") } else { format!("`{path}`: {msg}") })
+        ApiError::Unprocessable(if path == "." {
+            format!("event envelope: {msg}")
+        } else {
+            format!("`{path}`: {msg}")
+        })
     })?;
     let rules = state.rules.load_full();
     let outcome = state
         .students
-        .ingest(&env, rules, state.evaluator.clone(), "sis-webhook", &request_id(&req))
+        .ingest(
+            &env,
+            rules,
+            state.evaluator.clone(),
+            "sis-webhook",
+            &request_id(&req),
+        )
         .await
         .map_err(|e| match e {
             IngestError::Event(EventError::Invalid(r)) => ApiError::InvalidRecord(r),
-            IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!("no snapshot for student `{s}`; send a student.snapshot (or import) first")),
+            IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
+                "no snapshot for student `{s}`; send a student.snapshot (or import) first"
+            )),
             IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
             other => ApiError::internal(other),
         })?;
-    if let Some(d) = &outcome.decision {
-        if !outcome.duplicate {
-            state.metrics.observe_decision(d);
-        }
+    if let Some(d) = &outcome.decision
+        && !outcome.duplicate
+    {
+        state.metrics.observe_decision(d);
     }
     tracing::info!(event_id = %env.event_id, student_id = %env.student_id, status = %outcome.status, duplicate = outcome.duplicate, "sis event");
     Ok(HttpResponse::Ok().json(outcome))
