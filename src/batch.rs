@@ -38,7 +38,7 @@ pub enum Output {
 }
 
 /// The error line for a record that could not be evaluated.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct LineError<'a> {
     pub line: u64,
     pub field: &'a str,

@@ -87,6 +87,8 @@ pub struct Settings {
     pub webhook: Webhook,
     pub audit: Audit,
     pub log_format: LogFormat,
+    /// Ed-Fi descriptor mapping (descriptor URI → our code) for Ed-Fi imports.
+    pub edfi_descriptors: PathBuf,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             webhook: Webhook::default(),
             audit: Audit::default(),
             log_format: LogFormat::Text,
+            edfi_descriptors: "config/edfi-descriptors.yaml".into(),
         }
     }
 }

@@ -53,6 +53,12 @@ enum Command {
     Import {
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// `canonical` records or `edfi` bundles
+        #[arg(long, default_value = "canonical")]
+        format: String,
+        /// Ed-Fi descriptor mapping (with --format edfi)
+        #[arg(long, default_value = "config/edfi-descriptors.yaml")]
+        descriptors: PathBuf,
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
         /// Input file, or `-` for standard input
@@ -165,7 +171,23 @@ fn run() -> anyhow::Result<ExitCode> {
             serve(s)
         }
         Command::Audit { action, data } => audit(action, &data),
-        Command::Import { data, rules, input } => import(&data, &rules, &input),
+        Command::Import {
+            data,
+            format,
+            descriptors,
+            rules,
+            input,
+        } => {
+            let format = match format.as_str() {
+                "canonical" => intervene::students::Format::Canonical,
+                "edfi" => intervene::students::Format::EdFi(std::sync::Arc::new(
+                    intervene::students::edfi::Descriptors::load(&descriptors)
+                        .map_err(anyhow::Error::msg)?,
+                )),
+                other => anyhow::bail!("unknown format `{other}`; use `canonical` or `edfi`"),
+            };
+            import(&data, &rules, &format, &input)
+        }
         Command::Keys {
             action: KeysAction::New { name, role },
         } => keys_new(&name, &role),
@@ -398,7 +420,12 @@ fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead>> {
     })
 }
 
-fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode> {
+fn import(
+    data: &Path,
+    rules_dir: &Path,
+    format: &intervene::students::Format,
+    input: &str,
+) -> anyhow::Result<ExitCode> {
     let rules = match load(rules_dir) {
         Ok(r) => std::sync::Arc::new(r),
         Err(code) => return Ok(code),
@@ -447,6 +474,7 @@ fn import(data: &Path, rules_dir: &Path, input: &str) -> anyhow::Result<ExitCode
         }
         let (summary, errors) = rt.block_on(students.import_chunk(
             chunk,
+            format,
             rules.clone(),
             evaluator.clone(),
             "cli-import",

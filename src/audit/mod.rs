@@ -39,7 +39,7 @@ const META_TREE: &str = "audit_meta";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One audit entry as stored and returned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub seq: u64,
     pub kind: String,
@@ -47,6 +47,9 @@ pub struct Entry {
     pub at: String,
     pub actor: String,
     pub request_id: String,
+    /// The entry's content; its shape depends on `kind` (a `decision` entry holds
+    /// `decision`, `source`, `record` as kept by the privacy policy, …).
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
@@ -123,6 +126,7 @@ struct Inner {
     log: sled::Tree,
     by_student: sled::Tree,
     by_rule: sled::Tree,
+    meta: sled::Tree,
     writer: writer::Handle,
 }
 
@@ -159,7 +163,7 @@ impl Store {
             log: log.clone(),
             by_student: by_student.clone(),
             by_rule: by_rule.clone(),
-            meta,
+            meta: meta.clone(),
         };
         let writer = writer::Handle::start(trees, head, observer);
         Ok(Store {
@@ -168,6 +172,7 @@ impl Store {
                 log,
                 by_student,
                 by_rule,
+                meta,
                 writer,
             }),
         })

@@ -25,14 +25,14 @@ pub struct Query {
 }
 
 /// A page of entries, newest first, and the cursor for the next page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct Page {
     pub entries: Vec<Entry>,
     pub next_cursor: Option<String>,
 }
 
 /// The result of checking the whole chain.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct VerifyReport {
     pub ok: bool,
     pub entries: u64,
@@ -66,9 +66,10 @@ impl Store {
             let seq = seq?;
             last_seen = Some(seq);
             if scanned >= MAX_SCAN {
+                // `seq` itself was not examined and the cursor is exclusive.
                 return Ok(Page {
                     entries,
-                    next_cursor: Some(seq.to_string()),
+                    next_cursor: Some((seq + 1).to_string()),
                 });
             }
             let Some(e) = self.get(seq)? else { continue };
@@ -185,9 +186,25 @@ impl Store {
                 progress(seq);
             }
         }
+        let entries = expected_seq - 1;
+        // The writer records the head with every flush: fewer entries than that
+        // means entries were cut from the end.
+        let recorded = self
+            .inner
+            .meta
+            .get("indexed")?
+            .map(|v| key_seq(&v))
+            .unwrap_or(0);
+        if recorded > entries {
+            let problem = format!(
+                "entries {} to {recorded} are missing (the log ends at {entries})",
+                entries + 1
+            );
+            return Ok(bad(entries + 1, entries, &prev, problem));
+        }
         Ok(VerifyReport {
             ok: true,
-            entries: expected_seq - 1,
+            entries,
             head_hash: prev,
             first_bad_seq: None,
             problem: None,

@@ -152,3 +152,26 @@ impl Lines {
         }
     }
 }
+
+/// Parse the query string after authorization (actix's `web::Query` extractor runs
+/// before the handler, so an anonymous caller would learn the parameters); errors
+/// name the parameter.
+pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+    let de = serde_urlencoded::Deserializer::new(pairs);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner
+            .replace(
+                "provided string was not `true` or `false`",
+                "expected `true` or `false`",
+            )
+            .replace("invalid digit found in string", "expected a whole number");
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(format!("query string: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("query parameter `{path}`: {inner}"))
+        }
+    })
+}

@@ -8,7 +8,7 @@ mod auth;
 mod body;
 mod error;
 pub mod metrics;
-mod openapi;
+pub mod openapi;
 mod routes;
 pub mod signature;
 

@@ -42,7 +42,7 @@ pub fn verify(
     if sigs.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let skew = now - t;
+    let skew = now.saturating_sub(t);
     if skew.unsigned_abs() > window_secs {
         return Err(SignatureError::Stale(skew, window_secs));
     }

@@ -24,6 +24,25 @@ pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 pub const MAX_JSON_DEPTH: usize = 32;
 
 /// One student as the SIS describes them. Every section but `student_id` is optional.
+#[derive(utoipa::ToSchema)]
+#[schema(examples(json!({
+    "student_id": "S1042",
+    "as_of": "2026-11-20",
+    "school_id": "HS-01",
+    "grade_level": 9,
+    "attendance": {"days_enrolled": 64, "days_present": 54, "unexcused_absences": 7, "tardies": 3},
+    "courses": [
+        {"course_id": "ALG1", "title": "Algebra I", "subject": "math", "grade_pct": 55.0, "letter": "F", "credits": 1.0}
+    ],
+    "gpa": 1.9,
+    "assessments": [
+        {"name": "MAP Growth Reading", "subject": "reading", "percentile": 18, "date": "2026-10-01"}
+    ],
+    "behavior": {"office_referrals": 3, "suspensions_in_school": 0, "suspensions_out_of_school": 1},
+    "sel": {"screener": "DESSA-mini", "t_score": 38, "date": "2026-10-15"},
+    "programs": {"ell": true, "iep": false, "section_504": false},
+    "extra": {}
+})))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
@@ -48,12 +67,14 @@ pub struct Record {
     pub sel: Option<Sel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programs: Option<Programs>,
+    /// District-specific data, kept as sent (any JSON values by key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub extra: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// Attendance so far this year. Day counts may be fractional (half days).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attendance {
     pub days_enrolled: f64,
@@ -65,7 +86,7 @@ pub struct Attendance {
 }
 
 /// Subjects a course or assessment can belong to; free text goes in `title`/`name`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     Math,
@@ -95,7 +116,7 @@ impl Subject {
 }
 
 /// One course with its current grade.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Course {
     pub course_id: String,
@@ -123,7 +144,7 @@ impl Course {
 }
 
 /// One screening assessment result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assessment {
     pub name: String,
@@ -135,7 +156,7 @@ pub struct Assessment {
 }
 
 /// Discipline counts so far this year. Absent counts are zero.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Behavior {
     #[serde(default)]
@@ -147,7 +168,7 @@ pub struct Behavior {
 }
 
 /// The latest social-emotional screener result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,7 +179,7 @@ pub struct Sel {
 }
 
 /// Program participation. Kept for context; the shipped rules never flag on it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Programs {
     #[serde(default)]

@@ -11,7 +11,7 @@ use super::{MAX_JSON_DEPTH, MAX_RECORD_BYTES, Record};
 pub const MAX_STUDENT_ID_LEN: usize = 64;
 
 /// One problem with one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldProblem {
     /// Path of the field, e.g. `attendance.days_present`; empty for the whole record.
     pub field: String,

@@ -36,7 +36,19 @@ use expr::CmpOp;
 use template::Template;
 
 /// The four early-warning domains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     Attendance,
@@ -74,7 +86,7 @@ impl fmt::Display for Domain {
 }
 
 /// One entry of the intervention catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Intervention {
     pub id: String,
     pub name: String,
@@ -85,8 +97,9 @@ pub struct Intervention {
 }
 
 /// A named threshold.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct Param {
+    #[schema(value_type = f64)]
     pub value: serde_json::Number,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,

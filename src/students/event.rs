@@ -15,15 +15,26 @@ use serde::{Deserialize, Serialize};
 use crate::record::{Assessment, Attendance, Behavior, Course, Record, RecordError, Sel};
 
 /// The envelope of every SIS event.
+#[derive(utoipa::ToSchema)]
+#[schema(examples(json!({
+    "event_id": "evt_01JDX2V4C1Q9Z8YH3K7M5N6P0R", "type": "attendance.updated",
+    "occurred_at": "2026-11-20T15:04:05Z", "student_id": "S1042",
+    "data": {"days_enrolled": 64, "days_present": 54, "tardies": 3}
+})))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     pub event_id: String,
+    /// `student.snapshot`, `attendance.updated`, `course_grade.posted`,
+    /// `assessment.scored`, `behavior.incident`, `sel.screened` or `student.withdrawn`.
     #[serde(rename = "type")]
     pub kind: String,
     pub occurred_at: String,
     pub student_id: String,
+    /// The event's data: a whole record, one section, one course, one assessment or
+    /// one incident, depending on `type`; absent for `student.withdrawn`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -75,7 +86,9 @@ fn no_suspension() -> Suspension {
 }
 
 /// When an event happened and which it was: orders changes to one part.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    utoipa::ToSchema, Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Version {
     pub at: String,
     pub event_id: String,
@@ -161,7 +174,7 @@ impl Envelope {
         let at = chrono::DateTime::parse_from_rfc3339(&self.occurred_at)
             .map_err(|_| EventError::BadTime(self.occurred_at.clone()))?
             .with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let version = Version {
             at,
             event_id: self.event_id.clone(),
@@ -333,6 +346,9 @@ impl Snapshot {
                     true
                 }
             }
+            // A list item older than the last snapshot's list was settled by it.
+            Change::Course(_) if s.versions.get("courses").is_some_and(|l| v < l) => false,
+            Change::Assessment(_) if s.versions.get("assessments").is_some_and(|l| v < l) => false,
             Change::Course(c) => {
                 s.claim(format!("course:{}", c.course_id), v) && {
                     upsert(
@@ -398,15 +414,19 @@ impl Snapshot {
             self.behavior_base.clone_from(&r.behavior);
             any = true;
         }
-        any |= self.merge_list(
-            v,
-            r.courses.as_deref(),
-            |c: &Course| format!("course:{}", c.course_id),
-            |rec| &mut rec.courses,
-        );
-        any |= self.merge_list(v, r.assessments.as_deref(), assessment_key, |rec| {
-            &mut rec.assessments
-        });
+        if self.claim("courses".into(), v) {
+            any |= self.merge_list(
+                v,
+                r.courses.as_deref(),
+                |c: &Course| format!("course:{}", c.course_id),
+                |rec| &mut rec.courses,
+            );
+        }
+        if self.claim("assessments".into(), v) {
+            any |= self.merge_list(v, r.assessments.as_deref(), assessment_key, |rec| {
+                &mut rec.assessments
+            });
+        }
         any
     }
 

@@ -7,6 +7,7 @@
 //! read-modify-write happens inside it. Idempotency: the result of each event id is
 //! stored beside the snapshot and a repeated id answers with it.
 
+pub mod edfi;
 pub mod event;
 
 use std::hash::{Hash, Hasher};
@@ -27,7 +28,7 @@ pub const EVENT_TREE: &str = "student_events";
 const STRIPES: usize = 1024;
 
 /// What happened to one event (stored by event id; a duplicate answers with it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub event_id: String,
     pub student_id: String,
@@ -55,8 +56,25 @@ impl From<sled::Error> for IngestError {
     }
 }
 
+/// The shape of imported lines.
+pub enum Format {
+    /// Canonical records.
+    Canonical,
+    /// Ed-Fi bundles mapped through the descriptor mapping.
+    EdFi(Arc<edfi::Descriptors>),
+}
+
+impl Format {
+    pub fn parse(&self, line: &str) -> Result<Record, crate::record::RecordError> {
+        match self {
+            Format::Canonical => crate::record::parse_record(line),
+            Format::EdFi(d) => d.to_record(line),
+        }
+    }
+}
+
 /// Counts of a nightly import.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {
     pub imported: u64,
     pub unchanged: u64,
@@ -291,6 +309,7 @@ impl Students {
     pub async fn import_chunk(
         &self,
         chunk: Vec<(u64, Result<String, crate::record::RecordError>)>,
+        format: &Format,
         rules: Arc<RuleSet>,
         evaluator: Arc<Evaluator>,
         actor: &str,
@@ -300,7 +319,7 @@ impl Students {
         let mut errors = Vec::new();
         let mut work = Vec::new();
         for (line, text) in chunk {
-            match text.and_then(|t| crate::record::parse_record(&t)) {
+            match text.and_then(|t| format.parse(&t)) {
                 Ok(record) => work.push(self.import_one(
                     record,
                     line,

@@ -10,16 +10,26 @@ use crate::config::Role;
 use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
+use crate::http::openapi as doc;
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Only entries about this student id.
     pub student: Option<String>,
+    /// Only decisions in which this rule id fired.
     pub rule: Option<String>,
+    /// Only entries of this kind (`decision`, `ruleset.loaded`, `auth.denied`, …).
     pub kind: Option<String>,
+    /// Only entries at or after this time (RFC 3339).
     pub from: Option<String>,
+    /// Only entries before this time (RFC 3339).
     pub to: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Entries per page (default 100, at most 500).
     pub limit: Option<usize>,
 }
 
@@ -41,13 +51,26 @@ fn time(name: &str, v: &Option<String>) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-pub async fn list(
-    req: HttpRequest,
-    q: web::Query<AuditQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "audit_query",
+    params(AuditQuery),
+    summary = "Query the audit log",
+    description = "Entries newest first, filtered by student, rule, kind and time range, with \
+cursor pagination.",
+    responses(
+        (status = 200, description = "A page of entries", body = crate::audit::Page),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Auditor]).await?;
-    let q = q.into_inner();
+    let q: AuditQuery = crate::http::body::query(&req)?;
     let query = Query {
         from: time("from", &q.from)?,
         to: time("to", &q.to)?,
@@ -67,6 +90,22 @@ pub async fn list(
 /// Entries read per step of the export stream.
 const EXPORT_CHUNK: usize = 1000;
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "audit",
+    operation_id = "audit_export",
+    summary = "Export the whole audit log as NDJSON",
+    description = "Every entry, oldest first, one JSON object per line, streamed. A line \
+`{\"error\": …}` means the export stopped early.",
+    responses(
+        (status = 200, description = "NDJSON, streamed: one `Entry` per line", body = crate::audit::Entry,
+            content_type = "application/x-ndjson"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -112,6 +151,21 @@ pub async fn export(
         .streaming(stream))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/verify",
+    tag = "audit",
+    operation_id = "audit_verify",
+    summary = "Verify the audit log's hash chain",
+    description = "Recomputes every entry's hash and link; reports the first altered or missing entry.",
+    responses(
+        (status = 200, description = "The verification report (`ok: false` names the first bad entry)",
+            body = crate::audit::VerifyReport),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -11,23 +11,51 @@ use crate::engine::Decision;
 use crate::http::auth::{Actor, authorize};
 use crate::http::body;
 use crate::http::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::{AppState, request_id};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError, parse_record};
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalQuery {
+    /// Evaluate without writing the decision to the audit log.
     #[serde(default)]
     pub dry_run: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/evaluate",
+    tag = "evaluate",
+    operation_id = "evaluate",
+    params(EvalQuery),
+    summary = "Evaluate one student record",
+    description = "Evaluates the record against the active rule set and answers with the decision: \
+every flag with its plain-language explanation, the inputs it read and what would clear it, the \
+recommended interventions and the tier per domain. The decision is durably in the audit log \
+before the answer, unless `dry_run=true`.",
+    request_body(content = Record, content_type = "application/json",
+        description = "One student record; unknown keys are refused"),
+    responses(
+        (status = 200, description = "The decision", body = Decision),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::InvalidRecord),
+    ),
+    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+)]
 pub async fn evaluate(
     req: HttpRequest,
     payload: web::Payload,
-    q: web::Query<EvalQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    let q: EvalQuery = body::query(&req)?;
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
     let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
@@ -54,13 +82,43 @@ pub async fn evaluate(
 /// Lines evaluated and audited together (one flush for the group).
 const GROUP: usize = 256;
 
+#[utoipa::path(
+    post,
+    path = "/v1/evaluate/batch",
+    tag = "evaluate",
+    operation_id = "evaluate_batch",
+    params(EvalQuery),
+    summary = "Evaluate NDJSON records, streamed",
+    description = "The body is NDJSON: one student record per line (each line at most 256 KiB; \
+blank lines are skipped). The answer streams one NDJSON line per input line, in order: its \
+decision, or an error naming the line and field. Decisions are audited in groups, each group \
+durable before its lines are sent, unless `dry_run=true`. A final `{\"error\": …}` line means the \
+stream stopped early.",
+    request_body(
+        description = "NDJSON: one `Record` per line",
+        content(
+            (Record = "application/x-ndjson"),
+            (Record = "application/jsonl"),
+            (Record = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "NDJSON, streamed: one `BatchLine` per input line",
+            body = doc::BatchLine, content_type = "application/x-ndjson"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 415, response = doc::UnsupportedMediaType),
+    ),
+    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+)]
 pub async fn batch(
     req: HttpRequest,
     payload: web::Payload,
-    q: web::Query<EvalQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    let q: EvalQuery = body::query(&req)?;
     body::check_type(
         &req,
         &[

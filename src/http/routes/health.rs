@@ -4,12 +4,33 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::http::AppState;
+use crate::http::openapi as doc;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "The process is up", body = doc::Health))
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Ready when the rules are loaded and the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    summary = "Readiness: rules loaded, audit store answering",
+    responses(
+        (status = 200, description = "Ready", body = doc::Ready),
+        (status = 503, description = "The audit store does not answer", body = doc::NotReady,
+            content_type = "application/problem+json"),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.rules.load();
     let store = state.store.clone();
@@ -28,12 +49,30 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text exposition format", body = String,
+        content_type = "text/plain; version=0.0.4"))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "health",
+    operation_id = "openapi",
+    summary = "This OpenAPI 3.1 document",
+    responses((status = 200, description = "The API's OpenAPI document", body = Object,
+        content_type = "application/json"))
+)]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::http::openapi::document())
 }

@@ -1,11 +1,11 @@
 //! One module per resource.
 
-mod audit;
-mod evaluate;
-mod health;
-mod rules;
-mod students;
-mod webhooks;
+pub(super) mod audit;
+pub(super) mod evaluate;
+pub(super) mod health;
+pub(super) mod rules;
+pub(super) mod students;
+pub(super) mod webhooks;
 
 use actix_web::web;
 

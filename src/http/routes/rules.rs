@@ -7,7 +7,25 @@ use crate::config::Role;
 use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
+use crate::http::openapi as doc;
 
+#[utoipa::path(
+    get,
+    path = "/v1/rules",
+    tag = "rules",
+    operation_id = "rules_active",
+    summary = "The active rule set",
+    description = "The active version, its rules (as written, with where they are defined and \
+the record fields they read), params, interventions and load warnings. The version is also \
+the `ETag`.",
+    responses(
+        (status = 200, description = "The active rule set", body = doc::ActiveRuleSet,
+            headers(("ETag" = String, description = "The active version, quoted"))),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
 pub async fn active(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -9,11 +9,16 @@ use crate::config::Role;
 use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
+use crate::http::openapi as doc;
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Decisions per page (default 50, at most 500).
     pub limit: Option<usize>,
 }
 
@@ -27,13 +32,30 @@ pub fn parse_cursor(c: &Option<String>) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/students/{id}/decisions",
+    tag = "students",
+    operation_id = "student_decisions",
+    summary = "A student's decision history",
+    description = "Audited decisions about the student, newest first, each with its \
+explanations, where its record came from and who caused it.",
+    params(("id" = String, Path, description = "Student id"), PageQuery),
+    responses(
+        (status = 200, description = "Decisions, newest first", body = doc::DecisionHistory),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
 pub async fn decisions(
     req: HttpRequest,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let q: PageQuery = crate::http::body::query(&req)?;
     let query = Query {
         student: Some(id.into_inner()),
         kind: Some("decision".into()),
@@ -54,6 +76,22 @@ pub async fn decisions(
 }
 
 /// `GET /v1/students/{id}`: the snapshot and the latest decision.
+#[utoipa::path(
+    get,
+    path = "/v1/students/{id}",
+    tag = "students",
+    operation_id = "student_snapshot",
+    summary = "A student's latest snapshot and decision",
+    params(("id" = String, Path, description = "Student id")),
+    responses(
+        (status = 200, description = "The snapshot, the version of each part, the latest decision",
+            body = doc::StudentView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"]))
+)]
 pub async fn snapshot(
     req: HttpRequest,
     id: web::Path<String>,
@@ -90,12 +128,70 @@ pub async fn snapshot(
 
 /// `POST /v1/students/import`: NDJSON whole records → snapshots, evaluated; error
 /// lines and a summary line are streamed back.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `canonical` (default) or `edfi`.
+    pub format: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/students/import",
+    tag = "students",
+    operation_id = "student_import",
+    summary = "Nightly import: NDJSON records to snapshots, evaluated",
+    description = "Each line replaces that student's snapshot (parts newer in the store are \
+kept), and each changed student is re-evaluated and the decision audited. With \
+`format=edfi` each line is an Ed-Fi bundle for one student, mapped through the configured \
+descriptor mapping. The answer streams an error line per refused input line, then one \
+summary line.",
+    params(ImportQuery),
+    request_body(
+        description = "NDJSON: one `Record` per line (`format=canonical`), or one Ed-Fi bundle \
+per line (`format=edfi`)",
+        content(
+            (crate::record::Record = "application/x-ndjson"),
+            (crate::record::Record = "application/jsonl"),
+            (crate::record::Record = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "NDJSON, streamed: error lines, then a summary line",
+            body = doc::ImportLine, content_type = "application/x-ndjson"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+)]
 pub async fn import(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Ingest]).await?;
+    let q: ImportQuery = crate::http::body::query(&req)?;
+    let format = match q.format.as_deref() {
+        None | Some("canonical") => crate::students::Format::Canonical,
+        Some("edfi") => {
+            let path = state.settings.edfi_descriptors.clone();
+            let d = web::block(move || crate::students::edfi::Descriptors::load(&path))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::Unavailable)?;
+            crate::students::Format::EdFi(std::sync::Arc::new(d))
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown import format `{other}`; use `canonical` or `edfi`"
+            )));
+        }
+    };
     crate::http::body::check_type(
         &req,
         &[
@@ -126,6 +222,7 @@ pub async fn import(
                 .students
                 .import_chunk(
                     chunk,
+                    &format,
                     state.rules.load_full(),
                     state.evaluator.clone(),
                     &actor.name,

@@ -4,10 +4,44 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::http::auth::deny;
 use crate::http::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::signature::{self, SignatureError};
 use crate::http::{AppState, body, request_id};
 use crate::students::{Envelope, EventError, IngestError};
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/sis",
+    tag = "webhooks",
+    operation_id = "sis_event",
+    summary = "Receive a signed SIS event",
+    description = "Applies one SIS event to the student's snapshot, re-evaluates the student and \
+audits the decision (with the event id as its source) before answering. Authenticated by the \
+`X-Intervene-Signature` header (HMAC-SHA256 with the shared webhook secret), not by a bearer \
+key. Idempotent by `event_id`: a repeated id changes nothing and answers with the first outcome \
+(`duplicate: true`). An event older than what the snapshot holds for that part is `stale` and \
+does not roll it back.",
+    params(
+        ("X-Intervene-Signature" = String, Header,
+            description = "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` \
+over the exact body bytes; refused when it does not match or `t` is outside the replay window \
+(default 300 s).",
+            example = "t=1763651045,v1=3f1c0e7d9b5a2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"),
+    ),
+    request_body(content = Envelope, content_type = "application/json",
+        description = "The event envelope"),
+    responses(
+        (status = 200, description = "The event's outcome (also for a repeated event id)",
+            body = crate::students::Outcome),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn sis(
     req: HttpRequest,
     payload: web::Payload,
@@ -47,9 +81,12 @@ pub async fn sis(
     ))
     .map_err(|e| {
         let path = e.path().to_string();
+        let syntax = e.inner().is_syntax() || e.inner().is_eof();
         let msg = e.inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        ApiError::Unprocessable(if path == "." {
+        ApiError::Unprocessable(if syntax {
+            format!("event envelope is not valid JSON: {msg}")
+        } else if path == "." {
             format!("event envelope: {msg}")
         } else {
             format!("`{path}`: {msg}")

@@ -1,0 +1,518 @@
+//! Shared test harness: the real server on port 0 in-process ([`spawn_app`]), the
+//! real binary as a child process ([`BinaryServer`]), keys, and assertions for
+//! problem+json answers and the audit log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use intervene::config::{ApiKey, Role, Settings};
+use intervene::http::{AppState, Application};
+use reqwest::{Client, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+pub const INGEST_KEY: &str = "test-key-ingest-0001";
+pub const COUNSELOR_KEY: &str = "test-key-counselor-0002";
+pub const AUDITOR_KEY: &str = "test-key-auditor-0003";
+pub const ADMIN_KEY: &str = "test-key-admin-0004";
+
+/// Hex SHA-256 of a key, as configured in `api_keys`.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn key(name: &str, role: Role, raw: &str) -> ApiKey {
+    ApiKey {
+        name: name.into(),
+        role,
+        sha256: hash_key(raw),
+    }
+}
+
+/// One key per role, named after the role.
+pub fn all_keys() -> Vec<ApiKey> {
+    vec![
+        key("sis", Role::Ingest, INGEST_KEY),
+        key("counselor", Role::Counselor, COUNSELOR_KEY),
+        key("auditor", Role::Auditor, AUDITOR_KEY),
+        key("admin", Role::Admin, ADMIN_KEY),
+    ]
+}
+
+pub fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("reqwest client")
+}
+
+/// A running in-process server.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub port: u16,
+    pub client: Client,
+    /// The data directory (sled); removed when the app is dropped.
+    pub dir: TempDir,
+    pub state: Arc<AppState>,
+    /// The key helper calls use: the admin key when keys are configured.
+    pub admin: Option<&'static str>,
+}
+
+pub async fn spawn_app(keys: Vec<ApiKey>) -> TestApp {
+    spawn_app_with(keys, |_| {}).await
+}
+
+/// Start the server with default test settings changed by `configure`.
+pub async fn spawn_app_with(keys: Vec<ApiKey>, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_in(dir, keys, configure).await
+}
+
+/// Start the server on an existing data directory.
+pub async fn spawn_app_in(
+    dir: TempDir,
+    keys: Vec<ApiKey>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let admin = keys
+        .iter()
+        .any(|k| k.sha256 == hash_key(ADMIN_KEY))
+        .then_some(ADMIN_KEY);
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        rules: rules_dir(),
+        data: dir.path().to_path_buf(),
+        api_keys: keys,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: client(),
+        dir,
+        state,
+        admin,
+    }
+}
+
+fn with_key(rb: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+    match key {
+        Some(k) => rb.bearer_auth(k),
+        None => rb,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// GET with the admin key (when keys are configured).
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_as(path, self.admin).await
+    }
+
+    pub async fn get_as(&self, path: &str, key: Option<&str>) -> Response {
+        with_key(self.client.get(self.url(path)), key)
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    /// POST a JSON body with the admin key (when keys are configured).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post_json_as(path, body, self.admin).await
+    }
+
+    pub async fn post_json_as(&self, path: &str, body: &Value, key: Option<&str>) -> Response {
+        self.post_raw_as(path, "application/json", body.to_string().into_bytes(), key)
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.post_raw_as(path, content_type, body, self.admin).await
+    }
+
+    pub async fn post_raw_as(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+        key: Option<&str>,
+    ) -> Response {
+        let mut rb = self.client.post(self.url(path)).body(body);
+        if !content_type.is_empty() {
+            rb = rb.header("content-type", content_type);
+        }
+        with_key(rb, key).send().await.expect("POST request")
+    }
+
+    /// Evaluate a record and return the decision (asserting a 200).
+    pub async fn evaluate(&self, record: &Value) -> Value {
+        let resp = self.post_json("/v1/evaluate", record).await;
+        json_ok(resp).await
+    }
+
+    /// `GET /v1/audit/verify`.
+    pub async fn verify(&self) -> Value {
+        json_ok(self.get("/v1/audit/verify").await).await
+    }
+
+    /// Every entry of `/v1/audit?<query>`, following cursors; asserts each entry is
+    /// returned once and newest first.
+    pub async fn audit_all(&self, query: &str, limit: usize) -> Vec<Value> {
+        collect_pages(self, "/v1/audit", query, limit, "entries").await
+    }
+
+    /// `GET /v1/audit/export`, one parsed value per line.
+    pub async fn export(&self) -> Vec<Value> {
+        let resp = self.get("/v1/audit/export").await;
+        assert_eq!(resp.status(), 200);
+        let ct = header(&resp, "content-type");
+        assert!(
+            ct.starts_with("application/x-ndjson"),
+            "export content type is `{ct}`"
+        );
+        let text = resp.text().await.expect("export body");
+        parse_ndjson(&text)
+    }
+
+    /// Decision entries in the audit log.
+    pub async fn decisions_in_log(&self) -> Vec<Value> {
+        self.audit_all("kind=decision", 500).await
+    }
+
+    /// The server still answers `/healthz`.
+    pub async fn assert_healthy(&self) {
+        let resp = self.get_as("/healthz", None).await;
+        assert_eq!(resp.status(), 200, "/healthz no longer answers 200");
+    }
+}
+
+/// Follow `next_cursor` through every page of `path`; `field` is the list in each page.
+pub async fn collect_pages(
+    app: &TestApp,
+    path: &str,
+    query: &str,
+    limit: usize,
+    field: &str,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10_000 {
+        let mut url = format!("{path}?limit={limit}");
+        if !query.is_empty() {
+            url.push('&');
+            url.push_str(query);
+        }
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = json_ok(app.get(&url).await).await;
+        let items = page[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("`{field}` is not a list: {page}"));
+        assert!(
+            items.len() <= limit,
+            "a page holds {} items, more than limit {limit}",
+            items.len()
+        );
+        out.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert!(
+                    page["next_cursor"].is_null(),
+                    "next_cursor is neither a string nor null: {page}"
+                );
+                let seqs: Vec<u64> = out
+                    .iter()
+                    .map(|e| e["seq"].as_u64().expect("seq"))
+                    .collect();
+                assert!(
+                    seqs.windows(2).all(|w| w[0] > w[1]),
+                    "pages are not newest first without repeats: {seqs:?}"
+                );
+                return out;
+            }
+        }
+    }
+    panic!("pagination of {path}?{query} did not end");
+}
+
+pub fn parse_ndjson(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+pub fn header(resp: &Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Assert a 200 JSON answer and return its body.
+pub async fn json_ok(resp: Response) -> Value {
+    let status = resp.status();
+    let url = resp.url().to_string();
+    assert!(
+        !header(&resp, "x-request-id").is_empty(),
+        "no x-request-id on {url}"
+    );
+    let text = resp.text().await.expect("body");
+    assert_eq!(status, 200, "{url} answered {status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: body is not JSON ({e}): {text}"))
+}
+
+/// Assert an RFC 9457 problem with `status` whose `detail` contains every one of
+/// `needles` (case-insensitive); returns the body.
+pub async fn assert_problem(resp: Response, status: u16, needles: &[&str]) -> Value {
+    let got = resp.status().as_u16();
+    let url = resp.url().to_string();
+    let ct = header(&resp, "content-type");
+    let rid = header(&resp, "x-request-id");
+    let text = resp.text().await.expect("body");
+    assert_eq!(got, status, "{url}: expected {status}, got {got}: {text}");
+    assert_eq!(
+        ct, "application/problem+json",
+        "{url}: content type of a {status}: {text}"
+    );
+    assert!(!rid.is_empty(), "{url}: a {status} has no x-request-id");
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("problem is not JSON ({e}): {text}"));
+    assert_eq!(body["status"], status, "problem `status` member: {body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "problem without a title: {body}"
+    );
+    let detail = body["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("problem without a detail: {body}"))
+        .to_lowercase();
+    for n in needles {
+        assert!(
+            detail.contains(&n.to_lowercase()),
+            "{url}: detail does not mention `{n}`: {body}"
+        );
+    }
+    body
+}
+
+/// The field names of a problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A record that flags `low-gpa` (and nothing in attendance).
+pub fn low_gpa(student: &str) -> Value {
+    serde_json::json!({"student_id": student, "gpa": 1.5})
+}
+
+/// A record that flags `chronic-absence` (15% absent).
+pub fn chronic_absence(student: &str) -> Value {
+    serde_json::json!({"student_id": student, "attendance": {"days_enrolled": 100, "days_present": 85}})
+}
+
+/// The `decision_id`s of decision entries.
+pub fn decision_ids(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e["kind"] == "decision")
+        .map(|e| {
+            e["payload"]["decision_id"]
+                .as_str()
+                .expect("decision_id")
+                .to_string()
+        })
+        .collect()
+}
+
+/// The real `intervene serve` binary as a child process, on a port it picks itself
+/// (`--bind 127.0.0.1:0`; the port is read from its "listening on" log line).
+pub struct BinaryServer {
+    pub child: Child,
+    pub address: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl BinaryServer {
+    pub fn start(data: &Path) -> BinaryServer {
+        std::fs::create_dir_all(data).expect("create the data directory");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
+            .arg("serve")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(data)
+            .arg("--rules")
+            .arg(rules_dir())
+            .current_dir(data)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("INTERVENE_BIND")
+            .env_remove("INTERVENE_DATA")
+            .env_remove("INTERVENE_RULES")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start intervene serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        // Drain stderr for the life of the process (a full pipe would block it).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = listening_port(&line) {
+                    let _ = tx.send(port);
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the server did not report its address in 15 s; log:\n{}",
+                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
+                );
+            }
+        };
+        BinaryServer {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Wait until `/healthz` answers 200.
+    pub async fn wait_healthy(&self, client: &Client) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = client
+                .get(format!("{}/healthz", self.address))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if r.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server not healthy after 10 s; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit (at most `within`).
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the server did not stop within {within:?} of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The port in a line like `... listening on http://127.0.0.1:40123`.
+fn listening_port(line: &str) -> Option<u16> {
+    let at = line.find("listening on http://")?;
+    let rest = &line[at + "listening on http://".len()..];
+    let colon = rest.find(':')?;
+    let digits: String = rest[colon + 1..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Run `intervene audit verify --data DIR`: (exit code, stdout + stderr).
+pub fn cli_verify(data: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_intervene"))
+        .args(["audit", "verify", "--data"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run intervene audit verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}

@@ -1,0 +1,16 @@
+//! The HTTP API end to end: the real server on a random loopback port, driven with
+//! reqwest. One binary, one module per area.
+
+mod helpers;
+
+mod audit;
+mod auth;
+mod bad_input;
+mod batch;
+mod evaluate;
+mod health;
+mod import;
+mod rules;
+mod students;
+mod tamper;
+mod webhooks;
