@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod batch;
+mod edfi;
 mod evaluate;
 mod health;
 mod import;
