@@ -89,6 +89,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Ed-Fi descriptor mapping (descriptor URI → our code) for Ed-Fi imports.
     pub edfi_descriptors: PathBuf,
+    /// Reload the rule set when files in its directory change.
+    pub watch_rules: bool,
 }
 
 impl Default for Settings {
@@ -103,6 +105,7 @@ impl Default for Settings {
             audit: Audit::default(),
             log_format: LogFormat::Text,
             edfi_descriptors: "config/edfi-descriptors.yaml".into(),
+            watch_rules: true,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod batch;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod lifecycle;
 pub mod record;
 pub mod rules;
 pub mod ruletest;

@@ -19,7 +19,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
-use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 pub use auth::{Actor, new_key};
@@ -28,12 +27,14 @@ pub use error::ApiError;
 use crate::audit::{NewEntry, Store};
 use crate::config::Settings;
 use crate::engine::Evaluator;
+use crate::lifecycle::Registry;
 use crate::rules::RuleSet;
 use crate::students::Students;
 
 /// Shared by every request.
 pub struct AppState {
-    pub rules: ArcSwap<RuleSet>,
+    /// The active rule set and its lifecycle.
+    pub registry: Arc<Registry>,
     pub evaluator: Arc<Evaluator>,
     pub store: Store,
     pub students: Students,
@@ -42,6 +43,9 @@ pub struct AppState {
     pub settings: Settings,
     pub metrics: metrics::Metrics,
     keys: Vec<auth::Key>,
+    /// Keeps the rules-directory watcher alive.
+    #[allow(dead_code)]
+    watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 /// Why the server could not start.
@@ -85,12 +89,25 @@ impl Application {
     /// Load the rules, open the store, bind the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let addr = settings.validate()?;
-        let rules = RuleSet::load_dir(&settings.rules).map_err(|error| StartError::Rules {
-            dir: settings.rules.display().to_string(),
-            error,
-        })?;
         let metrics = metrics::Metrics::new();
         let store = Store::open(&settings.data, Some(metrics.flush_observer()))?;
+        let (rules, startup_problem) = match RuleSet::load_dir(&settings.rules) {
+            Ok(rules) => (rules, None),
+            // A broken directory never replaces a working rule set: serve the version
+            // that was last active here, and say so.
+            Err(error) => match crate::lifecycle::last_active(&store) {
+                Some(rules) => {
+                    tracing::error!(version = %rules.version, "the rules directory has errors; serving the last active version:\n{error}");
+                    (rules, Some(error.to_string()))
+                }
+                None => {
+                    return Err(StartError::Rules {
+                        dir: settings.rules.display().to_string(),
+                        error,
+                    });
+                }
+            },
+        };
         let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
             addr: settings.bind.clone(),
             source,
@@ -133,9 +150,34 @@ impl Application {
                 e.to_string(),
             )))
         })?;
+        let evaluator = Arc::new(Evaluator::new());
+        let registry = Arc::new(
+            Registry::start(rules, &settings.rules, store.clone(), evaluator.clone()).map_err(
+                |e| {
+                    StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(
+                        e.to_string(),
+                    )))
+                },
+            )?,
+        );
+        if let Some(problem) = startup_problem {
+            registry.note_failed_reload(problem);
+        }
+        let watcher = if settings.watch_rules {
+            match crate::lifecycle::watch(registry.clone()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the rules directory; use POST /v1/rules/reload");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
-            rules: ArcSwap::from_pointee(rules),
-            evaluator: Arc::new(Evaluator::new()),
+            registry,
+            evaluator,
+            watcher: std::sync::Mutex::new(watcher),
             students,
             webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),

@@ -46,6 +46,15 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::students::snapshot,
         routes::students::decisions,
         routes::rules::active,
+        routes::lifecycle::check,
+        routes::lifecycle::preview,
+        routes::lifecycle::publish,
+        routes::lifecycle::publish_many,
+        routes::lifecycle::reload,
+        routes::lifecycle::rollback,
+        routes::lifecycle::versions,
+        routes::lifecycle::version,
+        routes::lifecycle::replay,
         routes::audit::list,
         routes::audit::export,
         routes::audit::verify,
@@ -95,6 +104,18 @@ keys configured runs in open local mode (loopback only) and asks for none."
             ImportLine,
             ImportSummaryLine,
             StreamError,
+            crate::http::routes::lifecycle::Candidate,
+            crate::lifecycle::PreviewReport,
+            crate::lifecycle::RuleImpact,
+            crate::lifecycle::TierImpact,
+            crate::lifecycle::ReplayReport,
+            crate::lifecycle::Difference,
+            crate::lifecycle::StoredVersion,
+            crate::lifecycle::Activation,
+            crate::lifecycle::ReloadStatus,
+            CheckResult,
+            Activated,
+            VersionList,
         ),
         responses(
             BadRequest,
@@ -106,6 +127,8 @@ keys configured runs in open local mode (loopback only) and asks for none."
             InvalidRecord,
             Unprocessable,
             Unavailable,
+            PreconditionFailed,
+            RuleErrors,
         )
     ),
     modifiers(&SecuritySchemes),
@@ -114,7 +137,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         (name = "evaluate", description = "Evaluate student records against the active rule set (role `ingest`)"),
         (name = "webhooks", description = "Signed SIS events (HMAC-SHA256, no bearer key)"),
         (name = "students", description = "Student snapshots, nightly imports and decision history"),
-        (name = "rules", description = "The active rule set (roles `counselor`, `auditor`)"),
+        (name = "rules", description = "The active rule set and its lifecycle: check, preview, publish, reload, roll back, versions (roles `counselor`, `auditor`, `admin`)"),
         (name = "audit", description = "The hash-chained audit log: query, export, verify (role `auditor`)"),
     )
 )]
@@ -276,6 +299,8 @@ pub struct Ready {
     pub store: String,
     /// Sequence number of the last audit entry.
     pub audit_entries: u64,
+    /// The last reload attempt (from the directory watcher or `POST /v1/rules/reload`).
+    pub last_reload: Option<crate::lifecycle::ReloadStatus>,
 }
 
 /// `GET /readyz` when not ready (`application/problem+json`).
@@ -424,4 +449,39 @@ pub enum ImportLine {
     Error(LineError<'static>),
     Summary(ImportSummaryLine),
     Stopped(StreamError),
+}
+
+/// The version the request was based on is not the active one (or `If-Match` is
+/// missing: 428).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PreconditionFailed(pub Problem);
+
+/// The candidate rule set has errors or failing tests; `errors` lists each diagnostic
+/// with file, line, column, message and hint. Nothing was changed.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct RuleErrors(pub Problem);
+
+/// `POST /v1/rules/check` on a clean candidate.
+#[derive(ToSchema)]
+pub struct CheckResult {
+    pub ok: bool,
+    /// The version the candidate would have.
+    pub version: String,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A rule set activated (publish, reload, rollback).
+#[derive(ToSchema)]
+pub struct Activated {
+    pub version: String,
+    pub previous: String,
+}
+
+/// `GET /v1/rules/versions`.
+#[derive(ToSchema)]
+pub struct VersionList {
+    pub active: String,
+    pub versions: Vec<crate::lifecycle::StoredVersion>,
 }

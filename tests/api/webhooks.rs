@@ -1854,3 +1854,242 @@ async fn sub_millisecond_order_is_kept() {
     );
     assert_eq!(h.record(s).await["attendance"]["days_present"], 49.0);
 }
+
+/// A stream where students get whole snapshots again mid-stream (dropping and adding
+/// courses and assessments, resetting the behavior baseline) among the other events.
+fn stream_with_resnapshots(students: &[String], mixed: usize, rng: &mut Rng) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut t = 0i64;
+    for s in students {
+        t += 30;
+        out.push(ev(
+            &format!("evt-rs-{s}-snap"),
+            "student.snapshot",
+            t,
+            s,
+            calm_record(s),
+        ));
+    }
+    let courses = [
+        ("ALG1", "math"),
+        ("ENG1", "ela"),
+        ("BIO1", "science"),
+        ("HIS1", "social_studies"),
+    ];
+    let dates = ["2026-09-15", "2026-10-15", "2026-11-15"];
+    for i in 0..mixed {
+        t += 60;
+        let s = &students[rng.below(students.len())];
+        let id = format!("evt-rs-{i:03}");
+        let e = match rng.below(7) {
+            0 | 1 => {
+                let mut rec = json!({"student_id": s, "gpa": (10 + rng.below(30)) as f64 / 10.0});
+                let mut list = Vec::new();
+                for (c, subj) in courses {
+                    if rng.chance(50) {
+                        let grade = (35 + rng.below(60)) as f64;
+                        list.push(json!({"course_id": c, "subject": subj, "grade_pct": grade}));
+                    }
+                }
+                if rng.chance(80) {
+                    rec["courses"] = json!(list);
+                }
+                let mut asm = Vec::new();
+                for d in dates {
+                    if rng.chance(40) {
+                        let p = rng.below(100) as f64;
+                        asm.push(json!({"name": "Screener", "subject": "reading", "percentile": p, "date": d}));
+                    }
+                }
+                if rng.chance(80) {
+                    rec["assessments"] = json!(asm);
+                }
+                if rng.chance(70) {
+                    rec["behavior"] = json!({"office_referrals": rng.below(4), "suspensions_in_school": rng.below(2), "suspensions_out_of_school": 0});
+                }
+                if rng.chance(70) {
+                    rec["attendance"] =
+                        json!({"days_enrolled": 60.0, "days_present": (45 + rng.below(16)) as f64});
+                }
+                if rng.chance(50) {
+                    rec["sel"] = json!({"t_score": (30 + rng.below(40)) as f64});
+                }
+                ev(&id, "student.snapshot", t, s, rec)
+            }
+            2 => {
+                let (c, subj) = courses[rng.below(courses.len())];
+                ev(
+                    &id,
+                    "course_grade.posted",
+                    t,
+                    s,
+                    json!({"course_id": c, "subject": subj, "grade_pct": (35 + rng.below(60)) as f64}),
+                )
+            }
+            3 => {
+                let d = dates[rng.below(dates.len())];
+                ev(
+                    &id,
+                    "assessment.scored",
+                    t,
+                    s,
+                    json!({"name": "Screener", "subject": "reading", "percentile": rng.below(100) as f64, "date": d}),
+                )
+            }
+            4 | 5 => {
+                let suspension = ["none", "in_school", "out_of_school"][rng.below(3)];
+                ev(
+                    &id,
+                    "behavior.incident",
+                    t,
+                    s,
+                    json!({"date": "2026-11-20", "type": "disruption", "referral": rng.chance(60), "suspension": suspension}),
+                )
+            }
+            _ => ev(
+                &id,
+                "attendance.updated",
+                t,
+                s,
+                json!({"days_enrolled": 60.0, "days_present": (40 + rng.below(21)) as f64}),
+            ),
+        };
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test]
+async fn mid_stream_snapshots_end_the_same_in_any_order() {
+    let students: Vec<String> = (0..4).map(|i| format!("S-RS-{i}")).collect();
+    for seed in [0xA11C_E5ED_0000_0001u64, 0x0BAD_C0DE_1234_5678] {
+        let mut rng = Rng(seed);
+        let stream = stream_with_resnapshots(&students, 60, &mut rng);
+        let shuffled = shuffled_with_duplicates(&stream, &mut rng);
+        let a = spawn_hooked(vec![], None).await;
+        let b = spawn_hooked(vec![], None).await;
+        for e in &stream {
+            let out = a.send(e).await;
+            assert_eq!(
+                out["status"], "applied",
+                "in order, every event applies: {e} → {out}"
+            );
+        }
+        for e in &shuffled {
+            b.send(e).await;
+        }
+        for s in &students {
+            let sa = a.student(s).await.expect("a snapshot in A");
+            let sb = b.student(s).await.expect("a snapshot in B");
+            assert_eq!(
+                sa["record"], sb["record"],
+                "seed {seed:#x}, {s}: the order changed the record"
+            );
+            assert_eq!(
+                fired(&sa["latest_decision"]["decision"]),
+                fired(&sb["latest_decision"]["decision"]),
+                "seed {seed:#x}, {s}: the latest decisions differ"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "bug: a withdrawal older than any event already applied is dropped as stale, so withdraw-then-update and update-then-withdraw end differently"]
+async fn a_withdrawal_and_a_later_update_end_the_same_in_either_order() {
+    let s = "S-WO";
+    let snap = ev("evt-wo-0", "student.snapshot", 0, s, calm_record(s));
+    let withdraw = ev("evt-wo-1", "student.withdrawn", 200, s, Value::Null);
+    let late = ev(
+        "evt-wo-2",
+        "attendance.updated",
+        300,
+        s,
+        json!({"days_enrolled": 60.0, "days_present": 59.0}),
+    );
+    let a = spawn_hooked(vec![], None).await;
+    for e in [&snap, &withdraw, &late] {
+        a.send(e).await;
+    }
+    let b = spawn_hooked(vec![], None).await;
+    for e in [&snap, &late, &withdraw] {
+        b.send(e).await;
+    }
+    let ra = a.student(s).await.map(|v| v["record"].clone());
+    let rb = b.student(s).await.map(|v| v["record"].clone());
+    assert_eq!(
+        ra, rb,
+        "in time order the student is withdrawn and then re-created from the T=300 attendance \
+         alone; delivered the other way round the withdrawal is stale and the whole old record stays"
+    );
+}
+
+/// Import one record through `POST /v1/students/import` (open local mode).
+async fn import_record(h: &Hook, record: &Value) -> Value {
+    let resp = h
+        .app
+        .post_raw(
+            "/v1/students/import",
+            "application/x-ndjson",
+            format!("{record}\n"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let lines = crate::helpers::parse_ndjson(&resp.text().await.expect("body"));
+    lines.last().expect("summary")["summary"].clone()
+}
+
+#[tokio::test]
+#[ignore = "bug: an unchanged import does not advance the part versions, so a late event from between two imports rolls back the newer import"]
+async fn a_late_event_does_not_roll_back_an_unchanged_import() {
+    let h = spawn_hooked(vec![], None).await;
+    let s = "S-IMP-LATE";
+    let rec = calm_record(s);
+    assert_eq!(import_record(&h, &rec).await["imported"], 1);
+    let first_at = h.student(s).await.expect("snapshot")["versions"]["attendance"]["at"].clone();
+    // An SIS event that happened after the first import ...
+    let between = instant(&first_at) + chrono::TimeDelta::milliseconds(1);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // ... and before the second, identical import (which says "still 50 of 50").
+    assert_eq!(import_record(&h, &rec).await["unchanged"], 1);
+    let mut late = ev(
+        "evt-imp-late",
+        "attendance.updated",
+        0,
+        s,
+        json!({"days_enrolled": 50.0, "days_present": 30.0}),
+    );
+    late["occurred_at"] = json!(between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let out = h.send(&late).await;
+    assert_eq!(
+        h.record(s).await["attendance"],
+        rec["attendance"],
+        "the event is older than the second import and must not replace it: {out}"
+    );
+    assert_eq!(out["status"], "stale", "{out}");
+}
+
+#[tokio::test]
+#[ignore = "bug: imports version parts with millisecond times (audit::now) and events with nanosecond times; as strings `.123Z` sorts after `.123500000Z`"]
+async fn an_event_just_after_an_import_applies() {
+    let h = spawn_hooked(vec![], None).await;
+    let s = "S-IMP-MS";
+    assert_eq!(import_record(&h, &calm_record(s)).await["imported"], 1);
+    let imported_at = h.student(s).await.expect("snapshot")["versions"]["attendance"]["at"].clone();
+    // Half a millisecond after the import.
+    let after = instant(&imported_at) + chrono::TimeDelta::microseconds(500);
+    let mut e = ev(
+        "evt-imp-ms",
+        "attendance.updated",
+        0,
+        s,
+        json!({"days_enrolled": 50.0, "days_present": 30.0}),
+    );
+    e["occurred_at"] = json!(after.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let out = h.send(&e).await;
+    assert_eq!(
+        out["status"], "applied",
+        "an event after the import is newer: {out}"
+    );
+    assert_eq!(h.record(s).await["attendance"]["days_present"], 30.0);
+}

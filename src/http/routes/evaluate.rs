@@ -59,7 +59,7 @@ pub async fn evaluate(
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
     let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
-    let rules = state.rules.load_full();
+    let rules = state.registry.active();
     let d = state.evaluator.evaluate(&rules, &record);
     state.metrics.observe_decision(&d);
     if !q.dry_run {
@@ -181,7 +181,7 @@ async fn flush_group(
         return Ok(());
     }
     let st = state.clone();
-    let rules = state.rules.load_full();
+    let rules = state.registry.active();
     let used = rules.clone();
     let evaluated: Vec<Evaluated> = web::block(move || {
         group

@@ -32,7 +32,7 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let rules = state.rules.load();
+    let rules = state.registry.active();
     let store = state.store.clone();
     let head = web::block(move || store.head_seq()).await;
     match head {
@@ -42,6 +42,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             "rules": rules.rules.len(),
             "store": "open",
             "audit_entries": entries,
+            "last_reload": state.registry.last_reload(),
         })),
         _ => HttpResponse::ServiceUnavailable()
             .content_type("application/problem+json")

@@ -3,6 +3,7 @@
 pub(super) mod audit;
 pub(super) mod evaluate;
 pub(super) mod health;
+pub(super) mod lifecycle;
 pub(super) mod rules;
 pub(super) mod students;
 pub(super) mod webhooks;
@@ -24,6 +25,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(students::decisions),
         )
         .route("/v1/rules", web::get().to(rules::active))
+        .route("/v1/rules/check", web::post().to(lifecycle::check))
+        .route("/v1/rules/preview", web::post().to(lifecycle::preview))
+        .route("/v1/rules/reload", web::post().to(lifecycle::reload))
+        .route("/v1/rules/publish", web::post().to(lifecycle::publish_many))
+        .route(
+            "/v1/rules/files/{name:.*}",
+            web::put().to(lifecycle::publish),
+        )
+        .route(
+            "/v1/rules/rollback/{version}",
+            web::post().to(lifecycle::rollback),
+        )
+        .route("/v1/rules/versions", web::get().to(lifecycle::versions))
+        .route(
+            "/v1/rules/versions/{version}",
+            web::get().to(lifecycle::version),
+        )
+        .route("/v1/audit/{seq}/replay", web::get().to(lifecycle::replay))
         .route("/v1/audit", web::get().to(audit::list))
         .route("/v1/audit/export", web::get().to(audit::export))
         .route("/v1/audit/verify", web::get().to(audit::verify));

@@ -31,7 +31,7 @@ pub async fn active(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
-    let rs = state.rules.load_full();
+    let rs = state.registry.active();
     let rules: Vec<_> = rs
         .rules
         .iter()

@@ -223,7 +223,7 @@ pub async fn import(
                 .import_chunk(
                     chunk,
                     &format,
-                    state.rules.load_full(),
+                    state.registry.active(),
                     state.evaluator.clone(),
                     &actor.name,
                     &rid,

@@ -92,7 +92,7 @@ pub async fn sis(
             format!("`{path}`: {msg}")
         })
     })?;
-    let rules = state.rules.load_full();
+    let rules = state.registry.active();
     let outcome = state
         .students
         .ingest(

@@ -1,0 +1,427 @@
+//! The rule lifecycle over HTTP: check and preview a candidate, publish one file,
+//! reload from the directory, roll back, list stored versions, replay a decision.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Role;
+use crate::http::auth::authorize;
+use crate::http::error::ApiError;
+use crate::http::openapi as doc;
+use crate::http::{AppState, body, request_id};
+use crate::lifecycle::{self, LifecycleError, PreviewReport, ReplayReport, StoredVersion};
+use crate::rules::MAX_FILE_BYTES;
+
+/// A candidate rule set: the files changed from `base_version` (`null` removes one).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    /// The version the changes were made from; refused with 412 when another is active.
+    pub base_version: Option<String>,
+    /// File name (`params.yaml`, `lib/x.rhai`, `tests/y.yaml`) → whole new text.
+    pub files: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Page of student ids in each list (from 0).
+    pub page: Option<usize>,
+    /// Student ids per list (default 100, at most 10,000).
+    pub page_size: Option<usize>,
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::Rejected {
+                message,
+                diagnostics,
+            } => ApiError::RuleDiagnostics {
+                message,
+                diagnostics,
+            },
+            LifecycleError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+            LifecycleError::BadRequest(m) => ApiError::BadRequest(m),
+            LifecycleError::UnknownVersion(_) => ApiError::NotFound(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Read the candidate and build it: with its tests (the publish gate) for `check`,
+/// or only loaded for `preview` (a threshold change usually breaks the boundary tests
+/// until they are updated; the preview shows its effect first).
+async fn candidate(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    run_tests: bool,
+) -> Result<crate::rules::RuleSet, ApiError> {
+    body::check_type(req, &["application/json"])?;
+    let text = body::read_text(
+        req,
+        payload,
+        state.settings.max_body_bytes.max(MAX_FILE_BYTES),
+    )
+    .await?;
+    let c: Candidate = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
+        &text,
+    ))
+    .map_err(|e| {
+        let msg = e.inner().to_string();
+        ApiError::BadRequest(format!(
+            "candidate `{}`: {}",
+            e.path(),
+            msg.split(" at line ").next().unwrap_or(&msg)
+        ))
+    })?;
+    let active = state.registry.active();
+    if let Some(base) = &c.base_version {
+        if *base != active.version {
+            return Err(LifecycleError::Stale {
+                based_on: base.clone(),
+                active: active.version.clone(),
+            }
+            .into());
+        }
+    }
+    let files = state.registry.candidate_files(&c.files)?;
+    let registry = state.registry.clone();
+    Ok(web::block(move || {
+        if run_tests {
+            registry.check(files)
+        } else {
+            crate::rules::RuleSet::from_files(files).map_err(|e| LifecycleError::Rejected {
+                message: "the rule set has errors".into(),
+                diagnostics: e.diagnostics,
+            })
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??)
+}
+
+#[utoipa::path(post, path = "/v1/rules/check", tag = "rules", operation_id = "rules_check",
+    summary = "Validate a candidate rule set",
+    description = "Applies the changed files to the active set, checks it and runs its rule tests. \
+Nothing is activated or audited.",
+    request_body(content = Candidate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The candidate is clean", body = doc::CheckResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::RuleErrors),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+pub async fn check(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Counselor]).await?;
+    let rs = candidate(&req, payload, &state, true).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({"ok": true, "version": rs.version, "warnings": rs.warnings})),
+    )
+}
+
+#[utoipa::path(post, path = "/v1/rules/preview", tag = "rules", operation_id = "rules_preview",
+    summary = "Impact of a candidate on the stored caseload",
+    description = "Evaluates the candidate beside the active set for every stored student \
+snapshot and reports, per rule and tier, how many students would be newly flagged or cleared, \
+with a page of their ids. Nothing is audited as a decision.",
+    params(PreviewQuery),
+    request_body(content = Candidate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The impact", body = PreviewReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::RuleErrors),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+pub async fn preview(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Counselor]).await?;
+    let q: PreviewQuery = body::query(&req)?;
+    let rs = candidate(&req, payload, &state, false).await?;
+    let (page, size) = (
+        q.page.unwrap_or(0),
+        q.page_size.unwrap_or(100).clamp(1, 10_000),
+    );
+    let st = state.clone();
+    let report = web::block(move || {
+        let active = st.registry.active();
+        let records = st.students.records().filter_map(|r| r.ok());
+        let report = lifecycle::preview(&active, &rs, records, &st.evaluator, page, size);
+        let tests = crate::ruletest::run(&rs, &st.evaluator);
+        (report, tests)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (report, tests) = report;
+    let failures: Vec<String> = tests
+        .failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}: {}: {}",
+                f.file,
+                f.line,
+                f.name,
+                f.differences.join("; ")
+            )
+        })
+        .collect();
+    let mut body = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    body["tests"] = json!({"passed": tests.passed, "failed": tests.failed(), "failures": failures});
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[utoipa::path(put, path = "/v1/rules/files/{name}", tag = "rules", operation_id = "rules_publish_file",
+    summary = "Publish one changed rule-set file",
+    description = "The body is the file's whole new text; `If-Match` names the version it was \
+edited from. The candidate is checked and its tests run; only then is the file written \
+atomically, the set activated and the change audited with the actor and a unified diff.",
+    params(("name" = String, Path, description = "`params.yaml`, `attendance.yaml`, `lib/x.rhai`, `tests/y.yaml`"),
+        ("If-Match" = String, Header, description = "The version the edit was made from")),
+    request_body(content = String, content_type = "application/yaml"),
+    responses(
+        (status = 200, description = "Published and active", body = doc::Activated),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 422, response = doc::RuleErrors),
+        (status = 428, response = doc::PreconditionFailed),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+pub async fn publish(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
+    let Some(if_match) = req.headers().get("if-match").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::PreconditionRequired("send `If-Match: \"<version>\"` with the version the file was edited from (GET /v1/rules gives it as the ETag)".into()));
+    };
+    let based_on = if_match
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string();
+    let text = body::read_text(&req, payload, MAX_FILE_BYTES).await?;
+    let previous = state.registry.active().version.clone();
+    let changes = BTreeMap::from([(name.into_inner(), Some(text))]);
+    let rs = state
+        .registry
+        .publish(&changes, &based_on, &actor.name, &request_id(&req))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", rs.version)))
+        .json(json!({"version": rs.version, "previous": previous})))
+}
+
+#[utoipa::path(post, path = "/v1/rules/publish", tag = "rules", operation_id = "rules_publish",
+    summary = "Publish several changed files together",
+    description = "Like `PUT /v1/rules/files/{name}` for a candidate of several files (a threshold \
+in `params.yaml` and the rule tests that pin it, say), published as one change. `base_version` \
+is required.",
+    request_body(content = Candidate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Published and active", body = doc::Activated),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 412, response = doc::PreconditionFailed),
+        (status = 422, response = doc::RuleErrors),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+pub async fn publish_many(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
+    body::check_type(&req, &["application/json"])?;
+    let text = body::read_text(
+        &req,
+        payload,
+        state.settings.max_body_bytes.max(MAX_FILE_BYTES),
+    )
+    .await?;
+    let c: Candidate = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
+        &text,
+    ))
+    .map_err(|e| {
+        let msg = e.inner().to_string();
+        ApiError::BadRequest(format!(
+            "candidate `{}`: {}",
+            e.path(),
+            msg.split(" at line ").next().unwrap_or(&msg)
+        ))
+    })?;
+    let Some(base) = c.base_version else {
+        return Err(ApiError::PreconditionRequired(
+            "`base_version` is required: the version the files were edited from".into(),
+        ));
+    };
+    let previous = state.registry.active().version.clone();
+    let rs = state
+        .registry
+        .publish(&c.files, &base, &actor.name, &request_id(&req))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", rs.version)))
+        .json(json!({"version": rs.version, "previous": previous})))
+}
+
+#[utoipa::path(post, path = "/v1/rules/reload", tag = "rules", operation_id = "rules_reload",
+    summary = "Reload the rule set from its directory",
+    description = "Checks the directory and runs its tests; a clean set is activated, a broken one \
+leaves the active version serving and is returned as diagnostics (and audited).",
+    responses(
+        (status = 200, description = "The active version after the reload", body = doc::Activated),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::RuleErrors),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+pub async fn reload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
+    let previous = state.registry.active().version.clone();
+    let rs = state
+        .registry
+        .reload(&actor.name, &request_id(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"version": rs.version, "previous": previous})))
+}
+
+#[utoipa::path(post, path = "/v1/rules/rollback/{version}", tag = "rules", operation_id = "rules_rollback",
+    summary = "Re-activate a stored version",
+    description = "Writes the version's files back to the directory, activates it and audits it.",
+    params(("version" = String, Path, description = "`sha256:…`")),
+    responses(
+        (status = 200, description = "Rolled back", body = doc::Activated),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 422, response = doc::RuleErrors),
+    ),
+    security(("bearer" = ["admin"])))]
+pub async fn rollback(
+    req: HttpRequest,
+    version: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    let previous = state.registry.active().version.clone();
+    let rs = state
+        .registry
+        .rollback(&version, &actor.name, &request_id(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"version": rs.version, "previous": previous})))
+}
+
+#[utoipa::path(get, path = "/v1/rules/versions", tag = "rules", operation_id = "rules_versions",
+    summary = "Every version that was ever active",
+    description = "Most recently activated first, with who activated each and when (files left out).",
+    responses(
+        (status = 200, description = "The versions", body = doc::VersionList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
+pub async fn versions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let registry = state.registry.clone();
+    let list = web::block(move || registry.list())
+        .await
+        .map_err(ApiError::internal)??;
+    let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"active": state.registry.active().version, "versions": items})))
+}
+
+#[utoipa::path(get, path = "/v1/rules/versions/{version}", tag = "rules", operation_id = "rules_version",
+    summary = "One stored version with its files",
+    params(("version" = String, Path, description = "`sha256:…`")),
+    responses(
+        (status = 200, description = "The version", body = StoredVersion),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
+pub async fn version(
+    req: HttpRequest,
+    version: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let registry = state.registry.clone();
+    let v = version.into_inner();
+    let found = web::block(move || registry.stored(&v).map(|s| (v, s)))
+        .await
+        .map_err(ApiError::internal)??;
+    match found {
+        (_, Some(s)) => Ok(HttpResponse::Ok().json(s)),
+        (v, None) => Err(ApiError::NotFound(format!(
+            "version `{v}` was never active here"
+        ))),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/audit/{seq}/replay", tag = "audit", operation_id = "audit_replay",
+    summary = "Re-evaluate a logged decision",
+    description = "Re-evaluates the decision under the rule version it names, from the inputs \
+the log kept, and reports whether the result is identical (or the differences).",
+    params(("seq" = u64, Path, description = "The decision's sequence number")),
+    responses(
+        (status = 200, description = "The replay", body = ReplayReport),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
+pub async fn replay(
+    req: HttpRequest,
+    seq: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Auditor]).await?;
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
+    let st = state.clone();
+    let report = web::block(move || -> Result<ReplayReport, ApiError> {
+        let entry = st
+            .store
+            .get(seq)?
+            .ok_or_else(|| ApiError::NotFound(format!("no audit entry {seq}")))?;
+        Ok(lifecycle::replay(&entry, &st.registry, &st.evaluator)?)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(report))
+}

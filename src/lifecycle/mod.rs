@@ -1,0 +1,602 @@
+//! The rule-set lifecycle: which version is active, how a new one becomes active
+//! (reload from the directory, publish through the API, rollback), and the record of
+//! every version that was ever active.
+//!
+//! Every path to activation goes through one gate ([`Registry::activate`]): the
+//! candidate must load without errors and pass its own tests; only then is it stored
+//! by version, written to the directory (atomically: temp file, fsync, rename, fsync
+//! the directory) when it came from the API, swapped in whole (an `ArcSwap`, so
+//! readers never block and never see half a rule set), and audited. Activations are
+//! serialised by one lock, so concurrent edits are checked against the version they
+//! were based on and the loser gets a conflict rather than a silent overwrite.
+
+mod preview;
+mod replay;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use preview::{PreviewReport, RuleImpact, TierImpact, preview};
+pub use replay::{Difference, ReplayReport, replay};
+pub use watch::watch;
+
+use crate::audit::{AuditError, NewEntry, Store};
+use crate::engine::Evaluator;
+use crate::rules::{Diagnostic, RuleSet, version_of};
+use crate::ruletest;
+
+pub const VERSIONS_TREE: &str = "ruleset_versions";
+
+/// A stored version: its files and when it was activated, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredVersion {
+    pub version: String,
+    /// Each activation of this version: (when, who, how).
+    pub activations: Vec<Activation>,
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Activation {
+    pub at: String,
+    pub actor: String,
+    /// `startup`, `reload`, `publish`, `rollback`.
+    pub how: String,
+}
+
+/// The outcome of the last reload attempt (shown by `/readyz`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReloadStatus {
+    pub at: String,
+    pub ok: bool,
+    pub version: Option<String>,
+    pub message: String,
+}
+
+/// Why a change was not activated.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The candidate has errors or failing tests; the active set is unchanged.
+    #[error("{message}")]
+    Rejected {
+        message: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error(
+        "the change was made from version `{based_on}` but `{active}` is active now; reload and edit again"
+    )]
+    Stale { based_on: String, active: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("version `{0}` was never active here")]
+    UnknownVersion(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("rule store: {0}")]
+    Store(String),
+}
+
+impl From<sled::Error> for LifecycleError {
+    fn from(e: sled::Error) -> Self {
+        LifecycleError::Store(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for LifecycleError {
+    fn from(e: std::io::Error) -> Self {
+        LifecycleError::Store(e.to_string())
+    }
+}
+
+/// The active rule set and its history.
+pub struct Registry {
+    active: ArcSwap<RuleSet>,
+    dir: PathBuf,
+    versions: sled::Tree,
+    audit: Store,
+    evaluator: Arc<Evaluator>,
+    /// Serialises activations.
+    gate: tokio::sync::Mutex<()>,
+    last_reload: Mutex<Option<ReloadStatus>>,
+    /// Compiled past versions, for replay.
+    compiled: Mutex<HashMap<String, Arc<RuleSet>>>,
+}
+
+/// The most recently activated stored version that still loads, for starting when
+/// the rules directory is broken.
+pub fn last_active(store: &Store) -> Option<RuleSet> {
+    let tree = store.db().open_tree(VERSIONS_TREE).ok()?;
+    let mut all: Vec<StoredVersion> = tree
+        .iter()
+        .values()
+        .filter_map(|v| v.ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    all.sort_by(|a, b| {
+        b.activations
+            .last()
+            .map(|x| &x.at)
+            .cmp(&a.activations.last().map(|x| &x.at))
+    });
+    all.into_iter()
+        .find_map(|v| RuleSet::from_files(v.files).ok())
+}
+
+/// A file name a rule set may hold: `*.yaml` at the top, `lib/*.rhai`, `tests/*.yaml`.
+pub fn valid_file_name(name: &str) -> bool {
+    let (dir, file) = match name.split_once('/') {
+        Some((d, f)) => (Some(d), f),
+        None => (None, name),
+    };
+    let plain = !file.is_empty()
+        && !file.starts_with('.')
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    plain
+        && match dir {
+            None => file.ends_with(".yaml") || file.ends_with(".yml"),
+            Some("lib") => file.ends_with(".rhai"),
+            Some("tests") => file.ends_with(".yaml") || file.ends_with(".yml"),
+            Some(_) => false,
+        }
+}
+
+impl Registry {
+    /// Start with `initial` (already checked) as the active set and record it.
+    pub fn start(
+        initial: RuleSet,
+        dir: &Path,
+        audit: Store,
+        evaluator: Arc<Evaluator>,
+    ) -> Result<Registry, LifecycleError> {
+        let versions = audit.db().open_tree(VERSIONS_TREE)?;
+        let reg = Registry {
+            active: ArcSwap::from_pointee(initial),
+            dir: dir.to_path_buf(),
+            versions,
+            audit,
+            evaluator,
+            gate: tokio::sync::Mutex::new(()),
+            last_reload: Mutex::new(None),
+            compiled: Mutex::new(HashMap::new()),
+        };
+        let rs = reg.active();
+        reg.remember(&rs, "system", "startup")?;
+        Ok(reg)
+    }
+
+    /// The active rule set (a cheap pointer copy; never blocks).
+    pub fn active(&self) -> Arc<RuleSet> {
+        self.active.load_full()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Record a failed load that happened outside [`Registry::reload`] (at startup).
+    pub fn note_failed_reload(&self, message: String) {
+        self.set_last_reload(ReloadStatus {
+            at: crate::audit::now(),
+            ok: false,
+            version: None,
+            message,
+        });
+    }
+
+    fn set_last_reload(&self, s: ReloadStatus) {
+        if let Ok(mut g) = self.last_reload.lock() {
+            *g = Some(s);
+        }
+    }
+
+    /// Store `rs` by version with one more activation.
+    fn remember(&self, rs: &RuleSet, actor: &str, how: &str) -> Result<(), LifecycleError> {
+        let mut stored = self.stored(&rs.version)?.unwrap_or_else(|| StoredVersion {
+            version: rs.version.clone(),
+            activations: Vec::new(),
+            files: rs.files.clone(),
+        });
+        stored.activations.push(Activation {
+            at: crate::audit::now(),
+            actor: actor.to_string(),
+            how: how.to_string(),
+        });
+        let bytes =
+            serde_json::to_vec(&stored).map_err(|e| LifecycleError::Store(e.to_string()))?;
+        self.versions.insert(rs.version.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    /// A stored version.
+    pub fn stored(&self, version: &str) -> Result<Option<StoredVersion>, LifecycleError> {
+        match self.versions.get(version.as_bytes())? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| LifecycleError::Store(e.to_string())),
+        }
+    }
+
+    /// Every stored version, most recently activated first.
+    pub fn list(&self) -> Result<Vec<StoredVersion>, LifecycleError> {
+        let mut all = Vec::new();
+        for item in self.versions.iter().values() {
+            let v: StoredVersion =
+                serde_json::from_slice(&item?).map_err(|e| LifecycleError::Store(e.to_string()))?;
+            all.push(v);
+        }
+        all.sort_by(|a, b| {
+            b.activations
+                .last()
+                .map(|x| &x.at)
+                .cmp(&a.activations.last().map(|x| &x.at))
+        });
+        Ok(all)
+    }
+
+    /// A past version compiled (cached), for replay.
+    pub fn compiled(&self, version: &str) -> Result<Arc<RuleSet>, LifecycleError> {
+        let active = self.active();
+        if active.version == version {
+            return Ok(active);
+        }
+        if let Some(rs) = self
+            .compiled
+            .lock()
+            .ok()
+            .and_then(|c| c.get(version).cloned())
+        {
+            return Ok(rs);
+        }
+        let stored = self
+            .stored(version)?
+            .ok_or_else(|| LifecycleError::UnknownVersion(version.to_string()))?;
+        let rs =
+            Arc::new(
+                RuleSet::from_files(stored.files).map_err(|e| LifecycleError::Rejected {
+                    message: format!("stored version `{version}` no longer loads"),
+                    diagnostics: e.diagnostics,
+                })?,
+            );
+        if let Ok(mut c) = self.compiled.lock() {
+            c.insert(version.to_string(), rs.clone());
+        }
+        Ok(rs)
+    }
+
+    /// The active files with `changes` applied (`None` removes a file).
+    pub fn candidate_files(
+        &self,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<BTreeMap<String, String>, LifecycleError> {
+        let mut files = self.active().files.clone();
+        for (name, text) in changes {
+            if !valid_file_name(name) {
+                return Err(LifecycleError::BadRequest(format!(
+                    "`{name}` is not a rule-set file name (use `name.yaml`, `lib/name.rhai` or `tests/name.yaml`)"
+                )));
+            }
+            match text {
+                Some(t) => files.insert(name.clone(), t.clone()),
+                None => files.remove(name),
+            };
+        }
+        Ok(files)
+    }
+
+    /// Load `files` and run their tests: the gate every activation passes.
+    pub fn check(&self, files: BTreeMap<String, String>) -> Result<RuleSet, LifecycleError> {
+        check_with(&self.evaluator, files)
+    }
+
+    /// Re-read the directory and activate it when it is clean and different.
+    pub async fn reload(
+        &self,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Arc<RuleSet>, LifecycleError> {
+        let _gate = self.gate.lock().await;
+        let dir = self.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            crate::rules::RuleSet::load_dir(&dir).map(|rs| rs.files)
+        })
+        .await
+        .map_err(|e| LifecycleError::Store(e.to_string()))?;
+        let result = match loaded {
+            Err(e) => Err(LifecycleError::Rejected {
+                message: "the rules directory has errors; the active version keeps serving".into(),
+                diagnostics: e.diagnostics,
+            }),
+            Ok(files) if version_of(&files) == self.active().version => {
+                self.set_last_reload(ReloadStatus {
+                    at: crate::audit::now(),
+                    ok: true,
+                    version: Some(self.active().version.clone()),
+                    message: "unchanged".into(),
+                });
+                return Ok(self.active());
+            }
+            Ok(files) => self.check(files),
+        };
+        match result {
+            Ok(rs) => {
+                let diff = diff_files(&self.active().files, &rs.files);
+                let rs = self
+                    .swap(rs, actor, "reload", request_id, json!({"diff": diff}))
+                    .await?;
+                self.set_last_reload(ReloadStatus {
+                    at: crate::audit::now(),
+                    ok: true,
+                    version: Some(rs.version.clone()),
+                    message: "activated".into(),
+                });
+                Ok(rs)
+            }
+            Err(e) => {
+                self.reject(&e, actor, request_id, "reload").await?;
+                self.set_last_reload(ReloadStatus {
+                    at: crate::audit::now(),
+                    ok: false,
+                    version: None,
+                    message: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Publish changed files (`None` removes one) made from `based_on`: checked and
+    /// tested first, then written to the directory, activated and audited with a diff.
+    pub async fn publish(
+        &self,
+        changes: &BTreeMap<String, Option<String>>,
+        based_on: &str,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Arc<RuleSet>, LifecycleError> {
+        let _gate = self.gate.lock().await;
+        let active = self.active();
+        if based_on != active.version {
+            return Err(LifecycleError::Stale {
+                based_on: based_on.to_string(),
+                active: active.version.clone(),
+            });
+        }
+        let files = self.candidate_files(changes)?;
+        let ev = self.evaluator.clone();
+        let checked = tokio::task::spawn_blocking(move || check_with(&ev, files))
+            .await
+            .map_err(|e| LifecycleError::Store(e.to_string()))?;
+        let rs = match checked {
+            Ok(rs) => rs,
+            Err(e) => {
+                self.reject(&e, actor, request_id, "publish").await?;
+                return Err(e);
+            }
+        };
+        if rs.version == active.version {
+            return Ok(active);
+        }
+        let dir = self.dir.clone();
+        let (old, new) = (active.files.clone(), rs.files.clone());
+        tokio::task::spawn_blocking(move || write_all(&dir, &old, &new))
+            .await
+            .map_err(|e| LifecycleError::Store(e.to_string()))??;
+        let diff = diff_files(&active.files, &rs.files);
+        let names: Vec<&String> = changes.keys().collect();
+        self.swap(
+            rs,
+            actor,
+            "publish",
+            request_id,
+            json!({"files_changed": names, "based_on": based_on, "diff": diff}),
+        )
+        .await
+    }
+
+    /// Re-activate a stored version and write its files back to the directory.
+    pub async fn rollback(
+        &self,
+        version: &str,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Arc<RuleSet>, LifecycleError> {
+        let _gate = self.gate.lock().await;
+        let stored = self
+            .stored(version)?
+            .ok_or_else(|| LifecycleError::UnknownVersion(version.to_string()))?;
+        let active = self.active();
+        let ev = self.evaluator.clone();
+        let files = stored.files.clone();
+        let rs = tokio::task::spawn_blocking(move || check_with(&ev, files))
+            .await
+            .map_err(|e| LifecycleError::Store(e.to_string()))??;
+        let dir = self.dir.clone();
+        let (old, new) = (active.files.clone(), rs.files.clone());
+        tokio::task::spawn_blocking(move || write_all(&dir, &old, &new))
+            .await
+            .map_err(|e| LifecycleError::Store(e.to_string()))??;
+        let diff = diff_files(&active.files, &rs.files);
+        self.swap(
+            rs,
+            actor,
+            "rollback",
+            request_id,
+            json!({"from": active.version, "diff": diff}),
+        )
+        .await
+    }
+
+    async fn swap(
+        &self,
+        rs: RuleSet,
+        actor: &str,
+        how: &str,
+        request_id: &str,
+        extra: serde_json::Value,
+    ) -> Result<Arc<RuleSet>, LifecycleError> {
+        let previous = self.active().version.clone();
+        self.remember(&rs, actor, how)?;
+        let rs = Arc::new(rs);
+        let mut payload = json!({"version": rs.version, "previous": previous, "how": how, "files": rs.files.keys().collect::<Vec<_>>()});
+        if let (Some(p), serde_json::Value::Object(e)) = (payload.as_object_mut(), extra) {
+            p.extend(e);
+        }
+        // Durable before anyone is told; then swapped in whole.
+        self.audit
+            .append(NewEntry {
+                kind: format!("ruleset.{}", past(how)),
+                actor: actor.to_string(),
+                request_id: request_id.to_string(),
+                payload,
+            })
+            .await?;
+        self.active.store(rs.clone());
+        tracing::info!(version = %rs.version, previous = %previous, how, actor, "rule set activated");
+        Ok(rs)
+    }
+
+    async fn reject(
+        &self,
+        e: &LifecycleError,
+        actor: &str,
+        request_id: &str,
+        how: &str,
+    ) -> Result<(), LifecycleError> {
+        let LifecycleError::Rejected {
+            message,
+            diagnostics,
+        } = e
+        else {
+            return Ok(());
+        };
+        tracing::warn!(
+            how,
+            actor,
+            errors = diagnostics.len(),
+            "rule set change rejected: {message}"
+        );
+        self.audit
+            .append(NewEntry {
+                kind: "ruleset.rejected".into(),
+                actor: actor.to_string(),
+                request_id: request_id.to_string(),
+                payload: json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics}),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn past(how: &str) -> &'static str {
+    match how {
+        "publish" => "published",
+        "rollback" => "rolled_back",
+        _ => "reloaded",
+    }
+}
+
+fn check_with(ev: &Evaluator, files: BTreeMap<String, String>) -> Result<RuleSet, LifecycleError> {
+    let rs = RuleSet::from_files(files).map_err(|e| LifecycleError::Rejected {
+        message: "the rule set has errors; nothing was changed".into(),
+        diagnostics: e.diagnostics,
+    })?;
+    let report = ruletest::run(&rs, ev);
+    if !report.ok() {
+        let mut diagnostics = report.diagnostics.clone();
+        for f in &report.failures {
+            diagnostics.push(Diagnostic::error(
+                &f.file,
+                f.line,
+                1,
+                format!("rule test `{}` fails: {}", f.name, f.differences.join("; ")),
+            ));
+        }
+        return Err(LifecycleError::Rejected {
+            message: format!("{} rule test(s) fail; nothing was changed", report.failed()),
+            diagnostics,
+        });
+    }
+    Ok(rs)
+}
+
+/// Write one file so that a reader sees the old or the new content, never a part:
+/// a temp file in the same directory, fsync, rename over, fsync the directory.
+pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = dir.join(name);
+    let parent = target.parent().unwrap_or(dir).to_path_buf();
+    std::fs::create_dir_all(&parent)?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file"),
+        ulid::Ulid::generate()
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &target)?;
+    std::fs::File::open(&parent)?.sync_all()?;
+    Ok(())
+}
+
+/// Make the directory hold exactly `new`: write changed files, remove files that
+/// `old` had and `new` has not.
+fn write_all(
+    dir: &Path,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    for (name, text) in new {
+        if old.get(name) != Some(text) {
+            write_atomically(dir, name, text)?;
+        }
+    }
+    for name in old.keys().filter(|n| !new.contains_key(*n)) {
+        std::fs::remove_file(dir.join(name))?;
+    }
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// A unified diff of every changed file.
+pub fn diff_files(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> String {
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut out = String::new();
+    for name in names {
+        let (a, b) = (
+            old.get(name).map_or("", String::as_str),
+            new.get(name).map_or("", String::as_str),
+        );
+        if a != b {
+            let diff = similar::TextDiff::from_lines(a, b);
+            out.push_str(
+                &diff
+                    .unified_diff()
+                    .context_radius(2)
+                    .header(&format!("a/{name}"), &format!("b/{name}"))
+                    .to_string(),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,171 @@
+//! Impact preview: a candidate rule set beside the active one over every stored
+//! student snapshot — per rule and tier, who would be newly flagged and who cleared.
+//! Nothing is audited as a decision.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::engine::{Decision, Evaluator};
+use crate::record::Record;
+use crate::rules::{Domain, RuleSet};
+
+/// Students decoded and evaluated per parallel step.
+const CHUNK: usize = 4096;
+
+/// One rule (at one tier) and the students whose flag would change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RuleImpact {
+    pub rule_id: String,
+    pub tier: u8,
+    /// Students flagged by this rule under the active and the candidate set.
+    pub active_flagged: u64,
+    pub candidate_flagged: u64,
+    pub newly_flagged: u64,
+    pub cleared: u64,
+    /// A page of the student ids (sorted).
+    pub newly_flagged_ids: Vec<String>,
+    pub cleared_ids: Vec<String>,
+}
+
+/// Students whose highest tier in a domain would go up or down.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TierImpact {
+    pub domain: Domain,
+    pub raised: u64,
+    pub lowered: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PreviewReport {
+    pub active_version: String,
+    pub candidate_version: String,
+    pub students: u64,
+    /// Students whose set of flags would change.
+    pub students_changed: u64,
+    pub rules: Vec<RuleImpact>,
+    pub tiers: Vec<TierImpact>,
+    pub page: usize,
+    pub page_size: usize,
+}
+
+#[derive(Default)]
+struct Tally {
+    students: u64,
+    changed: u64,
+    /// (rule, tier) → (active ids, candidate ids)
+    rules: BTreeMap<(String, u8), (Vec<String>, Vec<String>)>,
+    tiers: BTreeMap<Domain, (u64, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, id: &str, a: &Decision, c: &Decision) {
+        self.students += 1;
+        let key = |d: &Decision| -> Vec<(String, u8)> {
+            d.flags
+                .iter()
+                .map(|f| (f.rule_id.clone(), f.tier))
+                .collect()
+        };
+        let (ka, kc) = (key(a), key(c));
+        if ka != kc {
+            self.changed += 1;
+        }
+        for k in ka {
+            self.rules.entry(k).or_default().0.push(id.to_string());
+        }
+        for k in kc {
+            self.rules.entry(k).or_default().1.push(id.to_string());
+        }
+        for d in Domain::ALL {
+            let (ta, tc) = (
+                a.tiers.get(&d).copied().unwrap_or(0),
+                c.tiers.get(&d).copied().unwrap_or(0),
+            );
+            let e = self.tiers.entry(d).or_default();
+            e.0 += u64::from(tc > ta);
+            e.1 += u64::from(tc < ta);
+        }
+    }
+}
+
+/// Evaluate `records` (snapshots, in chunks) under both sets and compare.
+pub fn preview(
+    active: &RuleSet,
+    candidate: &RuleSet,
+    records: impl Iterator<Item = Record>,
+    ev: &Evaluator,
+    page: usize,
+    page_size: usize,
+) -> PreviewReport {
+    let mut tally = Tally::default();
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
+        let pairs: Vec<(String, Decision, Decision)> = chunk
+            .par_iter()
+            .map(|r| {
+                let a = ev.evaluate_with(active, r, String::new(), String::new());
+                let c = ev.evaluate_with(candidate, r, String::new(), String::new());
+                (r.student_id.clone(), a, c)
+            })
+            .collect();
+        for (id, a, c) in &pairs {
+            tally.add(id, a, c);
+        }
+    }
+    let page_of = |mut ids: Vec<String>| -> Vec<String> {
+        ids.sort();
+        ids.into_iter()
+            .skip(page * page_size)
+            .take(page_size)
+            .collect()
+    };
+    let rules = tally
+        .rules
+        .into_iter()
+        .map(|((rule_id, tier), (mut a, mut c))| {
+            a.sort();
+            c.sort();
+            let newly: Vec<String> = c
+                .iter()
+                .filter(|id| a.binary_search(id).is_err())
+                .cloned()
+                .collect();
+            let cleared: Vec<String> = a
+                .iter()
+                .filter(|id| c.binary_search(id).is_err())
+                .cloned()
+                .collect();
+            RuleImpact {
+                rule_id,
+                tier,
+                active_flagged: a.len() as u64,
+                candidate_flagged: c.len() as u64,
+                newly_flagged: newly.len() as u64,
+                cleared: cleared.len() as u64,
+                newly_flagged_ids: page_of(newly),
+                cleared_ids: page_of(cleared),
+            }
+        })
+        .collect();
+    PreviewReport {
+        active_version: active.version.clone(),
+        candidate_version: candidate.version.clone(),
+        students: tally.students,
+        students_changed: tally.changed,
+        rules,
+        tiers: tally
+            .tiers
+            .into_iter()
+            .map(|(domain, (raised, lowered))| TierImpact {
+                domain,
+                raised,
+                lowered,
+            })
+            .collect(),
+        page,
+        page_size,
+    }
+}

@@ -1,0 +1,85 @@
+//! Replay: re-evaluate a logged decision under the rule version it names, from the
+//! inputs the log kept, and say whether the result is identical.
+
+use serde::Serialize;
+
+use super::{LifecycleError, Registry};
+use crate::audit::Entry;
+use crate::engine::{Decision, Evaluator};
+use crate::record::record_from_value;
+
+/// One part of the decision that differs.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Difference {
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub logged: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub replayed: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReplayReport {
+    pub seq: u64,
+    pub decision_id: String,
+    pub ruleset_version: String,
+    pub identical: bool,
+    pub differences: Vec<Difference>,
+    pub replayed: Decision,
+}
+
+pub fn replay(
+    entry: &Entry,
+    registry: &Registry,
+    ev: &Evaluator,
+) -> Result<ReplayReport, LifecycleError> {
+    if entry.kind != "decision" {
+        return Err(LifecycleError::BadRequest(format!(
+            "entry {} is a `{}` entry, not a decision",
+            entry.seq, entry.kind
+        )));
+    }
+    let p = &entry.payload;
+    let logged: Decision = serde_json::from_value(p.get("decision").cloned().unwrap_or_default())
+        .map_err(|e| {
+        LifecycleError::Store(format!("entry {}: decision unreadable: {e}", entry.seq))
+    })?;
+    let record = record_from_value(p.get("record").cloned().unwrap_or_default()).map_err(|e| {
+        LifecycleError::Store(format!(
+            "entry {}: stored inputs unreadable: {e}",
+            entry.seq
+        ))
+    })?;
+    let rules = registry.compiled(&logged.ruleset_version)?;
+    let replayed = ev.evaluate_with(
+        &rules,
+        &record,
+        logged.decision_id.clone(),
+        logged.evaluated_at.clone(),
+    );
+    let (a, b) = (
+        serde_json::to_value(&logged).unwrap_or_default(),
+        serde_json::to_value(&replayed).unwrap_or_default(),
+    );
+    let mut differences = Vec::new();
+    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+        for (k, va) in a {
+            let vb = b.get(k).cloned().unwrap_or_default();
+            if *va != vb {
+                differences.push(Difference {
+                    field: k.clone(),
+                    logged: va.clone(),
+                    replayed: vb,
+                });
+            }
+        }
+    }
+    Ok(ReplayReport {
+        seq: entry.seq,
+        decision_id: logged.decision_id.clone(),
+        ruleset_version: logged.ruleset_version.clone(),
+        identical: differences.is_empty(),
+        differences,
+        replayed,
+    })
+}
