@@ -23,7 +23,7 @@ async fn a_record_gets_a_decision_that_is_audited() {
     assert!(!id.is_empty());
     assert_eq!(
         d["ruleset_version"].as_str(),
-        Some(app.state.rules.load().version.as_str())
+        Some(app.state.registry.active().version.as_str())
     );
     let fired: Vec<&str> = d["flags"]
         .as_array()

@@ -30,7 +30,7 @@ async fn readyz_reports_rule_set_and_store() {
         body["audit_entries"].as_u64().is_some_and(|n| n >= 1),
         "{body}"
     );
-    assert_eq!(version, app.state.rules.load().version);
+    assert_eq!(version, app.state.registry.active().version);
     assert!(app.address.ends_with(&format!(":{}", app.port)));
     assert!(
         app.dir.path().join("db").exists(),

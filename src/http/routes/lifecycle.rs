@@ -80,14 +80,14 @@ async fn candidate(
         ))
     })?;
     let active = state.registry.active();
-    if let Some(base) = &c.base_version {
-        if *base != active.version {
-            return Err(LifecycleError::Stale {
-                based_on: base.clone(),
-                active: active.version.clone(),
-            }
-            .into());
+    if let Some(base) = &c.base_version
+        && *base != active.version
+    {
+        return Err(LifecycleError::Stale {
+            based_on: base.clone(),
+            active: active.version.clone(),
         }
+        .into());
     }
     let files = state.registry.candidate_files(&c.files)?;
     let registry = state.registry.clone();
