@@ -107,8 +107,8 @@ pub struct Snapshot {
     /// Incidents by event id.
     #[serde(default)]
     pub incidents: BTreeMap<String, (String, Incident)>,
-    /// Set when the student was withdrawn: the snapshot is a tombstone that only
-    /// keeps versions, so late events from before the withdrawal stay stale.
+    /// The latest withdrawal: events from before it are stale. The student has no
+    /// snapshot while nothing newer than it has arrived ([`Snapshot::has_data`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<Version>,
 }
@@ -137,6 +137,13 @@ pub enum EventError {
     BadId(String),
     #[error("no snapshot for student `{0}`; send a student.snapshot (or import) first")]
     UnknownStudent(String),
+    #[error(
+        "event id `{event_id}` was already used for student `{student_id}`; event ids must be unique"
+    )]
+    IdReused {
+        event_id: String,
+        student_id: String,
+    },
     #[error("`data.student_id` is `{inner}` but the event is for `{outer}`")]
     StudentMismatch { outer: String, inner: String },
 }
@@ -257,6 +264,12 @@ impl Envelope {
     }
 }
 
+/// The current time in the form versions use (RFC 3339, nanoseconds, `Z`): fixed
+/// width, so string order is time order.
+pub fn now_version_time() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 fn empty(student_id: &str) -> Record {
     Record {
         student_id: student_id.to_string(),
@@ -307,30 +320,30 @@ impl Snapshot {
         v: &Version,
         change: &Change,
     ) -> Result<Applied, EventError> {
-        let current = match current {
-            Some(t) if t.withdrawn.as_ref().is_some_and(|w| v <= w) => return Ok(Applied::Stale),
-            Some(t) if t.withdrawn.is_some() => None,
-            other => other,
-        };
-        if let (None, Change::Incident(_) | Change::Withdrawn) = (current, change) {
+        // Events from before the latest withdrawal were settled by it.
+        if current
+            .and_then(|c| c.withdrawn.as_ref())
+            .is_some_and(|w| v <= w)
+        {
+            return Ok(Applied::Stale);
+        }
+        let present = current.is_some_and(Snapshot::has_data);
+        if !present && matches!(change, Change::Incident(_) | Change::Withdrawn) {
             return Err(EventError::UnknownStudent(student_id.to_string()));
         }
         let mut s = current
             .cloned()
             .unwrap_or_else(|| Snapshot::new(student_id));
         if let Change::Withdrawn = change {
-            let incidents = s.incidents.iter().map(|(id, (at, _))| Version {
-                at: at.clone(),
-                event_id: id.clone(),
+            // Remove what is older than the withdrawal; keep what is newer (a late
+            // withdrawal after a re-enrolment's data), so any order ends the same.
+            s.withdraw(v);
+            s.tidy();
+            return Ok(if s.has_data() {
+                Applied::Updated(Box::new(s))
+            } else {
+                Applied::Removed(Box::new(s))
             });
-            let newest = s.versions.values().cloned().chain(incidents).max();
-            if newest.is_some_and(|n| &n >= v) {
-                return Ok(Applied::Stale);
-            }
-            let mut tomb = Snapshot::new(student_id);
-            tomb.versions = s.versions;
-            tomb.withdrawn = Some(v.clone());
-            return Ok(Applied::Removed(Box::new(tomb)));
         }
         let changed = match change {
             Change::Snapshot(r) => s.take_snapshot(r, v),
@@ -379,14 +392,82 @@ impl Snapshot {
         if !changed {
             return Ok(Applied::Stale);
         }
-        s.recount_behavior();
-        if let Some(c) = s.record.courses.as_mut() {
+        s.tidy();
+        Ok(Applied::Updated(Box::new(s)))
+    }
+
+    /// Whether the student has any data (a withdrawn student has none).
+    pub fn has_data(&self) -> bool {
+        !self.versions.is_empty() || !self.incidents.is_empty()
+    }
+
+    /// Recount behavior and order the lists so the record does not depend on the
+    /// order events arrived in.
+    fn tidy(&mut self) {
+        self.recount_behavior();
+        if let Some(c) = self.record.courses.as_mut() {
             c.sort_by(|a, b| a.course_id.cmp(&b.course_id));
         }
-        if let Some(a) = s.record.assessments.as_mut() {
+        if let Some(a) = self.record.assessments.as_mut() {
             a.sort_by(|x, y| (x.date.as_deref(), &x.name).cmp(&(y.date.as_deref(), &y.name)));
         }
-        Ok(Applied::Updated(Box::new(s)))
+    }
+
+    /// Drop every part (and incident) older than the withdrawal at `v`.
+    fn withdraw(&mut self, v: &Version) {
+        let old: Vec<String> = self
+            .versions
+            .iter()
+            .filter(|(_, ver)| *ver < v)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for part in old {
+            self.versions.remove(&part);
+            let r = &mut self.record;
+            match part.as_str() {
+                "profile" => {
+                    (
+                        r.as_of,
+                        r.school_id,
+                        r.grade_level,
+                        r.gpa,
+                        r.programs,
+                        r.extra,
+                    ) = (None, None, None, None, None, None);
+                }
+                "attendance" => r.attendance = None,
+                "sel" => r.sel = None,
+                "behavior" => self.behavior_base = None,
+                p => {
+                    if let Some(id) = p.strip_prefix("course:") {
+                        if let Some(list) = r.courses.as_mut() {
+                            list.retain(|c| c.course_id != id);
+                        }
+                    } else if let (true, Some(list)) =
+                        (p.starts_with("assessment:"), r.assessments.as_mut())
+                    {
+                        list.retain(|a| assessment_key(a) != p);
+                    }
+                }
+            }
+        }
+        self.incidents.retain(|id, (at, _)| {
+            Version {
+                at: at.clone(),
+                event_id: id.clone(),
+            } > *v
+        });
+        if self.record.courses.as_ref().is_some_and(Vec::is_empty)
+            && !self.versions.contains_key("courses")
+        {
+            self.record.courses = None;
+        }
+        if self.record.assessments.as_ref().is_some_and(Vec::is_empty)
+            && !self.versions.contains_key("assessments")
+        {
+            self.record.assessments = None;
+        }
+        self.withdrawn = Some(v.clone());
     }
 
     /// A whole record: each part is replaced only where the snapshot is newer.

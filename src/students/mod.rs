@@ -119,7 +119,7 @@ impl Students {
             .get(student_id.as_bytes())?
             .map(|b| decode(&b))
             .transpose()?;
-        Ok(s.filter(|s| s.withdrawn.is_none()))
+        Ok(s.filter(Snapshot::has_data))
     }
 
     fn get_raw(&self, student_id: &str) -> Result<Option<Snapshot>, IngestError> {
@@ -134,7 +134,7 @@ impl Students {
         self.snapshots.iter().values().filter_map(|v| match v {
             Err(e) => Some(Err(IngestError::from(e))),
             Ok(b) => match decode::<Snapshot>(&b) {
-                Ok(s) if s.withdrawn.is_some() => None,
+                Ok(s) if !s.has_data() => None,
                 Ok(s) => Some(Ok(s.record)),
                 Err(e) => Some(Err(e)),
             },
@@ -163,6 +163,13 @@ impl Students {
         let _guard = self.lock_for(&env.student_id).lock().await;
         if let Some(prev) = self.events.get(env.event_id.as_bytes())? {
             let mut first: Outcome = decode(&prev)?;
+            if first.student_id != env.student_id {
+                return Err(EventError::IdReused {
+                    event_id: env.event_id.clone(),
+                    student_id: first.student_id,
+                }
+                .into());
+            }
             first.duplicate = true;
             return Ok(first);
         }
@@ -264,7 +271,7 @@ impl Students {
         let work = move || -> Result<Option<(Decision, NewEntry)>, IngestError> {
             let current = this.get_raw(&record.student_id)?;
             let v = Version {
-                at: crate::audit::now(),
+                at: event::now_version_time(),
                 event_id: format!("import:{}:{line}", ulid::Ulid::generate()),
             };
             let applied = Snapshot::apply(
@@ -276,16 +283,18 @@ impl Students {
             let Applied::Updated(snap) = applied else {
                 return Ok(None);
             };
-            if current
+            let unchanged = current
                 .as_ref()
-                .is_some_and(|c| c.withdrawn.is_none() && c.record == snap.record)
-            {
-                return Ok(None);
-            }
+                .is_some_and(|c| c.has_data() && c.record == snap.record);
+            // Even an unchanged record moves the versions forward, so a late event
+            // older than this import stays stale.
             this.snapshots.insert(
                 record.student_id.as_bytes(),
                 serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?,
             )?;
+            if unchanged {
+                return Ok(None);
+            }
             let d = evaluator.evaluate(&rules, &snap.record);
             let entry = decision_entry(&d, &snap.record, &rules, Source::Import { line }, "", "");
             Ok(Some((d, entry)))

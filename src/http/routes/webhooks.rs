@@ -108,6 +108,9 @@ pub async fn sis(
             IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
                 "no snapshot for student `{s}`; send a student.snapshot (or import) first"
             )),
+            IngestError::Event(e @ EventError::IdReused { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
             IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
             other => ApiError::internal(other),
         })?;
