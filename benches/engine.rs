@@ -51,6 +51,8 @@ struct Workload {
     lines: Vec<String>,
     ruleset: RuleSet,
     evaluator: Evaluator,
+    /// The same rules with every condition run in Rhai (no native comparisons).
+    scripted: Evaluator,
     naive: naive_map::NaiveRules,
 }
 
@@ -64,6 +66,7 @@ impl Workload {
             lines: caseload::generate(RECORDS, SEED),
             ruleset,
             evaluator: Evaluator::new(),
+            scripted: Evaluator::scripted_only(),
             naive: naive_map::NaiveRules::new(),
         }
     }
@@ -207,6 +210,12 @@ fn evaluate_only(c: &mut Criterion, w: &Workload) {
     g.bench_function("intervene", |b| {
         b.iter(|| {
             let eval = |r: &Record| w.evaluator.evaluate(&w.ruleset, black_box(r)).flags.len();
+            records.iter().map(eval).sum::<usize>()
+        })
+    });
+    g.bench_function("intervene_rhai_only", |b| {
+        b.iter(|| {
+            let eval = |r: &Record| w.scripted.evaluate(&w.ruleset, black_box(r)).flags.len();
             records.iter().map(eval).sum::<usize>()
         })
     });

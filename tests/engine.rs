@@ -585,3 +585,69 @@ fn explanation_never_says_unknown_for_an_optional_field() {
     let e = &flag(&d, "sel-need-for-instruction").explanation;
     assert!(!e.contains("unknown"), "{e}");
 }
+
+// ---------------------------------------------------------------------------------
+// Native threshold conditions give exactly what Rhai gives.
+
+fn same_under_native_and_rhai(rules: &RuleSet, record: &intervene::record::Record) {
+    let native = Evaluator::new().evaluate_with(rules, record, "d".into(), "t".into());
+    let scripted = Evaluator::scripted_only().evaluate_with(rules, record, "d".into(), "t".into());
+    assert_eq!(
+        serde_json::to_value(&native).unwrap(),
+        serde_json::to_value(&scripted).unwrap(),
+        "native and Rhai disagree on {}",
+        record.student_id
+    );
+}
+
+#[test]
+fn every_shipped_rule_runs_natively() {
+    let scripted: Vec<&str> = rules()
+        .rules
+        .iter()
+        .filter(|r| !r.is_native())
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(
+        scripted.is_empty(),
+        "these rules fell back to Rhai: {scripted:?}"
+    );
+}
+
+#[test]
+fn native_and_rhai_agree_on_the_caseload() {
+    let text = std::fs::read_to_string("fixtures/caseload.ndjson").unwrap();
+    for line in text.lines() {
+        same_under_native_and_rhai(rules(), &intervene::record::parse_record(line).unwrap());
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Values on and around every threshold of the shipped rules.
+    #[test]
+    fn native_and_rhai_agree_at_the_boundaries(
+        enrolled in 0u32..60,
+        absent_halves in 0u32..40,
+        gpa in proptest::sample::select(vec![0.0, 1.99, 2.0, 2.01, 4.0]),
+        grade in proptest::sample::select(vec![0.0, 59.9, 60.0, 60.1, 100.0]),
+        pct in proptest::sample::select(vec![0.0, 9.0, 10.0, 11.0, 24.0, 25.0, 26.0, 100.0]),
+        referrals in 0u32..8,
+        ins in 0u32..3,
+        oss in 0u32..3,
+        t_score in proptest::sample::select(vec![39.0, 40.0, 40.5, 41.0]),
+    ) {
+        let enrolled = f64::from(enrolled);
+        let absent = (f64::from(absent_halves) / 2.0).min(enrolled);
+        let record = serde_json::json!({
+            "student_id": "P1",
+            "attendance": {"days_enrolled": enrolled, "days_present": enrolled - absent},
+            "courses": [{"course_id": "M", "subject": "math", "grade_pct": grade}, {"course_id": "E", "subject": "ela", "grade_pct": grade}],
+            "gpa": gpa,
+            "assessments": [{"name": "R", "subject": "reading", "percentile": pct}, {"name": "M", "subject": "math", "percentile": pct}],
+            "behavior": {"office_referrals": referrals, "suspensions_in_school": ins, "suspensions_out_of_school": oss},
+            "sel": {"t_score": t_score}
+        });
+        same_under_native_and_rhai(rules(), &intervene::record::record_from_value(record).unwrap());
+    }
+}

@@ -24,6 +24,9 @@ use crate::rules::{Domain, Rule, RuleSet};
 pub struct Evaluator {
     engine: rhai::Engine,
     limits: Limits,
+    /// Run threshold-only conditions natively (see `rules::native`); off only to
+    /// compare with Rhai in tests and benchmarks.
+    native: bool,
 }
 
 impl Default for Evaluator {
@@ -41,6 +44,16 @@ impl Evaluator {
         Evaluator {
             engine: sandbox::engine(&limits),
             limits,
+            native: true,
+        }
+    }
+
+    /// An evaluator that runs every condition in Rhai, even threshold-only ones.
+    /// The answers are the same; this exists to show it, and to measure the difference.
+    pub fn scripted_only() -> Self {
+        Evaluator {
+            native: false,
+            ..Self::new()
         }
     }
 
@@ -65,14 +78,8 @@ impl Evaluator {
     ) -> Decision {
         let facts = Facts::new(record);
         let values: Vec<Option<Value>> = rules.slots.iter().map(|f| facts.get(f)).collect();
-        let mut scope = Scope::with_capacity(values.len() + rules.param_slots.len());
-        for (name, v) in rules.slot_names.iter().zip(&values) {
-            scope.push_constant_dynamic(*name, v.as_ref().map_or(Dynamic::UNIT, to_dynamic));
-        }
-        for (name, v) in rules.param_names.iter().zip(&rules.param_values) {
-            scope.push_constant_dynamic(*name, v.clone());
-        }
-        let base = scope.len();
+        // The Rhai scope is built only when a rule needs the script engine.
+        let mut scope: Option<Scope> = None;
         let mut d = Decision {
             decision_id,
             student_id: record.student_id.clone(),
@@ -89,8 +96,25 @@ impl Evaluator {
                 d.insufficient_data.push(rule.id.clone());
                 continue;
             }
-            let outcome = self.run(rule, &mut scope);
-            scope.rewind(base);
+            let outcome = match (&rule.native, self.native) {
+                (Some(n), true) => {
+                    let slot = |i: usize| {
+                        values[i]
+                            .as_ref()
+                            .and_then(Value::as_f64)
+                            .unwrap_or(f64::NAN)
+                    };
+                    let param = |i: usize| rules.param_numbers[i];
+                    Ok(n.eval(&slot, &param))
+                }
+                _ => {
+                    let scope = scope.get_or_insert_with(|| scope_for(rules, &values));
+                    let base = scope.len();
+                    let outcome = self.run(rule, scope);
+                    scope.rewind(base);
+                    outcome
+                }
+            };
             match outcome {
                 Ok(true) => d.flags.push(explain::flag(rule, rules, &facts, &values)),
                 Ok(false) => {}
@@ -149,6 +173,18 @@ impl Evaluator {
             other => format!("failed: {other}"),
         }
     }
+}
+
+/// The record's values and the params as Rhai constants (`_s0`…, `_p0`…).
+fn scope_for(rules: &RuleSet, values: &[Option<Value>]) -> Scope<'static> {
+    let mut scope = Scope::with_capacity(values.len() + rules.param_slots.len());
+    for (name, v) in rules.slot_names.iter().zip(values) {
+        scope.push_constant_dynamic(*name, v.as_ref().map_or(Dynamic::UNIT, to_dynamic));
+    }
+    for (name, v) in rules.param_names.iter().zip(&rules.param_values) {
+        scope.push_constant_dynamic(*name, v.clone());
+    }
+    scope
 }
 
 /// Merge recommendations per intervention and compute the highest tier per domain.

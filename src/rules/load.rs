@@ -11,6 +11,7 @@ use yaml_rust2::scanner::TScalarStyle;
 
 use super::diag::{Diagnostic, Severity, suggest};
 use super::expr::{self, Root, Threshold};
+use super::native;
 use super::sandbox::{self, Limits};
 use super::template::{self, Source, TemplateError};
 use super::yaml::{self, Kind, Node, Pos};
@@ -446,6 +447,10 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         .iter()
         .map(|p| sandbox::number_dynamic(&cats.params[p].value))
         .collect();
+    let param_numbers = param_slots
+        .iter()
+        .map(|p| cats.params[p].as_f64())
+        .collect();
     Ok(RuleSet {
         version: version_of(&files),
         rules,
@@ -460,6 +465,7 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
             .map(|i| sandbox::var_name('p', i))
             .collect(),
         param_values,
+        param_numbers,
         slots,
         param_slots,
     })
@@ -844,6 +850,7 @@ fn decode_rule(ctx: &mut Ctx, item: &Node, cats: &Catalogues) -> Option<Draft> {
             clearing: Vec::new(),
             ast: AST::empty(),
             read_slots: Vec::new(),
+            native: None,
         },
         file: ctx.file.to_string(),
         when_node: when_node.clone(),
@@ -1050,6 +1057,24 @@ fn compile_rule(
             ctx.push(Severity::Error, line, col, 1, rhai_parse_message(&e), Some("conditions are Rhai expressions such as `student.gpa <= params.low_gpa && student.failing_courses > 0`".into()));
             return None;
         }
+    };
+    draft.rule.native = {
+        let a = &draft.analysis;
+        let operand = |k: usize| -> Option<native::Operand> {
+            let p = &a.paths[k];
+            let joined = p.joined();
+            match p.root {
+                Root::Params => param_slots
+                    .iter()
+                    .position(|n| *n == joined)
+                    .map(native::Operand::Param),
+                Root::Student => FieldRef::resolve(&joined)
+                    .filter(|f| f.spec().is_some_and(|s| s.kind == FieldKind::Number))
+                    .and_then(|f| slots.iter().position(|s| *s == f))
+                    .map(native::Operand::Slot),
+            }
+        };
+        native::compile(&src.text, a, &operand)
     };
     draft.rule.ast = lib.merge(&ast);
     draft.rule.clearing = clearing(&draft, cats);

@@ -18,6 +18,7 @@
 pub mod diag;
 pub mod expr;
 mod load;
+pub mod native;
 pub mod sandbox;
 pub mod template;
 pub mod yaml;
@@ -147,6 +148,15 @@ pub struct Rule {
     pub(crate) ast: rhai::AST,
     /// Scope slots (see [`RuleSet::slots`]) of `reads`.
     pub(crate) read_slots: Vec<usize>,
+    /// The condition as native comparisons, when it is only that (see [`native`]).
+    pub(crate) native: Option<native::Native>,
+}
+
+impl Rule {
+    /// Whether the condition runs as native comparisons rather than in Rhai.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
 }
 
 /// A loaded rule set: immutable, shared by every evaluation that uses it.
@@ -169,6 +179,8 @@ pub struct RuleSet {
     pub(crate) slot_names: Vec<&'static str>,
     pub(crate) param_names: Vec<&'static str>,
     pub(crate) param_values: Vec<rhai::Dynamic>,
+    /// Param values as numbers, for native conditions.
+    pub(crate) param_numbers: Vec<f64>,
 }
 
 /// Why a rule set could not be loaded: every problem found, errors and warnings.
