@@ -91,13 +91,15 @@ impl Application {
         let addr = settings.validate()?;
         let metrics = metrics::Metrics::new();
         let store = Store::open(&settings.data, Some(metrics.flush_observer()))?;
-        let (rules, startup_problem) = match RuleSet::load_dir(&settings.rules) {
+        // The directory passes the same gate as any publish (loads, its tests pass);
+        // when it does not, the version last active here serves, and says so.
+        let candidate = RuleSet::load_dir(&settings.rules)
+            .and_then(|rs| crate::lifecycle::tested(rs, &Evaluator::new()));
+        let (rules, startup_problem) = match candidate {
             Ok(rules) => (rules, None),
-            // A broken directory never replaces a working rule set: serve the version
-            // that was last active here, and say so.
             Err(error) => match crate::lifecycle::last_active(&store) {
                 Some(rules) => {
-                    tracing::error!(version = %rules.version, "the rules directory has errors; serving the last active version:\n{error}");
+                    tracing::error!(version = %rules.version, "the rules directory cannot be activated; serving the last active version:\n{error}");
                     (rules, Some(error.to_string()))
                 }
                 None => {

@@ -108,6 +108,16 @@ pub struct Registry {
     compiled: Mutex<HashMap<String, Arc<RuleSet>>>,
 }
 
+/// `rs` if its own tests pass; otherwise the failures as diagnostics.
+pub fn tested(rs: RuleSet, ev: &Evaluator) -> Result<RuleSet, crate::rules::LoadError> {
+    gate(rs, ev).map_err(|e| match e {
+        LifecycleError::Rejected { diagnostics, .. } => crate::rules::LoadError { diagnostics },
+        other => crate::rules::LoadError {
+            diagnostics: vec![Diagnostic::error("", 0, 0, other.to_string())],
+        },
+    })
+}
+
 /// The most recently activated stored version that still loads, for starting when
 /// the rules directory is broken.
 pub fn last_active(store: &Store) -> Option<RuleSet> {
@@ -315,10 +325,25 @@ impl Registry {
         .await
         .map_err(|e| LifecycleError::Store(e.to_string()))?;
         let result = match loaded {
-            Err(e) => Err(LifecycleError::Rejected {
-                message: "the rules directory has errors; the active version keeps serving".into(),
-                diagnostics: e.diagnostics,
-            }),
+            Err(e) => {
+                let first = e
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| {
+                        format!(
+                            " (first: {}:{}:{}: {})",
+                            d.file, d.line, d.column, d.message
+                        )
+                    })
+                    .unwrap_or_default();
+                Err(LifecycleError::Rejected {
+                    message: format!(
+                        "the rules directory has errors; the active version keeps serving{first}"
+                    ),
+                    diagnostics: e.diagnostics,
+                })
+            }
             Ok(files) if version_of(&files) == self.active().version => {
                 self.set_last_reload(ReloadStatus {
                     at: crate::audit::now(),
@@ -386,10 +411,16 @@ impl Registry {
                 return Err(e);
             }
         };
+        let dir = self.dir.clone();
         if rs.version == active.version {
+            // Nothing to activate, but the directory must hold these files (it may
+            // hold a broken edit the watcher refused).
+            let files = rs.files.clone();
+            tokio::task::spawn_blocking(move || write_all(&dir, &files, &files))
+                .await
+                .map_err(|e| LifecycleError::Store(e.to_string()))??;
             return Ok(active);
         }
-        let dir = self.dir.clone();
         let (old, new) = (active.files.clone(), rs.files.clone());
         tokio::task::spawn_blocking(move || write_all(&dir, &old, &new))
             .await
@@ -513,23 +544,24 @@ fn check_with(ev: &Evaluator, files: BTreeMap<String, String>) -> Result<RuleSet
         message: "the rule set has errors; nothing was changed".into(),
         diagnostics: e.diagnostics,
     })?;
+    gate(rs, ev)
+}
+
+/// Run the set's own tests; failures become diagnostics.
+fn gate(rs: RuleSet, ev: &Evaluator) -> Result<RuleSet, LifecycleError> {
     let report = ruletest::run(&rs, ev);
-    if !report.ok() {
-        let mut diagnostics = report.diagnostics.clone();
-        for f in &report.failures {
-            diagnostics.push(Diagnostic::error(
-                &f.file,
-                f.line,
-                1,
-                format!("rule test `{}` fails: {}", f.name, f.differences.join("; ")),
-            ));
-        }
-        return Err(LifecycleError::Rejected {
-            message: format!("{} rule test(s) fail; nothing was changed", report.failed()),
-            diagnostics,
-        });
+    if report.ok() {
+        return Ok(rs);
     }
-    Ok(rs)
+    let mut diagnostics = report.diagnostics.clone();
+    for f in &report.failures {
+        let message = format!("rule test `{}` fails: {}", f.name, f.differences.join("; "));
+        diagnostics.push(Diagnostic::error(&f.file, f.line, 1, message));
+    }
+    Err(LifecycleError::Rejected {
+        message: format!("{} rule test(s) fail; nothing was changed", report.failed()),
+        diagnostics,
+    })
 }
 
 /// Write one file so that a reader sees the old or the new content, never a part:
@@ -564,13 +596,23 @@ fn write_all(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> std::io::Result<()> {
+    // Compare with what is on disk, not with the active set: a file broken on disk
+    // (and refused by the watcher) must be rewritten even when the active set has it.
     for (name, text) in new {
-        if old.get(name) != Some(text) {
+        if std::fs::read_to_string(dir.join(name)).ok().as_ref() != Some(text) {
             write_atomically(dir, name, text)?;
         }
     }
-    for name in old.keys().filter(|n| !new.contains_key(*n)) {
-        std::fs::remove_file(dir.join(name))?;
+    let on_disk = crate::rules::RuleSet::file_names(dir);
+    for name in old
+        .keys()
+        .chain(on_disk.iter())
+        .filter(|n| !new.contains_key(*n))
+    {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())

@@ -23,6 +23,46 @@ pub const MAX_FILES: usize = 500;
 /// Largest file in a rule set, in bytes.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
+/// Relative names of the rule-set files in `dir` (what [`read_dir`] would read).
+pub(super) fn file_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (sub, exts) in [
+        ("", &["yaml", "yml"][..]),
+        ("lib", &["rhai"][..]),
+        ("tests", &["yaml", "yml"][..]),
+    ] {
+        let folder = if sub.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(sub)
+        };
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let ext = path
+                .extension()
+                .and_then(|x| x.to_str())
+                .unwrap_or_default();
+            if path.is_file() && !name.starts_with('.') && exts.contains(&ext) {
+                out.push(if sub.is_empty() {
+                    name
+                } else {
+                    format!("{sub}/{name}")
+                });
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Read the rule-set files of `dir`: top-level `*.yaml`, `lib/*.rhai`, `tests/*.yaml`.
 pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError> {
     let fail = |msg: String| LoadError {
@@ -51,13 +91,17 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         paths.sort();
         for path in paths {
-            if !path.is_file() || path.extension().and_then(|e| e.to_str()) != Some(ext) {
-                continue;
-            }
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
+            // Hidden files (editor temp files, `._x.yaml`) are not part of the set.
+            if !path.is_file()
+                || name.starts_with('.')
+                || path.extension().and_then(|e| e.to_str()) != Some(ext)
+            {
+                continue;
+            }
             let rel = if sub.is_empty() {
                 name.to_string()
             } else {
@@ -387,6 +431,9 @@ struct Draft {
 }
 
 struct Catalogues {
+    /// False when params.yaml exists but cannot be read: its own error explains, and
+    /// `params.` references are not checked against it.
+    params_loaded: bool,
     /// False when interventions.yaml is missing or unreadable: its own error
     /// explains, and `recommend` lists are not checked against it.
     interventions_loaded: bool,
@@ -487,6 +534,7 @@ fn parse_yaml(name: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Nod
 
 fn catalogues(files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) -> Catalogues {
     let mut cats = Catalogues {
+        params_loaded: true,
         interventions_loaded: false,
         interventions: Vec::new(),
         params: BTreeMap::new(),
@@ -513,15 +561,17 @@ fn catalogues(files: &BTreeMap<String, String>, diags: &mut Vec<Diagnostic>) -> 
             }
         }
     }
-    if let Some(text) = files.get("params.yaml")
-        && let Some(root) = parse_yaml("params.yaml", text, diags)
-    {
-        let mut ctx = Ctx {
-            file: "params.yaml",
-            text,
-            diags,
-        };
-        decode_params(&mut ctx, &root, &mut cats.params);
+    if let Some(text) = files.get("params.yaml") {
+        let before = diags.len();
+        if let Some(root) = parse_yaml("params.yaml", text, diags) {
+            let mut ctx = Ctx {
+                file: "params.yaml",
+                text,
+                diags,
+            };
+            decode_params(&mut ctx, &root, &mut cats.params);
+        }
+        cats.params_loaded = !diags[before..].iter().any(Diagnostic::is_error);
     }
     cats
 }
@@ -939,7 +989,7 @@ fn resolve_name(p: &template::Placeholder, cats: &Catalogues) -> Result<Source, 
         });
     }
     if let Some(name) = p.name.strip_prefix("params.") {
-        return if cats.params.contains_key(name) {
+        return if cats.params.contains_key(name) || !cats.params_loaded {
             Ok(Source::Param(name.to_string()))
         } else {
             Err(err(
@@ -1027,6 +1077,12 @@ fn compile_rule(
     }
     let mut names = Vec::new();
     for p in &draft.analysis.paths {
+        // With params.yaml unreadable, its own error explains; do not flood the
+        // output with an unknown-param error per reference.
+        if p.root == Root::Params && !cats.params_loaded {
+            names.push(None);
+            continue;
+        }
         names.push(resolve_path(
             &mut ctx,
             src,
@@ -1037,7 +1093,9 @@ fn compile_rule(
         ));
     }
     mixed_comparisons(&mut ctx, &draft);
-    if ctx.diags[errors_before..].iter().any(Diagnostic::is_error) {
+    if ctx.diags[errors_before..].iter().any(Diagnostic::is_error)
+        || names.iter().any(Option::is_none)
+    {
         return None;
     }
     let rewritten = expr::rewrite(&src.text, &draft.analysis.paths, |i| {

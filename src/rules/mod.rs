@@ -204,6 +204,11 @@ impl RuleSet {
         Self::from_files(files)
     }
 
+    /// Names of the rule-set files in `dir`, relative (`params.yaml`, `lib/x.rhai`).
+    pub fn file_names(dir: &Path) -> Vec<String> {
+        load::file_names(dir)
+    }
+
     /// Check and compile a rule set from file texts keyed by relative path.
     pub fn from_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> {
         load::compile(files)

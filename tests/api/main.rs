@@ -11,6 +11,7 @@ mod edfi;
 mod evaluate;
 mod health;
 mod import;
+mod lifecycle;
 mod rules;
 mod students;
 mod tamper;
