@@ -295,7 +295,8 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| "info,actix_server=warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr);
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder
             .json()

@@ -19,7 +19,7 @@ mod decision;
 mod query;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -79,8 +79,9 @@ impl Entry {
             payload: &self.payload,
             prev_hash: &self.prev_hash,
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        hex::encode(Sha256::digest(&bytes))
+        hex::encode(Sha256::digest(
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ))
     }
 
     /// Student this entry concerns, if any (`payload.student_id`).
@@ -159,12 +160,15 @@ impl Store {
         let head = writer::recover(&log, &by_student, &by_rule, &meta)?;
         let trees = writer::Trees {
             db: db.clone(),
-            dir: PathBuf::from(dir),
             log: log.clone(),
             by_student: by_student.clone(),
             by_rule: by_rule.clone(),
             meta: meta.clone(),
+            db_file: std::fs::File::open(dir.join("db")).ok(),
         };
+        if let Ok(conf) = std::fs::File::open(dir.join("conf")) {
+            conf.sync_all()?;
+        }
         let writer = writer::Handle::start(trees, head, observer);
         Ok(Store {
             inner: Arc::new(Inner {

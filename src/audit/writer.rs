@@ -1,6 +1,5 @@
 //! The single writer thread: group commit of appends.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -22,11 +21,12 @@ pub struct FlushStats {
 
 pub(super) struct Trees {
     pub db: sled::Db,
-    pub dir: PathBuf,
     pub log: sled::Tree,
     pub by_student: sled::Tree,
     pub by_rule: sled::Tree,
     pub meta: sled::Tree,
+    /// sled's log file, kept open for fdatasync after each flush.
+    pub db_file: Option<std::fs::File>,
 }
 
 type Reply = oneshot::Sender<Result<Entry, AuditError>>;
@@ -204,15 +204,12 @@ fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Entry, AuditEr
     Ok(e)
 }
 
-/// Flush sled, then fsync its files: sled's flush is `sync_file_range` on Linux,
-/// which does not survive power loss.
+/// Flush sled, then fdatasync its log file: sled's flush is `sync_file_range` on
+/// Linux, which does not survive power loss. (`conf` is synced once at open.)
 fn flush(trees: &Trees) -> Result<(), AuditError> {
     trees.db.flush()?;
-    for name in ["db", "conf"] {
-        let path = trees.dir.join(name);
-        if let Ok(f) = std::fs::File::open(&path) {
-            f.sync_all()?;
-        }
+    if let Some(f) = &trees.db_file {
+        f.sync_data()?;
     }
     Ok(())
 }
