@@ -121,6 +121,12 @@ impl Application {
                 source,
             })?
             .port();
+        if let Some(days) = settings.audit.retention_days {
+            tracing::warn!(
+                days,
+                "audit.retention_days is set, but retention is not enforced yet: every decision is kept"
+            );
+        }
         if settings.api_keys.is_empty() {
             tracing::warn!(
                 "OPEN LOCAL MODE: no API keys configured; every request is allowed, and the server binds to loopback only"
