@@ -175,3 +175,12 @@ pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, Api
         }
     })
 }
+
+/// The body of a streamed NDJSON answer: what a producer task sends on `rx`.
+pub fn ndjson_stream(
+    rx: tokio::sync::mpsc::Receiver<Result<web::Bytes, actix_web::Error>>,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}

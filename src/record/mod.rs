@@ -292,12 +292,11 @@ pub fn probe_record() -> Record {
 }
 
 impl Record {
-    /// A copy keeping only `student_id` and the parts needed to compute `fields`
-    /// (what the audit log keeps of a record).
-    pub fn project(&self, fields: &[facts::FieldRef]) -> Record {
-        let mut out = Record {
-            student_id: self.student_id.clone(),
-            as_of: self.as_of.clone(),
+    /// A record with only a student id.
+    pub fn empty(student_id: &str) -> Record {
+        Record {
+            student_id: student_id.to_string(),
+            as_of: None,
             school_id: None,
             grade_level: None,
             attendance: None,
@@ -308,7 +307,14 @@ impl Record {
             sel: None,
             programs: None,
             extra: None,
-        };
+        }
+    }
+
+    /// A copy keeping only `student_id` and the parts needed to compute `fields`
+    /// (what the audit log keeps of a record).
+    pub fn project(&self, fields: &[facts::FieldRef]) -> Record {
+        let mut out = Record::empty(&self.student_id);
+        out.as_of.clone_from(&self.as_of);
         for f in fields {
             let path = match f {
                 facts::FieldRef::Extra(k) => {

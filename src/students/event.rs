@@ -210,7 +210,7 @@ impl Envelope {
         };
         let check_section = |r: Record| check(r, "");
         let wrap = |f: &dyn Fn(&mut Record), section: &str| -> Result<(), EventError> {
-            let mut r = empty(&self.student_id);
+            let mut r = Record::empty(&self.student_id);
             f(&mut r);
             check(r, section).map(|_| ())
         };
@@ -270,23 +270,6 @@ pub fn now_version_time() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-fn empty(student_id: &str) -> Record {
-    Record {
-        student_id: student_id.to_string(),
-        as_of: None,
-        school_id: None,
-        grade_level: None,
-        attendance: None,
-        courses: None,
-        gpa: None,
-        assessments: None,
-        behavior: None,
-        sel: None,
-        programs: None,
-        extra: None,
-    }
-}
-
 fn assessment_key(a: &Assessment) -> String {
     format!("assessment:{}|{}", a.name, a.date.as_deref().unwrap_or(""))
 }
@@ -294,7 +277,7 @@ fn assessment_key(a: &Assessment) -> String {
 impl Snapshot {
     pub fn new(student_id: &str) -> Snapshot {
         Snapshot {
-            record: empty(student_id),
+            record: Record::empty(student_id),
             versions: BTreeMap::new(),
             behavior_base: None,
             incidents: BTreeMap::new(),

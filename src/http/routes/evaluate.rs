@@ -136,9 +136,7 @@ pub async fn batch(
             let _ = tx.send(Ok(web::Bytes::from(line))).await;
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let body = crate::http::body::ndjson_stream(rx);
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .streaming(body))

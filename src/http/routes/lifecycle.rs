@@ -52,6 +52,29 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
+/// The candidate JSON of a check, preview or publish request.
+async fn read_candidate(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Candidate, ApiError> {
+    body::check_type(req, &["application/json"])?;
+    let text = body::read_text(
+        req,
+        payload,
+        state.settings.max_body_bytes.max(MAX_FILE_BYTES),
+    )
+    .await?;
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+        let msg = e.inner().to_string();
+        ApiError::BadRequest(format!(
+            "candidate `{}`: {}",
+            e.path(),
+            msg.split(" at line ").next().unwrap_or(&msg)
+        ))
+    })
+}
+
 /// Read the candidate and build it: with its tests (the publish gate) for `check`,
 /// or only loaded for `preview` (a threshold change usually breaks the boundary tests
 /// until they are updated; the preview shows its effect first).
@@ -61,24 +84,7 @@ async fn candidate(
     state: &AppState,
     run_tests: bool,
 ) -> Result<crate::rules::RuleSet, ApiError> {
-    body::check_type(req, &["application/json"])?;
-    let text = body::read_text(
-        req,
-        payload,
-        state.settings.max_body_bytes.max(MAX_FILE_BYTES),
-    )
-    .await?;
-    let c: Candidate = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
-        &text,
-    ))
-    .map_err(|e| {
-        let msg = e.inner().to_string();
-        ApiError::BadRequest(format!(
-            "candidate `{}`: {}",
-            e.path(),
-            msg.split(" at line ").next().unwrap_or(&msg)
-        ))
-    })?;
+    let c = read_candidate(req, payload, state).await?;
     let active = state.registry.active();
     if let Some(base) = &c.base_version
         && *base != active.version
@@ -256,24 +262,7 @@ pub async fn publish_many(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
-    body::check_type(&req, &["application/json"])?;
-    let text = body::read_text(
-        &req,
-        payload,
-        state.settings.max_body_bytes.max(MAX_FILE_BYTES),
-    )
-    .await?;
-    let c: Candidate = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
-        &text,
-    ))
-    .map_err(|e| {
-        let msg = e.inner().to_string();
-        ApiError::BadRequest(format!(
-            "candidate `{}`: {}",
-            e.path(),
-            msg.split(" at line ").next().unwrap_or(&msg)
-        ))
-    })?;
+    let c = read_candidate(&req, payload, &state).await?;
     let Some(base) = c.base_version else {
         return Err(ApiError::PreconditionRequired(
             "`base_version` is required: the version the files were edited from".into(),
