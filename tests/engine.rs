@@ -651,3 +651,25 @@ proptest::proptest! {
         same_under_native_and_rhai(rules(), &intervene::record::record_from_value(record).unwrap());
     }
 }
+
+/// The shipped caseload fixture is useful only if it exercises every rule and
+/// has students nobody flags.
+#[test]
+fn the_fixture_caseload_covers_every_rule_and_the_no_flag_case() {
+    let text = std::fs::read_to_string("fixtures/caseload.ndjson").unwrap();
+    let mut fired = BTreeSet::new();
+    let mut unflagged = 0;
+    for line in text.lines() {
+        let d = evaluator().evaluate(rules(), &parse_record(line).unwrap());
+        unflagged += usize::from(d.flags.is_empty());
+        fired.extend(d.flags.iter().map(|f| f.rule_id.clone()));
+    }
+    let all: BTreeSet<String> = rules().rules.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(
+        fired,
+        all,
+        "rules the caseload never fires: {:?}",
+        all.difference(&fired).collect::<Vec<_>>()
+    );
+    assert!(unflagged > 0, "no student without flags");
+}
