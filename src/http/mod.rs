@@ -43,9 +43,8 @@ pub struct AppState {
     pub settings: Settings,
     pub metrics: metrics::Metrics,
     keys: Vec<auth::Key>,
-    /// Keeps the rules-directory watcher alive.
-    #[allow(dead_code)]
-    watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    /// Keeps the rules-directory watcher alive (dropping it stops the watch).
+    _watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 /// Why the server could not start.
@@ -185,7 +184,7 @@ impl Application {
         let state = web::Data::new(AppState {
             registry,
             evaluator,
-            watcher: std::sync::Mutex::new(watcher),
+            _watcher: std::sync::Mutex::new(watcher),
             students,
             webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),
