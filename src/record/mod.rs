@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
-pub use validate::{FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit};
+pub use validate::{
+    FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, without_position,
+};
 
 /// Largest JSON text accepted for one record (bytes). Larger input is refused before
 /// it is parsed.

@@ -93,13 +93,15 @@ impl RecordError {
     }
 }
 
+/// A serde_json message without its trailing " at line L column C".
+pub fn without_position(msg: &str) -> &str {
+    msg.rfind(" at line ").map_or(msg, |i| &msg[..i])
+}
+
 /// serde's messages end with "at line 1 column 40"; the path already locates the
 /// problem, and for NDJSON the caller adds the line number.
 fn clean_serde_message(msg: &str) -> String {
-    let msg = match msg.rfind(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    };
+    let msg = without_position(msg);
     // Speak JSON, not Rust: serde names the Rust type it expected.
     let mut msg = msg.replace("invalid type: ", "wrong type: ");
     if msg.starts_with("invalid value: integer `-") && msg.ends_with("expected u32") {

@@ -246,7 +246,7 @@ impl Descriptors {
             let msg = e.inner().to_string();
             problem(
                 e.path().to_string(),
-                msg.split(" at line ").next().unwrap_or(&msg).to_string(),
+                crate::record::without_position(&msg).to_string(),
             )
         })?;
         let courses = self.course_subjects(&b)?;

@@ -157,7 +157,7 @@ fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, Even
             format!("data.{path}")
         };
         let msg = e.inner().to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let msg = crate::record::without_position(&msg).to_string();
         EventError::Invalid(RecordError {
             problems: vec![crate::record::FieldProblem {
                 field,

@@ -70,7 +70,7 @@ async fn read_candidate(
         ApiError::BadRequest(format!(
             "candidate `{}`: {}",
             e.path(),
-            msg.split(" at line ").next().unwrap_or(&msg)
+            crate::record::without_position(&msg)
         ))
     })
 }

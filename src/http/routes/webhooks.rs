@@ -83,7 +83,7 @@ pub async fn sis(
         let path = e.path().to_string();
         let syntax = e.inner().is_syntax() || e.inner().is_eof();
         let msg = e.inner().to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let msg = crate::record::without_position(&msg);
         ApiError::Unprocessable(if syntax {
             format!("event envelope is not valid JSON: {msg}")
         } else if path == "." {
