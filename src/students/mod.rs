@@ -91,6 +91,13 @@ pub struct Students {
     audit: Store,
 }
 
+/// Store `value` as JSON under `key`.
+fn put<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), IngestError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| IngestError::Store(e.to_string()))?;
+    tree.insert(key, bytes)?;
+    Ok(())
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
     serde_json::from_slice(bytes).map_err(|e| IngestError::Store(format!("unreadable entry: {e}")))
 }
@@ -220,10 +227,7 @@ impl Students {
             }
             Applied::Removed(tomb) => {
                 outcome.status = "withdrawn".into();
-                self.snapshots.insert(
-                    env.student_id.as_bytes(),
-                    serde_json::to_vec(&tomb).map_err(|e| IngestError::Store(e.to_string()))?,
-                )?;
+                put(&self.snapshots, env.student_id.as_bytes(), &tomb)?;
                 NewEntry {
                     kind: "student.withdrawn".into(),
                     actor: String::new(),
@@ -233,10 +237,7 @@ impl Students {
             }
             Applied::Updated(snap) => {
                 outcome.status = "applied".into();
-                self.snapshots.insert(
-                    env.student_id.as_bytes(),
-                    serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?,
-                )?;
+                put(&self.snapshots, env.student_id.as_bytes(), &snap)?;
                 let d = ev.evaluate(rules, &snap.record);
                 let source = Source::Event {
                     event_id: env.event_id.clone(),
@@ -247,10 +248,7 @@ impl Students {
                 entry
             }
         };
-        self.events.insert(
-            env.event_id.as_bytes(),
-            serde_json::to_vec(&outcome).map_err(|e| IngestError::Store(e.to_string()))?,
-        )?;
+        put(&self.events, env.event_id.as_bytes(), &outcome)?;
         Ok((outcome, entry))
     }
 
@@ -288,10 +286,7 @@ impl Students {
                 .is_some_and(|c| c.has_data() && c.record == snap.record);
             // Even an unchanged record moves the versions forward, so a late event
             // older than this import stays stale.
-            this.snapshots.insert(
-                record.student_id.as_bytes(),
-                serde_json::to_vec(&snap).map_err(|e| IngestError::Store(e.to_string()))?,
-            )?;
+            put(&this.snapshots, record.student_id.as_bytes(), &snap)?;
             if unchanged {
                 return Ok(None);
             }
