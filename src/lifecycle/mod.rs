@@ -28,7 +28,7 @@ pub use watch::watch;
 
 use crate::audit::{AuditError, NewEntry, Store};
 use crate::engine::Evaluator;
-use crate::rules::{Diagnostic, RuleSet, version_of};
+use crate::rules::{Diagnostic, RuleSet};
 use crate::ruletest;
 
 pub const VERSIONS_TREE: &str = "ruleset_versions";
@@ -140,22 +140,11 @@ pub fn last_active(store: &Store) -> Option<RuleSet> {
 
 /// A file name a rule set may hold: `*.yaml` at the top, `lib/*.rhai`, `tests/*.yaml`.
 pub fn valid_file_name(name: &str) -> bool {
-    let (dir, file) = match name.split_once('/') {
-        Some((d, f)) => (Some(d), f),
-        None => (None, name),
-    };
-    let plain = !file.is_empty()
-        && !file.starts_with('.')
-        && file
+    // Through the API, names are also kept to plain characters.
+    crate::rules::is_rule_set_file(name)
+        && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    plain
-        && match dir {
-            None => file.ends_with(".yaml") || file.ends_with(".yml"),
-            Some("lib") => file.ends_with(".rhai"),
-            Some("tests") => file.ends_with(".yaml") || file.ends_with(".yml"),
-            Some(_) => false,
-        }
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b'/')
 }
 
 impl Registry {
@@ -319,8 +308,13 @@ impl Registry {
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let _gate = self.gate.lock().await;
         let dir = self.dir.clone();
+        let active_version = self.active().version.clone();
+        let ev = self.evaluator.clone();
+        // Load once and run the tests off the async workers; an unchanged directory
+        // (the usual event after our own publish) is not tested again.
         let loaded = tokio::task::spawn_blocking(move || {
-            crate::rules::RuleSet::load_dir(&dir).map(|rs| rs.files)
+            crate::rules::RuleSet::load_dir(&dir)
+                .map(|rs| (rs.version != active_version).then(|| gate(rs, &ev)))
         })
         .await
         .map_err(|e| LifecycleError::Store(e.to_string()))?;
@@ -344,7 +338,7 @@ impl Registry {
                     diagnostics: e.diagnostics,
                 })
             }
-            Ok(files) if version_of(&files) == self.active().version => {
+            Ok(None) => {
                 self.set_last_reload(ReloadStatus {
                     at: crate::audit::now(),
                     ok: true,
@@ -353,7 +347,7 @@ impl Registry {
                 });
                 return Ok(self.active());
             }
-            Ok(files) => self.check(files),
+            Ok(Some(gated)) => gated,
         };
         match result {
             Ok(rs) => {

@@ -23,14 +23,29 @@ pub const MAX_FILES: usize = 500;
 /// Largest file in a rule set, in bytes.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
-/// Relative names of the rule-set files in `dir` (what [`read_dir`] would read).
-pub(super) fn file_names(dir: &Path) -> Vec<String> {
+/// Whether `rel` (relative to a rule-set directory) names a rule-set file:
+/// top-level `*.yaml`/`*.yml`, `lib/*.rhai`, `tests/*.yaml`/`*.yml`; hidden files
+/// (editor temp files, `._x.yaml`) are not part of a set.
+pub fn is_rule_set_file(rel: &str) -> bool {
+    let (dir, file) = match rel.split_once('/') {
+        Some((d, f)) => (Some(d), f),
+        None => (None, rel),
+    };
+    let yaml = file.ends_with(".yaml") || file.ends_with(".yml");
+    !file.is_empty()
+        && !file.starts_with('.')
+        && !file.contains('/')
+        && match dir {
+            None | Some("tests") => yaml,
+            Some("lib") => file.ends_with(".rhai"),
+            Some(_) => false,
+        }
+}
+
+/// The rule-set files in `dir`: relative name and path, sorted by name.
+fn rule_set_paths(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut out = Vec::new();
-    for (sub, exts) in [
-        ("", &["yaml", "yml"][..]),
-        ("lib", &["rhai"][..]),
-        ("tests", &["yaml", "yml"][..]),
-    ] {
+    for sub in ["", "lib", "tests"] {
         let folder = if sub.is_empty() {
             dir.to_path_buf()
         } else {
@@ -39,28 +54,31 @@ pub(super) fn file_names(dir: &Path) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
-        for e in entries.filter_map(|e| e.ok()) {
-            let path = e.path();
+        for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let ext = path
-                .extension()
-                .and_then(|x| x.to_str())
                 .unwrap_or_default();
-            if path.is_file() && !name.starts_with('.') && exts.contains(&ext) {
-                out.push(if sub.is_empty() {
-                    name
-                } else {
-                    format!("{sub}/{name}")
-                });
+            let rel = if sub.is_empty() {
+                name.to_string()
+            } else {
+                format!("{sub}/{name}")
+            };
+            if path.is_file() && is_rule_set_file(&rel) {
+                out.push((rel, path));
             }
         }
     }
     out.sort();
     out
+}
+
+/// Relative names of the rule-set files in `dir` (what [`read_dir`] would read).
+pub(super) fn file_names(dir: &Path) -> Vec<String> {
+    rule_set_paths(dir)
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .collect()
 }
 
 /// Read the rule-set files of `dir`: top-level `*.yaml`, `lib/*.rhai`, `tests/*.yaml`.
@@ -73,49 +91,15 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
     }
     let mut files = BTreeMap::new();
     let mut diags = Vec::new();
-    for (sub, ext) in [
-        ("", "yaml"),
-        ("", "yml"),
-        ("lib", "rhai"),
-        ("tests", "yaml"),
-        ("tests", "yml"),
-    ] {
-        let folder = if sub.is_empty() {
-            dir.to_path_buf()
-        } else {
-            dir.join(sub)
-        };
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        paths.sort();
-        for path in paths {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            // Hidden files (editor temp files, `._x.yaml`) are not part of the set.
-            if !path.is_file()
-                || name.starts_with('.')
-                || path.extension().and_then(|e| e.to_str()) != Some(ext)
-            {
-                continue;
+    for (rel, path) in rule_set_paths(dir) {
+        if files.len() >= MAX_FILES {
+            return Err(fail(format!("more than {MAX_FILES} files in the rule set")));
+        }
+        match read_file(&path) {
+            Ok(text) => {
+                files.insert(rel, text);
             }
-            let rel = if sub.is_empty() {
-                name.to_string()
-            } else {
-                format!("{sub}/{name}")
-            };
-            if files.len() >= MAX_FILES {
-                return Err(fail(format!("more than {MAX_FILES} files in the rule set")));
-            }
-            match read_file(&path) {
-                Ok(text) => {
-                    files.insert(rel, text);
-                }
-                Err(msg) => diags.push(Diagnostic::error(&rel, 0, 0, msg)),
-            }
+            Err(msg) => diags.push(Diagnostic::error(&rel, 0, 0, msg)),
         }
     }
     if diags.is_empty() {

@@ -30,7 +30,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use diag::{Diagnostic, Severity};
-pub use load::{MAX_FILE_BYTES, MAX_FILES};
+pub use load::{MAX_FILE_BYTES, MAX_FILES, is_rule_set_file};
 
 use crate::record::facts::FieldRef;
 use expr::CmpOp;
