@@ -375,6 +375,11 @@ pub struct BinaryServer {
 
 impl BinaryServer {
     pub fn start(data: &Path) -> BinaryServer {
+        Self::start_with(data, &rules_dir(), Duration::from_secs(15))
+    }
+
+    /// Start on `rules`, waiting at most `wait` for the address.
+    pub fn start_with(data: &Path, rules: &Path, wait: Duration) -> BinaryServer {
         std::fs::create_dir_all(data).expect("create the data directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
             .arg("serve")
@@ -383,7 +388,7 @@ impl BinaryServer {
             .arg("--data")
             .arg(data)
             .arg("--rules")
-            .arg(rules_dir())
+            .arg(rules)
             .current_dir(data)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -410,13 +415,13 @@ impl BinaryServer {
                 }
             }
         });
-        let port = match rx.recv_timeout(Duration::from_secs(15)) {
+        let port = match rx.recv_timeout(wait) {
             Ok(p) => p,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "the server did not report its address in 15 s; log:\n{}",
+                    "the server did not report its address in {wait:?}; log:\n{}",
                     log.lock().map(|l| l.join("\n")).unwrap_or_default()
                 );
             }

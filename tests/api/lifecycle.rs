@@ -9,11 +9,10 @@
 //! test ever touches the repository's rule files.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use intervene::engine::Evaluator;
@@ -24,9 +23,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys, assert_problem,
-    chronic_absence, client, fixtures_dir, header, json_ok, low_gpa, parse_ndjson, rules_dir,
-    spawn_app_with,
+    ADMIN_KEY, AUDITOR_KEY, BinaryServer, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys,
+    assert_problem, chronic_absence, client, fixtures_dir, header, json_ok, low_gpa, parse_ndjson,
+    rules_dir, spawn_app_with,
 };
 
 /// How long a file-system change may take to show (debounce 300 ms, a reload with
@@ -1365,60 +1364,19 @@ async fn decisions_replay_under_the_version_that_made_them() {
 
 /// The real `intervene serve` binary on a data and a rules directory of its own.
 struct Served {
-    child: Child,
+    server: BinaryServer,
     address: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Served {
     fn start(data: &Path, rules: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--rules")
-            .arg(rules)
-            .current_dir(data)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("INTERVENE_BIND")
-            .env_remove("INTERVENE_DATA")
-            .env_remove("INTERVENE_RULES")
-            .env_remove("INTERVENE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start intervene serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = listening_port(&line) {
-                    let _ = tx.send(port);
-                }
-                if let Ok(mut l) = sink.lock()
-                    && l.len() < 500
-                {
-                    l.push(line);
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            address: String::new(),
-            log,
-        };
-        match tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(20))) {
-            Ok(port) => served.address = format!("http://127.0.0.1:{port}"),
-            Err(_) => panic!("no `listening on` line within 20 s; log:\n{}", served.log()),
-        }
-        served
+        let server = BinaryServer::start_with(data, rules, Duration::from_secs(20));
+        let address = server.address.clone();
+        Served { server, address }
     }
 
     fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+        self.server.log()
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -1458,47 +1416,9 @@ impl Served {
 
     /// SIGTERM this child (by its pid) and wait for a clean exit.
     fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                assert!(status.success(), "exit {status}; log:\n{}", self.log());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit 30 s after SIGTERM; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = self.server.terminate(Duration::from_secs(30));
+        assert!(status.success(), "exit {status}; log:\n{}", self.log());
     }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn listening_port(line: &str) -> Option<u16> {
-    let at = line.find("listening on http://")?;
-    let rest = &line[at + "listening on http://".len()..];
-    let colon = rest.find(':')?;
-    rest[colon + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
 }
 
 struct Dirs {
