@@ -2,7 +2,7 @@
 //! record came from, and only the record sections the rules read plus a hash of the
 //! whole record — never the whole record.
 
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::NewEntry;
@@ -10,8 +10,9 @@ use crate::engine::Decision;
 use crate::record::Record;
 use crate::rules::RuleSet;
 
-/// Where the record of a decision came from.
-#[derive(Debug, Clone)]
+/// Where the record of a decision came from (`payload.source`, tagged by `kind`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// `POST /v1/evaluate` or the batch endpoint.
     Api,
@@ -24,24 +25,39 @@ pub enum Source {
     Import { line: u64 },
 }
 
-impl Source {
-    fn to_json(&self) -> serde_json::Value {
-        match self {
-            Source::Api => json!({"kind": "api"}),
-            Source::Event {
-                event_id,
-                event_type,
-            } => json!({"kind": "event", "event_id": event_id, "event_type": event_type}),
-            Source::Import { line } => json!({"kind": "import", "line": line}),
-        }
+/// SHA-256 of the record's canonical JSON.
+pub fn record_hash(record: &Record) -> String {
+    let mut h = HashWriter(Sha256::new());
+    // Writing into a hasher cannot fail; a record always serializes.
+    let _ = serde_json::to_writer(&mut h, record);
+    hex::encode(h.0.finalize())
+}
+
+/// Feeds serialized bytes straight into the hash, without a buffer.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
-/// SHA-256 of the record's canonical JSON.
-pub fn record_hash(record: &Record) -> String {
-    hex::encode(Sha256::digest(
-        serde_json::to_vec(record).unwrap_or_default(),
-    ))
+/// The payload of a `decision` entry.
+#[derive(Serialize)]
+struct DecisionPayload<'a> {
+    student_id: &'a str,
+    decision_id: &'a str,
+    ruleset_version: &'a str,
+    rule_ids: &'a [String],
+    source: &'a Source,
+    record_sha256: String,
+    /// Only the sections the rules read.
+    record: Record,
+    decision: &'a Decision,
 }
 
 /// Build the `decision` entry.
@@ -53,20 +69,20 @@ pub fn decision_entry(
     actor: &str,
     request_id: &str,
 ) -> NewEntry {
-    let kept = record.project(rules.fields_read());
-    NewEntry {
-        kind: "decision".into(),
-        actor: actor.to_string(),
-        request_id: request_id.to_string(),
-        payload: json!({
-            "student_id": d.student_id,
-            "decision_id": d.decision_id,
-            "ruleset_version": d.ruleset_version,
-            "rule_ids": d.flags.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>(),
-            "source": source.to_json(),
-            "record_sha256": record_hash(record),
-            "record": kept,
-            "decision": d,
-        }),
-    }
+    let rule_ids: Vec<String> = d.flags.iter().map(|f| f.rule_id.clone()).collect();
+    let payload = DecisionPayload {
+        student_id: &d.student_id,
+        decision_id: &d.decision_id,
+        ruleset_version: &d.ruleset_version,
+        rule_ids: &rule_ids,
+        source: &source,
+        record_sha256: record_hash(record),
+        record: record.project(rules.fields_read()),
+        decision: d,
+    };
+    let mut e = NewEntry::typed("decision", &payload, Some(&d.student_id), Vec::new());
+    e.rule_ids = rule_ids;
+    e.actor = actor.to_string();
+    e.request_id = request_id.to_string();
+    e
 }

@@ -1,9 +1,9 @@
 //! The audit log: append-only, hash-chained entries in sled.
 //!
 //! Every entry has a sequence number (its key, big-endian so keys sort in order),
-//! `prev_hash` and `hash` = SHA-256 over the entry's canonical JSON without `hash`
-//! (which includes `prev_hash`), so altering or removing any entry breaks the chain at
-//! that point ([`Store::verify`]). Index trees by student and by rule point back to
+//! `prev_hash` and `hash` = SHA-256 over the entry's stored JSON without its final
+//! `hash` member (so it covers `prev_hash`; see [`encode`]), so altering or removing
+//! any entry breaks the chain at that point ([`Store::verify`]). Index trees by student and by rule point back to
 //! sequence numbers.
 //!
 //! Durability: one writer thread owns appends. It takes every entry waiting, writes
@@ -55,49 +55,147 @@ pub struct Entry {
     pub hash: String,
 }
 
-/// The part of an entry its hash covers.
-#[derive(Serialize)]
-struct Body<'a> {
-    seq: u64,
-    kind: &'a str,
-    at: &'a str,
-    actor: &'a str,
-    request_id: &'a str,
-    payload: &'a serde_json::Value,
-    prev_hash: &'a str,
-}
-
 impl Entry {
-    /// SHA-256 over the canonical JSON of everything but `hash`.
-    pub fn compute_hash(&self) -> String {
-        let body = Body {
-            seq: self.seq,
-            kind: &self.kind,
-            at: &self.at,
-            actor: &self.actor,
-            request_id: &self.request_id,
-            payload: &self.payload,
-            prev_hash: &self.prev_hash,
-        };
-        hex::encode(Sha256::digest(
-            serde_json::to_vec(&body).unwrap_or_default(),
-        ))
-    }
-
     /// Student this entry concerns, if any (`payload.student_id`).
     pub fn student_id(&self) -> Option<&str> {
         self.payload.get("student_id").and_then(|v| v.as_str())
     }
 }
 
+/// What an append returns: where the entry landed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// An entry to append; the store assigns `seq`, `at` and the hashes.
+///
+/// The payload is serialized by whoever builds the entry (on the request's own
+/// thread), so the single writer thread only frames it, hashes it and stores it.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     pub kind: String,
     pub actor: String,
     pub request_id: String,
-    /// Indexed by `payload.student_id` and each of `payload.rule_ids` when present.
-    pub payload: serde_json::Value,
+    /// The payload's JSON text.
+    payload: String,
+    /// Index keys: `payload.student_id` and each of `payload.rule_ids`.
+    student_id: Option<String>,
+    rule_ids: Vec<String>,
+}
+
+impl NewEntry {
+    /// An entry with a JSON payload, indexed by `payload.student_id` and each of
+    /// `payload.rule_ids` when present.
+    pub fn new(
+        kind: impl Into<String>,
+        actor: impl Into<String>,
+        request_id: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> NewEntry {
+        let student_id = payload
+            .get("student_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let rule_ids = payload
+            .get("rule_ids")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        NewEntry {
+            kind: kind.into(),
+            actor: actor.into(),
+            request_id: request_id.into(),
+            payload: payload.to_string(),
+            student_id,
+            rule_ids,
+        }
+    }
+
+    /// An entry with a typed payload; `student_id` and `rule_ids` must be the
+    /// payload's own fields of those names (they are its index keys).
+    pub(crate) fn typed<T: Serialize>(
+        kind: &str,
+        payload: &T,
+        student_id: Option<&str>,
+        rule_ids: Vec<String>,
+    ) -> NewEntry {
+        NewEntry {
+            kind: kind.to_string(),
+            actor: String::new(),
+            request_id: String::new(),
+            // Serializing plain structs of strings, numbers and maps with string
+            // keys cannot fail.
+            payload: serde_json::to_string(payload).unwrap_or_else(|_| "null".into()),
+            student_id: student_id.map(str::to_string),
+            rule_ids,
+        }
+    }
+}
+
+/// `,"hash":"` + 64 hex digits + `"}`: how every stored entry ends.
+const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+
+/// The stored bytes of an entry, and its hash.
+///
+/// An entry is stored as the JSON object `{"seq":…,"kind":…,"at":…,"actor":…,
+/// "request_id":…,"payload":…,"prev_hash":…,"hash":…}`. Its `hash` is the SHA-256
+/// (lowercase hex) of exactly those bytes with the trailing `,"hash":"…"` member
+/// removed, that is of the object ending `…"prev_hash":"…"}`. Hashing the stored
+/// bytes themselves, not a re-serialization, means anyone can check an exported
+/// entry without reproducing our JSON writer.
+fn encode(seq: u64, at: &str, new: &NewEntry, prev_hash: &str) -> (Vec<u8>, String) {
+    let mut b = Vec::with_capacity(new.payload.len() + 256 + new.kind.len());
+    b.extend_from_slice(b"{\"seq\":");
+    b.extend_from_slice(seq.to_string().as_bytes());
+    for (name, value) in [
+        ("kind", new.kind.as_str()),
+        ("at", at),
+        ("actor", &new.actor),
+        ("request_id", &new.request_id),
+    ] {
+        b.extend_from_slice(b",\"");
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(b"\":");
+        json_str(&mut b, value);
+    }
+    b.extend_from_slice(b",\"payload\":");
+    b.extend_from_slice(new.payload.as_bytes());
+    b.extend_from_slice(b",\"prev_hash\":");
+    json_str(&mut b, prev_hash);
+    b.push(b'}');
+    let hash = hex::encode(Sha256::digest(&b));
+    b.pop();
+    b.extend_from_slice(b",\"hash\":\"");
+    b.extend_from_slice(hash.as_bytes());
+    b.extend_from_slice(b"\"}");
+    (b, hash)
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Recompute the hash of stored entry bytes; `None` when they do not end with a
+/// `hash` member in the stored form.
+pub(crate) fn stored_hash(bytes: &[u8]) -> Option<(String, &str)> {
+    let cut = bytes.len().checked_sub(HASH_SUFFIX_LEN)?;
+    let suffix = &bytes[cut..];
+    if !suffix.starts_with(b",\"hash\":\"") || !suffix.ends_with(b"\"}") {
+        return None;
+    }
+    let claimed = std::str::from_utf8(&suffix[9..9 + 64]).ok()?;
+    let mut h = Sha256::new();
+    h.update(&bytes[..cut]);
+    h.update(b"}");
+    Some((hex::encode(h.finalize()), claimed))
 }
 
 /// Audit store failures.
@@ -188,17 +286,17 @@ impl Store {
     }
 
     /// Append one entry; resolves once it is durable on disk.
-    pub async fn append(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+    pub async fn append(&self, entry: NewEntry) -> Result<Appended, AuditError> {
         self.inner.writer.append(entry).await
     }
 
     /// Append from synchronous code (CLI, blocking threads).
-    pub fn append_blocking(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+    pub fn append_blocking(&self, entry: NewEntry) -> Result<Appended, AuditError> {
         self.inner.writer.append_blocking(entry)
     }
 
     /// Append several entries and wait for all of them (one flush when possible).
-    pub async fn append_all(&self, entries: Vec<NewEntry>) -> Result<Vec<Entry>, AuditError> {
+    pub async fn append_all(&self, entries: Vec<NewEntry>) -> Result<Vec<Appended>, AuditError> {
         let waits: Vec<_> = entries
             .into_iter()
             .map(|e| self.inner.writer.submit(e))
@@ -287,12 +385,7 @@ mod tests {
     use super::*;
 
     fn entry(payload: serde_json::Value) -> NewEntry {
-        NewEntry {
-            kind: "test".into(),
-            actor: "t".into(),
-            request_id: "r".into(),
-            payload,
-        }
+        NewEntry::new("test", "t", "r", payload)
     }
 
     /// serde_json without `float_roundtrip` parses 0.23493975903614459 as a
@@ -349,6 +442,28 @@ mod tests {
             })
             .unwrap();
         assert_eq!(page.entries.len(), 1);
+    }
+
+    /// The writer frames entries by hand: names and ids with quotes, backslashes
+    /// and control characters must still make valid JSON that verifies.
+    #[test]
+    fn entries_with_characters_json_must_escape_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        let tricky = "a \"quoted\" \\ name\n\u{1}é";
+        let e = store
+            .append_blocking(NewEntry::new(
+                tricky,
+                tricky,
+                tricky,
+                serde_json::json!({"student_id": tricky}),
+            ))
+            .unwrap();
+        let got = store.get(e.seq).unwrap().unwrap();
+        assert_eq!((got.kind.as_str(), got.actor.as_str()), (tricky, tricky));
+        assert_eq!(got.request_id, tricky);
+        assert_eq!(got.hash, e.hash);
+        assert!(store.verify(&mut |_| {}).unwrap().ok);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{AuditError, Entry, FlushObserver, GENESIS, NewEntry, decode, index_key, now};
+use super::{
+    Appended, AuditError, FlushObserver, GENESIS, NewEntry, decode, encode, index_key, now,
+};
 
 /// Most entries one flush acknowledges.
 const MAX_BATCH: usize = 4096;
@@ -29,7 +31,7 @@ pub(super) struct Trees {
     pub db_file: Option<std::fs::File>,
 }
 
-type Reply = oneshot::Sender<Result<Entry, AuditError>>;
+type Reply = oneshot::Sender<Result<Appended, AuditError>>;
 
 enum Msg {
     Append(NewEntry, Reply),
@@ -59,7 +61,13 @@ pub(super) fn recover(
         let (k, v) = item?;
         let seq = super::key_seq(&k);
         let e = decode(seq, &v)?;
-        index(&e, by_student, by_rule)?;
+        let rule_ids: Vec<&str> = e
+            .payload
+            .get("rule_ids")
+            .and_then(|r| r.as_array())
+            .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+            .unwrap_or_default();
+        index(seq, e.student_id(), &rule_ids, by_student, by_rule)?;
     }
     match log.last()? {
         None => Ok((0, GENESIS.to_string())),
@@ -71,14 +79,18 @@ pub(super) fn recover(
     }
 }
 
-fn index(e: &Entry, by_student: &sled::Tree, by_rule: &sled::Tree) -> Result<(), AuditError> {
-    if let Some(s) = e.student_id() {
-        by_student.insert(index_key(s, e.seq), &[])?;
+fn index<R: AsRef<str>>(
+    seq: u64,
+    student_id: Option<&str>,
+    rule_ids: &[R],
+    by_student: &sled::Tree,
+    by_rule: &sled::Tree,
+) -> Result<(), AuditError> {
+    if let Some(s) = student_id {
+        by_student.insert(index_key(s, seq), &[])?;
     }
-    if let Some(rules) = e.payload.get("rule_ids").and_then(|r| r.as_array()) {
-        for r in rules.iter().filter_map(|r| r.as_str()) {
-            by_rule.insert(index_key(r, e.seq), &[])?;
-        }
+    for r in rule_ids {
+        by_rule.insert(index_key(r.as_ref(), seq), &[])?;
     }
     Ok(())
 }
@@ -96,23 +108,25 @@ impl Handle {
         }
     }
 
-    pub(super) fn submit(&self, entry: NewEntry) -> oneshot::Receiver<Result<Entry, AuditError>> {
+    pub(super) fn submit(
+        &self,
+        entry: NewEntry,
+    ) -> oneshot::Receiver<Result<Appended, AuditError>> {
         let (reply, rx) = oneshot::channel();
-        let sent = self
-            .tx
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().map(|tx| tx.send(Msg::Append(entry, reply))));
         // On failure the reply sender is dropped and the receiver reports Closed.
-        drop(sent);
+        if let Ok(guard) = self.tx.lock()
+            && let Some(tx) = guard.as_ref()
+        {
+            let _ = tx.send(Msg::Append(entry, reply));
+        }
         rx
     }
 
-    pub(super) async fn append(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+    pub(super) async fn append(&self, entry: NewEntry) -> Result<Appended, AuditError> {
         self.submit(entry).await.map_err(|_| AuditError::Closed)?
     }
 
-    pub(super) fn append_blocking(&self, entry: NewEntry) -> Result<Entry, AuditError> {
+    pub(super) fn append_blocking(&self, entry: NewEntry) -> Result<Appended, AuditError> {
         self.submit(entry)
             .blocking_recv()
             .map_err(|_| AuditError::Closed)?
@@ -183,25 +197,22 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
     let _ = flush(&trees);
 }
 
-fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Entry, AuditError> {
-    let mut e = Entry {
-        seq: head.0 + 1,
-        kind: new.kind,
-        at: now(),
-        actor: new.actor,
-        request_id: new.request_id,
-        payload: new.payload,
+fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {
+    let seq = head.0 + 1;
+    let (bytes, hash) = encode(seq, &now(), &new, &head.1);
+    trees.log.insert(seq.to_be_bytes(), bytes)?;
+    index(
+        seq,
+        new.student_id.as_deref(),
+        &new.rule_ids,
+        &trees.by_student,
+        &trees.by_rule,
+    )?;
+    Ok(Appended {
+        seq,
         prev_hash: head.1.clone(),
-        hash: String::new(),
-    };
-    e.hash = e.compute_hash();
-    let bytes = serde_json::to_vec(&e).map_err(|err| AuditError::Corrupt {
-        seq: e.seq,
-        message: err.to_string(),
-    })?;
-    trees.log.insert(e.seq.to_be_bytes(), bytes)?;
-    index(&e, &trees.by_student, &trees.by_rule)?;
-    Ok(e)
+        hash,
+    })
 }
 
 /// Flush sled, then fdatasync its log file: sled's flush is `sync_file_range` on

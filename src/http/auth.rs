@@ -118,18 +118,18 @@ pub(super) async fn deny(
 ) {
     let rid = request_id(req);
     tracing::warn!(request_id = %rid, path = %req.path(), key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
-    let entry = NewEntry {
-        kind: "auth.denied".into(),
-        actor: key_name.clone().unwrap_or_else(|| "anonymous".into()),
-        request_id: rid,
-        payload: serde_json::json!({
+    let entry = NewEntry::new(
+        "auth.denied",
+        key_name.clone().unwrap_or_else(|| "anonymous".into()),
+        rid,
+        serde_json::json!({
             "method": req.method().as_str(),
             "path": req.path(),
             "reason": reason,
             "key_name": key_name,
             "peer": req.peer_addr().map(|a| a.ip().to_string()),
         }),
-    };
+    );
     if let Err(e) = state.store.append(entry).await {
         tracing::error!(error = %e, "could not audit a denial");
     }

@@ -132,17 +132,17 @@ impl Application {
             );
         }
         store
-            .append(NewEntry {
-                kind: "ruleset.loaded".into(),
-                actor: "system".into(),
-                request_id: String::new(),
-                payload: serde_json::json!({
+            .append(NewEntry::new(
+                "ruleset.loaded",
+                "system",
+                String::new(),
+                serde_json::json!({
                     "version": rules.version,
                     "files": rules.files.keys().collect::<Vec<_>>(),
                     "rules": rules.rules.len(),
                     "source": settings.rules.display().to_string(),
                 }),
-            })
+            ))
             .await?;
         tracing::info!(version = %rules.version, rules = rules.rules.len(), "rule set loaded");
         let webhook_secret = std::env::var(&settings.webhook.secret_env)

@@ -481,12 +481,12 @@ impl Registry {
         }
         // Durable before anyone is told; then swapped in whole.
         self.audit
-            .append(NewEntry {
-                kind: format!("ruleset.{}", past(how)),
-                actor: actor.to_string(),
-                request_id: request_id.to_string(),
+            .append(NewEntry::new(
+                format!("ruleset.{}", past(how)),
+                actor.to_string(),
+                request_id.to_string(),
                 payload,
-            })
+            ))
             .await?;
         self.active.store(rs.clone());
         tracing::info!(version = %rs.version, previous = %previous, how, actor, "rule set activated");
@@ -514,12 +514,7 @@ impl Registry {
             "rule set change rejected: {message}"
         );
         self.audit
-            .append(NewEntry {
-                kind: "ruleset.rejected".into(),
-                actor: actor.to_string(),
-                request_id: request_id.to_string(),
-                payload: json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics}),
-            })
+            .append(NewEntry::new("ruleset.rejected", actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
             .await?;
         Ok(())
     }

@@ -218,22 +218,22 @@ impl Students {
         let entry = match applied {
             Applied::Stale => {
                 outcome.status = "stale".into();
-                NewEntry {
-                    kind: "event.stale".into(),
-                    actor: String::new(),
-                    request_id: String::new(),
-                    payload: json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
-                }
+                NewEntry::new(
+                    "event.stale",
+                    String::new(),
+                    String::new(),
+                    json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
+                )
             }
             Applied::Removed(tomb) => {
                 outcome.status = "withdrawn".into();
                 put(&self.snapshots, env.student_id.as_bytes(), &tomb)?;
-                NewEntry {
-                    kind: "student.withdrawn".into(),
-                    actor: String::new(),
-                    request_id: String::new(),
-                    payload: json!({"student_id": env.student_id, "event": event_json}),
-                }
+                NewEntry::new(
+                    "student.withdrawn",
+                    String::new(),
+                    String::new(),
+                    json!({"student_id": env.student_id, "event": event_json}),
+                )
             }
             Applied::Updated(snap) => {
                 outcome.status = "applied".into();

@@ -8,7 +8,8 @@ use intervene::audit::{Entry, GENESIS, NewEntry, Query, Store};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_problem, chronic_absence, decision_ids, json_ok, low_gpa, spawn_app,
+    TestApp, assert_problem, chronic_absence, decision_ids, documented_hash, json_ok, low_gpa,
+    parse_ndjson, spawn_app,
 };
 
 fn seqs(entries: &[Value]) -> Vec<u64> {
@@ -208,7 +209,8 @@ async fn export_has_one_line_per_entry_and_matches_verify() {
     let _ = resp.text().await;
     app.evaluate(&low_gpa("E-last")).await;
 
-    let lines = app.export().await;
+    let text = app.export_text().await;
+    let lines = parse_ndjson(&text);
     let report = app.verify().await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(
@@ -218,9 +220,10 @@ async fn export_has_one_line_per_entry_and_matches_verify() {
     );
     assert_eq!(lines.len(), 1 + 1_150 + 1);
 
-    // The export is the chain itself: in order, linked, each hash recomputable.
+    // The export is the chain itself: in order, linked, each hash recomputable by
+    // the rule the README gives auditors.
     let mut prev = GENESIS.to_string();
-    for (i, line) in lines.iter().enumerate() {
+    for (i, (line, raw)) in lines.iter().zip(text.lines()).enumerate() {
         let e: Entry = serde_json::from_value(line.clone())
             .unwrap_or_else(|err| panic!("line {} is not an entry ({err}): {line}", i + 1));
         assert_eq!(e.seq, i as u64 + 1);
@@ -229,7 +232,13 @@ async fn export_has_one_line_per_entry_and_matches_verify() {
             "entry {} does not link to the one before",
             e.seq
         );
-        assert_eq!(e.compute_hash(), e.hash, "entry {} hash", e.seq);
+        let (computed, claimed) = documented_hash(raw);
+        assert_eq!(
+            claimed, e.hash,
+            "entry {}: the hash is the last member",
+            e.seq
+        );
+        assert_eq!(computed, e.hash, "entry {} hash", e.seq);
         prev = e.hash;
     }
     assert_eq!(report["head_hash"], prev.as_str());
@@ -253,12 +262,7 @@ async fn verify_reports_an_intact_chain() {
 /// Append entries straight to a store (no server).
 async fn fill(store: &Store, kind: &str, n: usize) {
     let entries = (0..n)
-        .map(|i| NewEntry {
-            kind: kind.into(),
-            actor: "test".into(),
-            request_id: String::new(),
-            payload: json!({"i": i}),
-        })
+        .map(|i| NewEntry::new(kind, "test", String::new(), json!({"i": i})))
         .collect();
     store.append_all(entries).await.expect("append");
 }

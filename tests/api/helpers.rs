@@ -192,7 +192,8 @@ impl TestApp {
     }
 
     /// `GET /v1/audit/export`, one parsed value per line.
-    pub async fn export(&self) -> Vec<Value> {
+    /// `GET /v1/audit/export` as the bytes an auditor receives.
+    pub async fn export_text(&self) -> String {
         let resp = self.get("/v1/audit/export").await;
         assert_eq!(resp.status(), 200);
         let ct = header(&resp, "content-type");
@@ -200,8 +201,7 @@ impl TestApp {
             ct.starts_with("application/x-ndjson"),
             "export content type is `{ct}`"
         );
-        let text = resp.text().await.expect("export body");
-        parse_ndjson(&text)
+        resp.text().await.expect("export body")
     }
 
     /// Decision entries in the audit log.
@@ -520,4 +520,24 @@ pub fn cli_verify(data: &Path) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// An entry's hash as the README tells auditors to compute it, written here without
+/// the library: SHA-256 (hex) of the stored JSON line with its final `,"hash":"…"`
+/// member removed. Returns (computed, claimed).
+pub fn documented_hash(line: &str) -> (String, String) {
+    let cut = line
+        .rfind(",\"hash\":\"")
+        .unwrap_or_else(|| panic!("no hash member in {line}"));
+    let claimed = line[cut + 9..].trim_end_matches("\"}").to_string();
+    let body = format!("{}}}", &line[..cut]);
+    (hex::encode(Sha256::digest(body.as_bytes())), claimed)
+}
+
+/// What a forger would do after editing an entry: recompute its own hash by the
+/// documented rule so that only the next entry's link can give it away.
+pub fn rehash(line: &str) -> String {
+    let (computed, _) = documented_hash(line);
+    let cut = line.rfind(",\"hash\":\"").expect("hash member");
+    format!("{},\"hash\":\"{computed}\"}}", &line[..cut])
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use intervene::audit::{Entry, LOG_TREE, Store};
 use serde_json::Value;
 
-use crate::helpers::{BinaryServer, cli_verify, client, json_ok, low_gpa, spawn_app_in};
+use crate::helpers::{BinaryServer, cli_verify, client, json_ok, low_gpa, rehash, spawn_app_in};
 
 /// Run the real binary on `data`, make `n` audited decisions, stop it with SIGTERM.
 /// Returns the number of entries in the log.
@@ -127,9 +127,8 @@ async fn an_entry_rewritten_with_a_fresh_hash_breaks_the_next_link() {
         let mut e: Entry =
             serde_json::from_slice(&log.get(key).expect("get").expect("entry")).expect("json");
         e.actor = "someone-else".into();
-        e.hash = e.compute_hash();
-        log.insert(key, serde_json::to_vec(&e).expect("json"))
-            .expect("insert");
+        let forged = rehash(&serde_json::to_string(&e).expect("json"));
+        log.insert(key, forged.as_bytes()).expect("insert");
     });
     let report = verify_with_store(&data);
     assert_eq!(report.first_bad_seq, Some(N + 1), "{report:?}");
