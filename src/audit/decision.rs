@@ -57,12 +57,34 @@ struct DecisionPayload<'a> {
     record_sha256: String,
     /// Only the sections the rules read.
     record: Record,
-    decision: &'a Decision,
+    decision: &'a serde_json::value::RawValue,
 }
 
 /// Build the `decision` entry.
 pub fn decision_entry(
     d: &Decision,
+    record: &Record,
+    rules: &RuleSet,
+    source: Source,
+    actor: &str,
+    request_id: &str,
+) -> NewEntry {
+    let json = decision_json(d);
+    decision_entry_with_json(d, &json, record, rules, source, actor, request_id)
+}
+
+/// A decision as JSON text (serializing a decision cannot fail: its maps have
+/// string keys and its numbers are finite or null).
+pub fn decision_json(d: &Decision) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(d)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+}
+
+/// [`decision_entry`] for a caller that already has the decision's JSON (the
+/// evaluate endpoint answers with the same bytes it logs).
+pub fn decision_entry_with_json(
+    d: &Decision,
+    decision_json: &serde_json::value::RawValue,
     record: &Record,
     rules: &RuleSet,
     source: Source,
@@ -78,7 +100,7 @@ pub fn decision_entry(
         source: &source,
         record_sha256: record_hash(record),
         record: record.project(rules.fields_read()),
-        decision: d,
+        decision: decision_json,
     };
     let mut e = NewEntry::typed("decision", &payload, Some(&d.student_id), Vec::new());
     e.rule_ids = rule_ids;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use decision::{Source, decision_entry, record_hash};
+pub use decision::{Source, decision_entry, decision_entry_with_json, decision_json, record_hash};
 pub use query::{Page, Query, VerifyReport};
 pub use writer::FlushStats;
 

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::audit::{Source, decision_entry};
+use crate::audit::{Source, decision_entry, decision_entry_with_json, decision_json};
 use crate::batch::LineError;
 use crate::config::Role;
 use crate::engine::Decision;
@@ -62,11 +62,14 @@ pub async fn evaluate(
     let rules = state.registry.active();
     let d = state.evaluator.evaluate(&rules, &record);
     state.metrics.observe_decision(&d);
+    // The answer is the same JSON the audit entry holds.
+    let json = decision_json(&d);
     if !q.dry_run {
         state
             .store
-            .append(decision_entry(
+            .append(decision_entry_with_json(
                 &d,
+                &json,
                 &record,
                 &rules,
                 Source::Api,
@@ -76,7 +79,9 @@ pub async fn evaluate(
             .await?;
     }
     tracing::info!(student_id = %d.student_id, decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
-    Ok(HttpResponse::Ok().json(d))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(String::from(Box::<str>::from(json))))
 }
 
 /// Lines evaluated and audited together (one flush for the group).
