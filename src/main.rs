@@ -114,6 +114,12 @@ enum AuditAction {
     Verify,
     /// Print every entry as NDJSON
     Export,
+    /// Remove the content of decisions older than N days, keeping the chain
+    /// verifiable (what `audit.retention_days` does in a running server)
+    Purge {
+        #[arg(long, value_name = "DAYS")]
+        older_than_days: u32,
+    },
     /// Print entries, newest first
     Show {
         #[arg(long)]
@@ -380,6 +386,21 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
                 )?;
                 ExitCode::from(1)
             }
+        }
+        AuditAction::Purge { older_than_days } => {
+            let before = intervene::audit::retention_cutoff(older_than_days);
+            let actor = match std::env::var("USER") {
+                Ok(user) if !user.is_empty() => format!("cli:{user}"),
+                _ => "cli".to_string(),
+            };
+            let report = store.purge_before(&before, &actor, "")?;
+            writeln!(
+                out,
+                "purged {} decisions dated before {before} ({} purge entries)",
+                report.purged,
+                report.purge_entries.len()
+            )?;
+            ExitCode::SUCCESS
         }
         AuditAction::Export => {
             let mut after = 0;

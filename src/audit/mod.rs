@@ -13,9 +13,13 @@
 //! its `flush` is not an fsync on Linux, hence the dedicated thread and the explicit
 //! `sync_all`.
 //!
+//! Retention removes old decisions' content without breaking the chain: see
+//! [`purge`].
+//!
 //! This is the only module that touches sled's audit trees.
 
 mod decision;
+mod purge;
 mod query;
 mod writer;
 
@@ -26,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use decision::{Source, decision_entry, decision_entry_with_json, decision_json, record_hash};
+pub use purge::{MAX_PER_PURGE, Retention, retention_cutoff};
 pub use query::{Page, Query, VerifyReport};
 pub use writer::FlushStats;
 
@@ -33,7 +38,7 @@ pub use writer::FlushStats;
 pub const LOG_TREE: &str = "audit_log";
 pub const BY_STUDENT_TREE: &str = "audit_by_student";
 pub const BY_RULE_TREE: &str = "audit_by_rule";
-const META_TREE: &str = "audit_meta";
+pub(crate) const META_TREE: &str = "audit_meta";
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -51,6 +56,10 @@ pub struct Entry {
     /// `decision`, `source`, `record` as kept by the privacy policy, …).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// Set on an entry a retention purge removed: its payload is gone (null) and
+    /// this names the `audit.purged` entry that removed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_by: Option<u64>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -136,6 +145,91 @@ impl NewEntry {
             student_id: student_id.map(str::to_string),
             rule_ids,
         }
+    }
+}
+
+/// What [`Store::purge_before`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    /// Decision entries removed.
+    pub purged: u64,
+    /// The `audit.purged` entries appended (one per [`purge::MAX_PER_PURGE`]).
+    pub purge_entries: Vec<u64>,
+}
+
+/// The fields a purge looks at.
+#[derive(Deserialize)]
+struct Dated<'a> {
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    at: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    purged_by: Option<u64>,
+}
+
+impl Store {
+    /// Remove the content of every `decision` entry whose `at` is before `before`
+    /// (RFC 3339 UTC, as stored), keeping the chain verifiable: see [`purge`].
+    /// Entries appended while it runs are not considered. Blocking.
+    pub fn purge_before(
+        &self,
+        before: &str,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<PurgeReport, AuditError> {
+        let through = self.head_seq()?;
+        let mut report = PurgeReport::default();
+        let mut from = 1u64;
+        loop {
+            let (seqs, next) = self.purge_candidates(from, through, before)?;
+            if seqs.is_empty() {
+                return Ok(report);
+            }
+            let n = seqs.len() as u64;
+            let appended = self.inner.writer.purge_blocking(writer::PurgeRequest {
+                seqs,
+                before: before.to_string(),
+                actor: actor.to_string(),
+                request_id: request_id.to_string(),
+            })?;
+            report.purged += n;
+            report.purge_entries.push(appended.seq);
+            match next {
+                Some(next) => from = next,
+                None => return Ok(report),
+            }
+        }
+    }
+
+    /// Up to [`purge::MAX_PER_PURGE`] unpurged decisions in `from..=through` dated
+    /// before `before`, and where to continue if there may be more.
+    fn purge_candidates(
+        &self,
+        from: u64,
+        through: u64,
+        before: &str,
+    ) -> Result<(Vec<u64>, Option<u64>), AuditError> {
+        let mut seqs = Vec::new();
+        for item in self
+            .inner
+            .log
+            .range(from.to_be_bytes()..=through.to_be_bytes())
+        {
+            let (k, v) = item?;
+            let seq = key_seq(&k);
+            let d: Dated = serde_json::from_slice(&v).map_err(|e| AuditError::Corrupt {
+                seq,
+                message: e.to_string(),
+            })?;
+            if d.kind == "decision" && d.purged_by.is_none() && *d.at < *before {
+                seqs.push(seq);
+                if seqs.len() == purge::MAX_PER_PURGE {
+                    return Ok((seqs, Some(seq + 1)));
+                }
+            }
+        }
+        Ok((seqs, None))
     }
 }
 
@@ -255,7 +349,7 @@ impl Store {
         let by_student = db.open_tree(BY_STUDENT_TREE)?;
         let by_rule = db.open_tree(BY_RULE_TREE)?;
         let meta = db.open_tree(META_TREE)?;
-        let head = writer::recover(&log, &by_student, &by_rule, &meta)?;
+        let mut head = writer::recover(&log, &by_student, &by_rule, &meta)?;
         let trees = writer::Trees {
             db: db.clone(),
             log: log.clone(),
@@ -266,6 +360,10 @@ impl Store {
         };
         if let Ok(conf) = std::fs::File::open(dir.join("conf")) {
             conf.sync_all()?;
+        }
+        if let Some(resumed) = purge::resume(&trees, &head)? {
+            head = resumed;
+            db.flush()?;
         }
         let writer = writer::Handle::start(trees, head, observer);
         Ok(Store {

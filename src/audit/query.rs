@@ -1,8 +1,10 @@
 //! Reading the log: filtered pages newest first, and chain verification.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{AuditError, Entry, GENESIS, Store, index_key, key_seq, stored_hash};
 
@@ -142,6 +144,8 @@ impl Store {
             first_bad_seq: Some(seq),
             problem: Some(problem),
         };
+        // Purge entry seq -> (first tombstone naming it, tombstones, digest so far).
+        let mut purges: HashMap<u64, (u64, u64, Sha256)> = HashMap::new();
         for item in self.inner.log.iter() {
             let (k, v) = item?;
             let seq = key_seq(&k);
@@ -180,23 +184,44 @@ impl Store {
                     "prev_hash does not match the previous entry's hash".into(),
                 ));
             }
-            match stored_hash(&v) {
-                Some((computed, claimed)) if computed == claimed && claimed == e.hash => {}
-                Some(_) => {
+            if let Some(m) = e.purged_by {
+                // A tombstone: its content is gone, so its hash is checked against
+                // the digest of the purge entry it names (and by the next link).
+                if m <= seq {
                     return Ok(bad(
                         seq,
                         n,
                         &prev,
-                        "content does not match its hash (the entry was altered)".into(),
+                        format!("entry {seq} says entry {m}, which comes before it, purged it"),
                     ));
                 }
-                None => {
-                    return Ok(bad(
-                        seq,
-                        n,
-                        &prev,
-                        "the entry does not end with its hash (the entry was altered)".into(),
-                    ));
+                let p = purges.entry(m).or_insert_with(|| (seq, 0, Sha256::new()));
+                p.1 += 1;
+                p.2.update(e.hash.as_bytes());
+            } else {
+                match stored_hash(&v) {
+                    Some((computed, claimed)) if computed == claimed && claimed == e.hash => {}
+                    Some(_) => {
+                        return Ok(bad(
+                            seq,
+                            n,
+                            &prev,
+                            "content does not match its hash (the entry was altered)".into(),
+                        ));
+                    }
+                    None => {
+                        return Ok(bad(
+                            seq,
+                            n,
+                            &prev,
+                            "the entry does not end with its hash (the entry was altered)".into(),
+                        ));
+                    }
+                }
+                if e.kind == "audit.purged"
+                    && let Some(problem) = check_purge(seq, &v, purges.remove(&seq))
+                {
+                    return Ok(bad(seq, n, &prev, problem));
                 }
             }
             prev = e.hash.into_owned();
@@ -206,6 +231,11 @@ impl Store {
             }
         }
         let entries = expected_seq - 1;
+        if let Some((m, (first, _, _))) = purges.iter().min_by_key(|(_, p)| p.0) {
+            let problem =
+                format!("entry {first} says entry {m} purged it, but entry {m} is not a purge");
+            return Ok(bad(*first, entries, &prev, problem));
+        }
         // The writer records the head with every flush: fewer entries than that
         // means entries were cut from the end.
         let recorded = self
@@ -231,10 +261,46 @@ impl Store {
     }
 }
 
+/// Does purge entry `seq` match the tombstones that name it? `None` when it does.
+fn check_purge(seq: u64, bytes: &[u8], seen: Option<(u64, u64, Sha256)>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Purged {
+        purged: u64,
+        digest: String,
+    }
+    #[derive(Deserialize)]
+    struct PurgeEntry {
+        payload: Purged,
+    }
+    let p = match serde_json::from_slice::<PurgeEntry>(bytes) {
+        Ok(p) => p.payload,
+        Err(e) => return Some(format!("purge entry {seq} is unreadable: {e}")),
+    };
+    let (count, digest) = seen
+        .map(|(_, c, d)| (c, hex::encode(d.finalize())))
+        .unwrap_or((0, hex::encode(Sha256::digest(b""))));
+    if count != p.purged {
+        return Some(format!(
+            "purge entry {seq} removed {} entries, but {count} removed entries name it",
+            p.purged
+        ));
+    }
+    if digest != p.digest {
+        return Some(format!(
+            "the entries purge {seq} removed do not match its digest (a removed entry was replaced)"
+        ));
+    }
+    None
+}
+
 /// The chain fields of a stored entry; the rest is checked through the hash.
 #[derive(Deserialize)]
 struct Framed<'a> {
     seq: u64,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    purged_by: Option<u64>,
     #[serde(borrow)]
     prev_hash: Cow<'a, str>,
     #[serde(borrow)]

@@ -35,6 +35,16 @@ type Reply = oneshot::Sender<Result<Appended, AuditError>>;
 
 enum Msg {
     Append(NewEntry, Reply),
+    /// Tombstone these entries and append the purge entry (see `purge`).
+    Purge(PurgeRequest, Reply),
+}
+
+/// A purge as asked for; the writer gives it its sequence number.
+pub(super) struct PurgeRequest {
+    pub seqs: Vec<u64>,
+    pub before: String,
+    pub actor: String,
+    pub request_id: String,
 }
 
 pub(super) struct Handle {
@@ -113,13 +123,24 @@ impl Handle {
         entry: NewEntry,
     ) -> oneshot::Receiver<Result<Appended, AuditError>> {
         let (reply, rx) = oneshot::channel();
+        self.send(Msg::Append(entry, reply));
+        rx
+    }
+
+    /// Run a purge in the writer; returns the purge entry once durable.
+    pub(super) fn purge_blocking(&self, request: PurgeRequest) -> Result<Appended, AuditError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Purge(request, reply));
+        rx.blocking_recv().map_err(|_| AuditError::Closed)?
+    }
+
+    fn send(&self, msg: Msg) {
         // On failure the reply sender is dropped and the receiver reports Closed.
         if let Ok(guard) = self.tx.lock()
             && let Some(tx) = guard.as_ref()
         {
-            let _ = tx.send(Msg::Append(entry, reply));
+            let _ = tx.send(msg);
         }
-        rx
     }
 
     pub(super) async fn append(&self, entry: NewEntry) -> Result<Appended, AuditError> {
@@ -150,6 +171,7 @@ impl Drop for Handle {
 }
 
 fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<FlushObserver>) {
+    let mut broken = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -161,8 +183,33 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
         let started = Instant::now();
         let mut written = Vec::with_capacity(batch.len());
         let mut failure = None;
-        for Msg::Append(new, reply) in batch {
-            match write_one(&trees, &head, new) {
+        for msg in batch {
+            if broken {
+                // After a failed purge nothing more may be appended: the plan it left
+                // claims the next sequence number, and reopening the store finishes it.
+                let (Msg::Append(_, reply) | Msg::Purge(_, reply)) = msg;
+                let _ = reply.send(Err(AuditError::Closed));
+                continue;
+            }
+            let (result, reply) = match msg {
+                Msg::Append(new, reply) => (write_one(&trees, &head, new), reply),
+                Msg::Purge(request, reply) => {
+                    let plan = super::purge::Plan {
+                        purge_seq: head.0 + 1,
+                        seqs: request.seqs,
+                        before: request.before,
+                        actor: request.actor,
+                        request_id: request.request_id,
+                    };
+                    let result = super::purge::execute(&trees, &head, &plan);
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
+                        broken = true;
+                    }
+                    (result, reply)
+                }
+            };
+            match result {
                 Ok(entry) => {
                     head = (entry.seq, entry.hash.clone());
                     written.push((entry, reply));
@@ -192,12 +239,15 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
                 Some(msg) => Err(AuditError::Io(std::io::Error::other(msg.clone()))),
             });
         }
+        if broken {
+            break;
+        }
     }
     // Queue closed: everything received was flushed above.
     let _ = flush(&trees);
 }
 
-fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {
+pub(super) fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {
     let seq = head.0 + 1;
     let (bytes, hash) = encode(seq, &now(), &new, &head.1);
     trees.log.insert(seq.to_be_bytes(), bytes)?;

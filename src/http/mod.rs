@@ -45,6 +45,8 @@ pub struct AppState {
     keys: Vec<auth::Key>,
     /// Keeps the rules-directory watcher alive (dropping it stops the watch).
     _watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    /// The retention thread, when `audit.retention_days` is set.
+    _retention: std::sync::Mutex<Option<crate::audit::Retention>>,
 }
 
 /// Why the server could not start.
@@ -120,12 +122,6 @@ impl Application {
                 source,
             })?
             .port();
-        if let Some(days) = settings.audit.retention_days {
-            tracing::warn!(
-                days,
-                "audit.retention_days is set, but retention is not enforced yet: every decision is kept"
-            );
-        }
         if settings.api_keys.is_empty() {
             tracing::warn!(
                 "OPEN LOCAL MODE: no API keys configured; every request is allowed, and the server binds to loopback only"
@@ -181,7 +177,21 @@ impl Application {
         } else {
             None
         };
+        let retention = match settings.audit.retention_days {
+            Some(days) => {
+                tracing::info!(
+                    days,
+                    "audit retention: decisions older than this are purged hourly"
+                );
+                Some(
+                    crate::audit::Retention::start(store.clone(), days)
+                        .map_err(crate::audit::AuditError::from)?,
+                )
+            }
+            None => None,
+        };
         let state = web::Data::new(AppState {
+            _retention: std::sync::Mutex::new(retention),
             registry,
             evaluator,
             _watcher: std::sync::Mutex::new(watcher),
@@ -210,8 +220,15 @@ impl Application {
     /// Serve until SIGINT/SIGTERM (in-flight requests drain), then flush the log.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        let store = self.state.store.clone();
-        let _ = web::block(move || store.shutdown()).await;
+        let state = self.state.clone();
+        let _ = web::block(move || {
+            // Let a running purge finish, then stop the writer.
+            if let Ok(mut r) = state._retention.lock() {
+                r.take();
+            }
+            state.store.shutdown()
+        })
+        .await;
         result
     }
 

@@ -39,6 +39,12 @@ pub fn replay(
             entry.seq, entry.kind
         )));
     }
+    if let Some(by) = entry.purged_by {
+        return Err(LifecycleError::BadRequest(format!(
+            "entry {} was removed by the retention purge in entry {by}: its decision and inputs are no longer kept",
+            entry.seq
+        )));
+    }
     let p = &entry.payload;
     let logged: Decision = serde_json::from_value(p.get("decision").cloned().unwrap_or_default())
         .map_err(|e| {

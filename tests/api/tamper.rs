@@ -12,7 +12,7 @@ use crate::helpers::{BinaryServer, cli_verify, client, json_ok, low_gpa, rehash,
 
 /// Run the real binary on `data`, make `n` audited decisions, stop it with SIGTERM.
 /// Returns the number of entries in the log.
-async fn populate(data: &Path, n: usize) -> u64 {
+pub(crate) async fn populate(data: &Path, n: usize) -> u64 {
     let mut server = BinaryServer::start(data);
     {
         let http = client();
@@ -43,7 +43,7 @@ async fn populate(data: &Path, n: usize) -> u64 {
 }
 
 /// Open the raw sled database and change the log tree with `edit`.
-fn edit_log(data: &Path, edit: impl FnOnce(&sled::Tree)) {
+pub(crate) fn edit_log(data: &Path, edit: impl FnOnce(&sled::Tree)) {
     let db = sled::open(data).expect("sled::open the stopped server's data");
     let log = db.open_tree(LOG_TREE).expect("audit_log tree");
     edit(&log);

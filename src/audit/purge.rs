@@ -1,0 +1,282 @@
+//! Retention: removing old decisions while the chain stays verifiable.
+//!
+//! A purge replaces each removed `decision` entry by a tombstone that keeps its
+//! `seq`, `kind`, `at`, `actor`, `request_id`, `prev_hash` and `hash`, drops its
+//! payload (`"payload":null`) and names the purge entry (`"purged_by":M`). The purge
+//! entry `M` is an ordinary appended entry (`kind: "audit.purged"`) whose payload
+//! holds how many entries it removed and a digest: SHA-256 over their hashes (64 hex
+//! digits each, in `seq` order). So after a purge:
+//!
+//! - the chain still links through every tombstone (`prev_hash` → `hash`);
+//! - a tombstone's hash can no longer be recomputed (its content is gone), but it is
+//!   pinned twice: by the next entry's `prev_hash` and by the purge entry's digest,
+//!   which is itself chained;
+//! - an entry removed without a purge, or a tombstone forged for an entry a purge did
+//!   not remove, breaks the digest of the purge it names.
+//!
+//! The purge runs in the writer thread, which owns the head: it knows `M` before it
+//! writes the tombstones. It first records the plan in the meta tree, then writes
+//! the tombstones, appends `M` and clears the plan, then flushes. A crash in between
+//! leaves the plan, and [`resume`] finishes it when the store is next opened, before
+//! anything else is appended.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::writer::{Head, Trees, write_one};
+use super::{Appended, AuditError, NewEntry, decode, index_key, json_str};
+
+/// Most entries one purge entry removes; a larger purge is several purges, so the
+/// writer (which waits for each) never pauses appends for long.
+pub const MAX_PER_PURGE: usize = 10_000;
+
+/// Meta key of an unfinished purge.
+const PENDING: &str = "purge_pending";
+
+/// What to purge, as recorded before the first tombstone is written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Plan {
+    /// The purge entry's sequence number.
+    pub purge_seq: u64,
+    /// Entries to remove, ascending.
+    pub seqs: Vec<u64>,
+    /// The cutoff: entries at or after it are kept.
+    pub before: String,
+    pub actor: String,
+    pub request_id: String,
+}
+
+/// Carry out `plan` (fresh or resumed): tombstones, then the purge entry.
+pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appended, AuditError> {
+    let plan_bytes = serde_json::to_vec(plan).map_err(|e| AuditError::Corrupt {
+        seq: plan.purge_seq,
+        message: e.to_string(),
+    })?;
+    trees.meta.insert(PENDING, plan_bytes)?;
+    let mut digest = Sha256::new();
+    for &seq in &plan.seqs {
+        digest.update(tombstone(trees, seq, plan.purge_seq)?.as_bytes());
+    }
+    let (first, last) = (plan.seqs.first(), plan.seqs.last());
+    let entry = NewEntry::new(
+        "audit.purged",
+        plan.actor.clone(),
+        plan.request_id.clone(),
+        serde_json::json!({
+            "before": plan.before,
+            "purged": plan.seqs.len(),
+            "first_seq": first,
+            "last_seq": last,
+            "digest": hex::encode(digest.finalize()),
+        }),
+    );
+    let appended = write_one(trees, head, entry)?;
+    trees.meta.remove(PENDING)?;
+    Ok(appended)
+}
+
+/// Replace entry `seq` by its tombstone and drop its index keys; returns its hash.
+/// Idempotent: an entry already tombstoned by `purge_seq` is left as it is.
+fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<String, AuditError> {
+    let bytes = trees
+        .log
+        .get(seq.to_be_bytes())?
+        .ok_or_else(|| AuditError::Corrupt {
+            seq,
+            message: "a purge names this entry, but it is missing".into(),
+        })?;
+    let e = decode(seq, &bytes)?;
+    if let Some(by) = e.purged_by {
+        if by == purge_seq {
+            return Ok(e.hash);
+        }
+        return Err(AuditError::Corrupt {
+            seq,
+            message: format!("already purged by entry {by}"),
+        });
+    }
+    if let Some(s) = e.student_id() {
+        trees.by_student.remove(index_key(s, seq))?;
+    }
+    if let Some(rules) = e.payload.get("rule_ids").and_then(|r| r.as_array()) {
+        for r in rules.iter().filter_map(|r| r.as_str()) {
+            trees.by_rule.remove(index_key(r, seq))?;
+        }
+    }
+    let mut b = Vec::with_capacity(256);
+    b.extend_from_slice(format!("{{\"seq\":{seq}").as_bytes());
+    for (name, value) in [
+        ("kind", e.kind.as_str()),
+        ("at", &e.at),
+        ("actor", &e.actor),
+        ("request_id", &e.request_id),
+    ] {
+        b.extend_from_slice(format!(",\"{name}\":").as_bytes());
+        json_str(&mut b, value);
+    }
+    b.extend_from_slice(format!(",\"payload\":null,\"purged_by\":{purge_seq}").as_bytes());
+    b.extend_from_slice(b",\"prev_hash\":");
+    json_str(&mut b, &e.prev_hash);
+    b.extend_from_slice(b",\"hash\":");
+    json_str(&mut b, &e.hash);
+    b.push(b'}');
+    trees.log.insert(seq.to_be_bytes(), b)?;
+    Ok(e.hash)
+}
+
+/// Finish a purge a crash interrupted. Runs before the writer starts; returns the
+/// new head when it appended the purge entry.
+pub(super) fn resume(trees: &Trees, head: &Head) -> Result<Option<Head>, AuditError> {
+    let Some(bytes) = trees.meta.get(PENDING)? else {
+        return Ok(None);
+    };
+    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
+        seq: 0,
+        message: format!("unfinished purge record: {e}"),
+    })?;
+    if head.0 >= plan.purge_seq {
+        // The purge entry made it: only the plan was left behind.
+        trees.meta.remove(PENDING)?;
+        return Ok(None);
+    }
+    if head.0 + 1 != plan.purge_seq {
+        return Err(AuditError::Corrupt {
+            seq: plan.purge_seq,
+            message: format!(
+                "an unfinished purge expected to be entry {}, but the log ends at {}",
+                plan.purge_seq, head.0
+            ),
+        });
+    }
+    tracing::warn!(
+        purge_seq = plan.purge_seq,
+        entries = plan.seqs.len(),
+        "finishing a purge that was interrupted"
+    );
+    let appended = execute(trees, head, &plan)?;
+    trees.meta.insert("indexed", &appended.seq.to_be_bytes())?;
+    Ok(Some((appended.seq, appended.hash)))
+}
+
+/// How often the retention thread looks for decisions past retention.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The cutoff for `days` of retention: entries dated before it are purged.
+pub fn retention_cutoff(days: u32) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Enforces `audit.retention_days` in the background: at start, then every hour.
+/// Dropping it stops the thread.
+pub struct Retention {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Retention {
+    pub fn start(store: super::Store, days: u32) -> std::io::Result<Retention> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("audit-retention".into())
+            .spawn(move || {
+                loop {
+                    let before = retention_cutoff(days);
+                    match store.purge_before(&before, "retention", "") {
+                        Ok(r) if r.purged > 0 => tracing::info!(
+                            purged = r.purged,
+                            before = %before,
+                            purge_entries = ?r.purge_entries,
+                            "audit retention: removed decisions past retention"
+                        ),
+                        Ok(_) => {}
+                        Err(AuditError::Closed) => return,
+                        Err(e) => tracing::error!(error = %e, "audit retention failed"),
+                    }
+                    match stopped.recv_timeout(RETENTION_EVERY) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                }
+            })?;
+        Ok(Retention {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Retention {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Store, writer};
+
+    /// A crash after some tombstones were written but before the purge entry:
+    /// reopening the store finishes the purge, and the chain verifies.
+    #[test]
+    fn a_purge_interrupted_by_a_crash_is_finished_when_the_store_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).unwrap();
+        for s in ["A", "B", "C"] {
+            store
+                .append_blocking(NewEntry::new(
+                    "decision",
+                    "t",
+                    "",
+                    serde_json::json!({"student_id": s}),
+                ))
+                .unwrap();
+        }
+        store.shutdown();
+        drop(store);
+
+        // Replay the first half of `execute` by hand: plan, one tombstone, stop.
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let trees = writer::Trees {
+                db: db.clone(),
+                log: db.open_tree(crate::audit::LOG_TREE).unwrap(),
+                by_student: db.open_tree(crate::audit::BY_STUDENT_TREE).unwrap(),
+                by_rule: db.open_tree(crate::audit::BY_RULE_TREE).unwrap(),
+                meta: db.open_tree(crate::audit::META_TREE).unwrap(),
+                db_file: None,
+            };
+            let plan = Plan {
+                purge_seq: 4,
+                seqs: vec![1, 2],
+                before: "9999".into(),
+                actor: "t".into(),
+                request_id: String::new(),
+            };
+            trees
+                .meta
+                .insert(PENDING, serde_json::to_vec(&plan).unwrap())
+                .unwrap();
+            tombstone(&trees, 1, 4).unwrap();
+            db.flush().unwrap();
+        }
+
+        let store = Store::open(dir.path(), None).unwrap();
+        let purge = store.get(4).unwrap().expect("the purge entry was appended");
+        assert_eq!(purge.kind, "audit.purged");
+        assert_eq!(purge.payload["purged"], 2);
+        assert_eq!(store.get(2).unwrap().unwrap().purged_by, Some(4));
+        assert_eq!(store.get(3).unwrap().unwrap().purged_by, None);
+        let report = store.verify(&mut |_| {}).unwrap();
+        assert!(report.ok, "{report:?}");
+        // The next append follows the purge entry.
+        let next = store
+            .append_blocking(NewEntry::new("x", "t", "", serde_json::json!({})))
+            .unwrap();
+        assert_eq!(next.seq, 5);
+    }
+}

@@ -1,0 +1,168 @@
+//! Retention: `audit.retention_days` and `intervene audit purge` remove old
+//! decisions' content while the chain keeps verifying, and a forged removal is caught.
+
+use std::time::{Duration, Instant};
+
+use intervene::audit::{Entry, NewEntry, Store};
+use serde_json::{Value, json};
+
+use crate::helpers::{cli_verify, json_ok, spawn_app_in};
+use crate::tamper::{edit_log, populate};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_old_decisions_and_the_chain_still_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    populate(&data, 4).await; // seq 1 rule set, 2..=5 decisions for T-0..T-3
+    let app = spawn_app_in(dir, vec![], |s| s.audit.retention_days = Some(0)).await;
+
+    // The retention thread runs once at startup.
+    let started = Instant::now();
+    let purges = loop {
+        let purges = app.audit_all("kind=audit.purged", 10).await;
+        if !purges.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            break purges;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(purges.len(), 1, "one purge entry: {purges:?}");
+    let p = &purges[0];
+    assert_eq!(p["actor"], "retention");
+    assert_eq!(p["payload"]["purged"], 4, "{p}");
+    assert_eq!(
+        (&p["payload"]["first_seq"], &p["payload"]["last_seq"]),
+        (&json!(2), &json!(5))
+    );
+
+    let report = app.verify().await;
+    assert_eq!(
+        report["ok"], true,
+        "the chain verifies after a purge: {report}"
+    );
+
+    // The content is gone: no student id, no record, no decision.
+    let export = app.export_text().await;
+    assert!(
+        !export.contains("T-0"),
+        "a purged student still appears:\n{export}"
+    );
+    let tombstones: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+        .filter(|e| e.get("purged_by").is_some())
+        .collect();
+    assert_eq!(tombstones.len(), 4);
+    for t in &tombstones {
+        assert_eq!(t["payload"], Value::Null, "{t}");
+        assert_eq!(t["purged_by"], p["seq"], "{t}");
+        assert_eq!(t["kind"], "decision");
+    }
+
+    // Nothing points at the removed decisions any more.
+    let history = json_ok(app.get("/v1/students/T-0/decisions").await).await;
+    assert_eq!(history["decisions"], json!([]), "{history}");
+    let by_rule = app.audit_all("rule=low-gpa", 50).await;
+    assert!(
+        by_rule.is_empty(),
+        "rule index still lists purged entries: {by_rule:?}"
+    );
+
+    // Replaying a purged decision says why it cannot.
+    let resp = app.get("/v1/audit/2/replay").await;
+    assert_eq!(resp.status(), 400);
+    let problem: Value = resp.json().await.expect("problem JSON");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("retention purge")),
+        "{problem}"
+    );
+
+    // New decisions are kept and chained after the purge entry.
+    app.evaluate(&crate::helpers::low_gpa("T-new")).await;
+    assert_eq!(app.verify().await["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_purge_on_the_command_line_keeps_the_chain_verifiable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    populate(&data, 3).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_intervene"))
+        .args(["audit", "purge", "--older-than-days", "0", "--data"])
+        .arg(&data)
+        .output()
+        .expect("run intervene audit purge");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("purged 3 decisions"), "{stdout}");
+    let (code, verify) = cli_verify(&data);
+    assert_eq!(code, 0, "{verify}");
+    assert!(verify.contains("ok: 5 entries"), "{verify}");
+}
+
+/// Entries appended straight to a store, 2 ms apart so their `at` differ.
+fn decisions(store: &Store, students: &[&str]) -> Vec<Entry> {
+    students
+        .iter()
+        .map(|s| {
+            std::thread::sleep(Duration::from_millis(2));
+            let a = store
+                .append_blocking(NewEntry::new(
+                    "decision",
+                    "test",
+                    "",
+                    json!({"student_id": s, "rule_ids": ["low-gpa"], "decision": {"flags": 1}}),
+                ))
+                .expect("append");
+            store.get(a.seq).expect("get").expect("entry")
+        })
+        .collect()
+}
+
+#[test]
+fn an_entry_disguised_as_purged_is_caught_by_the_purge_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), None).expect("open");
+    let old = decisions(&store, &["A", "B", "C"]);
+    std::thread::sleep(Duration::from_millis(2));
+    let cutoff = intervene::audit::now();
+    let kept = decisions(&store, &["D", "E"]);
+    let report = store.purge_before(&cutoff, "test", "").expect("purge");
+    assert_eq!(report.purged, 3);
+    let m = report.purge_entries[0];
+    assert_eq!(m, kept[1].seq + 1);
+    assert!(store.verify(&mut |_| {}).expect("verify").ok);
+    // Only the old ones are gone.
+    assert!(store.get(old[0].seq).unwrap().unwrap().purged_by.is_some());
+    assert_eq!(store.get(kept[0].seq).unwrap().unwrap().purged_by, None);
+    store.shutdown();
+    drop(store);
+
+    // Someone removes D's content and makes it look like purge M removed it,
+    // keeping its hash so the chain still links.
+    let d = kept[0].clone();
+    edit_log(dir.path(), |log| {
+        let forged = format!(
+            r#"{{"seq":{},"kind":"decision","at":"{}","actor":"test","request_id":"","payload":null,"purged_by":{m},"prev_hash":"{}","hash":"{}"}}"#,
+            d.seq, d.at, d.prev_hash, d.hash
+        );
+        log.insert(d.seq.to_be_bytes(), forged.as_bytes())
+            .expect("insert");
+    });
+    let store = Store::open(dir.path(), None).expect("reopen");
+    let report = store.verify(&mut |_| {}).expect("verify");
+    assert!(!report.ok);
+    assert_eq!(report.first_bad_seq, Some(m), "{report:?}");
+    assert!(
+        report
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("removed 3 entries, but 4")),
+        "{report:?}"
+    );
+}
