@@ -60,11 +60,23 @@ impl Default for Webhook {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
     /// Days decisions are kept; `None` keeps them forever.
     pub retention_days: Option<u32>,
+    /// Refused requests per client address per minute audited one by one; the rest
+    /// are counted and recorded as one entry (see `http::denials`).
+    pub denials_per_minute: u32,
+}
+
+impl Default for Audit {
+    fn default() -> Audit {
+        Audit {
+            retention_days: None,
+            denials_per_minute: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -5,6 +5,7 @@ use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::denials::Verdict;
 use super::error::ApiError;
 use super::{AppState, request_id};
 use crate::audit::NewEntry;
@@ -118,6 +119,17 @@ pub(super) async fn deny(
 ) {
     let rid = request_id(req);
     tracing::warn!(request_id = %rid, path = %req.path(), key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let (verdict, ended) = state.denials.admit(&peer, std::time::Instant::now());
+    if let Some(s) = ended {
+        state.record_suppressed(s).await;
+    }
+    if verdict == Verdict::Suppress {
+        return;
+    }
     let entry = NewEntry::new(
         "auth.denied",
         key_name.clone().unwrap_or_else(|| "anonymous".into()),
@@ -127,7 +139,7 @@ pub(super) async fn deny(
             "path": req.path(),
             "reason": reason,
             "key_name": key_name,
-            "peer": req.peer_addr().map(|a| a.ip().to_string()),
+            "peer": peer,
         }),
     );
     if let Err(e) = state.store.append(entry).await {

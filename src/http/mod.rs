@@ -6,6 +6,7 @@
 
 mod auth;
 mod body;
+pub mod denials;
 mod error;
 pub mod metrics;
 pub mod openapi;
@@ -45,6 +46,8 @@ pub struct AppState {
     keys: Vec<auth::Key>,
     /// Keeps the rules-directory watcher alive (dropping it stops the watch).
     _watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    /// Which refusals are audited one by one.
+    pub denials: denials::Denials,
     /// The retention thread, when `audit.retention_days` is set.
     _retention: std::sync::Mutex<Option<crate::audit::Retention>>,
 }
@@ -73,6 +76,37 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// Records the counts of refusals not audited one by one, every minute.
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+impl AppState {
+    /// Record refusals counted but not audited one by one, for each address whose
+    /// minute is over (every address when `all`).
+    pub async fn record_suppressed_denials(&self, all: bool) {
+        for s in self.denials.sweep(std::time::Instant::now(), all) {
+            self.record_suppressed(s).await;
+        }
+    }
+
+    async fn record_suppressed(&self, s: denials::Suppressed) {
+        tracing::warn!(peer = %s.peer, denials = s.count, since = %s.since, "refused requests counted but not audited one by one");
+        let entry = NewEntry::new(
+            "auth.denied.suppressed",
+            "anonymous",
+            String::new(),
+            serde_json::json!({
+                "peer": s.peer,
+                "denials": s.count,
+                "since": s.since,
+                "until": crate::audit::now(),
+                "why": format!("past {} refusals a minute from one address, refusals are counted, not audited one by one", self.denials.per_peer()),
+            }),
+        );
+        if let Err(e) = self.store.append(entry).await {
+            tracing::error!(error = %e, "could not audit suppressed denials");
+        }
+    }
 }
 
 /// The request id of a request (set by the middleware).
@@ -191,6 +225,7 @@ impl Application {
             None => None,
         };
         let state = web::Data::new(AppState {
+            denials: denials::Denials::new(settings.audit.denials_per_minute),
             _retention: std::sync::Mutex::new(retention),
             registry,
             evaluator,
@@ -206,10 +241,21 @@ impl Application {
             addr: state.settings.bind.clone(),
             source,
         })?;
+        let sweeper = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(denials::WINDOW);
+                loop {
+                    every.tick().await;
+                    state.record_suppressed_denials(false).await;
+                }
+            })
+        };
         Ok(Application {
             port,
             server,
             state,
+            sweeper,
         })
     }
 
@@ -220,6 +266,8 @@ impl Application {
     /// Serve until SIGINT/SIGTERM (in-flight requests drain), then flush the log.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.sweeper.abort();
+        self.state.record_suppressed_denials(true).await;
         let state = self.state.clone();
         let _ = web::block(move || {
             // Let a running purge finish, then stop the writer.

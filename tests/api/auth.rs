@@ -160,8 +160,23 @@ async fn each_role_reaches_exactly_its_endpoints() {
             }
         }
     }
+    // Every 403 is audited: the first ones one by one, the rest counted (all from
+    // 127.0.0.1, past the per-address allowance).
     let d = denials(&app).await;
-    assert_eq!(d.len(), forbidden, "every 403 is audited");
+    let one_by_one = forbidden.min(intervene::http::denials::PER_PEER as usize);
+    assert_eq!(d.len(), one_by_one, "{d:?}");
+    app.state.record_suppressed_denials(true).await;
+    let counted: u64 = app
+        .audit_all("kind=auth.denied.suppressed", 10)
+        .await
+        .iter()
+        .filter_map(|e| e["payload"]["denials"].as_u64())
+        .sum();
+    assert_eq!(
+        one_by_one as u64 + counted,
+        forbidden as u64,
+        "every 403 is audited"
+    );
     for e in &d {
         assert_eq!(e["payload"]["reason"], "role not allowed");
         assert!(
@@ -292,4 +307,32 @@ async fn the_key_is_checked_before_the_query_string() {
         .await;
     assert_problem(resp, 401, &[]).await;
     assert_eq!(denials(&app).await.len(), 2, "both refusals are audited");
+}
+
+/// A flood of bad keys must not grow the audit log one durable entry per request:
+/// the first refusals per address are audited one by one, the rest are counted and
+/// recorded as one `auth.denied.suppressed` entry when the minute is over.
+#[tokio::test]
+async fn a_flood_of_bad_keys_is_audited_in_bounded_space() {
+    use intervene::http::denials::PER_PEER;
+    let app = spawn_app(all_keys()).await;
+    let flood = 3 * PER_PEER as usize;
+    for i in 0..flood {
+        let resp = call(&app, "GET", "/v1/rules", Some(&format!("Bearer nope-{i}"))).await;
+        assert_eq!(resp.status(), 401, "every refusal is still answered");
+    }
+    let d = denials(&app).await;
+    assert_eq!(d.len(), PER_PEER as usize, "{d:?}");
+    assert!(
+        d.iter().all(|e| e["payload"]["peer"] == "127.0.0.1"),
+        "{d:?}"
+    );
+
+    // What the minute's sweep (or shutdown) does.
+    app.state.record_suppressed_denials(true).await;
+    let s = app.audit_all("kind=auth.denied.suppressed", 10).await;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["payload"]["peer"], "127.0.0.1");
+    assert_eq!(s[0]["payload"]["denials"], flood - PER_PEER as usize);
+    assert_eq!(app.verify().await["ok"], true);
 }

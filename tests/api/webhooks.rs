@@ -45,6 +45,8 @@ async fn spawn_hooked(keys: Vec<ApiKey>, max_body_bytes: Option<usize>) -> Hook 
         if let Some(m) = max_body_bytes {
             s.max_body_bytes = m;
         }
+        // Tests here check each refusal's own audit entry.
+        s.audit.denials_per_minute = 1_000;
     })
     .await;
     Hook {
