@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use decision::{Source, decision_entry, decision_entry_with_json, decision_json, record_hash};
-pub use purge::{MAX_PER_PURGE, Retention, retention_cutoff};
+pub use purge::{Hold, MAX_PER_PURGE, Retention, retention_cutoff};
 pub use query::{Page, Query, VerifyReport};
 pub use writer::FlushStats;
 
@@ -166,6 +166,14 @@ struct Dated<'a> {
     at: std::borrow::Cow<'a, str>,
     #[serde(default)]
     purged_by: Option<u64>,
+    #[serde(default, borrow)]
+    payload: Option<DatedPayload<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DatedPayload<'a> {
+    #[serde(default, borrow)]
+    student_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Store {
@@ -202,6 +210,78 @@ impl Store {
         }
     }
 
+    /// Place a legal hold on `student_id`'s decisions (replacing any reason given
+    /// before). Once this returns, no purge removes them until the hold is lifted.
+    pub async fn place_hold(
+        &self,
+        student_id: &str,
+        reason: &str,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Hold, AuditError> {
+        let hold = Hold {
+            student_id: student_id.to_string(),
+            reason: reason.to_string(),
+            placed_by: actor.to_string(),
+            placed_at: now(),
+        };
+        let bytes = serde_json::to_vec(&hold).map_err(|e| AuditError::Io(e.into()))?;
+        let key = purge::hold_key(student_id);
+        self.off_thread(move |meta| meta.insert(key, bytes).map(|_| ()))
+            .await?;
+        // The writer runs purges; once this entry is through it, no purge that could
+        // have missed the hold is still running.
+        self.append(NewEntry::new(
+            "audit.hold.placed",
+            actor,
+            request_id,
+            serde_json::json!({"student_id": student_id, "reason": reason}),
+        ))
+        .await?;
+        Ok(hold)
+    }
+
+    /// Lift a legal hold; `false` when there was none.
+    pub async fn lift_hold(
+        &self,
+        student_id: &str,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<bool, AuditError> {
+        let key = purge::hold_key(student_id);
+        let removed = self
+            .off_thread(move |meta| meta.remove(key).map(|old| old.is_some()))
+            .await?;
+        if !removed {
+            return Ok(false);
+        }
+        self.append(NewEntry::new(
+            "audit.hold.lifted",
+            actor,
+            request_id,
+            serde_json::json!({"student_id": student_id}),
+        ))
+        .await?;
+        Ok(true)
+    }
+
+    /// Run `f` on the meta tree on a blocking thread (never on an async worker).
+    async fn off_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&sled::Tree) -> sled::Result<T> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        let meta = self.inner.meta.clone();
+        tokio::task::spawn_blocking(move || f(&meta))
+            .await
+            .map_err(|e| AuditError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(AuditError::from)
+    }
+
+    /// Every legal hold, by student id.
+    pub fn holds(&self) -> Result<Vec<Hold>, AuditError> {
+        purge::holds(&self.inner.meta)
+    }
+
     /// Up to [`purge::MAX_PER_PURGE`] unpurged decisions in `from..=through` dated
     /// before `before`, and where to continue if there may be more.
     fn purge_candidates(
@@ -210,6 +290,10 @@ impl Store {
         through: u64,
         before: &str,
     ) -> Result<(Vec<u64>, Option<u64>), AuditError> {
+        let held: std::collections::HashSet<String> = purge::holds(&self.inner.meta)?
+            .into_iter()
+            .map(|h| h.student_id)
+            .collect();
         let mut seqs = Vec::new();
         for item in self
             .inner
@@ -222,7 +306,12 @@ impl Store {
                 seq,
                 message: e.to_string(),
             })?;
-            if d.kind == "decision" && d.purged_by.is_none() && *d.at < *before {
+            let student = d.payload.as_ref().and_then(|p| p.student_id.as_deref());
+            if d.kind == "decision"
+                && d.purged_by.is_none()
+                && *d.at < *before
+                && !student.is_some_and(|s| held.contains(s))
+            {
                 seqs.push(seq);
                 if seqs.len() == purge::MAX_PER_PURGE {
                     return Ok((seqs, Some(seq + 1)));

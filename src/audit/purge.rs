@@ -33,6 +33,40 @@ pub const MAX_PER_PURGE: usize = 10_000;
 /// Meta key of an unfinished purge.
 const PENDING: &str = "purge_pending";
 
+/// Meta key prefix of a legal hold: `hold\0<student id>`.
+const HOLD_PREFIX: &[u8] = b"hold\0";
+
+pub(super) fn hold_key(student_id: &str) -> Vec<u8> {
+    let mut k = HOLD_PREFIX.to_vec();
+    k.extend_from_slice(student_id.as_bytes());
+    k
+}
+
+/// A legal hold: the student's decisions are not purged while it stands (FERPA: no
+/// deletion while an inspection request is pending).
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub student_id: String,
+    /// Why (e.g. the inspection request's reference).
+    pub reason: String,
+    pub placed_by: String,
+    /// UTC, RFC 3339.
+    pub placed_at: String,
+}
+
+pub(super) fn holds(meta: &sled::Tree) -> Result<Vec<Hold>, AuditError> {
+    let mut out = Vec::new();
+    for item in meta.scan_prefix(HOLD_PREFIX) {
+        let (_, v) = item?;
+        let h: Hold = serde_json::from_slice(&v).map_err(|e| AuditError::Corrupt {
+            seq: 0,
+            message: format!("a legal hold record is unreadable: {e}"),
+        })?;
+        out.push(h);
+    }
+    Ok(out)
+}
+
 /// What to purge, as recorded before the first tombstone is written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Plan {
@@ -54,17 +88,22 @@ pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appende
     })?;
     trees.meta.insert(PENDING, plan_bytes)?;
     let mut digest = Sha256::new();
+    let mut removed = Vec::with_capacity(plan.seqs.len());
     for &seq in &plan.seqs {
-        digest.update(tombstone(trees, seq, plan.purge_seq)?.as_bytes());
+        // A hold placed after the candidates were chosen still wins.
+        if let Some(hash) = tombstone(trees, seq, plan.purge_seq)? {
+            digest.update(hash.as_bytes());
+            removed.push(seq);
+        }
     }
-    let (first, last) = (plan.seqs.first(), plan.seqs.last());
+    let (first, last) = (removed.first(), removed.last());
     let entry = NewEntry::new(
         "audit.purged",
         plan.actor.clone(),
         plan.request_id.clone(),
         serde_json::json!({
             "before": plan.before,
-            "purged": plan.seqs.len(),
+            "purged": removed.len(),
             "first_seq": first,
             "last_seq": last,
             "digest": hex::encode(digest.finalize()),
@@ -75,9 +114,10 @@ pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appende
     Ok(appended)
 }
 
-/// Replace entry `seq` by its tombstone and drop its index keys; returns its hash.
+/// Replace entry `seq` by its tombstone and drop its index keys; returns its hash,
+/// or `None` when its student is under a legal hold (the entry is kept).
 /// Idempotent: an entry already tombstoned by `purge_seq` is left as it is.
-fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<String, AuditError> {
+fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, AuditError> {
     let bytes = trees
         .log
         .get(seq.to_be_bytes())?
@@ -88,7 +128,7 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<String, AuditErr
     let e = decode(seq, &bytes)?;
     if let Some(by) = e.purged_by {
         if by == purge_seq {
-            return Ok(e.hash);
+            return Ok(Some(e.hash));
         }
         return Err(AuditError::Corrupt {
             seq,
@@ -96,6 +136,9 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<String, AuditErr
         });
     }
     if let Some(s) = e.student_id() {
+        if trees.meta.contains_key(hold_key(s))? {
+            return Ok(None);
+        }
         trees.by_student.remove(index_key(s, seq))?;
     }
     if let Some(rules) = e.payload.get("rule_ids").and_then(|r| r.as_array()) {
@@ -121,7 +164,7 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<String, AuditErr
     json_str(&mut b, &e.hash);
     b.push(b'}');
     trees.log.insert(seq.to_be_bytes(), b)?;
-    Ok(e.hash)
+    Ok(Some(e.hash))
 }
 
 /// Finish a purge a crash interrupted. Runs before the writer starts; returns the

@@ -58,6 +58,9 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::audit::list,
         routes::audit::export,
         routes::audit::verify,
+        routes::audit::holds,
+        routes::audit::place_hold,
+        routes::audit::lift_hold,
     ),
     components(
         schemas(

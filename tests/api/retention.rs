@@ -166,3 +166,103 @@ fn an_entry_disguised_as_purged_is_caught_by_the_purge_digest() {
         "{report:?}"
     );
 }
+
+/// Purge everything dated before now, as the retention thread would, off the
+/// async runtime.
+async fn purge_now(app: &crate::helpers::TestApp) -> intervene::audit::PurgeReport {
+    let store = app.state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(2));
+        store.purge_before(&intervene::audit::now(), "test", "")
+    })
+    .await
+    .expect("join")
+    .expect("purge")
+}
+
+async fn put_hold(app: &crate::helpers::TestApp, student: &str, body: &str) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/v1/audit/holds/{student}")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("PUT hold")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_hold_keeps_a_students_decisions_through_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), 4).await; // T-0..T-3
+    let app = spawn_app_in(dir, vec![], |_| {}).await;
+
+    let resp = put_hold(&app, "T-1", r#"{"reason": "records request 2026-113"}"#).await;
+    let hold = json_ok(resp).await;
+    assert_eq!(hold["student_id"], "T-1");
+    assert_eq!(hold["reason"], "records request 2026-113");
+    let holds = json_ok(app.get("/v1/audit/holds").await).await;
+    assert_eq!(holds["holds"].as_array().map(Vec::len), Some(1), "{holds}");
+    let placed = app
+        .audit_all("kind=audit.hold.placed&student=T-1", 10)
+        .await;
+    assert_eq!(
+        placed.len(),
+        1,
+        "placing a hold is audited under the student"
+    );
+
+    let report = purge_now(&app).await;
+    assert_eq!(report.purged, 3, "T-0, T-2 and T-3 only: {report:?}");
+    let kept = json_ok(app.get("/v1/students/T-1/decisions").await).await;
+    assert_eq!(
+        kept["decisions"].as_array().map(Vec::len),
+        Some(1),
+        "{kept}"
+    );
+    let gone = json_ok(app.get("/v1/students/T-2/decisions").await).await;
+    assert_eq!(gone["decisions"], json!([]));
+    assert_eq!(app.verify().await["ok"], true);
+
+    // Lifted: the next purge takes it; lifting again is a 404.
+    let resp = app
+        .client
+        .delete(app.url("/v1/audit/holds/T-1"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(resp.status(), 204);
+    assert_eq!(app.audit_all("kind=audit.hold.lifted", 10).await.len(), 1);
+    assert_eq!(purge_now(&app).await.purged, 1);
+    let resp = app
+        .client
+        .delete(app.url("/v1/audit/holds/T-1"))
+        .send()
+        .await
+        .expect("DELETE");
+    crate::helpers::assert_problem(resp, 404, &["no legal hold", "T-1"]).await;
+    assert_eq!(app.verify().await["ok"], true);
+}
+
+#[tokio::test]
+async fn a_hold_needs_a_reason_and_the_admin_role() {
+    use crate::helpers::{ADMIN_KEY, COUNSELOR_KEY, all_keys, assert_problem, spawn_app};
+    let app = spawn_app(all_keys()).await;
+    let put = |key: &'static str, body: &'static str| {
+        app.client
+            .put(app.url("/v1/audit/holds/S1"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = put(COUNSELOR_KEY, r#"{"reason": "x"}"#).await.expect("PUT");
+    assert_problem(resp, 403, &["admin"]).await;
+    let resp = put(ADMIN_KEY, r#"{"reason": "  "}"#).await.expect("PUT");
+    assert_problem(resp, 400, &["reason"]).await;
+    let resp = put(ADMIN_KEY, r#"{"why": "x"}"#).await.expect("PUT");
+    assert_problem(resp, 400, &["why"]).await;
+    let resp = put(ADMIN_KEY, "not json").await.expect("PUT");
+    assert_problem(resp, 400, &["hold"]).await;
+    let holds = json_ok(app.get("/v1/audit/holds").await).await;
+    assert_eq!(holds["holds"], json!([]), "no bad request placed a hold");
+}

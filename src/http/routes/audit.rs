@@ -177,3 +177,138 @@ pub async fn verify(
         .map_err(ApiError::internal)??;
     Ok(HttpResponse::Ok().json(report))
 }
+
+/// The body of `PUT /v1/audit/holds/{student_id}`.
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// Why: the inspection request's reference, for example.
+    pub reason: String,
+}
+
+/// Every legal hold.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub struct HoldList {
+    pub holds: Vec<crate::audit::Hold>,
+}
+
+/// Longest hold reason kept.
+const MAX_REASON: usize = 1_000;
+
+#[utoipa::path(
+    put,
+    path = "/v1/audit/holds/{student_id}",
+    tag = "audit",
+    operation_id = "audit_hold_place",
+    params(("student_id" = String, Path, description = "The student whose decisions must be kept")),
+    request_body(content = HoldRequest, content_type = "application/json"),
+    summary = "Place a legal hold",
+    description = "While a hold stands, retention does not purge the student's decisions \
+(FERPA: no deletion while an inspection request is pending). Placing it is audited; once \
+this answers, no purge removes them.",
+    responses(
+        (status = 200, description = "The hold", body = crate::audit::Hold),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn place_hold(
+    req: HttpRequest,
+    student_id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    crate::http::body::check_type(&req, &["application/json"])?;
+    let text = crate::http::body::read_text(&req, payload, state.settings.max_body_bytes).await?;
+    let body: HoldRequest = serde_json::from_str(&text).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "hold: {} (send {{\"reason\": \"…\"}})",
+            crate::record::without_position(&e.to_string())
+        ))
+    })?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > MAX_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "`reason` must say why, in 1 to {MAX_REASON} characters"
+        )));
+    }
+    let student = student_id.into_inner();
+    if student.is_empty() || student.len() > 64 {
+        return Err(ApiError::BadRequest(
+            "the student id must be 1 to 64 characters".into(),
+        ));
+    }
+    let hold = state
+        .store
+        .place_hold(
+            &student,
+            reason,
+            &actor.name,
+            &crate::http::request_id(&req),
+        )
+        .await?;
+    tracing::info!(student_id = %student, actor = %actor.name, "legal hold placed");
+    Ok(HttpResponse::Ok().json(hold))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/audit/holds/{student_id}",
+    tag = "audit",
+    operation_id = "audit_hold_lift",
+    params(("student_id" = String, Path, description = "The student")),
+    summary = "Lift a legal hold",
+    description = "Audited. The student's old decisions are purged by the next retention run.",
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn lift_hold(
+    req: HttpRequest,
+    student_id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    let student = student_id.into_inner();
+    if state
+        .store
+        .lift_hold(&student, &actor.name, &crate::http::request_id(&req))
+        .await?
+    {
+        tracing::info!(student_id = %student, actor = %actor.name, "legal hold lifted");
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "there is no legal hold on student `{student}`"
+        )))
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/holds",
+    tag = "audit",
+    operation_id = "audit_holds",
+    summary = "Every legal hold",
+    responses(
+        (status = 200, description = "The holds", body = HoldList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
+pub async fn holds(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Auditor]).await?;
+    let store = state.store.clone();
+    let holds = web::block(move || store.holds())
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(HoldList { holds }))
+}

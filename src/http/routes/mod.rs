@@ -45,5 +45,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/audit/{seq}/replay", web::get().to(lifecycle::replay))
         .route("/v1/audit", web::get().to(audit::list))
         .route("/v1/audit/export", web::get().to(audit::export))
-        .route("/v1/audit/verify", web::get().to(audit::verify));
+        .route("/v1/audit/verify", web::get().to(audit::verify))
+        .route("/v1/audit/holds", web::get().to(audit::holds))
+        .route(
+            "/v1/audit/holds/{student_id}",
+            web::put().to(audit::place_hold),
+        )
+        .route(
+            "/v1/audit/holds/{student_id}",
+            web::delete().to(audit::lift_hold),
+        );
 }
