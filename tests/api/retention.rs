@@ -190,6 +190,14 @@ async fn put_hold(app: &crate::helpers::TestApp, student: &str, body: &str) -> r
         .expect("PUT hold")
 }
 
+async fn delete_hold(app: &crate::helpers::TestApp, student: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url(&format!("/v1/audit/holds/{student}")))
+        .send()
+        .await
+        .expect("DELETE hold")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legal_hold_keeps_a_students_decisions_through_retention() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -224,21 +232,11 @@ async fn a_legal_hold_keeps_a_students_decisions_through_retention() {
     assert_eq!(app.verify().await["ok"], true);
 
     // Lifted: the next purge takes it; lifting again is a 404.
-    let resp = app
-        .client
-        .delete(app.url("/v1/audit/holds/T-1"))
-        .send()
-        .await
-        .expect("DELETE");
+    let resp = delete_hold(&app, "T-1").await;
     assert_eq!(resp.status(), 204);
     assert_eq!(app.audit_all("kind=audit.hold.lifted", 10).await.len(), 1);
     assert_eq!(purge_now(&app).await.purged, 1);
-    let resp = app
-        .client
-        .delete(app.url("/v1/audit/holds/T-1"))
-        .send()
-        .await
-        .expect("DELETE");
+    let resp = delete_hold(&app, "T-1").await;
     crate::helpers::assert_problem(resp, 404, &["no legal hold", "T-1"]).await;
     assert_eq!(app.verify().await["ok"], true);
 }
