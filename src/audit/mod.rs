@@ -416,15 +416,25 @@ impl Store {
     /// Open (or create) the store in `dir`. Fails when another process has it open.
     pub fn open(dir: &Path, observer: Option<FlushObserver>) -> Result<Store, AuditError> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                AuditError::Io(std::io::Error::other(format!(
-                    "data directory `{}` is in use by another intervene process (stop the server first)",
-                    dir.display()
-                )))
+        let locked = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
+        // A store closed a moment ago in this same process can still be locked while
+        // sled's last background write lets go of it: wait up to 2 s for that.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) if locked(&e) => {
+                    return Err(AuditError::Io(std::io::Error::other(format!(
+                        "data directory `{}` is in use by another intervene process (stop the server first)",
+                        dir.display()
+                    ))));
+                }
+                Err(e) => return Err(AuditError::Store(e)),
             }
-            other => AuditError::Store(other),
-        })?;
+        };
         Self::from_db(db, dir, observer)
     }
 
@@ -651,6 +661,41 @@ mod tests {
         assert_eq!(got.request_id, tricky);
         assert_eq!(got.hash, e.hash);
         assert!(store.verify(&mut |_| {}).unwrap().ok);
+    }
+
+    /// Seen in CI: a store closed a moment ago in the same process (here by a raw
+    /// sled handle, as the tamper tests edit it) was still locked by sled's last
+    /// background write, and reopening it failed as "in use".
+    #[test]
+    fn a_store_reopened_right_after_closing_it_opens() {
+        // Several at once, so sled's background threads are sometimes descheduled
+        // between answering a flush and letting go of the store.
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let dir = tempfile::tempdir().unwrap();
+                    for n in 1..=40u64 {
+                        {
+                            let db = sled::open(dir.path()).unwrap();
+                            db.open_tree("scratch")
+                                .unwrap()
+                                .insert(n.to_be_bytes(), vec![0u8; 4096])
+                                .unwrap();
+                            db.flush().unwrap();
+                        }
+                        let store = Store::open(dir.path(), None).unwrap();
+                        let e = store
+                            .append_blocking(entry(serde_json::json!({"n": n})))
+                            .unwrap();
+                        assert_eq!(e.seq, n);
+                        store.shutdown();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
     }
 
     #[test]
