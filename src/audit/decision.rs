@@ -102,9 +102,14 @@ pub fn decision_entry_with_json(
         record: record.project(rules.fields_read()),
         decision: decision_json,
     };
-    let mut e = NewEntry::typed("decision", &payload, Some(&d.student_id), Vec::new());
-    e.rule_ids = rule_ids;
-    e.actor = actor.to_string();
-    e.request_id = request_id.to_string();
-    e
+    // A struct of strings, numbers and string-keyed maps always serializes.
+    let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "null".into());
+    NewEntry {
+        kind: "decision".into(),
+        actor: actor.to_string(),
+        request_id: request_id.to_string(),
+        payload,
+        student_id: Some(d.student_id.clone()),
+        rule_ids,
+    }
 }

@@ -126,26 +126,6 @@ impl NewEntry {
             rule_ids,
         }
     }
-
-    /// An entry with a typed payload; `student_id` and `rule_ids` must be the
-    /// payload's own fields of those names (they are its index keys).
-    pub(crate) fn typed<T: Serialize>(
-        kind: &str,
-        payload: &T,
-        student_id: Option<&str>,
-        rule_ids: Vec<String>,
-    ) -> NewEntry {
-        NewEntry {
-            kind: kind.to_string(),
-            actor: String::new(),
-            request_id: String::new(),
-            // Serializing plain structs of strings, numbers and maps with string
-            // keys cannot fail.
-            payload: serde_json::to_string(payload).unwrap_or_else(|_| "null".into()),
-            student_id: student_id.map(str::to_string),
-            rule_ids,
-        }
-    }
 }
 
 /// What [`Store::purge_before`] did.
