@@ -143,7 +143,7 @@ enum KeysAction {
 }
 
 fn main() -> ExitCode {
-    // Keep freed memory for reuse instead of handing it back to the OS after 10 ms:
+    // Keep freed memory for reuse instead of handing it back to the OS after a delay:
     // the audit writer and sled free and reallocate large buffers all the time, and
     // every page handed back came back as a page fault plus zeroing (about a tenth
     // of the durable evaluate path). The process stays at its peak size instead.
