@@ -274,6 +274,14 @@ impl Store {
             .into_iter()
             .map(|h| h.student_id)
             .collect();
+        // Entries are appended in time order, so the scan can stop once it is a day
+        // past the cutoff (the day allows for the clock being set back meanwhile).
+        let stop_after = chrono::DateTime::parse_from_rfc3339(before)
+            .map(|t| {
+                (t.with_timezone(&chrono::Utc) + chrono::Duration::days(1))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            })
+            .ok();
         let mut seqs = Vec::new();
         for item in self
             .inner
@@ -286,6 +294,9 @@ impl Store {
                 seq,
                 message: e.to_string(),
             })?;
+            if stop_after.as_deref().is_some_and(|stop| *d.at > *stop) {
+                break;
+            }
             let student = d.payload.as_ref().and_then(|p| p.student_id.as_deref());
             if d.kind == "decision"
                 && d.purged_by.is_none()
