@@ -67,8 +67,24 @@ pub struct Entry {
 impl Entry {
     /// Student this entry concerns, if any (`payload.student_id`).
     pub fn student_id(&self) -> Option<&str> {
-        self.payload.get("student_id").and_then(|v| v.as_str())
+        index_keys(&self.payload).0
     }
+
+    /// Rules that fired, for a decision (`payload.rule_ids`).
+    pub fn rule_ids(&self) -> Vec<&str> {
+        index_keys(&self.payload).1
+    }
+}
+
+/// What a payload is indexed by: `payload.student_id` and each of `payload.rule_ids`.
+fn index_keys(payload: &serde_json::Value) -> (Option<&str>, Vec<&str>) {
+    let student = payload.get("student_id").and_then(|v| v.as_str());
+    let rules = payload
+        .get("rule_ids")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    (student, rules)
 }
 
 /// What an append returns: where the entry landed in the chain.
@@ -104,19 +120,9 @@ impl NewEntry {
         request_id: impl Into<String>,
         payload: serde_json::Value,
     ) -> NewEntry {
-        let student_id = payload
-            .get("student_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        let rule_ids = payload
-            .get("rule_ids")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (student, rules) = index_keys(&payload);
+        let student_id = student.map(str::to_string);
+        let rule_ids = rules.into_iter().map(str::to_string).collect();
         NewEntry {
             kind: kind.into(),
             actor: actor.into(),
@@ -325,22 +331,11 @@ const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 /// bytes themselves, not a re-serialization, means anyone can check an exported
 /// entry without reproducing our JSON writer.
 fn encode(seq: u64, at: &str, new: &NewEntry, prev_hash: &str) -> (Vec<u8>, String) {
-    let mut b = Vec::with_capacity(new.payload.len() + 256 + new.kind.len());
-    b.extend_from_slice(b"{\"seq\":");
-    b.extend_from_slice(seq.to_string().as_bytes());
-    for (name, value) in [
-        ("kind", new.kind.as_str()),
-        ("at", at),
-        ("actor", &new.actor),
-        ("request_id", &new.request_id),
-    ] {
-        b.extend_from_slice(b",\"");
-        b.extend_from_slice(name.as_bytes());
-        b.extend_from_slice(b"\":");
-        json_str(&mut b, value);
-    }
-    b.extend_from_slice(b",\"payload\":");
-    b.extend_from_slice(new.payload.as_bytes());
+    let mut b = frame_head(
+        seq,
+        [&new.kind, at, &new.actor, &new.request_id],
+        new.payload.as_bytes(),
+    );
     b.extend_from_slice(b",\"prev_hash\":");
     json_str(&mut b, prev_hash);
     b.push(b'}');
@@ -350,6 +345,24 @@ fn encode(seq: u64, at: &str, new: &NewEntry, prev_hash: &str) -> (Vec<u8>, Stri
     b.extend_from_slice(hash.as_bytes());
     b.extend_from_slice(b"\"}");
     (b, hash)
+}
+
+/// The start every stored entry shares, up to and including its payload:
+/// `{"seq":…,"kind":…,"at":…,"actor":…,"request_id":…,"payload":…`.
+/// `names` are kind, at, actor and request_id, in that order.
+fn frame_head(seq: u64, names: [&str; 4], payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(payload.len() + 256);
+    b.extend_from_slice(b"{\"seq\":");
+    b.extend_from_slice(seq.to_string().as_bytes());
+    for (name, value) in ["kind", "at", "actor", "request_id"].iter().zip(names) {
+        b.extend_from_slice(b",\"");
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(b"\":");
+        json_str(&mut b, value);
+    }
+    b.extend_from_slice(b",\"payload\":");
+    b.extend_from_slice(payload);
+    b
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::writer::{Head, Trees, write_one};
-use super::{Appended, AuditError, NewEntry, decode, index_key, json_str};
+use super::{Appended, AuditError, NewEntry, decode, frame_head, index_key, json_str};
 
 /// Most entries one purge entry removes; a larger purge is several purges, so the
 /// writer (which waits for each) never pauses appends for long.
@@ -141,23 +141,11 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, 
         }
         trees.by_student.remove(index_key(s, seq))?;
     }
-    if let Some(rules) = e.payload.get("rule_ids").and_then(|r| r.as_array()) {
-        for r in rules.iter().filter_map(|r| r.as_str()) {
-            trees.by_rule.remove(index_key(r, seq))?;
-        }
+    for r in e.rule_ids() {
+        trees.by_rule.remove(index_key(r, seq))?;
     }
-    let mut b = Vec::with_capacity(256);
-    b.extend_from_slice(format!("{{\"seq\":{seq}").as_bytes());
-    for (name, value) in [
-        ("kind", e.kind.as_str()),
-        ("at", &e.at),
-        ("actor", &e.actor),
-        ("request_id", &e.request_id),
-    ] {
-        b.extend_from_slice(format!(",\"{name}\":").as_bytes());
-        json_str(&mut b, value);
-    }
-    b.extend_from_slice(format!(",\"payload\":null,\"purged_by\":{purge_seq}").as_bytes());
+    let mut b = frame_head(seq, [&e.kind, &e.at, &e.actor, &e.request_id], b"null");
+    b.extend_from_slice(format!(",\"purged_by\":{purge_seq}").as_bytes());
     b.extend_from_slice(b",\"prev_hash\":");
     json_str(&mut b, &e.prev_hash);
     b.extend_from_slice(b",\"hash\":");

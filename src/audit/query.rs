@@ -91,15 +91,11 @@ impl Store {
             if q.kind.as_ref().is_some_and(|k| *k != e.kind) {
                 continue;
             }
-            if let Some(r) = &q.rule {
-                let has = e
-                    .payload
-                    .get("rule_ids")
-                    .and_then(|v| v.as_array())
-                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(r)));
-                if !has {
-                    continue;
-                }
+            if q.rule
+                .as_deref()
+                .is_some_and(|r| !e.rule_ids().contains(&r))
+            {
+                continue;
             }
             entries.push(e);
             if entries.len() == limit {

@@ -71,13 +71,7 @@ pub(super) fn recover(
         let (k, v) = item?;
         let seq = super::key_seq(&k);
         let e = decode(seq, &v)?;
-        let rule_ids: Vec<&str> = e
-            .payload
-            .get("rule_ids")
-            .and_then(|r| r.as_array())
-            .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
-            .unwrap_or_default();
-        index(seq, e.student_id(), &rule_ids, by_student, by_rule)?;
+        index(seq, e.student_id(), &e.rule_ids(), by_student, by_rule)?;
     }
     match log.last()? {
         None => Ok((0, GENESIS.to_string())),
