@@ -419,26 +419,7 @@ struct Inner {
 impl Store {
     /// Open (or create) the store in `dir`. Fails when another process has it open.
     pub fn open(dir: &Path, observer: Option<FlushObserver>) -> Result<Store, AuditError> {
-        std::fs::create_dir_all(dir)?;
-        let locked = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
-        // A store closed a moment ago in this same process can still be locked while
-        // sled's last background write lets go of it: wait up to 2 s for that.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let db = loop {
-            match sled::Config::new().path(dir).open() {
-                Ok(db) => break db,
-                Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) if locked(&e) => {
-                    return Err(AuditError::Io(std::io::Error::other(format!(
-                        "data directory `{}` is in use by another intervene process (stop the server first)",
-                        dir.display()
-                    ))));
-                }
-                Err(e) => return Err(AuditError::Store(e)),
-            }
-        };
+        let db = open_db(dir)?;
         Self::from_db(db, dir, observer)
     }
 
@@ -550,6 +531,31 @@ impl Store {
             out.push((key_seq(&k), v));
         }
         Ok(out)
+    }
+}
+
+/// Open (or create) the sled database in `dir`. Fails when another process has it
+/// open. A database closed a moment ago in this same process can still be locked
+/// while sled's last background write lets go of it: that is waited out (2 s at
+/// most).
+pub fn open_db(dir: &Path) -> Result<sled::Db, AuditError> {
+    std::fs::create_dir_all(dir)?;
+    let locked = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) if locked(&e) => {
+                return Err(AuditError::Io(std::io::Error::other(format!(
+                    "data directory `{}` is in use by another intervene process (stop the server first)",
+                    dir.display()
+                ))));
+            }
+            Err(e) => return Err(AuditError::Store(e)),
+        }
     }
 }
 
@@ -667,8 +673,8 @@ mod tests {
         assert!(store.verify(&mut |_| {}).unwrap().ok);
     }
 
-    /// Seen in CI: a store closed a moment ago in the same process (here by a raw
-    /// sled handle, as the tamper tests edit it) was still locked by sled's last
+    /// Seen in CI: a store closed a moment ago in the same process (here a raw
+    /// handle, as the tamper tests edit it) was still locked by sled's last
     /// background write, and reopening it failed as "in use".
     #[test]
     fn a_store_reopened_right_after_closing_it_opens() {
@@ -680,7 +686,7 @@ mod tests {
                     let dir = tempfile::tempdir().unwrap();
                     for n in 1..=40u64 {
                         {
-                            let db = sled::open(dir.path()).unwrap();
+                            let db = open_db(dir.path()).unwrap();
                             db.open_tree("scratch")
                                 .unwrap()
                                 .insert(n.to_be_bytes(), vec![0u8; 4096])

@@ -272,7 +272,7 @@ mod tests {
 
         // Replay the first half of `execute` by hand: plan, one tombstone, stop.
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = crate::audit::open_db(dir.path()).unwrap();
             let trees = writer::Trees {
                 db: db.clone(),
                 log: db.open_tree(crate::audit::LOG_TREE).unwrap(),

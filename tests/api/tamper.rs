@@ -44,13 +44,7 @@ pub(crate) async fn populate(data: &Path, n: usize) -> u64 {
 
 /// Open the raw sled database and change the log tree with `edit`.
 pub(crate) fn edit_log(data: &Path, edit: impl FnOnce(&sled::Tree)) {
-    // No background flusher: it would hold the directory's lock for a moment after
-    // the drop, and the next open would find it in use.
-    let db = sled::Config::new()
-        .path(data)
-        .flush_every_ms(None)
-        .open()
-        .expect("sled::open the stopped server's data");
+    let db = intervene::audit::open_db(data).expect("open the stopped server's data");
     let log = db.open_tree(LOG_TREE).expect("audit_log tree");
     edit(&log);
     db.flush().expect("flush");
