@@ -3,9 +3,7 @@
 //! decision that got a 200 is in the audit log and the chain verifies.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,109 +24,15 @@ fn kill_at_acks() -> usize {
 }
 const KILL_AFTER: Duration = Duration::from_secs(5);
 
-struct Server {
-    child: Child,
-    address: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
+#[path = "support/binary_server.rs"]
+mod binary_server;
+use binary_server::BinaryServer;
 
-impl Server {
-    /// `intervene serve` on `data`, bound to a loopback port it picks (read from
-    /// its "listening on" line), healthy within 10 s.
-    async fn start(data: &Path, http: &reqwest::Client) -> Server {
-        std::fs::create_dir_all(data).expect("data dir");
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--rules")
-            .arg(rules)
-            .current_dir(data)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("INTERVENE_BIND")
-            .env_remove("INTERVENE_DATA")
-            .env_remove("INTERVENE_RULES")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start intervene serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = listening_port(&line) {
-                    let _ = tx.send(port);
-                }
-                if let Ok(mut l) = sink.lock()
-                    && l.len() < 200
-                {
-                    l.push(line);
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            address: String::new(),
-            log,
-        };
-        let port = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(15)))
-            .unwrap_or_else(|_| {
-                panic!("no `listening on` line within 15 s; log:\n{}", server.log())
-            });
-        server.address = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = http
-                .get(format!("{}/healthz", server.address))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if r.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not healthy within 10 s; log:\n{}",
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        let status = self.child.wait().expect("wait");
-        assert!(!status.success(), "killed server exited with {status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn listening_port(line: &str) -> Option<u16> {
-    let at = line.find("listening on http://")?;
-    let rest = &line[at + "listening on http://".len()..];
-    let colon = rest.find(':')?;
-    rest[colon + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()
+/// `intervene serve` on `data` with the shipped rules, healthy.
+async fn start(data: &Path, http: &reqwest::Client) -> BinaryServer {
+    let server = tokio::task::block_in_place(|| BinaryServer::start(data));
+    server.wait_healthy(http).await;
+    server
 }
 
 fn client() -> reqwest::Client {
@@ -157,7 +61,7 @@ async fn acknowledged_decisions_survive_kill_9() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data: PathBuf = tmp.path().join("data");
     let http = client();
-    let mut server = Server::start(&data, &http).await;
+    let mut server = start(&data, &http).await;
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let acks = Arc::new(AtomicUsize::new(0));
@@ -228,7 +132,7 @@ async fn acknowledged_decisions_survive_kill_9() {
     assert_eq!(unique.len(), acked.len(), "decision ids are unique");
 
     // Restart on the same data.
-    let server = Server::start(&data, &http).await;
+    let server = start(&data, &http).await;
     let resp = http
         .get(format!("{}/v1/audit/export", server.address))
         .send()
