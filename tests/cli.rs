@@ -1,12 +1,15 @@
 //! The `intervene` binary as a counselor or an SIS batch job runs it: `check`, `test`
 //! and `eval`, their output and their exit codes.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+#[path = "support/run.rs"]
+mod run;
+use run::run_with_timeout;
 
 struct Run {
     code: Option<i32>,
@@ -36,47 +39,17 @@ fn root() -> PathBuf {
 
 /// Run the binary with `args` and `stdin`; kill it if it runs longer than two minutes.
 fn intervene(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run intervene");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
+    let out = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_intervene"))
+            .args(args)
+            .current_dir(root()),
+        Some(stdin),
+        Duration::from_secs(120),
+    );
     let run = Run {
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     assert!(
         run.code.is_some(),
