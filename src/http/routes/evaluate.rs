@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::audit::{Source, decision_entry, decision_entry_with_json, decision_json};
+use crate::audit::{NewEntry, Source, decision_entry_with_json, decision_json};
 use crate::batch::LineError;
 use crate::config::Role;
 use crate::engine::Decision;
@@ -148,7 +148,12 @@ pub async fn batch(
 }
 
 /// A line's number and its record with its decision, or why it was refused.
-type Evaluated = (u64, Result<(Record, Decision), RecordError>);
+/// A line's decision, the JSON it is answered with, and its audit entry (none in a
+/// dry run); or why the line was refused.
+type Evaluated = (
+    u64,
+    Result<(Decision, Box<serde_json::value::RawValue>, Option<NewEntry>), RecordError>,
+);
 
 type Tx = tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>;
 
@@ -185,14 +190,19 @@ async fn flush_group(
     }
     let st = state.clone();
     let rules = state.registry.active();
-    let used = rules.clone();
-    let evaluated: Vec<Evaluated> = web::block(move || {
+    let (name, rid) = (actor.name.clone(), rid.to_string());
+    // Evaluating, hashing and serializing the group is CPU work: off the async worker.
+    let mut evaluated: Vec<Evaluated> = web::block(move || {
         group
             .into_iter()
             .map(|(n, text)| {
                 let r = text.and_then(|t| parse_record(&t)).map(|rec| {
-                    let d = st.evaluator.evaluate(&used, &rec);
-                    (rec, d)
+                    let d = st.evaluator.evaluate(&rules, &rec);
+                    let json = decision_json(&d);
+                    let entry = (!dry_run).then(|| {
+                        decision_entry_with_json(&d, &json, &rec, &rules, Source::Api, &name, &rid)
+                    });
+                    (d, json, entry)
                 });
                 (n, r)
             })
@@ -201,26 +211,18 @@ async fn flush_group(
     .await
     .map_err(ApiError::internal)?;
     let mut entries = Vec::new();
-    for (_, r) in &evaluated {
-        if let Ok((rec, d)) = r {
+    for (_, r) in &mut evaluated {
+        if let Ok((d, _, entry)) = r {
             state.metrics.observe_decision(d);
-            if !dry_run {
-                entries.push(decision_entry(
-                    d,
-                    rec,
-                    &rules,
-                    Source::Api,
-                    &actor.name,
-                    rid,
-                ));
-            }
+            entries.extend(entry.take());
         }
     }
     state.store.append_all(entries).await?;
     let mut out = String::new();
     for (n, r) in evaluated {
         match r {
-            Ok((_, d)) => out.push_str(&serde_json::to_string(&d).unwrap_or_default()),
+            // The line is answered with the JSON its audit entry holds.
+            Ok((_, json, _)) => out.push_str(json.get()),
             Err(e) => out.push_str(
                 &serde_json::to_string(&LineError {
                     line: n,
