@@ -43,6 +43,8 @@ const CASES: &[&str] = &[
     "missing-interventions",
     "missing-key",
     "non-boolean",
+    "privacy-policy",
+    "privacy-warnings",
     "program-status",
     "rhai-syntax-block",
     "rhai-syntax-inline",
@@ -499,6 +501,82 @@ fn program_status_is_a_warning_only() {
     .under("student.programs.iep")
     .check(case, &rs.warnings[0]);
     assert!(rs.rule("iep-low-gpa").is_some());
+}
+
+// ---------------------------------------------------------------- privacy.yaml
+
+#[test]
+fn privacy_policy_problems_are_each_located_on_their_line() {
+    let case = "privacy-policy";
+    let diags = diagnostics(case);
+    assert_eq!(diags.len(), 5, "{}", diag::render(&diags));
+    let f = "privacy.yaml";
+    let wants = [
+        error(f, 5, 3, "unknown record field `sel.scor`")
+            .hint("did you mean `sel.t_score`?")
+            .under("sel.scor"),
+        error(
+            f,
+            6,
+            3,
+            "`student_id` is always kept: the audit log finds a student's decisions by it",
+        )
+        .under("student_id"),
+        error(
+            f,
+            7,
+            8,
+            "`gpa` must be `keep`, `mask` or `hash`, found `hide`",
+        )
+        .hint("keep stores the value, mask stores `[masked]`, hash stores the value's SHA-256")
+        .under("hide"),
+        error(
+            f,
+            9,
+            3,
+            "`attendance.tardies` is inside `attendance`, which line 8 has masked as a whole",
+        )
+        .hint("keep either the line for `attendance` or the one for `attendance.tardies`")
+        .under("attendance.tardies"),
+        error(f, 10, 3, "`courses.title` is set twice (first on line 4)")
+            .hint("keep one of the two lines")
+            .under("student.courses.title"),
+    ];
+    for (want, d) in wants.iter().zip(&diags) {
+        want.check(case, d);
+    }
+}
+
+#[test]
+fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
+    let case = "privacy-warnings";
+    let rs = RuleSet::load_dir(&fixture(case)).expect("loads despite the warnings");
+    assert_eq!(rs.warnings.len(), 2, "{}", diag::render(&rs.warnings));
+    warning(
+        "privacy.yaml",
+        5,
+        28,
+        "hashing `attendance.days_present` does not hide it: it is a number with few likely values: trying them all reverses the hash",
+    )
+    .hint("use `attendance.days_present: mask`")
+    .under("hash")
+    .check(case, &rs.warnings[0]);
+    warning(
+        "privacy.yaml",
+        6,
+        3,
+        "no rule reads `sel`, so the audit log does not keep `sel.screener` anyway",
+    )
+    .hint("the log keeps only the record sections the rules read; this line takes effect once a rule reads it")
+    .under("sel.screener")
+    .check(case, &rs.warnings[1]);
+    // Courses titles hashed (text: no warning), gpa masked: the policy as loaded.
+    let policy = serde_json::to_value(&rs.privacy).unwrap();
+    assert_eq!(
+        policy,
+        serde_json::json!({"courses.title": "hash", "gpa": "mask",
+            "attendance.days_present": "hash", "sel.screener": "mask"})
+    );
 }
 
 // ---------------------------------------------------------------- explanations

@@ -55,9 +55,21 @@ struct DecisionPayload<'a> {
     rule_ids: &'a [String],
     source: &'a Source,
     record_sha256: String,
-    /// Only the sections the rules read.
-    record: Record,
+    /// Only the sections the rules read, as the privacy policy keeps them.
+    record: KeptRecord,
     decision: &'a serde_json::value::RawValue,
+}
+
+/// The record as the log keeps it: typed when the privacy policy keeps every field
+/// (the common case, serialized without an intermediate value), else reshaped.
+// Lives only while its entry is serialized; boxing the common variant would add an
+// allocation to every decision.
+#[allow(clippy::large_enum_variant)]
+#[derive(Serialize)]
+#[serde(untagged)]
+enum KeptRecord {
+    AsSent(Record),
+    Reshaped(serde_json::Value),
 }
 
 /// Build the `decision` entry.
@@ -99,7 +111,14 @@ pub fn decision_entry_with_json(
         rule_ids: &rule_ids,
         source: &source,
         record_sha256: record_hash(record),
-        record: record.project(rules.fields_read()),
+        record: {
+            let projected = record.project(rules.fields_read());
+            if rules.privacy.keeps_everything() {
+                KeptRecord::AsSent(projected)
+            } else {
+                KeptRecord::Reshaped(rules.privacy.apply(&projected))
+            }
+        },
         decision: decision_json,
     };
     // A struct of strings, numbers and string-keyed maps always serializes.

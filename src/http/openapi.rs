@@ -415,6 +415,9 @@ pub struct ActiveRuleSet {
     /// Named thresholds by name.
     pub params: BTreeMap<String, Param>,
     pub interventions: Vec<Intervention>,
+    /// `privacy.yaml`: record field → what the audit log keeps of it (`keep`, `mask`
+    /// or `hash`); fields not listed are kept.
+    pub privacy: BTreeMap<String, crate::record::privacy::Action>,
     /// Warnings found when the set was loaded.
     pub warnings: Vec<Diagnostic>,
 }

@@ -50,13 +50,25 @@ pub fn replay(
         .map_err(|e| {
         LifecycleError::Store(format!("entry {}: decision unreadable: {e}", entry.seq))
     })?;
+    let rules = registry.compiled(&logged.ruleset_version)?;
+    let hidden = rules.privacy.hidden_inputs(rules.fields_read());
+    if !hidden.is_empty() {
+        return Err(LifecycleError::BadRequest(format!(
+            "entry {} was logged under a privacy.yaml that masks or hashes {}: the log does not hold the values replay would need",
+            entry.seq,
+            hidden
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let record = record_from_value(p.get("record").cloned().unwrap_or_default()).map_err(|e| {
         LifecycleError::Store(format!(
             "entry {}: stored inputs unreadable: {e}",
             entry.seq
         ))
     })?;
-    let rules = registry.compiled(&logged.ruleset_version)?;
     let replayed = ev.evaluate_with(
         &rules,
         &record,

@@ -8,6 +8,7 @@
 //! in scripts: Rhai divides integers as integers and would turn `54 / 64` into 0.
 
 pub mod facts;
+pub mod privacy;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -192,6 +193,29 @@ pub struct Programs {
     pub section_504: bool,
 }
 
+/// The record section [`Record::project`] keeps for a field the rules read (`extra`
+/// for `extra.<key>`, of which only that key is kept; `None` for fields computed from
+/// nothing kept, such as `student_id`).
+pub fn kept_section(f: &facts::FieldRef) -> Option<&'static str> {
+    let path = match f {
+        facts::FieldRef::Extra(_) => return Some("extra"),
+        facts::FieldRef::Known(_) => f.full_path(),
+    };
+    let path = path.trim_start_matches("student.");
+    Some(match path.split('.').next().unwrap_or(path) {
+        "attendance" => "attendance",
+        "courses" | "failing_courses" | "failing_core_courses" => "courses",
+        "assessments" | "reading_percentile" | "math_percentile" => "assessments",
+        "behavior" => "behavior",
+        "sel" => "sel",
+        "programs" => "programs",
+        "gpa" => "gpa",
+        "grade_level" => "grade_level",
+        "school_id" => "school_id",
+        _ => return None,
+    })
+}
+
 /// Parse one JSON record and validate it. The error names the field and the problem.
 pub fn parse_record(json: &str) -> Result<Record, RecordError> {
     if json.len() > MAX_RECORD_BYTES {
@@ -318,32 +342,24 @@ impl Record {
         let mut out = Record::empty(&self.student_id);
         out.as_of.clone_from(&self.as_of);
         for f in fields {
-            let path = match f {
-                facts::FieldRef::Extra(k) => {
-                    if let Some(v) = self.extra.as_ref().and_then(|m| m.get(k)) {
-                        out.extra
-                            .get_or_insert_with(BTreeMap::new)
-                            .insert(k.clone(), v.clone());
-                    }
-                    continue;
+            if let facts::FieldRef::Extra(k) = f {
+                if let Some(v) = self.extra.as_ref().and_then(|m| m.get(k)) {
+                    out.extra
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k.clone(), v.clone());
                 }
-                facts::FieldRef::Known(_) => f.full_path(),
-            };
-            let path = path.trim_start_matches("student.");
-            match path.split('.').next().unwrap_or(path) {
-                "attendance" => out.attendance.clone_from(&self.attendance),
-                "courses" | "failing_courses" | "failing_core_courses" => {
-                    out.courses.clone_from(&self.courses)
-                }
-                "assessments" | "reading_percentile" | "math_percentile" => {
-                    out.assessments.clone_from(&self.assessments)
-                }
-                "behavior" => out.behavior.clone_from(&self.behavior),
-                "sel" => out.sel.clone_from(&self.sel),
-                "programs" => out.programs.clone_from(&self.programs),
-                "gpa" => out.gpa = self.gpa,
-                "grade_level" => out.grade_level = self.grade_level,
-                "school_id" => out.school_id.clone_from(&self.school_id),
+                continue;
+            }
+            match kept_section(f) {
+                Some("attendance") => out.attendance.clone_from(&self.attendance),
+                Some("courses") => out.courses.clone_from(&self.courses),
+                Some("assessments") => out.assessments.clone_from(&self.assessments),
+                Some("behavior") => out.behavior.clone_from(&self.behavior),
+                Some("sel") => out.sel.clone_from(&self.sel),
+                Some("programs") => out.programs.clone_from(&self.programs),
+                Some("gpa") => out.gpa = self.gpa,
+                Some("grade_level") => out.grade_level = self.grade_level,
+                Some("school_id") => out.school_id.clone_from(&self.school_id),
                 _ => {}
             }
         }

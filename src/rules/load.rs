@@ -17,6 +17,7 @@ use super::template::{self, Source, TemplateError};
 use super::yaml::{self, Kind, Node, Pos};
 use super::{Clearing, Domain, Intervention, LoadError, Param, Rule, RuleSet, version_of};
 use crate::record::facts::{self, Facts, FieldKind, FieldRef};
+use crate::record::privacy::{self, Action, Policy};
 
 /// Most files a rule set may hold.
 pub const MAX_FILES: usize = 500;
@@ -438,20 +439,16 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
                 name.as_str(),
                 "interventions.yaml" | "params.yaml" | "privacy.yaml"
             );
-        if name == "privacy.yaml" {
-            diags.push(Diagnostic::warning(
-                name,
-                1,
-                1,
-                "privacy.yaml is not applied yet; the audit log keeps only the fields rules read",
-            ));
-        }
         if is_pack {
             decode_pack(name, text, &cats, &mut drafts, &mut diags);
         }
     }
     check_duplicates(&drafts, &files, &mut diags);
     let (slots, param_slots) = assign_slots(&drafts, &cats);
+    let privacy = files
+        .get("privacy.yaml")
+        .map(|text| privacy_policy(text, &slots, &mut diags))
+        .unwrap_or_default();
     let mut rules = Vec::new();
     for draft in drafts {
         let text = &files[&draft.file];
@@ -487,6 +484,7 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         rules,
         params: cats.params,
         interventions: cats.interventions,
+        privacy,
         files,
         warnings: diags,
         slot_names: (0..slots.len())
@@ -500,6 +498,165 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         slots,
         param_slots,
     })
+}
+
+/// Decode `privacy.yaml`: `fields:` maps record fields (`sel.screener`, optionally
+/// written `student.sel.screener`) to `keep`, `mask` or `hash`. `slots` are the fields
+/// the rules read: a line about a section no rule reads has no effect and says so.
+fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -> Policy {
+    const FILE: &str = "privacy.yaml";
+    let mut policy = Policy::default();
+    let Some(root) = parse_yaml(FILE, text, diags) else {
+        return policy;
+    };
+    let mut ctx = Ctx {
+        file: FILE,
+        text,
+        diags,
+    };
+    if root.is_null() {
+        return policy;
+    }
+    let Some(top) = ctx.fields(&root, FILE, &["description", "fields"], &["fields"]) else {
+        return policy;
+    };
+    if let Some(d) = top.get("description") {
+        ctx.string(d, "description");
+    }
+    let Some(fields) = top.get("fields") else {
+        return policy;
+    };
+    if fields.is_null() {
+        return policy;
+    }
+    let Kind::Map(entries) = &fields.kind else {
+        ctx.error_at(
+            fields,
+            "`fields` must map record fields to `keep`, `mask` or `hash`, like `sel.screener: mask`",
+            None,
+        );
+        return policy;
+    };
+    let read_sections: Vec<&str> = slots
+        .iter()
+        .filter_map(crate::record::kept_section)
+        .collect();
+    let names = || {
+        privacy::FIELDS
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(std::iter::once("extra.<name>"))
+    };
+    // path → (action, key node), for conflicts between lines.
+    let mut seen: BTreeMap<String, (Action, &Node)> = BTreeMap::new();
+    for (k, v) in entries {
+        let Some(raw) = k.as_str() else {
+            ctx.error_at(
+                k,
+                "keys must be record field names, like `sel.screener`",
+                None,
+            );
+            continue;
+        };
+        let path = raw.strip_prefix("student.").unwrap_or(raw);
+        let kind = if path == "student_id" {
+            ctx.error_at(
+                k,
+                "`student_id` is always kept: the audit log finds a student's decisions by it",
+                None,
+            );
+            continue;
+        } else if let Some(kind) = privacy::field_kind(path) {
+            kind
+        } else {
+            ctx.error_at(
+                k,
+                format!("unknown record field `{raw}`"),
+                Some(suggest(path, names())),
+            );
+            continue;
+        };
+        let Some(action) = v.as_str().and_then(Action::parse) else {
+            ctx.error_at(
+                v,
+                format!(
+                    "`{path}` must be `keep`, `mask` or `hash`, found {}",
+                    v.as_str().map_or_else(|| v.describe().to_string(), |s| format!("`{s}`"))
+                ),
+                Some("keep stores the value, mask stores `[masked]`, hash stores the value's SHA-256".into()),
+            );
+            continue;
+        };
+        if let Some((_, first)) = seen.get(path) {
+            ctx.error_at(
+                k,
+                format!("`{path}` is set twice (first on line {})", first.pos.line),
+                Some("keep one of the two lines".into()),
+            );
+            continue;
+        }
+        let section = privacy::section_of(path);
+        // A whole section masked or hashed, and a field inside it too: say which wins.
+        let overlap = seen.iter().find_map(|(p, (a, n))| {
+            if *a == Action::Keep || action == Action::Keep {
+                None
+            } else if p == section && p != path {
+                Some((p.clone(), *a, n.pos.line, path.to_string()))
+            } else if privacy::section_of(p) == path && p != path {
+                Some((path.to_string(), action, k.pos.line, p.clone()))
+            } else {
+                None
+            }
+        });
+        if let Some((outer, outer_action, outer_line, inner)) = overlap {
+            let how = if outer_action == Action::Mask {
+                "masked"
+            } else {
+                "hashed"
+            };
+            ctx.error_at(
+                k,
+                format!(
+                    "`{inner}` is inside `{outer}`, which line {outer_line} has {how} as a whole"
+                ),
+                Some(format!(
+                    "keep either the line for `{outer}` or the one for `{inner}`"
+                )),
+            );
+            continue;
+        }
+        if action == Action::Hash
+            && let Some(why) = kind.hash_weakness()
+        {
+            ctx.push(
+                Severity::Warning,
+                v.pos.line,
+                v.pos.col,
+                4,
+                format!("hashing `{path}` does not hide it: {why}"),
+                Some(format!("use `{path}: mask`")),
+            );
+        }
+        let read = match path.strip_prefix("extra.") {
+            Some(key) => slots
+                .iter()
+                .any(|f| matches!(f, FieldRef::Extra(x) if x == key)),
+            None => read_sections.contains(&section),
+        };
+        if action != Action::Keep && !read {
+            ctx.push(
+                Severity::Warning,
+                k.pos.line,
+                k.pos.col,
+                raw.chars().count().max(1),
+                format!("no rule reads `{section}`, so the audit log does not keep `{path}` anyway"),
+                Some("the log keeps only the record sections the rules read; this line takes effect once a rule reads it".into()),
+            );
+        }
+        seen.insert(path.to_string(), (action, k));
+        policy.set(path, action);
+    }
+    policy
 }
 
 fn parse_yaml(name: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {

@@ -6,6 +6,7 @@
 //! interventions.yaml   catalogue of interventions rules may recommend
 //! params.yaml          named thresholds
 //! *.yaml               rule packs (one domain per file by convention)
+//! privacy.yaml         optional: what the audit log keeps of each record field
 //! lib/*.rhai           helper functions callable from every condition
 //! tests/*.yaml         rule tests (run by `intervene test`, see `crate::ruletest`)
 //! ```
@@ -167,6 +168,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub params: BTreeMap<String, Param>,
     pub interventions: Vec<Intervention>,
+    /// What the audit log keeps of each record field (`privacy.yaml`; empty: all).
+    pub privacy: crate::record::privacy::Policy,
     /// Every file of the set, by relative path (what the version covers).
     pub files: BTreeMap<String, String>,
     /// Warnings found while loading (errors prevent loading).

@@ -19,12 +19,7 @@ async fn import_edfi(app: &TestApp, file: &str) -> Vec<serde_json::Value> {
 }
 
 fn fired(decision: &serde_json::Value) -> BTreeSet<String> {
-    decision["flags"]
-        .as_array()
-        .expect("flags")
-        .iter()
-        .map(|f| f["rule_id"].as_str().unwrap_or_default().to_string())
-        .collect()
+    crate::helpers::fired(decision).into_iter().collect()
 }
 
 async fn spawn() -> TestApp {

@@ -50,6 +50,26 @@ pub fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
 
+/// A copy of the repository's `rules/` in a temp dir.
+pub fn copy_rules() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir for rules");
+    copy_dir(&rules_dir(), dir.path());
+    dir
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create rules copy");
+    for entry in std::fs::read_dir(from).expect("read rules dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a rule file");
+        }
+    }
+}
+
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -342,6 +362,16 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The rule ids of a decision's flags, in the decision's order.
+pub fn fired(decision: &Value) -> Vec<String> {
+    decision["flags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no flags list: {decision}"))
+        .iter()
+        .map(|f| f["rule_id"].as_str().expect("rule_id").to_string())
+        .collect()
 }
 
 /// A record that flags `low-gpa` (and nothing in attendance).

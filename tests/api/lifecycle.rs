@@ -24,8 +24,8 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     ADMIN_KEY, AUDITOR_KEY, BinaryServer, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys,
-    assert_problem, chronic_absence, client, fixtures_dir, header, json_ok, low_gpa, parse_ndjson,
-    rules_dir, spawn_app_with,
+    assert_problem, chronic_absence, client, copy_dir, copy_rules, fired, fixtures_dir, header,
+    json_ok, low_gpa, parse_ndjson, rules_dir, spawn_app_with,
 };
 
 /// How long a file-system change may take to show (debounce 300 ms, a reload with
@@ -33,26 +33,6 @@ use crate::helpers::{
 const WATCH_WITHIN: Duration = Duration::from_secs(10);
 
 // ------------------------------------------------------------------------ harness
-
-/// A copy of the repository's `rules/` in a temp dir.
-fn copy_rules() -> TempDir {
-    let dir = tempfile::tempdir().expect("tempdir for rules");
-    copy_dir(&rules_dir(), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create rules copy");
-    for entry in std::fs::read_dir(from).expect("read rules dir") {
-        let entry = entry.expect("dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy a rule file");
-        }
-    }
-}
 
 /// The server with one key per role on a copy of the rules (returned, to be kept).
 async fn spawn_on_copy(watch: bool) -> (TestApp, TempDir) {
@@ -202,15 +182,6 @@ async fn evaluate(app: &TestApp, record: &Value) -> Value {
             .await,
     )
     .await
-}
-
-fn fired(decision: &Value) -> Vec<String> {
-    decision["flags"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no flags list: {decision}"))
-        .iter()
-        .map(|f| f["rule_id"].as_str().expect("rule_id").to_string())
-        .collect()
 }
 
 /// Audit entries of one kind, newest first.

@@ -12,6 +12,7 @@ mod evaluate;
 mod health;
 mod import;
 mod lifecycle;
+mod privacy;
 mod retention;
 mod rules;
 mod students;

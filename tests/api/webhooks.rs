@@ -106,12 +106,7 @@ fn calm_record(student: &str) -> Value {
 
 /// Rule ids that fired in a decision.
 fn fired(decision: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = decision["flags"]
-        .as_array()
-        .unwrap_or_else(|| panic!("decision without flags: {decision}"))
-        .iter()
-        .map(|f| f["rule_id"].as_str().expect("rule_id").to_string())
-        .collect();
+    let mut ids = crate::helpers::fired(decision);
     ids.sort();
     ids
 }

@@ -16,7 +16,8 @@ use crate::http::openapi as doc;
     operation_id = "rules_active",
     summary = "The active rule set",
     description = "The active version, its rules (as written, with where they are defined and \
-the record fields they read), params, interventions and load warnings. The version is also \
+the record fields they read), params, interventions, privacy policy (what the audit log keeps of each record field; fields not \
+listed are kept) and load warnings. The version is also \
 the `ETag`.",
     responses(
         (status = 200, description = "The active rule set", body = doc::ActiveRuleSet,
@@ -52,6 +53,7 @@ pub async fn active(
             "rules": rules,
             "params": rs.params,
             "interventions": rs.interventions,
+            "privacy": rs.privacy,
             "warnings": rs.warnings,
         })))
 }
