@@ -89,6 +89,39 @@ impl AppState {
         }
     }
 
+    /// FERPA: record who read a student's records (`student.accessed`, indexed under
+    /// the student, so `GET /v1/audit?student=…` answers "who looked") before the
+    /// answer leaves. If the entry cannot be made durable the read is refused.
+    pub(crate) async fn record_access(
+        &self,
+        req: &HttpRequest,
+        actor: &auth::Actor,
+        student_id: &str,
+        read: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), error::ApiError> {
+        let mut payload = serde_json::json!({"student_id": student_id, "read": read});
+        if let (Some(p), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
+            p.extend(more);
+        }
+        self.record_read(req, actor, "student.accessed", payload)
+            .await
+    }
+
+    /// Record a read of the audit log itself (`audit.read`, `audit.exported`).
+    pub(crate) async fn record_read(
+        &self,
+        req: &HttpRequest,
+        actor: &auth::Actor,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), error::ApiError> {
+        self.store
+            .append(NewEntry::new(kind, &actor.name, request_id(req), payload))
+            .await?;
+        Ok(())
+    }
+
     async fn record_suppressed(&self, s: denials::Suppressed) {
         tracing::warn!(peer = %s.peer, denials = s.count, since = %s.since, "refused requests counted but not audited one by one");
         let entry = NewEntry::new(

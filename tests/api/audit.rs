@@ -43,6 +43,9 @@ async fn pages_return_every_entry_exactly_once_newest_first() {
     let total = app.verify().await["entries"].as_u64().expect("entries");
     assert_eq!(total, 24, "23 decisions and the rule-set load");
     for limit in [1, 4, 5, 23, 24, 100] {
+        // Each page read is itself audited, after its page was taken: a walk returns
+        // exactly the entries there were when it began.
+        let total = app.head_seq();
         let all = app.audit_all("", limit).await;
         let expected: Vec<u64> = (1..=total).rev().collect();
         assert_eq!(seqs(&all), expected, "limit {limit}");
@@ -70,7 +73,9 @@ async fn a_page_is_at_most_the_limit_and_the_limit_is_capped() {
     assert!(page["next_cursor"].is_string());
     let page = json_ok(app.get("/v1/audit?limit=0").await).await;
     assert!(page["entries"].as_array().is_some_and(|e| e.len() <= 1));
-    assert_eq!(app.audit_all("", 500).await.len(), 521);
+    // 520 decisions, the rule-set load and the two reads above.
+    assert_eq!(app.head_seq(), 523);
+    assert_eq!(app.audit_all("", 500).await.len(), 523);
 }
 
 #[tokio::test]
@@ -116,7 +121,7 @@ async fn filters_by_student_rule_kind_and_time() {
         vec![a1["decision_id"].as_str().expect("id")]
     );
 
-    let from = app.audit_all(&format!("from={t}"), 1).await;
+    let from = app.audit_all(&format!("from={t}&kind=decision"), 1).await;
     assert_eq!(
         from.len(),
         2,
@@ -149,7 +154,10 @@ async fn filters_by_student_rule_kind_and_time() {
         .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset"))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
     let same = app
-        .audit_all(&format!("from={}", t_plus2.replace('+', "%2B")), 10)
+        .audit_all(
+            &format!("from={}&kind=decision", t_plus2.replace('+', "%2B")),
+            10,
+        )
         .await;
     assert_eq!(seqs(&same), seqs(&from));
 
@@ -218,7 +226,12 @@ async fn export_has_one_line_per_entry_and_matches_verify() {
         report["entries"].as_u64(),
         "export line count equals verify's `entries`"
     );
-    assert_eq!(lines.len(), 1 + 1_150 + 1);
+    // The rule-set load, the decisions, and the export itself (audited before the
+    // first line is sent, so it is in the export).
+    assert_eq!(lines.len(), 1 + 1_150 + 1 + 1);
+    let last = lines.last().expect("a line");
+    assert_eq!(last["kind"], "audit.exported");
+    assert_eq!(last["payload"]["through_seq"], 1 + 1_150 + 1);
 
     // The export is the chain itself: in order, linked, each hash recomputable by
     // the rule the README gives auditors.

@@ -227,6 +227,31 @@ impl TestApp {
         resp.text().await.expect("export body")
     }
 
+    /// The last sequence number, read from the store itself (reading the log through
+    /// the API is audited, so it would add entries).
+    pub fn head_seq(&self) -> u64 {
+        self.state.store.head_seq().expect("head seq")
+    }
+
+    /// Every entry, oldest first, read from the store itself.
+    pub fn log_entries(&self) -> Vec<Value> {
+        self.state
+            .store
+            .raw_after(0, usize::MAX)
+            .expect("read the log")
+            .iter()
+            .map(|(_, bytes)| serde_json::from_slice(bytes).expect("an entry"))
+            .collect()
+    }
+
+    /// The kind of every entry, oldest first, read from the store itself.
+    pub fn kinds_in_log(&self) -> Vec<String> {
+        self.log_entries()
+            .iter()
+            .map(|e| e["kind"].as_str().expect("kind").to_string())
+            .collect()
+    }
+
     /// Decision entries in the audit log.
     pub async fn decisions_in_log(&self) -> Vec<Value> {
         self.audit_all("kind=decision", 500).await

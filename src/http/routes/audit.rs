@@ -3,6 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::students::parse_cursor;
 use crate::audit::Query;
@@ -59,7 +60,8 @@ fn time(name: &str, v: &Option<String>) -> Result<Option<String>, ApiError> {
     params(AuditQuery),
     summary = "Query the audit log",
     description = "Entries newest first, filtered by student, rule, kind and time range, with \
-cursor pagination.",
+cursor pagination. The read is itself audited before the answer: `student.accessed` under the \
+student when filtered by one, else `audit.read` naming the students on the page.",
     responses(
         (status = 200, description = "A page of entries", body = crate::audit::Page),
         (status = 400, response = doc::BadRequest),
@@ -69,8 +71,10 @@ cursor pagination.",
     security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
 )]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
     let q: AuditQuery = crate::http::body::query(&req)?;
+    let student = q.student.clone();
+    let filter = json!({"rule": q.rule, "kind": q.kind, "from": q.from, "to": q.to});
     let query = Query {
         from: time("from", &q.from)?,
         to: time("to", &q.to)?,
@@ -84,6 +88,26 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let page = web::block(move || store.query(&query))
         .await
         .map_err(ApiError::internal)??;
+    let entries = page.entries.len();
+    match student {
+        Some(s) => {
+            state
+                .record_access(&req, &actor, &s, "audit", json!({"entries": entries}))
+                .await?
+        }
+        None => {
+            let students: std::collections::BTreeSet<&str> =
+                page.entries.iter().filter_map(|e| e.student_id()).collect();
+            state
+                .record_read(
+                    &req,
+                    &actor,
+                    "audit.read",
+                    json!({"filter": filter, "entries": entries, "students": students}),
+                )
+                .await?
+        }
+    }
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -97,7 +121,8 @@ const EXPORT_CHUNK: usize = 1000;
     operation_id = "audit_export",
     summary = "Export the whole audit log as NDJSON",
     description = "Every entry, oldest first, one JSON object per line, streamed. A line \
-`{\"error\": …}` means the export stopped early.",
+`{\"error\": …}` means the export stopped early. The export is audited (`audit.exported`, \
+with the last sequence number at its start) before its first line, so it includes that entry.",
     responses(
         (status = 200, description = "NDJSON, streamed: one `Entry` per line", body = crate::audit::Entry,
             content_type = "application/x-ndjson"),
@@ -110,7 +135,14 @@ pub async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
+    let store = state.store.clone();
+    let head = web::block(move || store.head_seq())
+        .await
+        .map_err(ApiError::internal)??;
+    state
+        .record_read(&req, &actor, "audit.exported", json!({"through_seq": head}))
+        .await?;
     let store = state.store.clone();
     let stream = futures_util::stream::unfold(Some(0u64), move |after| {
         let store = store.clone();

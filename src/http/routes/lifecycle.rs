@@ -383,7 +383,8 @@ pub async fn version(
 #[utoipa::path(get, path = "/v1/audit/{seq}/replay", tag = "audit", operation_id = "audit_replay",
     summary = "Re-evaluate a logged decision",
     description = "Re-evaluates the decision under the rule version it names, from the inputs \
-the log kept, and reports whether the result is identical (or the differences).",
+the log kept, and reports whether the result is identical (or the differences). The read is \
+itself audited (`student.accessed`).",
     params(("seq" = u64, Path, description = "The decision's sequence number")),
     responses(
         (status = 200, description = "The replay", body = ReplayReport),
@@ -398,7 +399,7 @@ pub async fn replay(
     seq: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
     let seq: u64 = seq
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
@@ -412,5 +413,14 @@ pub async fn replay(
     })
     .await
     .map_err(ApiError::internal)??;
+    state
+        .record_access(
+            &req,
+            &actor,
+            &report.replayed.student_id,
+            "replay",
+            serde_json::json!({"seq": seq}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -39,7 +39,8 @@ pub fn parse_cursor(c: &Option<String>) -> Result<Option<u64>, ApiError> {
     operation_id = "student_decisions",
     summary = "A student's decision history",
     description = "Audited decisions about the student, newest first, each with its \
-explanations, where its record came from and who caused it.",
+explanations, where its record came from and who caused it. The read is itself audited \
+(`student.accessed`) before the answer.",
     params(("id" = String, Path, description = "Student id"), PageQuery),
     responses(
         (status = 200, description = "Decisions, newest first", body = doc::DecisionHistory),
@@ -54,10 +55,11 @@ pub async fn decisions(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let q: PageQuery = crate::http::body::query(&req)?;
+    let id = id.into_inner();
     let query = Query {
-        student: Some(id.into_inner()),
+        student: Some(id.clone()),
         kind: Some("decision".into()),
         before: parse_cursor(&q.cursor)?,
         limit: q.limit.unwrap_or(50),
@@ -72,6 +74,15 @@ pub async fn decisions(
         .iter()
         .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
         .collect();
+    state
+        .record_access(
+            &req,
+            &actor,
+            &id,
+            "decisions",
+            json!({"entries": decisions.len()}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(json!({"decisions": decisions, "next_cursor": page.next_cursor})))
 }
 
@@ -82,6 +93,7 @@ pub async fn decisions(
     tag = "students",
     operation_id = "student_snapshot",
     summary = "A student's latest snapshot and decision",
+    description = "The read is itself audited (`student.accessed`) before the answer.",
     params(("id" = String, Path, description = "Student id")),
     responses(
         (status = 200, description = "The snapshot, the version of each part, the latest decision",
@@ -97,7 +109,7 @@ pub async fn snapshot(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor]).await?;
+    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let id = id.into_inner();
     let st = state.clone();
     let found = web::block(move || -> Result<_, ApiError> {
@@ -118,6 +130,9 @@ pub async fn snapshot(
             "no snapshot for student `{id}`"
         )));
     };
+    state
+        .record_access(&req, &actor, &id, "snapshot", json!({}))
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "student_id": id,
         "record": snap.record,
