@@ -396,9 +396,10 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
             let report = store.purge_before(&before, &actor, "")?;
             writeln!(
                 out,
-                "purged {} decisions dated before {before} ({} purge entries)",
+                "purged {} decisions dated before {before} ({} purge entries, {} entries read)",
                 report.purged,
-                report.purge_entries.len()
+                report.purge_entries.len(),
+                report.scanned
             )?;
             ExitCode::SUCCESS
         }

@@ -141,6 +141,22 @@ pub struct PurgeReport {
     pub purged: u64,
     /// The `audit.purged` entries appended (one per [`purge::MAX_PER_PURGE`]).
     pub purge_entries: Vec<u64>,
+    /// Entries read to find them. Earlier purges leave a watermark (every decision
+    /// at or below it is purged or held), so an hourly run reads only what is new.
+    pub scanned: u64,
+}
+
+/// What one scan step of a purge found.
+struct Candidates {
+    /// Decisions to purge, ascending (at most [`purge::MAX_PER_PURGE`]).
+    seqs: Vec<u64>,
+    /// Where to continue, if there may be more.
+    next: Option<u64>,
+    /// Every decision from the step's start through `settled` is purged, about to be,
+    /// or held; `blocked` once a kept decision was seen (the watermark stops there).
+    settled: u64,
+    blocked: bool,
+    scanned: u64,
 }
 
 /// The fields a purge looks at.
@@ -173,27 +189,44 @@ impl Store {
         request_id: &str,
     ) -> Result<PurgeReport, AuditError> {
         let through = self.head_seq()?;
+        let meta = &self.inner.meta;
+        let generation = meta_u64(meta, purge::HOLD_GENERATION)?;
+        let start = meta_u64(meta, purge::WATERMARK)?;
+        let mut watermark = start;
+        let mut blocked = false;
         let mut report = PurgeReport::default();
-        let mut from = 1u64;
+        let mut from = start + 1;
         loop {
-            let (seqs, next) = self.purge_candidates(from, through, before)?;
-            if seqs.is_empty() {
-                return Ok(report);
+            let step = self.purge_candidates(from, through, before)?;
+            report.scanned += step.scanned;
+            if !blocked {
+                watermark = watermark.max(step.settled);
+                blocked = step.blocked;
             }
-            let n = seqs.len() as u64;
-            let appended = self.inner.writer.purge_blocking(writer::PurgeRequest {
-                seqs,
-                before: before.to_string(),
-                actor: actor.to_string(),
-                request_id: request_id.to_string(),
-            })?;
-            report.purged += n;
-            report.purge_entries.push(appended.seq);
-            match next {
+            if !step.seqs.is_empty() {
+                let n = step.seqs.len() as u64;
+                let appended = self.inner.writer.purge_blocking(writer::PurgeRequest {
+                    seqs: step.seqs,
+                    before: before.to_string(),
+                    actor: actor.to_string(),
+                    request_id: request_id.to_string(),
+                })?;
+                report.purged += n;
+                report.purge_entries.push(appended.seq);
+            }
+            match step.next {
                 Some(next) => from = next,
-                None => return Ok(report),
+                None => break,
             }
         }
+        if watermark > start {
+            meta.insert(purge::WATERMARK, &watermark.to_be_bytes())?;
+            // A hold lifted meanwhile may have freed entries below it: start over.
+            if meta_u64(meta, purge::HOLD_GENERATION)? != generation {
+                meta.remove(purge::WATERMARK)?;
+            }
+        }
+        Ok(report)
     }
 
     /// Place a legal hold on `student_id`'s decisions (replacing any reason given
@@ -236,7 +269,19 @@ impl Store {
     ) -> Result<bool, AuditError> {
         let key = purge::hold_key(student_id);
         let removed = self
-            .off_thread(move |meta| meta.remove(key).map(|old| old.is_some()))
+            .off_thread(move |meta| {
+                if meta.remove(key)?.is_none() {
+                    return Ok(false);
+                }
+                // The student's decisions below the purge watermark are purgeable
+                // again: the next purge scans from the start.
+                meta.fetch_and_update(purge::HOLD_GENERATION, |old| {
+                    let n = old.map_or(0, key_seq);
+                    Some((n + 1).to_be_bytes().to_vec())
+                })?;
+                meta.remove(purge::WATERMARK)?;
+                Ok(true)
+            })
             .await?;
         if !removed {
             return Ok(false);
@@ -275,7 +320,7 @@ impl Store {
         from: u64,
         through: u64,
         before: &str,
-    ) -> Result<(Vec<u64>, Option<u64>), AuditError> {
+    ) -> Result<Candidates, AuditError> {
         let held: std::collections::HashSet<String> = purge::holds(&self.inner.meta)?
             .into_iter()
             .map(|h| h.student_id)
@@ -288,7 +333,13 @@ impl Store {
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             })
             .ok();
-        let mut seqs = Vec::new();
+        let mut step = Candidates {
+            seqs: Vec::new(),
+            next: None,
+            settled: from.saturating_sub(1),
+            blocked: false,
+            scanned: 0,
+        };
         for item in self
             .inner
             .log
@@ -296,6 +347,7 @@ impl Store {
         {
             let (k, v) = item?;
             let seq = key_seq(&k);
+            step.scanned += 1;
             let d: Dated = serde_json::from_slice(&v).map_err(|e| AuditError::Corrupt {
                 seq,
                 message: e.to_string(),
@@ -304,19 +356,29 @@ impl Store {
                 break;
             }
             let student = d.payload.as_ref().and_then(|p| p.student_id.as_deref());
-            if d.kind == "decision"
-                && d.purged_by.is_none()
-                && *d.at < *before
-                && !student.is_some_and(|s| held.contains(s))
-            {
-                seqs.push(seq);
-                if seqs.len() == purge::MAX_PER_PURGE {
-                    return Ok((seqs, Some(seq + 1)));
+            let live = d.kind == "decision" && d.purged_by.is_none();
+            let is_held = student.is_some_and(|s| held.contains(s));
+            if live && *d.at >= *before && !is_held {
+                step.blocked = true;
+            }
+            if !step.blocked {
+                step.settled = seq;
+            }
+            if live && *d.at < *before && !is_held {
+                step.seqs.push(seq);
+                if step.seqs.len() == purge::MAX_PER_PURGE {
+                    step.next = Some(seq + 1);
+                    return Ok(step);
                 }
             }
         }
-        Ok((seqs, None))
+        Ok(step)
     }
+}
+
+/// A big-endian `u64` kept in the meta tree (0 when absent).
+fn meta_u64(meta: &sled::Tree, key: &str) -> Result<u64, AuditError> {
+    Ok(meta.get(key)?.map_or(0, |v| key_seq(&v)))
 }
 
 /// `,"hash":"` + 64 hex digits + `"}`: how every stored entry ends.
