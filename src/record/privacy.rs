@@ -60,26 +60,24 @@ pub enum FieldKind {
     Custom,
 }
 
-impl FieldKind {
-    /// Why hashing such a field does not hide it; `None` when it does.
-    pub fn hash_weakness(self) -> Option<&'static str> {
-        match self {
-            FieldKind::Text | FieldKind::Custom => None,
-            FieldKind::YesNo => {
-                Some("it is yes/no: anyone can hash `true` and `false` and compare")
-            }
-            FieldKind::Number => {
-                Some("it is a number with few likely values: trying them all reverses the hash")
-            }
-            FieldKind::Choice => {
-                Some("it has few possible values: trying them all reverses the hash")
-            }
-            FieldKind::Date => {
-                Some("it is a date: trying every day of a few years reverses the hash")
-            }
-            FieldKind::Section => Some(
-                "a section of yes/no and number fields has few possible values: trying them all reverses the hash",
-            ),
+/// Why hashing the field at `path` does not hide it; `None` when it does (text, the
+/// district's own fields, and sections holding text).
+pub fn hash_weakness(path: &str) -> Option<&'static str> {
+    match field_kind(path)? {
+        FieldKind::Text | FieldKind::Custom => None,
+        FieldKind::YesNo => Some("it is yes/no: anyone can hash `true` and `false` and compare"),
+        FieldKind::Number => {
+            Some("it is a number with few likely values: trying them all reverses the hash")
+        }
+        FieldKind::Choice => Some("it has few possible values: trying them all reverses the hash"),
+        FieldKind::Date => Some("it is a date: trying every day of a few years reverses the hash"),
+        FieldKind::Section => {
+            let mut inside = FIELDS
+                .iter()
+                .filter(|(p, _)| p.strip_prefix(path).is_some_and(|r| r.starts_with('.')));
+            (!inside.any(|(_, k)| *k == FieldKind::Text)).then_some(
+                "its fields are numbers or yes/no with few likely values: trying them all reverses the hash",
+            )
         }
     }
 }
@@ -277,6 +275,30 @@ mod tests {
         assert_eq!(v["student_id"], "S1");
         assert_eq!(v["school_id"], "SCH-1");
         assert!(v.get("gpa").is_none());
+    }
+
+    #[test]
+    fn hashing_warns_where_trying_every_value_reverses_it() {
+        for weak in [
+            "programs",
+            "programs.iep",
+            "attendance",
+            "behavior",
+            "gpa",
+            "sel.date",
+        ] {
+            assert!(hash_weakness(weak).is_some(), "{weak}");
+        }
+        for strong in [
+            "courses",
+            "sel",
+            "assessments",
+            "courses.title",
+            "school_id",
+            "extra.house",
+        ] {
+            assert!(hash_weakness(strong).is_none(), "{strong}");
+        }
     }
 
     #[test]

@@ -559,23 +559,22 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
             continue;
         };
         let path = raw.strip_prefix("student.").unwrap_or(raw);
-        let kind = if path == "student_id" {
+        if path == "student_id" {
             ctx.error_at(
                 k,
                 "`student_id` is always kept: the audit log finds a student's decisions by it",
                 None,
             );
             continue;
-        } else if let Some(kind) = privacy::field_kind(path) {
-            kind
-        } else {
+        }
+        if privacy::field_kind(path).is_none() {
             ctx.error_at(
                 k,
                 format!("unknown record field `{raw}`"),
                 Some(suggest(path, names())),
             );
             continue;
-        };
+        }
         let Some(action) = v.as_str().and_then(Action::parse) else {
             ctx.error_at(
                 v,
@@ -626,7 +625,7 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
             continue;
         }
         if action == Action::Hash
-            && let Some(why) = kind.hash_weakness()
+            && let Some(why) = privacy::hash_weakness(path)
         {
             ctx.push(
                 Severity::Warning,
@@ -637,11 +636,14 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
                 Some(format!("use `{path}: mask`")),
             );
         }
-        let read = match path.strip_prefix("extra.") {
-            Some(key) => slots
-                .iter()
-                .any(|f| matches!(f, FieldRef::Extra(x) if x == key)),
-            None => read_sections.contains(&section),
+        let (read, unread) = match path.strip_prefix("extra.") {
+            Some(key) => (
+                slots
+                    .iter()
+                    .any(|f| matches!(f, FieldRef::Extra(x) if x == key)),
+                path,
+            ),
+            None => (read_sections.contains(&section), section),
         };
         if action != Action::Keep && !read {
             ctx.push(
@@ -649,7 +651,7 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
                 k.pos.line,
                 k.pos.col,
                 raw.chars().count().max(1),
-                format!("no rule reads `{section}`, so the audit log does not keep `{path}` anyway"),
+                format!("no rule reads `{unread}`, so the audit log does not keep `{path}` anyway"),
                 Some("the log keeps only the record sections the rules read; this line takes effect once a rule reads it".into()),
             );
         }
