@@ -45,6 +45,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::students::import,
         routes::students::snapshot,
         routes::students::decisions,
+        routes::students::report,
         routes::rules::active,
         routes::lifecycle::check,
         routes::lifecycle::preview,

@@ -1,7 +1,9 @@
-//! `GET /v1/students/{id}/decisions`: one student's history, newest first, paged.
+//! `GET /v1/students/{id}/decisions`: one student's history, newest first, paged; and
+//! `GET /v1/students/{id}/report`: why the student was flagged, in plain text.
 
 use crate::helpers::{
-    COUNSELOR_KEY, all_keys, assert_problem, collect_pages, json_ok, low_gpa, spawn_app,
+    AUDITOR_KEY, COUNSELOR_KEY, INGEST_KEY, all_keys, assert_problem, collect_pages, header,
+    json_ok, low_gpa, spawn_app,
 };
 
 #[tokio::test]
@@ -94,4 +96,97 @@ async fn a_bad_cursor_or_parameter_is_400() {
         &["sort"],
     )
     .await;
+}
+
+/// `GET /v1/students/{id}/report`: the plain-language answer to "why was my child
+/// flagged", from the audit log, for the latest decision or a given one.
+#[tokio::test]
+async fn the_report_explains_a_logged_decision_in_plain_text() {
+    let app = spawn_app(all_keys()).await;
+    let first = app.evaluate(&low_gpa("W-1")).await;
+    let latest = app
+        .evaluate(&serde_json::json!({"student_id": "W-1", "gpa": 1.2,
+            "attendance": {"days_enrolled": 100, "days_present": 85}}))
+        .await;
+    let other = app.evaluate(&low_gpa("W-2")).await;
+    let seq_of = |d: &serde_json::Value| {
+        app.log_entries()
+            .iter()
+            .find(|e| e["payload"]["decision_id"] == d["decision_id"])
+            .and_then(|e| e["seq"].as_u64())
+            .expect("logged")
+    };
+
+    let resp = app
+        .get_as("/v1/students/W-1/report", Some(COUNSELOR_KEY))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(header(&resp, "content-type").starts_with("text/plain"));
+    let text = resp.text().await.expect("report");
+    let id = latest["decision_id"].as_str().expect("id");
+    for needle in [
+        "Student W-1 — 2 flags",
+        id,
+        "chronic-absence — Chronically absent (attendance)",
+        "why: Missed 15% of enrolled days",
+        "low-gpa",
+        "Recommended interventions:",
+        &format!("Recorded in the audit log as entry {}", seq_of(&latest)),
+        "by admin",
+        "the entry matches its hash",
+        "the school's team confirms each one",
+    ] {
+        assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
+    }
+
+    // An earlier decision by its sequence number; someone else's is not W-1's.
+    let text = app
+        .get_as(
+            &format!("/v1/students/W-1/report?seq={}", seq_of(&first)),
+            Some(AUDITOR_KEY),
+        )
+        .await
+        .text()
+        .await
+        .expect("report");
+    assert!(text.contains("Student W-1 — 1 flag\n"), "{text}");
+    assert_problem(
+        app.get_as(
+            &format!("/v1/students/W-1/report?seq={}", seq_of(&other)),
+            Some(COUNSELOR_KEY),
+        )
+        .await,
+        404,
+        &["is not a decision about `W-1`"],
+    )
+    .await;
+    assert_problem(
+        app.get_as("/v1/students/NOBODY/report", Some(COUNSELOR_KEY))
+            .await,
+        404,
+        &["no decision about `NOBODY`"],
+    )
+    .await;
+    assert_problem(
+        app.get_as("/v1/students/W-1/report?seq=x", Some(COUNSELOR_KEY))
+            .await,
+        400,
+        &["seq"],
+    )
+    .await;
+    assert_problem(
+        app.get_as("/v1/students/W-1/report", Some(INGEST_KEY))
+            .await,
+        403,
+        &[],
+    )
+    .await;
+    // Both reports were recorded as reads of W-1's records.
+    let reads: Vec<serde_json::Value> = app
+        .log_entries()
+        .into_iter()
+        .filter(|e| e["kind"] == "student.accessed" && e["payload"]["read"] == "report")
+        .collect();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[1]["payload"]["seq"], seq_of(&first));
 }

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/students/{id}/decisions",
             web::get().to(students::decisions),
         )
+        .route("/v1/students/{id}/report", web::get().to(students::report))
         .route("/v1/rules", web::get().to(rules::active))
         .route("/v1/rules/check", web::post().to(lifecycle::check))
         .route("/v1/rules/preview", web::post().to(lifecycle::preview))

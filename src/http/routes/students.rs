@@ -86,6 +86,120 @@ pub async fn decisions(
     Ok(HttpResponse::Ok().json(json!({"decisions": decisions, "next_cursor": page.next_cursor})))
 }
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// The decision's audit sequence number (default: the student's latest).
+    pub seq: Option<u64>,
+}
+
+/// `GET /v1/students/{id}/report`: why the student was flagged, in plain text.
+#[utoipa::path(
+    get,
+    path = "/v1/students/{id}/report",
+    tag = "students",
+    operation_id = "student_report",
+    summary = "Why a student was flagged, in plain language",
+    description = "The student's latest decision (or the one at `seq`) as a plain-text report for \
+families and reviewers: each flag with its explanation, what would clear it, its inputs and \
+sources, the recommended interventions, the rule-set version, and the audit entry that holds \
+it with whether that entry matches its hash. Rule names and sources come from the version \
+that made the decision. The read is itself audited (`student.accessed`).",
+    params(("id" = String, Path, description = "Student id"), ReportQuery),
+    responses(
+        (status = 200, description = "The report", body = String, content_type = "text/plain"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+    ),
+    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
+pub async fn report(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let q: ReportQuery = crate::http::body::query(&req)?;
+    let id = id.into_inner();
+    let st = state.clone();
+    let student = id.clone();
+    let (entry, raw) = web::block(move || -> Result<_, ApiError> {
+        let entry = match q.seq {
+            Some(seq) => st.store.get(seq)?,
+            None => st
+                .store
+                .query(&Query {
+                    student: Some(student.clone()),
+                    kind: Some("decision".into()),
+                    limit: 1,
+                    ..Query::default()
+                })?
+                .entries
+                .into_iter()
+                .next(),
+        };
+        let entry = entry
+            .filter(|e| e.kind == "decision" && e.student_id() == Some(student.as_str()))
+            .ok_or_else(|| {
+                ApiError::NotFound(match q.seq {
+                    Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
+                    None => format!("no decision about `{student}` in the audit log"),
+                })
+            })?;
+        let raw = st.store.raw_after(entry.seq - 1, 1)?;
+        Ok((entry, raw))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    if let Some(by) = entry.purged_by {
+        return Err(ApiError::NotFound(format!(
+            "decision {} was removed by the retention purge in audit entry {by}",
+            entry.seq
+        )));
+    }
+    let decision: crate::engine::Decision =
+        serde_json::from_value(entry.payload.get("decision").cloned().unwrap_or_default())
+            .map_err(|e| {
+                ApiError::internal(format!(
+                    "audit entry {}: decision unreadable: {e}",
+                    entry.seq
+                ))
+            })?;
+    let rules = state.registry.compiled(&decision.ruleset_version)?;
+    let matches = raw
+        .first()
+        .and_then(|(_, bytes)| crate::audit::stored_hash(bytes));
+    let mut text = crate::engine::render_report(&decision, &rules);
+    let source = entry.payload["source"]["kind"]
+        .as_str()
+        .unwrap_or("unknown");
+    text.push_str(&format!(
+        "\n  Recorded in the audit log as entry {} at {} (from {source}, by {}); {}.\n",
+        entry.seq,
+        entry.at,
+        entry.actor,
+        match matches {
+            Some((computed, claimed)) if computed == claimed => {
+                "the entry matches its hash (GET /v1/audit/verify checks the whole chain)"
+            }
+            _ => "the entry does NOT match its hash: report this to the district",
+        }
+    ));
+    text.push_str(
+        "  Tiers and interventions are recommendations: the school's team confirms each one.\n",
+    );
+    state
+        .record_access(&req, &actor, &id, "report", json!({"seq": entry.seq}))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}
+
 /// `GET /v1/students/{id}`: the snapshot and the latest decision.
 #[utoipa::path(
     get,
