@@ -509,7 +509,7 @@ fn program_status_is_a_warning_only() {
 fn privacy_policy_problems_are_each_located_on_their_line() {
     let case = "privacy-policy";
     let diags = diagnostics(case);
-    assert_eq!(diags.len(), 5, "{}", diag::render(&diags));
+    assert_eq!(diags.len(), 6, "{}", diag::render(&diags));
     let f = "privacy.yaml";
     let wants = [
         error(f, 5, 3, "unknown record field `sel.scor`")
@@ -541,6 +541,15 @@ fn privacy_policy_problems_are_each_located_on_their_line() {
         error(f, 10, 3, "`courses.title` is set twice (first on line 4)")
             .hint("keep one of the two lines")
             .under("student.courses.title"),
+        // Errors first, then warnings.
+        warning(
+            f,
+            8,
+            3,
+            "a rule reads `student.attendance.absence_rate`, so its flags show that value as an input whatever this line says",
+        )
+        .hint("the decision is kept whole so that every flag can be explained; this line hides the value only in the kept record")
+        .under("attendance"),
     ];
     for (want, d) in wants.iter().zip(&diags) {
         want.check(case, d);
@@ -551,7 +560,16 @@ fn privacy_policy_problems_are_each_located_on_their_line() {
 fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
     let case = "privacy-warnings";
     let rs = RuleSet::load_dir(&fixture(case)).expect("loads despite the warnings");
-    assert_eq!(rs.warnings.len(), 2, "{}", diag::render(&rs.warnings));
+    assert_eq!(rs.warnings.len(), 3, "{}", diag::render(&rs.warnings));
+    warning(
+        "privacy.yaml",
+        4,
+        3,
+        "a rule reads `student.gpa`, so its flags show that value as an input whatever this line says",
+    )
+    .hint("the decision is kept whole so that every flag can be explained; this line hides the value only in the kept record")
+    .under("gpa")
+    .check(case, &rs.warnings[0]);
     warning(
         "privacy.yaml",
         5,
@@ -560,7 +578,7 @@ fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
     )
     .hint("use `attendance.days_present: mask`")
     .under("hash")
-    .check(case, &rs.warnings[0]);
+    .check(case, &rs.warnings[1]);
     warning(
         "privacy.yaml",
         6,
@@ -569,7 +587,7 @@ fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
     )
     .hint("the log keeps only the record sections the rules read; this line takes effect once a rule reads it")
     .under("sel.screener")
-    .check(case, &rs.warnings[1]);
+    .check(case, &rs.warnings[2]);
     // Courses titles hashed (text: no warning), gpa masked: the policy as loaded.
     let policy = serde_json::to_value(&rs.privacy).unwrap();
     assert_eq!(

@@ -655,6 +655,25 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
                 Some("the log keeps only the record sections the rules read; this line takes effect once a rule reads it".into()),
             );
         }
+        // A field a condition reads directly is an input of its flags, and the
+        // decision is kept whole: the line cannot hide it there.
+        let shown = slots.iter().map(FieldRef::full_path).find(|f| {
+            f.strip_prefix("student.").is_some_and(|f| {
+                f == path || f.strip_prefix(path).is_some_and(|r| r.starts_with('.'))
+            })
+        });
+        if action != Action::Keep
+            && let Some(field) = shown
+        {
+            ctx.push(
+                Severity::Warning,
+                k.pos.line,
+                k.pos.col,
+                raw.chars().count().max(1),
+                format!("a rule reads `{field}`, so its flags show that value as an input whatever this line says"),
+                Some("the decision is kept whole so that every flag can be explained; this line hides the value only in the kept record".into()),
+            );
+        }
         seen.insert(path.to_string(), (action, k));
         policy.set(path, action);
     }
