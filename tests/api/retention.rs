@@ -78,6 +78,20 @@ async fn retention_removes_old_decisions_and_the_chain_still_verifies() {
         "{problem}"
     );
 
+    // So does its plain-language report; without `seq` there is nothing left to report.
+    crate::helpers::assert_problem(
+        app.get("/v1/students/T-0/report?seq=2").await,
+        404,
+        &["decision 2 was removed by the retention purge in audit entry"],
+    )
+    .await;
+    crate::helpers::assert_problem(
+        app.get("/v1/students/T-0/report").await,
+        404,
+        &["no decision about `T-0`"],
+    )
+    .await;
+
     // New decisions are kept and chained after the purge entry.
     app.evaluate(&crate::helpers::low_gpa("T-new")).await;
     assert_eq!(app.verify().await["ok"], true);

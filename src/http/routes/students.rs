@@ -142,6 +142,16 @@ pub async fn report(
                 .into_iter()
                 .next(),
         };
+        if let Some(e) = &entry
+            && e.kind == "decision"
+            && let Some(by) = e.purged_by
+        {
+            // Its payload (and so whose it was) is gone.
+            return Err(ApiError::NotFound(format!(
+                "decision {} was removed by the retention purge in audit entry {by}",
+                e.seq
+            )));
+        }
         let entry = entry
             .filter(|e| e.kind == "decision" && e.student_id() == Some(student.as_str()))
             .ok_or_else(|| {
@@ -155,12 +165,6 @@ pub async fn report(
     })
     .await
     .map_err(ApiError::internal)??;
-    if let Some(by) = entry.purged_by {
-        return Err(ApiError::NotFound(format!(
-            "decision {} was removed by the retention purge in audit entry {by}",
-            entry.seq
-        )));
-    }
     let decision: crate::engine::Decision =
         serde_json::from_value(entry.payload.get("decision").cloned().unwrap_or_default())
             .map_err(|e| {
