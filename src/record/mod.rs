@@ -212,6 +212,7 @@ pub fn kept_section(f: &facts::FieldRef) -> Option<&'static str> {
         "gpa" => "gpa",
         "grade_level" => "grade_level",
         "school_id" => "school_id",
+        "as_of" => "as_of",
         _ => return None,
     })
 }

@@ -302,6 +302,17 @@ mod tests {
     }
 
     #[test]
+    fn as_of_hidden_blocks_replay_only_when_a_rule_reads_it() {
+        use crate::record::facts::FieldRef;
+        let mut p = Policy::default();
+        p.set("as_of", Action::Mask);
+        let gpa = FieldRef::resolve("gpa").expect("gpa");
+        let as_of = FieldRef::resolve("as_of").expect("as_of");
+        assert!(p.hidden_inputs(std::slice::from_ref(&gpa)).is_empty());
+        assert_eq!(p.hidden_inputs(&[gpa, as_of]), ["as_of"]);
+    }
+
+    #[test]
     fn the_hash_of_a_value_is_sha256_of_its_json() {
         // What an auditor recomputes: sha256 of `"Algebra I"` with its quotes.
         let expected = format!("sha256:{}", hex::encode(Sha256::digest(br#""Algebra I""#)));

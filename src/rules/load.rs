@@ -643,7 +643,11 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
                     .any(|f| matches!(f, FieldRef::Extra(x) if x == key)),
                 path,
             ),
-            None => (read_sections.contains(&section), section),
+            // `as_of` is kept with every record (it dates the decision's inputs).
+            None => (
+                section == "as_of" || read_sections.contains(&section),
+                section,
+            ),
         };
         if action != Action::Keep && !read {
             ctx.push(
