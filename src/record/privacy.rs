@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Record;
+use super::facts::FieldRef;
 
 /// What a masked field holds in the audit log.
 pub const MASKED: &str = "[masked]";
@@ -136,6 +137,19 @@ pub fn field_kind(path: &str) -> Option<FieldKind> {
     FIELDS.iter().find(|(p, _)| *p == path).map(|(_, k)| *k)
 }
 
+/// Whether rules reading `fields` read the section of the field at `path`, so the
+/// log keeps it ([`Record::project`]): for `extra.<key>`, whether they read that key.
+pub fn section_read(path: &str, fields: &[FieldRef]) -> bool {
+    match path.strip_prefix("extra.") {
+        Some(key) => fields
+            .iter()
+            .any(|f| matches!(f, FieldRef::Extra(k) if k == key)),
+        None => fields
+            .iter()
+            .any(|f| super::kept_section(f) == Some(section_of(path))),
+    }
+}
+
 /// The section a field belongs to (`sel` for `sel.t_score`, `gpa` for `gpa`).
 pub fn section_of(path: &str) -> &str {
     path.split('.').next().unwrap_or(path)
@@ -167,19 +181,13 @@ impl Policy {
     /// Masked or hashed fields that rules reading `fields` may evaluate: a decision
     /// logged under this policy cannot be re-evaluated from the log when any is
     /// listed.
-    pub fn hidden_inputs(&self, fields: &[crate::record::facts::FieldRef]) -> Vec<&str> {
-        let read: Vec<&str> = fields.iter().filter_map(super::kept_section).collect();
+    pub fn hidden_inputs(&self, fields: &[FieldRef]) -> Vec<&str> {
         self.fields
             .iter()
             .filter(|(path, action)| {
                 **action != Action::Keep
                     && !CONTEXT_ONLY.contains(&path.as_str())
-                    && match path.strip_prefix("extra.") {
-                        Some(key) => fields.iter().any(
-                            |f| matches!(f, crate::record::facts::FieldRef::Extra(k) if k == key),
-                        ),
-                        None => read.contains(&section_of(path)),
-                    }
+                    && section_read(path, fields)
             })
             .map(|(path, _)| path.as_str())
             .collect()

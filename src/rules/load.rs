@@ -155,15 +155,17 @@ impl Ctx<'_> {
     }
 
     fn error_at(&mut self, node: &Node, msg: impl Into<String>, hint: Option<String>) {
+        self.at(Severity::Error, node, msg.into(), hint);
+    }
+
+    fn warn_at(&mut self, node: &Node, msg: impl Into<String>, hint: Option<String>) {
+        self.at(Severity::Warning, node, msg.into(), hint);
+    }
+
+    /// A diagnostic underlining `node` (a scalar's text, at most 60 characters).
+    fn at(&mut self, sev: Severity, node: &Node, msg: String, hint: Option<String>) {
         let width = node.as_str().map_or(1, |s| s.chars().count().clamp(1, 60));
-        self.push(
-            Severity::Error,
-            node.pos.line,
-            node.pos.col,
-            width,
-            msg.into(),
-            hint,
-        );
+        self.push(sev, node.pos.line, node.pos.col, width, msg, hint);
     }
 
     /// A mapping with only `allowed` keys and every `required` key.
@@ -537,10 +539,6 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
         );
         return policy;
     };
-    let read_sections: Vec<&str> = slots
-        .iter()
-        .filter_map(crate::record::kept_section)
-        .collect();
     let names = || {
         privacy::FIELDS
             .iter()
@@ -627,34 +625,22 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
         if action == Action::Hash
             && let Some(why) = privacy::hash_weakness(path)
         {
-            ctx.push(
-                Severity::Warning,
-                v.pos.line,
-                v.pos.col,
-                4,
+            ctx.warn_at(
+                v,
                 format!("hashing `{path}` does not hide it: {why}"),
                 Some(format!("use `{path}: mask`")),
             );
         }
-        let (read, unread) = match path.strip_prefix("extra.") {
-            Some(key) => (
-                slots
-                    .iter()
-                    .any(|f| matches!(f, FieldRef::Extra(x) if x == key)),
-                path,
-            ),
-            // `as_of` is kept with every record (it dates the decision's inputs).
-            None => (
-                section == "as_of" || read_sections.contains(&section),
-                section,
-            ),
-        };
-        if action != Action::Keep && !read {
-            ctx.push(
-                Severity::Warning,
-                k.pos.line,
-                k.pos.col,
-                raw.chars().count().max(1),
+        // `as_of` is kept with every record (it dates the decision's inputs).
+        let kept = path == "as_of" || privacy::section_read(path, slots);
+        if action != Action::Keep && !kept {
+            let unread = if path.starts_with("extra.") {
+                path
+            } else {
+                section
+            };
+            ctx.warn_at(
+                k,
                 format!("no rule reads `{unread}`, so the audit log does not keep `{path}` anyway"),
                 Some("the log keeps only the record sections the rules read; this line takes effect once a rule reads it".into()),
             );
@@ -669,11 +655,8 @@ fn privacy_policy(text: &str, slots: &[FieldRef], diags: &mut Vec<Diagnostic>) -
         if action != Action::Keep
             && let Some(field) = shown
         {
-            ctx.push(
-                Severity::Warning,
-                k.pos.line,
-                k.pos.col,
-                raw.chars().count().max(1),
+            ctx.warn_at(
+                k,
                 format!("a rule reads `{field}`, so its flags show that value as an input whatever this line says"),
                 Some("the decision is kept whole so that every flag can be explained; this line hides the value only in the kept record".into()),
             );
