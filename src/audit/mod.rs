@@ -565,6 +565,19 @@ impl Store {
         }
     }
 
+    /// [`Store::get`], and whether the entry's stored bytes still match its `hash`
+    /// (one entry's share of what [`Store::verify`] checks for the whole chain). Kept
+    /// apart from `get`, which queries call per entry and which need no hashing.
+    pub fn get_checked(&self, seq: u64) -> Result<Option<(Entry, bool)>, AuditError> {
+        match self.inner.log.get(seq.to_be_bytes())? {
+            None => Ok(None),
+            Some(bytes) => {
+                let intact = stored_hash(&bytes).is_some_and(|(c, claimed)| c == claimed);
+                decode(seq, &bytes).map(|e| Some((e, intact)))
+            }
+        }
+    }
+
     /// Number of the last entry (0 when empty).
     pub fn head_seq(&self) -> Result<u64, AuditError> {
         Ok(self
