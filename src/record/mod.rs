@@ -9,6 +9,7 @@
 
 pub mod facts;
 pub mod privacy;
+pub mod student_id;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
+pub use student_id::StudentId;
 pub use validate::{
     FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, without_position,
 };

@@ -7,8 +7,7 @@ use serde::Serialize;
 
 use super::{MAX_JSON_DEPTH, MAX_RECORD_BYTES, Record};
 
-/// Longest accepted `student_id`, in characters.
-pub const MAX_STUDENT_ID_LEN: usize = 64;
+pub use super::student_id::MAX_STUDENT_ID_LEN;
 
 /// One problem with one field.
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
@@ -224,7 +223,9 @@ impl Record {
         let mut c = Checker {
             problems: Vec::new(),
         };
-        c.text("student_id", &self.student_id, MAX_STUDENT_ID_LEN);
+        if let Err(problem) = super::student_id::check(&self.student_id) {
+            c.fail("student_id", problem);
+        }
         if let Some(d) = &self.as_of {
             c.date("as_of", d);
         }
