@@ -89,8 +89,18 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         limit: q.limit.unwrap_or(100),
     };
     let store = state.store.clone();
-    let page = crate::http::blocking(move || store.query(&query)).await??;
-    let entries = page.entries.len();
+    // A page can hold 500 entries: read and serialize it off the worker.
+    let (body, entries, students) = crate::http::blocking(move || -> Result<_, ApiError> {
+        let page = store.query(&query)?;
+        let students: std::collections::BTreeSet<String> = page
+            .entries
+            .iter()
+            .filter_map(|e| e.student_id().map(str::to_string))
+            .collect();
+        let body = serde_json::to_string(&page).map_err(ApiError::internal)?;
+        Ok((body, page.entries.len(), students))
+    })
+    .await??;
     match student {
         Some(s) => {
             state
@@ -104,8 +114,6 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 .await?
         }
         None => {
-            let students: std::collections::BTreeSet<&str> =
-                page.entries.iter().filter_map(|e| e.student_id()).collect();
             state
                 .record_read(
                     &req,
@@ -116,7 +124,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 .await?
         }
     }
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Entries read per step of the export stream.

@@ -81,22 +81,31 @@ pub async fn decisions(
         ..Query::default()
     };
     let store = state.store.clone();
-    let page = blocking(move || store.query(&query)).await??;
-    let decisions: Vec<_> = page
-        .entries
-        .iter()
-        .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
-        .collect();
+    // A page can hold 500 decisions with their inputs: read and serialize it off
+    // the worker too.
+    let (body, entries) = blocking(move || -> Result<_, ApiError> {
+        let page = store.query(&query)?;
+        let decisions: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
+            .collect();
+        let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
+        Ok((body, decisions.len()))
+    })
+    .await??;
     state
         .record_access(
             &req,
             &actor,
             id.as_str(),
             "decisions",
-            json!({"entries": decisions.len()}),
+            json!({"entries": entries}),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"decisions": decisions, "next_cursor": page.next_cursor})))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 #[derive(utoipa::IntoParams)]
