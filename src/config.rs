@@ -87,6 +87,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// Most HTTP worker threads `workers` may ask for.
+pub const MAX_WORKERS: usize = 256;
+/// Longest `shutdown_timeout_secs`: a stop must not wait for hours.
+pub const MAX_SHUTDOWN_TIMEOUT_SECS: u64 = 600;
+
 /// Everything the service is configured with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -103,6 +108,12 @@ pub struct Settings {
     pub edfi_descriptors: PathBuf,
     /// Reload the rule set when files in its directory change.
     pub watch_rules: bool,
+    /// HTTP worker threads; none: one per CPU core. Evaluations and store reads run
+    /// on a separate blocking pool, so a few workers serve many slow requests.
+    pub workers: Option<usize>,
+    /// Seconds a stopping server lets requests in flight finish before it abandons
+    /// them (never acknowledged) and closes the audit log.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -118,6 +129,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             edfi_descriptors: "config/edfi-descriptors.yaml".into(),
             watch_rules: true,
+            workers: None,
+            shutdown_timeout_secs: 30,
         }
     }
 }
@@ -166,7 +179,8 @@ impl Settings {
     }
 
     /// Apply `INTERVENE_BIND`, `INTERVENE_RULES`, `INTERVENE_DATA`,
-    /// `INTERVENE_MAX_BODY_BYTES`, `INTERVENE_LOG_FORMAT`.
+    /// `INTERVENE_MAX_BODY_BYTES`, `INTERVENE_LOG_FORMAT`, `INTERVENE_WORKERS`,
+    /// `INTERVENE_SHUTDOWN_TIMEOUT_SECS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("INTERVENE_BIND") {
             self.bind = v;
@@ -181,6 +195,18 @@ impl Settings {
             self.max_body_bytes = v.parse().map_err(|_| ConfigError::Env {
                 name: "INTERVENE_MAX_BODY_BYTES".into(),
                 message: format!("`{v}` is not a number of bytes"),
+            })?;
+        }
+        if let Some(v) = get("INTERVENE_WORKERS") {
+            self.workers = Some(v.parse().map_err(|_| ConfigError::Env {
+                name: "INTERVENE_WORKERS".into(),
+                message: format!("`{v}` is not a number of threads"),
+            })?);
+        }
+        if let Some(v) = get("INTERVENE_SHUTDOWN_TIMEOUT_SECS") {
+            self.shutdown_timeout_secs = v.parse().map_err(|_| ConfigError::Env {
+                name: "INTERVENE_SHUTDOWN_TIMEOUT_SECS".into(),
+                message: format!("`{v}` is not a number of seconds"),
             })?;
         }
         if let Some(v) = get("INTERVENE_LOG_FORMAT") {
@@ -224,6 +250,19 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be at least 1024".into(),
             ));
+        }
+        if let Some(n) = self.workers
+            && !(1..=MAX_WORKERS).contains(&n)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "workers must be 1 to {MAX_WORKERS}, got {n}"
+            )));
+        }
+        if self.shutdown_timeout_secs > MAX_SHUTDOWN_TIMEOUT_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "shutdown_timeout_secs must be at most {MAX_SHUTDOWN_TIMEOUT_SECS}, got {}",
+                self.shutdown_timeout_secs
+            )));
         }
         Ok(addr)
     }

@@ -118,7 +118,11 @@ pub(super) async fn deny(
     reason: &str,
 ) {
     let rid = request_id(req);
-    tracing::warn!(request_id = %rid, path = %req.path(), key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
+    // The route pattern, not the path: a path can hold a student id (kept in the
+    // audit entry below, logged at debug level only).
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    tracing::warn!(request_id = %rid, route = %route, key = key_name.as_deref().unwrap_or("-"), reason, "request denied");
+    tracing::debug!(request_id = %rid, path = %req.path(), "denied path");
     let peer = req
         .peer_addr()
         .map(|a| a.ip().to_string())

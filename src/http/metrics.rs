@@ -1,5 +1,10 @@
 //! Prometheus metrics: requests and latency per route, decisions and flags per rule
 //! and tier, rule errors, audit flush latency and batch size.
+//!
+//! Every label takes a bounded set of values, so no client can grow the number of
+//! series: `method` is one of the standard methods or `other`, `route` is a route
+//! pattern from the router or `unmatched`, `status` is a status code the server
+//! answered with, and `rule`/`tier` come from the rule sets counselors publish.
 
 use std::sync::Arc;
 
@@ -7,6 +12,8 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
     TextEncoder,
 };
+
+use actix_web::http::Method;
 
 use crate::audit::FlushObserver;
 use crate::engine::Decision;
@@ -130,6 +137,8 @@ impl Metrics {
         }
     }
 
+    /// Count one request. `method` should come from [`method_label`] and `route` from
+    /// the router (a pattern, or `unmatched`), so both stay bounded.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
@@ -165,5 +174,39 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// A request method as a label: the standard methods by name, anything invented
+/// (`FOO`, `X-ANYTHING`) as `other`.
+pub fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::CONNECT, "CONNECT"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(k, _)| k == m)
+        .map_or("other", |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        for name in ["FOO", "get", "X-LONG-INVENTED-METHOD"] {
+            let m = Method::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "other", "{name}");
+        }
+        assert_eq!(method_label(&Method::POST), "POST");
     }
 }

@@ -3,6 +3,13 @@
 //!
 //! Startup lives here so tests run the real server on port 0:
 //! [`Application::build`], [`Application::port`], [`Application::run_until_stopped`].
+//!
+//! The async workers (`workers` in the settings) only parse, route and wait: every
+//! evaluation, rule-set compilation and store read runs on the blocking pool through
+//! [`blocking`], and audit appends are awaited, never blocked on, so one slow rule or
+//! a disk stall cannot take a worker. A stop drains requests in flight for at most
+//! `shutdown_timeout_secs`, abandons the rest, and then closes the audit log, so
+//! everything acknowledged is on disk (see [`Application::run_until`]).
 
 mod auth;
 mod body;
@@ -13,8 +20,10 @@ pub mod openapi;
 mod routes;
 pub mod signature;
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -151,6 +160,48 @@ pub(crate) fn request_id(req: &HttpRequest) -> String {
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default()
+}
+
+/// Run `f` on the blocking pool, inside the caller's tracing span, and wait for it
+/// without holding the async worker: CPU work (evaluating, compiling, hashing) and
+/// sled reads go through here.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, error::ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
+        .await
+        .map_err(error::ApiError::internal)
+}
+
+/// How long past `shutdown_timeout_secs` a stop waits for workers that do not answer
+/// (a worker thread stuck in synchronous code) before it closes the log without them.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server")
+            }
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot listen for SIGINT either; the server runs until killed");
+        std::future::pending::<()>().await;
+    }
 }
 
 impl Application {
@@ -296,20 +347,42 @@ impl Application {
         self.port
     }
 
-    /// Serve until SIGINT/SIGTERM (in-flight requests drain), then flush the log.
+    /// Serve until SIGINT/SIGTERM, then stop as [`Application::run_until`] does.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.sweeper.abort();
-        self.state.record_suppressed_denials(true).await;
-        let state = self.state.clone();
-        let _ = web::block(move || {
-            // Let a running purge finish, then stop the writer.
-            if let Ok(mut r) = state._retention.lock() {
-                r.take();
+        self.run_until(stop_signal()).await
+    }
+
+    /// Serve until `stop` resolves. Then: accept nothing new, let requests in flight
+    /// finish for at most `shutdown_timeout_secs` (workers drop the rest), wait at most
+    /// [`STOP_GRACE`] more for workers that do not answer, and close the audit log
+    /// whatever is still running. Whatever was acknowledged is durable (an answer is
+    /// only sent once its entries are); an abandoned request was never answered.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Application {
+            mut server,
+            state,
+            sweeper,
+            ..
+        } = self;
+        let handle = server.handle();
+        let timeout = Duration::from_secs(state.settings.shutdown_timeout_secs);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = stop => {
+                tracing::info!(timeout_secs = timeout.as_secs(), "stopping: finishing requests in flight");
+                // Sends the command now; `server` carries it out while polled below.
+                drop(handle.stop(true));
+                match tokio::time::timeout(timeout + STOP_GRACE, server).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!(timeout_secs = timeout.as_secs(), "requests still running past the shutdown timeout were abandoned (none was acknowledged)");
+                        Ok(())
+                    }
+                }
             }
-            state.store.shutdown()
-        })
-        .await;
+        };
+        sweeper.abort();
+        close(state).await;
         result
     }
 
@@ -319,7 +392,22 @@ impl Application {
     }
 }
 
+/// Record the last denial counts, stop retention (a running purge finishes first),
+/// and close the audit log: the writer flushes everything queued, then stops.
+async fn close(state: web::Data<AppState>) {
+    state.record_suppressed_denials(true).await;
+    let _ = web::block(move || {
+        if let Ok(mut r) = state._retention.lock() {
+            r.take();
+        }
+        state.store.shutdown()
+    })
+    .await;
+}
+
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let workers = state.settings.workers;
+    let shutdown_timeout = state.settings.shutdown_timeout_secs;
     let server =
         HttpServer::new(move || {
             App::new()
@@ -341,46 +429,39 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
                     )))
                 }))
         })
-        .shutdown_timeout(30)
-        .listen(listener)?
-        .run();
-    Ok(server)
+        // Signals are handled by `Application::run_until`, which bounds the stop.
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout);
+    let server = match workers {
+        Some(n) => server.workers(n),
+        None => server,
+    };
+    Ok(server.listen(listener)?.run())
 }
 
-/// Request id, tracing span, access log line and metrics for every request.
+/// Request id, tracing span, access log line and metrics for every request. The span
+/// and the metrics name the route pattern (`/v1/students/{id}`), never the path: a
+/// path can hold a student id, which is logged at debug level only, and every label
+/// takes a bounded set of values (see [`metrics::method_label`]).
 async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_string)
-        .unwrap_or_else(|| ulid::Ulid::generate().to_string());
+    let id = client_request_id(&req).unwrap_or_else(|| ulid::Ulid::generate().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
-    let path = req.path().to_string();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let method = metrics::method_label(req.method());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("request", request_id = %id, method, route = %route);
+    span.in_scope(|| tracing::debug!(path = %req.path(), "request path"));
     let started = std::time::Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(state) = state {
         state
             .metrics
-            .observe_request(&method, &route, status, elapsed);
+            .observe_request(method, &route, status, elapsed);
     }
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
         res.headers_mut().insert(
@@ -390,4 +471,18 @@ async fn observe(
     }
     span.in_scope(|| tracing::info!(status, ms = elapsed * 1000.0, "request"));
     Ok(res)
+}
+
+/// The client's `x-request-id` when it is 1 to 64 of `[A-Za-z0-9_-]`.
+fn client_request_id(req: &ServiceRequest) -> Option<String> {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string)
 }

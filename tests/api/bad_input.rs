@@ -327,3 +327,70 @@ async fn a_malformed_query_value_names_the_parameter() {
     )
     .await;
 }
+
+/// Ids other endpoints refuse, percent-encoded for a URL, and what the problem
+/// must mention.
+const REFUSED_IDS: [(&str, &str); 5] = [
+    ("S1%1B%5B31m", "control character"),
+    ("S1%00", "control character"),
+    ("S1042%E2%80%AE", "U+202E"),
+    ("S10%E2%80%8B42", "U+200B"),
+    ("%20S1042", "space"),
+];
+
+#[tokio::test]
+async fn hold_student_ids_with_esc_nul_or_rlo_are_refused_and_never_stored() {
+    let app = spawn_app(vec![]).await;
+    let before = app.verify().await["entries"].clone();
+    for (id, problem) in REFUSED_IDS {
+        let resp = app
+            .client
+            .put(app.url(&format!("/v1/audit/holds/{id}")))
+            .json(&serde_json::json!({"reason": "inspection request"}))
+            .send()
+            .await
+            .expect("PUT");
+        assert_problem(resp, 400, &["student id", problem]).await;
+        let resp = app
+            .client
+            .delete(app.url(&format!("/v1/audit/holds/{id}")))
+            .send()
+            .await
+            .expect("DELETE");
+        assert_problem(resp, 400, &["student id", problem]).await;
+    }
+    let holds = crate::helpers::json_ok(app.get("/v1/audit/holds").await).await;
+    assert_eq!(
+        holds["holds"],
+        serde_json::json!([]),
+        "a refused id was stored"
+    );
+    assert_eq!(
+        app.verify().await["entries"],
+        before,
+        "a refused hold was audited"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_student_filter_applies_the_student_id_rule() {
+    let app = spawn_app(vec![]).await;
+    let long = "Q".repeat(5000);
+    let mut cases: Vec<(String, &str)> = REFUSED_IDS
+        .iter()
+        .map(|(id, problem)| (id.to_string(), *problem))
+        .collect();
+    cases.push((long, "longer than 64"));
+    for (id, problem) in cases {
+        let resp = app.get(&format!("/v1/audit?student={id}")).await;
+        let body = assert_problem(resp, 400, &["`student`", problem]).await;
+        assert!(
+            !body["detail"].as_str().unwrap_or("").contains("QQQQ"),
+            "the refused id is echoed: {body}"
+        );
+    }
+    assert!(
+        !app.kinds_in_log().iter().any(|k| k == "student.accessed"),
+        "a refused filter was recorded as a read of a student"
+    );
+}

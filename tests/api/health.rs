@@ -214,3 +214,79 @@ async fn unknown_paths_are_problem_json_404s() {
     .await;
     assert!(body["type"].as_str().is_some());
 }
+
+/// `/metrics` series of `name`.
+fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .collect()
+}
+
+#[tokio::test]
+async fn invented_http_methods_do_not_each_create_a_metrics_series() {
+    let app = spawn_app(vec![]).await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        for path in ["/healthz", "/no/such/path"] {
+            let resp = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .expect("request");
+            assert!(
+                resp.status().is_client_error(),
+                "{method} {path}: {}",
+                resp.status()
+            );
+        }
+    }
+    let text = app.get("/metrics").await.text().await.expect("metrics");
+    let requests = series(&text, "intervene_http_requests_total");
+    assert!(
+        requests.iter().all(|l| !l.contains("INVENTED")),
+        "a raw method became a label:\n{}",
+        requests.join("\n")
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("method=\"other\"") && l.contains("route=\"unmatched\"")),
+        "invented methods are counted as `other`:\n{}",
+        requests.join("\n")
+    );
+    // /healthz and the unmatched path, each with one status, plus /metrics itself.
+    assert!(
+        requests.len() <= 4,
+        "{} request series after 100 requests with 50 invented methods:\n{}",
+        requests.len(),
+        requests.join("\n")
+    );
+    let latency = series(&text, "intervene_http_request_duration_seconds_count");
+    assert!(latency.len() <= 3, "{}", latency.join("\n"));
+}
+
+#[tokio::test]
+async fn paths_with_ids_are_counted_under_their_route_pattern() {
+    let app = spawn_app(vec![]).await;
+    for i in 0..20 {
+        app.get(&format!("/v1/students/S-MET-{i}/decisions")).await;
+        app.get(&format!("/v1/no-such-{i}")).await;
+    }
+    let text = app.get("/metrics").await.text().await.expect("metrics");
+    let requests = series(&text, "intervene_http_requests_total");
+    assert!(
+        requests
+            .iter()
+            .all(|l| !l.contains("S-MET") && !l.contains("no-such")),
+        "a raw path became a label:\n{}",
+        requests.join("\n")
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("route=\"/v1/students/{id}/decisions\"")),
+        "{}",
+        requests.join("\n")
+    );
+}

@@ -190,3 +190,44 @@ async fn the_report_explains_a_logged_decision_in_plain_text() {
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[1]["payload"]["seq"], seq_of(&first));
 }
+
+#[tokio::test]
+async fn a_5000_character_student_id_in_the_path_is_a_400_naming_the_problem() {
+    let app = spawn_app(vec![]).await;
+    let long = "Q".repeat(5000);
+    for path in [
+        format!("/v1/students/{long}"),
+        format!("/v1/students/{long}/decisions"),
+        format!("/v1/students/{long}/report"),
+    ] {
+        let body = assert_problem(
+            app.get(&path).await,
+            400,
+            &["student id in the path", "longer than 64 characters"],
+        )
+        .await;
+        assert!(
+            !body["detail"].as_str().unwrap_or("").contains("QQQQ"),
+            "the id is echoed back: {body}"
+        );
+    }
+    for (id, problem) in [
+        ("S1%1B%5B31m", "control character"),
+        ("S1042%E2%80%AE", "U+202E"),
+        ("S%20%201042", "two in a row"),
+    ] {
+        for tail in ["", "/decisions", "/report"] {
+            let path = format!("/v1/students/{id}{tail}");
+            assert_problem(
+                app.get(&path).await,
+                400,
+                &["student id in the path", problem],
+            )
+            .await;
+        }
+    }
+    assert!(
+        !app.kinds_in_log().iter().any(|k| k == "student.accessed"),
+        "a refused id was recorded as a read"
+    );
+}

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::students::parse_cursor;
+use super::students::{IN_PATH, parse_cursor, student_id};
 use crate::audit::Query;
 use crate::config::Role;
 use crate::http::AppState;
@@ -73,31 +73,47 @@ student when filtered by one, else `audit.read` naming the students on the page.
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Auditor]).await?;
     let q: AuditQuery = crate::http::body::query(&req)?;
-    let student = q.student.clone();
+    let student = q
+        .student
+        .as_deref()
+        .map(|s| student_id(s, "query parameter `student`"))
+        .transpose()?;
     let filter = json!({"rule": q.rule, "kind": q.kind, "from": q.from, "to": q.to});
     let query = Query {
         from: time("from", &q.from)?,
         to: time("to", &q.to)?,
         before: parse_cursor(&q.cursor)?,
-        student: q.student,
+        student: student.as_ref().map(|s| s.to_string()),
         rule: q.rule,
         kind: q.kind,
         limit: q.limit.unwrap_or(100),
     };
     let store = state.store.clone();
-    let page = web::block(move || store.query(&query))
-        .await
-        .map_err(ApiError::internal)??;
-    let entries = page.entries.len();
+    // A page can hold 500 entries: read and serialize it off the worker.
+    let (body, entries, students) = crate::http::blocking(move || -> Result<_, ApiError> {
+        let page = store.query(&query)?;
+        let students: std::collections::BTreeSet<String> = page
+            .entries
+            .iter()
+            .filter_map(|e| e.student_id().map(str::to_string))
+            .collect();
+        let body = serde_json::to_string(&page).map_err(ApiError::internal)?;
+        Ok((body, page.entries.len(), students))
+    })
+    .await??;
     match student {
         Some(s) => {
             state
-                .record_access(&req, &actor, &s, "audit", json!({"entries": entries}))
+                .record_access(
+                    &req,
+                    &actor,
+                    s.as_str(),
+                    "audit",
+                    json!({"entries": entries}),
+                )
                 .await?
         }
         None => {
-            let students: std::collections::BTreeSet<&str> =
-                page.entries.iter().filter_map(|e| e.student_id()).collect();
             state
                 .record_read(
                     &req,
@@ -108,7 +124,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 .await?
         }
     }
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Entries read per step of the export stream.
@@ -248,11 +266,12 @@ this answers, no purge removes them.",
 )]
 pub async fn place_hold(
     req: HttpRequest,
-    student_id: web::Path<String>,
+    student_id_path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    let student = student_id(&student_id_path, IN_PATH)?;
     crate::http::body::check_type(&req, &["application/json"])?;
     let text = crate::http::body::read_text(&req, payload, state.settings.max_body_bytes).await?;
     let body: HoldRequest = serde_json::from_str(&text).map_err(|e| {
@@ -267,22 +286,17 @@ pub async fn place_hold(
             "`reason` must say why, in 1 to {MAX_REASON} characters"
         )));
     }
-    let student = student_id.into_inner();
-    if student.is_empty() || student.len() > 64 {
-        return Err(ApiError::BadRequest(
-            "the student id must be 1 to 64 characters".into(),
-        ));
-    }
     let hold = state
         .store
         .place_hold(
-            &student,
+            student.as_str(),
             reason,
             &actor.name,
             &crate::http::request_id(&req),
         )
         .await?;
-    tracing::info!(student_id = %student, actor = %actor.name, "legal hold placed");
+    tracing::info!(actor = %actor.name, "legal hold placed");
+    tracing::debug!(student_id = %student, "legal hold placed on");
     Ok(HttpResponse::Ok().json(hold))
 }
 
@@ -296,6 +310,7 @@ pub async fn place_hold(
     description = "Audited. The student's old decisions are purged by the next retention run.",
     responses(
         (status = 204, description = "Lifted"),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
@@ -304,17 +319,22 @@ pub async fn place_hold(
 )]
 pub async fn lift_hold(
     req: HttpRequest,
-    student_id: web::Path<String>,
+    student_id_path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Admin]).await?;
-    let student = student_id.into_inner();
+    let student = student_id(&student_id_path, IN_PATH)?;
     if state
         .store
-        .lift_hold(&student, &actor.name, &crate::http::request_id(&req))
+        .lift_hold(
+            student.as_str(),
+            &actor.name,
+            &crate::http::request_id(&req),
+        )
         .await?
     {
-        tracing::info!(student_id = %student, actor = %actor.name, "legal hold lifted");
+        tracing::info!(actor = %actor.name, "legal hold lifted");
+        tracing::debug!(student_id = %student, "legal hold lifted from");
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(format!(
@@ -339,8 +359,6 @@ pub async fn lift_hold(
 pub async fn holds(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Auditor]).await?;
     let store = state.store.clone();
-    let holds = web::block(move || store.holds())
-        .await
-        .map_err(ApiError::internal)??;
+    let holds = crate::http::blocking(move || store.holds()).await??;
     Ok(HttpResponse::Ok().json(HoldList { holds }))
 }

@@ -58,30 +58,45 @@ pub async fn evaluate(
     let q: EvalQuery = body::query(&req)?;
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
-    let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
-    let rules = state.registry.active();
-    let d = state.evaluator.evaluate(&rules, &record);
+    let (d, json, entry) = evaluate_off_worker(&state, text, &actor, &req, q.dry_run).await??;
     state.metrics.observe_decision(&d);
-    // The answer is the same JSON the audit entry holds.
-    let json = decision_json(&d);
-    if !q.dry_run {
-        state
-            .store
-            .append(decision_entry_with_json(
-                &d,
-                &json,
-                &record,
-                &rules,
-                Source::Api,
-                &actor.name,
-                &request_id(&req),
-            ))
-            .await?;
+    if let Some(entry) = entry {
+        state.store.append(entry).await?;
     }
-    tracing::info!(student_id = %d.student_id, decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
+    // Identifiers at info; whose decision it was only at debug (logs outlive purges).
+    tracing::info!(decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
+    tracing::debug!(decision_id = %d.decision_id, student_id = %d.student_id, "decision subject");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(String::from(Box::<str>::from(json))))
+}
+
+/// A decision, the JSON it is answered with (the same the audit entry holds), and
+/// its audit entry (none in a dry run).
+type Made = (Decision, Box<serde_json::value::RawValue>, Option<NewEntry>);
+
+/// Parse, evaluate, serialize and hash on the blocking pool: a slow rule set holds a
+/// blocking thread, never an async worker.
+async fn evaluate_off_worker(
+    state: &web::Data<AppState>,
+    text: String,
+    actor: &Actor,
+    req: &HttpRequest,
+    dry_run: bool,
+) -> Result<Result<Made, ApiError>, ApiError> {
+    let st = state.clone();
+    let rules = state.registry.active();
+    let (name, rid) = (actor.name.clone(), request_id(req));
+    crate::http::blocking(move || {
+        let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
+        let d = st.evaluator.evaluate(&rules, &record);
+        let json = decision_json(&d);
+        let entry = (!dry_run).then(|| {
+            decision_entry_with_json(&d, &json, &record, &rules, Source::Api, &name, &rid)
+        });
+        Ok((d, json, entry))
+    })
+    .await
 }
 
 /// Lines evaluated and audited together (one flush for the group).
@@ -192,7 +207,7 @@ async fn flush_group(
     let rules = state.registry.active();
     let (name, rid) = (actor.name.clone(), rid.to_string());
     // Evaluating, hashing and serializing the group is CPU work: off the async worker.
-    let mut evaluated: Vec<Evaluated> = web::block(move || {
+    let mut evaluated: Vec<Evaluated> = crate::http::blocking(move || {
         group
             .into_iter()
             .map(|(n, text)| {
@@ -208,8 +223,7 @@ async fn flush_group(
             })
             .collect()
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let mut entries = Vec::new();
     for (_, r) in &mut evaluated {
         if let Ok((d, _, entry)) = r {

@@ -1,4 +1,9 @@
-//! `GET /v1/students/{id}/decisions`: a student's decision history, newest first.
+//! `GET /v1/students/{id}` (snapshot), `/decisions` (history, newest first),
+//! `/report` (why, in plain text), and `POST /v1/students/import`.
+//!
+//! A student id in a path or query passes the same rule as a record's
+//! (`record::student_id`) before anything reads, stores or logs it. Store reads and
+//! rule-set compilation run on the blocking pool.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -6,10 +11,11 @@ use serde_json::json;
 
 use crate::audit::Query;
 use crate::config::Role;
-use crate::http::AppState;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
+use crate::http::{AppState, blocking};
+use crate::record::StudentId;
 
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -21,6 +27,15 @@ pub struct PageQuery {
     /// Decisions per page (default 50, at most 500).
     pub limit: Option<usize>,
 }
+
+/// A student id from a path or query, checked by the one student id rule; `what`
+/// names where it came from. The error says what is wrong without echoing the id.
+pub fn student_id(raw: &str, what: &str) -> Result<StudentId, ApiError> {
+    StudentId::parse(raw).map_err(|problem| ApiError::BadRequest(format!("{what} {problem}")))
+}
+
+/// Where a path's student id came from, for errors.
+pub const IN_PATH: &str = "the student id in the path";
 
 pub fn parse_cursor(c: &Option<String>) -> Result<Option<u64>, ApiError> {
     c.as_deref()
@@ -56,34 +71,41 @@ pub async fn decisions(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let id = student_id(&id, IN_PATH)?;
     let q: PageQuery = crate::http::body::query(&req)?;
-    let id = id.into_inner();
     let query = Query {
-        student: Some(id.clone()),
+        student: Some(id.to_string()),
         kind: Some("decision".into()),
         before: parse_cursor(&q.cursor)?,
         limit: q.limit.unwrap_or(50),
         ..Query::default()
     };
     let store = state.store.clone();
-    let page = web::block(move || store.query(&query))
-        .await
-        .map_err(ApiError::internal)??;
-    let decisions: Vec<_> = page
-        .entries
-        .iter()
-        .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
-        .collect();
+    // A page can hold 500 decisions with their inputs: read and serialize it off
+    // the worker too.
+    let (body, entries) = blocking(move || -> Result<_, ApiError> {
+        let page = store.query(&query)?;
+        let decisions: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
+            .collect();
+        let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
+        Ok((body, decisions.len()))
+    })
+    .await??;
     state
         .record_access(
             &req,
             &actor,
-            &id,
+            id.as_str(),
             "decisions",
-            json!({"entries": decisions.len()}),
+            json!({"entries": entries}),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"decisions": decisions, "next_cursor": page.next_cursor})))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 #[derive(utoipa::IntoParams)]
@@ -123,50 +145,28 @@ pub async fn report(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    let id = student_id(&id, IN_PATH)?;
     let q: ReportQuery = crate::http::body::query(&req)?;
-    let id = id.into_inner();
     let st = state.clone();
     let student = id.clone();
-    let (entry, intact) = web::block(move || -> Result<_, ApiError> {
-        let seq = match q.seq {
-            Some(seq) => Some(seq),
-            None => st
-                .store
-                .query(&Query {
-                    student: Some(student.clone()),
-                    kind: Some("decision".into()),
-                    limit: 1,
-                    ..Query::default()
-                })?
-                .entries
-                .first()
-                .map(|e| e.seq),
-        };
-        let found = match seq {
-            Some(seq) => st.store.get_checked(seq)?,
-            None => None,
-        };
-        if let Some((e, _)) = &found
-            && e.kind == "decision"
-            && let Some(by) = e.purged_by
-        {
-            // Its payload (and so whose it was) is gone.
-            return Err(ApiError::NotFound(format!(
-                "decision {} was removed by the retention purge in audit entry {by}",
-                e.seq
-            )));
-        }
-        found
-            .filter(|(e, _)| e.kind == "decision" && e.student_id() == Some(student.as_str()))
-            .ok_or_else(|| {
-                ApiError::NotFound(match q.seq {
-                    Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
-                    None => format!("no decision about `{student}` in the audit log"),
-                })
-            })
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    // Reading the entry and compiling the version that made it (a cache miss
+    // compiles a whole stored rule set) are blocking work.
+    let (text, seq) = blocking(move || report_text(&st, &student, q.seq)).await??;
+    state
+        .record_access(&req, &actor, id.as_str(), "report", json!({"seq": seq}))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}
+
+/// The report on `student`'s decision at `seq` (default: the latest), and its seq.
+fn report_text(
+    st: &AppState,
+    student: &StudentId,
+    seq: Option<u64>,
+) -> Result<(String, u64), ApiError> {
+    let (entry, intact) = decision_entry(st, student, seq)?;
     let decision: crate::engine::Decision =
         serde_json::from_value(entry.payload.get("decision").cloned().unwrap_or_default())
             .map_err(|e| {
@@ -175,7 +175,7 @@ pub async fn report(
                     entry.seq
                 ))
             })?;
-    let rules = state.registry.compiled(&decision.ruleset_version)?;
+    let rules = st.registry.compiled(&decision.ruleset_version)?;
     let mut text = crate::engine::render_report(&decision, &rules);
     let source = entry.payload["source"]["kind"]
         .as_str()
@@ -194,12 +194,52 @@ pub async fn report(
     text.push_str(
         "  Tiers and interventions are recommendations: the school's team confirms each one.\n",
     );
-    state
-        .record_access(&req, &actor, &id, "report", json!({"seq": entry.seq}))
-        .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(text))
+    Ok((text, entry.seq))
+}
+
+/// The decision entry about `student` at `seq` (default: the latest), and whether it
+/// matches its hash.
+fn decision_entry(
+    st: &AppState,
+    student: &StudentId,
+    seq: Option<u64>,
+) -> Result<(crate::audit::Entry, bool), ApiError> {
+    let at = match seq {
+        Some(seq) => Some(seq),
+        None => st
+            .store
+            .query(&Query {
+                student: Some(student.to_string()),
+                kind: Some("decision".into()),
+                limit: 1,
+                ..Query::default()
+            })?
+            .entries
+            .first()
+            .map(|e| e.seq),
+    };
+    let found = match at {
+        Some(at) => st.store.get_checked(at)?,
+        None => None,
+    };
+    if let Some((e, _)) = &found
+        && e.kind == "decision"
+        && let Some(by) = e.purged_by
+    {
+        // Its payload (and so whose it was) is gone.
+        return Err(ApiError::NotFound(format!(
+            "decision {} was removed by the retention purge in audit entry {by}",
+            e.seq
+        )));
+    }
+    found
+        .filter(|(e, _)| e.kind == "decision" && e.student_id() == Some(student.as_str()))
+        .ok_or_else(|| {
+            ApiError::NotFound(match seq {
+                Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
+                None => format!("no decision about `{student}` in the audit log"),
+            })
+        })
 }
 
 /// `GET /v1/students/{id}`: the snapshot and the latest decision.
@@ -214,6 +254,7 @@ pub async fn report(
     responses(
         (status = 200, description = "The snapshot, the version of each part, the latest decision",
             body = doc::StudentView),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
@@ -226,20 +267,19 @@ pub async fn snapshot(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
-    let id = id.into_inner();
+    let id = student_id(&id, IN_PATH)?;
     let st = state.clone();
-    let found = web::block(move || -> Result<_, ApiError> {
-        let snap = st.students.get(&id).map_err(ApiError::internal)?;
+    let found = blocking(move || -> Result<_, ApiError> {
+        let snap = st.students.get(id.as_str()).map_err(ApiError::internal)?;
         let latest = st.store.query(&Query {
-            student: Some(id.clone()),
+            student: Some(id.to_string()),
             kind: Some("decision".into()),
             limit: 1,
             ..Query::default()
         })?;
         Ok((id, snap, latest.entries.into_iter().next()))
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     let (id, snap, latest) = found;
     let Some(snap) = snap else {
         return Err(ApiError::NotFound(format!(
@@ -247,7 +287,7 @@ pub async fn snapshot(
         )));
     };
     state
-        .record_access(&req, &actor, &id, "snapshot", json!({}))
+        .record_access(&req, &actor, id.as_str(), "snapshot", json!({}))
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "student_id": id,
