@@ -21,12 +21,13 @@ TIMEOUT=${TIMEOUT:-10s}       # a request slower than this counts as an error (t
 BODIES=${BODIES:-300}         # how many fixture records to cycle through as bodies
 STUDENTS=${STUDENTS:-10000}   # students the webhook scenarios send events for
 SKIP_BUILD=${SKIP_BUILD:-}    # 1: use the existing target/release/intervene
+[[ -n ${BIN:-} ]] && SKIP_BUILD=1
 KEEP=${KEEP:-}                # 1: keep the temporary directory (data, server log, wrk output)
 RESULTS_TSV=${RESULTS_TSV:-}  # file to append one tab-separated row per scenario to
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BIN=$ROOT/target/release/intervene
+BIN=${BIN:-$ROOT/target/release/intervene}   # another binary (e.g. an older build) to compare; implies SKIP_BUILD
 FIXTURE=$ROOT/fixtures/caseload.ndjson
 HOST=127.0.0.1
 
