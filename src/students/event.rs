@@ -750,3 +750,83 @@ fn upsert<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) {
         None => list.push(item),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u32) -> String {
+        format!("2026-11-20T08:{:02}:{:02}.000000000Z", secs / 60, secs % 60)
+    }
+
+    fn v(secs: u32, id: &str) -> Version {
+        Version {
+            at: at(secs),
+            event_id: id.into(),
+        }
+    }
+
+    fn incident(referral: bool) -> Change {
+        Change::Incident(Incident {
+            date: "2026-11-20".into(),
+            kind: "disruption".into(),
+            referral,
+            suspension: Suspension::None,
+        })
+    }
+
+    fn updated(a: Applied) -> Snapshot {
+        match a {
+            Applied::Updated(s) => *s,
+            other => panic!("not updated: {other:?}"),
+        }
+    }
+
+    /// Incidents the behavior baseline already covers count for nothing; kept by
+    /// event id forever, a stream of them grew the snapshot without bound.
+    #[test]
+    fn settled_incidents_do_not_pile_up_in_a_snapshot() {
+        let mut r = Record::empty("S1");
+        r.behavior = Some(Behavior {
+            office_referrals: 2,
+            ..Behavior::default()
+        });
+        let snap = Change::Snapshot(Box::new(r));
+        let mut s =
+            updated(Snapshot::apply(None, "S1", &v(3000, "snap"), &snap).expect("snapshot"));
+        for i in 0..500 {
+            let id = format!("old-{i}");
+            s = updated(
+                Snapshot::apply(Some(&s), "S1", &v(i % 2999, &id), &incident(true))
+                    .expect("incident"),
+            );
+        }
+        assert!(
+            s.incidents.is_empty(),
+            "{} settled incidents kept",
+            s.incidents.len()
+        );
+        s = updated(
+            Snapshot::apply(Some(&s), "S1", &v(3001, "new"), &incident(true)).expect("incident"),
+        );
+        assert_eq!(s.incidents.len(), 1);
+        assert_eq!(
+            s.record.behavior.as_ref().map(|b| b.office_referrals),
+            Some(3)
+        );
+    }
+
+    /// A snapshot whose record passes the record limit cannot be stored.
+    #[test]
+    fn a_snapshot_over_the_record_limit_cannot_be_encoded() {
+        let mut s = Snapshot::new("S1");
+        s.record.extra = Some(BTreeMap::from([(
+            "notes".to_string(),
+            serde_json::json!("x".repeat(MAX_RECORD_BYTES)),
+        )]));
+        assert!(matches!(
+            s.encode(),
+            Err(EventError::TooLarge { what: "record", .. })
+        ));
+    }
+}
