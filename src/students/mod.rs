@@ -149,12 +149,20 @@ enum Step {
     },
 }
 
+/// What an applied event comes to (see [`Students::applying`]).
+struct Applying {
+    status: &'static str,
+    decision: Option<Decision>,
+    entry: NewEntry,
+    snapshot: Option<Companion>,
+}
+
 /// What importing one record will do.
 enum ImportPlan {
     /// Nothing new; `wrote` when the part versions moved forward all the same.
     Unchanged { wrote: bool },
     /// Changed: the decision, its entry and the snapshot that lands with it.
-    Changed(Decision, NewEntry, Companion),
+    Changed(Box<(Decision, NewEntry, Companion)>),
 }
 
 /// What importing one record did.
@@ -162,7 +170,7 @@ enum Imported {
     /// Nothing new; `wrote` when the part versions moved forward (not yet flushed).
     Unchanged { wrote: bool },
     /// Changed, evaluated and audited.
-    Decided(Decision),
+    Decided(Box<Decision>),
 }
 
 impl Students {
@@ -282,50 +290,22 @@ impl Students {
         }
         let current = self.get_raw(&env.student_id)?;
         let applied = Snapshot::apply(current.as_ref(), &env.student_id, &v, &change)?;
-        let mut outcome = Outcome {
+        let Applying {
+            status,
+            decision,
+            entry,
+            snapshot,
+        } = self.applying(env, applied, rules, ev)?;
+        let outcome = Outcome {
             event_id: env.event_id.clone(),
             student_id: env.student_id.clone(),
-            status: String::new(),
+            status: status.into(),
             duplicate: false,
-            decision: None,
-        };
-        let event_json = json!({"event_id": env.event_id, "type": env.kind, "occurred_at": env.occurred_at, "student_id": env.student_id});
-        let mut companions = Vec::new();
-        let entry = match applied {
-            Applied::Stale => {
-                outcome.status = "stale".into();
-                NewEntry::new(
-                    "event.stale",
-                    String::new(),
-                    String::new(),
-                    json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
-                )
-            }
-            Applied::Removed(tomb) => {
-                outcome.status = "withdrawn".into();
-                companions.push(self.snapshot_write(&env.student_id, &tomb)?);
-                NewEntry::new(
-                    "student.withdrawn",
-                    String::new(),
-                    String::new(),
-                    json!({"student_id": env.student_id, "event": event_json}),
-                )
-            }
-            Applied::Updated(snap) => {
-                outcome.status = "applied".into();
-                companions.push(self.snapshot_write(&env.student_id, &snap)?);
-                let d = ev.evaluate(rules, &snap.record);
-                let source = Source::Event {
-                    event_id: env.event_id.clone(),
-                    event_type: env.kind.clone(),
-                };
-                let entry = decision_entry(&d, &snap.record, rules, source, "", "");
-                outcome.decision = Some(d);
-                entry
-            }
+            decision,
         };
         // Last: the outcome lands after the snapshot, so a stored outcome means the
         // change it reports is stored too.
+        let mut companions: Vec<Companion> = snapshot.into_iter().collect();
         companions.push(Companion {
             tree: self.events.clone(),
             key: env.event_id.as_bytes().to_vec(),
@@ -335,6 +315,57 @@ impl Students {
             outcome,
             entry,
             companions,
+        })
+    }
+
+    /// What an applied event logs and stores: its status, decision (when the
+    /// snapshot changed), audit entry and new snapshot.
+    fn applying(
+        &self,
+        env: &Envelope,
+        applied: Applied,
+        rules: &RuleSet,
+        ev: &Evaluator,
+    ) -> Result<Applying, IngestError> {
+        let event_json = json!({"event_id": env.event_id, "type": env.kind, "occurred_at": env.occurred_at, "student_id": env.student_id});
+        let id = &env.student_id;
+        Ok(match applied {
+            Applied::Stale => Applying {
+                status: "stale",
+                decision: None,
+                entry: NewEntry::new(
+                    "event.stale",
+                    "",
+                    "",
+                    json!({"student_id": id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
+                ),
+                snapshot: None,
+            },
+            Applied::Removed(tomb) => Applying {
+                status: "withdrawn",
+                decision: None,
+                entry: NewEntry::new(
+                    "student.withdrawn",
+                    "",
+                    "",
+                    json!({"student_id": id, "event": event_json}),
+                ),
+                snapshot: Some(self.snapshot_write(id, &tomb)?),
+            },
+            Applied::Updated(snap) => {
+                let write = self.snapshot_write(id, &snap)?;
+                let d = ev.evaluate(rules, &snap.record);
+                let source = Source::Event {
+                    event_id: env.event_id.clone(),
+                    event_type: env.kind.clone(),
+                };
+                Applying {
+                    status: "applied",
+                    entry: decision_entry(&d, &snap.record, rules, source, "", ""),
+                    decision: Some(d),
+                    snapshot: Some(write),
+                }
+            }
         })
     }
 
@@ -355,11 +386,12 @@ impl Students {
         let plan = blocking(move || this.import_plan(record, line, &rules, &evaluator)).await?;
         match plan {
             ImportPlan::Unchanged { wrote } => Ok(Imported::Unchanged { wrote }),
-            ImportPlan::Changed(d, mut entry, snapshot) => {
+            ImportPlan::Changed(plan) => {
+                let (d, mut entry, snapshot) = *plan;
                 entry.actor = actor.to_string();
                 entry.request_id = request_id.to_string();
                 self.audit.append_with(entry, vec![snapshot]).await?;
-                Ok(Imported::Decided(d))
+                Ok(Imported::Decided(Box::new(d)))
             }
         }
     }
@@ -401,7 +433,7 @@ impl Students {
         }
         let d = evaluator.evaluate(rules, &snap.record);
         let entry = decision_entry(&d, &snap.record, rules, Source::Import { line }, "", "");
-        Ok(ImportPlan::Changed(d, entry, write))
+        Ok(ImportPlan::Changed(Box::new((d, entry, write))))
     }
 }
 
