@@ -33,6 +33,10 @@ pub const MAX_BEHAVIOR_COUNT: u32 = 1000;
 /// kept by event id), in bytes of JSON.
 pub const MAX_SNAPSHOT_BYTES: usize = 4 * MAX_RECORD_BYTES;
 
+/// Most an `occurred_at` may be ahead of the server's clock, however wide the replay
+/// window is set: one day.
+pub const MAX_AHEAD_SECS: u64 = 24 * 60 * 60;
+
 /// Earliest `occurred_at` accepted (the record dates' lower bound).
 pub const EARLIEST_OCCURRED_AT: &str = "1990-01-01T00:00:00Z";
 
@@ -216,14 +220,13 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The server's clock now, allowing `max_ahead_secs`.
+    /// The server's clock now, allowing `max_ahead_secs` (at most
+    /// [`MAX_AHEAD_SECS`], whatever the replay window is set to).
     pub fn now(max_ahead_secs: u64) -> Clock {
+        let secs = max_ahead_secs.min(MAX_AHEAD_SECS) as i64;
         Clock {
             now: chrono::Utc::now(),
-            max_ahead: i64::try_from(max_ahead_secs)
-                .ok()
-                .and_then(chrono::TimeDelta::try_seconds)
-                .unwrap_or(chrono::TimeDelta::MAX),
+            max_ahead: chrono::TimeDelta::seconds(secs),
         }
     }
 
@@ -814,6 +817,24 @@ mod tests {
             s.record.behavior.as_ref().map(|b| b.office_referrals),
             Some(3)
         );
+    }
+
+    /// `occurred_at` lies between 1990 and the clock plus the window, and no window
+    /// setting lets an event from 9999 in.
+    #[test]
+    fn occurred_at_is_bounded_by_the_clock_whatever_the_window() {
+        let ahead = |secs: i64| {
+            (chrono::Utc::now() + chrono::TimeDelta::seconds(secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let window = Clock::now(300);
+        assert!(window.check(&ahead(60)).is_ok());
+        assert!(window.check(&ahead(400)).is_err());
+        assert!(window.check("1990-01-01T00:00:00Z").is_ok());
+        assert!(window.check("1989-12-31T23:59:59Z").is_err());
+        let huge = Clock::now(u64::MAX);
+        assert!(huge.check("9999-12-31T23:59:59Z").is_err());
+        assert!(huge.check(&ahead(3600)).is_ok());
     }
 
     /// A snapshot whose record passes the record limit cannot be stored.
