@@ -87,6 +87,15 @@ fn index_keys(payload: &serde_json::Value) -> (Option<&str>, Vec<&str>) {
     (student, rules)
 }
 
+/// A write to another tree of the audit store's database that lands with an entry
+/// ([`Store::append_with`]).
+#[derive(Debug, Clone)]
+pub struct Companion {
+    pub tree: sled::Tree,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
 /// What an append returns: where the entry landed in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -532,6 +541,24 @@ impl Store {
     /// Append one entry; resolves once it is durable on disk.
     pub async fn append(&self, entry: NewEntry) -> Result<Appended, AuditError> {
         self.inner.writer.append(entry).await
+    }
+
+    /// Append one entry together with `companions`: writes to other trees of this
+    /// database that must land only with the entry (a student's snapshot and the
+    /// outcome of the event that changed it). The writer thread stores them right
+    /// after the entry and before the same flush, so they are never visible before
+    /// the entry, never kept when the entry could not be written, and never survive
+    /// a crash without it. Resolves once all of it is durable.
+    pub async fn append_with(
+        &self,
+        entry: NewEntry,
+        companions: Vec<Companion>,
+    ) -> Result<Appended, AuditError> {
+        self.inner
+            .writer
+            .submit_with(entry, companions)
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     /// Append from synchronous code (CLI, blocking threads).

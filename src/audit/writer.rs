@@ -8,7 +8,8 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::{
-    Appended, AuditError, FlushObserver, GENESIS, NewEntry, decode, encode, index_key, now,
+    Appended, AuditError, Companion, FlushObserver, GENESIS, NewEntry, decode, encode, index_key,
+    now,
 };
 
 /// Most entries one flush acknowledges.
@@ -34,7 +35,8 @@ pub(super) struct Trees {
 type Reply = oneshot::Sender<Result<Appended, AuditError>>;
 
 enum Msg {
-    Append(NewEntry, Reply),
+    /// An entry, and the writes that land right after it (see [`Companion`]).
+    Append(NewEntry, Vec<Companion>, Reply),
     /// Tombstone these entries and append the purge entry (see `purge`).
     Purge(PurgeRequest, Reply),
 }
@@ -116,8 +118,16 @@ impl Handle {
         &self,
         entry: NewEntry,
     ) -> oneshot::Receiver<Result<Appended, AuditError>> {
+        self.submit_with(entry, Vec::new())
+    }
+
+    pub(super) fn submit_with(
+        &self,
+        entry: NewEntry,
+        companions: Vec<Companion>,
+    ) -> oneshot::Receiver<Result<Appended, AuditError>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Msg::Append(entry, reply));
+        self.send(Msg::Append(entry, companions, reply));
         rx
     }
 
@@ -181,12 +191,19 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
             if broken {
                 // After a failed purge nothing more may be appended: the plan it left
                 // claims the next sequence number, and reopening the store finishes it.
-                let (Msg::Append(_, reply) | Msg::Purge(_, reply)) = msg;
+                let (Msg::Append(_, _, reply) | Msg::Purge(_, reply)) = msg;
                 let _ = reply.send(Err(AuditError::Closed));
                 continue;
             }
             let (result, reply) = match msg {
-                Msg::Append(new, reply) => (write_one(&trees, &head, new), reply),
+                Msg::Append(new, companions, reply) => match write_one(&trees, &head, new) {
+                    Ok(entry) => {
+                        // The entry is in the log whatever happens to its companions.
+                        head = (entry.seq, entry.hash.clone());
+                        (write_companions(&companions).map(|()| entry), reply)
+                    }
+                    Err(e) => (Err(e), reply),
+                },
                 Msg::Purge(request, reply) => {
                     let plan = super::purge::Plan {
                         purge_seq: head.0 + 1,
@@ -257,6 +274,15 @@ pub(super) fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<App
         prev_hash: head.1.clone(),
         hash,
     })
+}
+
+/// Write an entry's companions, in order, after the entry itself: sled recovers a
+/// prefix of its log, so after a crash a companion is never there without its entry.
+fn write_companions(companions: &[Companion]) -> Result<(), AuditError> {
+    for c in companions {
+        c.tree.insert(c.key.as_slice(), c.value.as_slice())?;
+    }
+    Ok(())
 }
 
 /// Flush sled, then fdatasync its log file: sled's flush is `sync_file_range` on

@@ -212,6 +212,29 @@ struct ScoreResult {
     result: String,
 }
 
+/// Longest discipline action accepted, in school days (a whole year).
+const MAX_ACTION_DAYS: f64 = 366.0;
+
+/// An action's length in days (the actual one when given), finite and within a year,
+/// so the sum stays a number the record can hold.
+fn action_length(i: usize, a: &DisciplineAction) -> Result<f64, RecordError> {
+    let (name, days) = match (
+        a.actual_discipline_action_length,
+        a.discipline_action_length,
+    ) {
+        (Some(d), _) => ("actualDisciplineActionLength", d),
+        (None, Some(d)) => ("disciplineActionLength", d),
+        (None, None) => return Ok(0.0),
+    };
+    if !(0.0..=MAX_ACTION_DAYS).contains(&days) {
+        return Err(problem(
+            format!("disciplineActions[{i}].{name}"),
+            format!("must be between 0 and {MAX_ACTION_DAYS} days, got {days}"),
+        ));
+    }
+    Ok(days)
+}
+
 /// Course code → (title, subject).
 type CourseInfo = HashMap<String, (Option<String>, Option<Subject>)>;
 
@@ -416,10 +439,7 @@ impl Descriptors {
                     DisciplineCode::InSchoolSuspension | DisciplineCode::OutOfSchoolSuspension
                 )
             }) {
-                days += a
-                    .actual_discipline_action_length
-                    .or(a.discipline_action_length)
-                    .unwrap_or(0.0);
+                days += action_length(i, a)?;
             }
         }
         Ok(days)

@@ -6,13 +6,39 @@
 //! whose version is older: a late event never rolls a snapshot back, and ties are
 //! broken by event id so any order of the same events ends in the same snapshot.
 //! Incidents are kept by event id and counted on top of the behavior baseline when
-//! they happened after it, so each counts once, in any order.
+//! they happened after it, so each counts once, in any order; incidents the baseline
+//! already covers are dropped, so they do not pile up.
+//!
+//! Bounds, so that one event cannot pin or bloat a snapshot: `occurred_at` lies between
+//! [`EARLIEST_OCCURRED_AT`] and the server's clock plus the webhook replay window; an
+//! event's `data` and the record after applying it are held to the record limit of
+//! `POST /v1/evaluate` ([`MAX_RECORD_BYTES`]), the whole stored snapshot to
+//! [`MAX_SNAPSHOT_BYTES`]; behavior counts stay within [`MAX_BEHAVIOR_COUNT`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Assessment, Attendance, Behavior, Course, Record, RecordError, Sel};
+use crate::record::{
+    Assessment, Attendance, Behavior, Course, FieldProblem, MAX_RECORD_BYTES, Record, RecordError,
+    Sel,
+};
+
+/// Largest behavior count (referrals, suspensions of each kind) a snapshot holds: a
+/// plausible school year's worst, far below where a `u32` wraps. An event that would
+/// pass it is refused, naming the count.
+pub const MAX_BEHAVIOR_COUNT: u32 = 1000;
+
+/// Largest stored snapshot (the record, the version of each part and the incidents
+/// kept by event id), in bytes of JSON.
+pub const MAX_SNAPSHOT_BYTES: usize = 4 * MAX_RECORD_BYTES;
+
+/// Most an `occurred_at` may be ahead of the server's clock, however wide the replay
+/// window is set: one day.
+pub const MAX_AHEAD_SECS: u64 = 24 * 60 * 60;
+
+/// Earliest `occurred_at` accepted (the record dates' lower bound).
+pub const EARLIEST_OCCURRED_AT: &str = "1990-01-01T00:00:00Z";
 
 /// The envelope of every SIS event.
 #[derive(utoipa::ToSchema)]
@@ -146,6 +172,94 @@ pub enum EventError {
     },
     #[error("`data.student_id` is `{inner}` but the event is for `{outer}`")]
     StudentMismatch { outer: String, inner: String },
+    #[error(
+        "applying this event would make the student's {what} {bytes} bytes; the limit is {limit} bytes"
+    )]
+    TooLarge {
+        what: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
+}
+
+/// One field's problem as an event error.
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> EventError {
+    EventError::Invalid(RecordError {
+        problems: vec![FieldProblem {
+            field: field.into(),
+            problem: problem.into(),
+        }],
+    })
+}
+
+/// Bytes of `value` as compact JSON, counted without building the text.
+pub fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing into a counter cannot fail; a value that cannot serialize counts 0.
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
+/// What the server accepts as `occurred_at`: its clock and how far ahead of it an
+/// event may be (the webhook replay window: the sender's clock may run that much
+/// ahead of ours).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub max_ahead: chrono::TimeDelta,
+}
+
+impl Clock {
+    /// The server's clock now, allowing `max_ahead_secs` (at most
+    /// [`MAX_AHEAD_SECS`], whatever the replay window is set to).
+    pub fn now(max_ahead_secs: u64) -> Clock {
+        let secs = max_ahead_secs.min(MAX_AHEAD_SECS) as i64;
+        Clock {
+            now: chrono::Utc::now(),
+            max_ahead: chrono::TimeDelta::seconds(secs),
+        }
+    }
+
+    /// `occurred_at` checked against the bounds, in the form versions use.
+    fn check(&self, occurred_at: &str) -> Result<String, EventError> {
+        let at = chrono::DateTime::parse_from_rfc3339(occurred_at)
+            .map_err(|_| EventError::BadTime(occurred_at.to_string()))?
+            .with_timezone(&chrono::Utc);
+        let earliest = chrono::DateTime::parse_from_rfc3339(EARLIEST_OCCURRED_AT)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        if at < earliest {
+            return Err(invalid(
+                "occurred_at",
+                format!("`{occurred_at}` is before {EARLIEST_OCCURRED_AT}"),
+            ));
+        }
+        let latest = self
+            .now
+            .checked_add_signed(self.max_ahead)
+            .unwrap_or(self.now);
+        if at > latest {
+            return Err(invalid(
+                "occurred_at",
+                format!(
+                    "`{occurred_at}` is more than {} s ahead of the server's clock ({}); an event cannot have happened in the future",
+                    self.max_ahead.num_seconds(),
+                    self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        Ok(at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+    }
 }
 
 fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, EventError> {
@@ -168,8 +282,8 @@ fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, Even
 }
 
 impl Envelope {
-    /// Check the envelope and decode its data for its type.
-    pub fn change(&self) -> Result<(Version, Change), EventError> {
+    /// Check the envelope against `clock` and decode its data for its type.
+    pub fn change(&self, clock: &Clock) -> Result<(Version, Change), EventError> {
         if self.event_id.trim().is_empty()
             || self.event_id.len() > 128
             || self.event_id.chars().any(char::is_control)
@@ -178,10 +292,18 @@ impl Envelope {
                 "must be 1 to 128 printable characters".into(),
             ));
         }
-        let at = chrono::DateTime::parse_from_rfc3339(&self.occurred_at)
-            .map_err(|_| EventError::BadTime(self.occurred_at.clone()))?
-            .with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        crate::record::student_id::check(&self.student_id)
+            .map_err(|problem| invalid("student_id", problem))?;
+        let at = clock.check(&self.occurred_at)?;
+        let bytes = json_len(&self.data);
+        if bytes > MAX_RECORD_BYTES {
+            return Err(invalid(
+                "data",
+                format!(
+                    "is {bytes} bytes; the limit is {MAX_RECORD_BYTES} bytes, as for one record"
+                ),
+            ));
+        }
         let version = Version {
             at,
             event_id: self.event_id.clone(),
@@ -223,6 +345,9 @@ impl Envelope {
                         inner: r.student_id,
                     });
                 }
+                if let Some(b) = &r.behavior {
+                    check_counts(b, "data.behavior")?;
+                }
                 Change::Snapshot(Box::new(check_section(r)?))
             }
             "attendance.updated" => {
@@ -261,6 +386,37 @@ impl Envelope {
             other => return Err(EventError::UnknownType(other.to_string())),
         };
         Ok((version, change))
+    }
+}
+
+/// Each behavior count at most [`MAX_BEHAVIOR_COUNT`]; `at` prefixes the field named.
+fn check_counts(b: &Behavior, at: &str) -> Result<(), EventError> {
+    for (name, n) in [
+        ("office_referrals", b.office_referrals),
+        ("suspensions_in_school", b.suspensions_in_school),
+        ("suspensions_out_of_school", b.suspensions_out_of_school),
+    ] {
+        if n > MAX_BEHAVIOR_COUNT {
+            return Err(invalid(
+                format!("{at}.{name}"),
+                format!("would be {n}; the plausible maximum is {MAX_BEHAVIOR_COUNT}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `n + 1`, refused past [`MAX_BEHAVIOR_COUNT`] (never wrapping).
+fn bump(n: &mut u32, name: &str) -> Result<(), EventError> {
+    match n.checked_add(1).filter(|m| *m <= MAX_BEHAVIOR_COUNT) {
+        Some(m) => {
+            *n = m;
+            Ok(())
+        }
+        None => Err(invalid(
+            format!("behavior.{name}"),
+            format!("would pass the plausible maximum of {MAX_BEHAVIOR_COUNT} with this incident"),
+        )),
     }
 }
 
@@ -321,7 +477,7 @@ impl Snapshot {
             // Remove what is older than the withdrawal; keep what is newer (a late
             // withdrawal after a re-enrolment's data), so any order ends the same.
             s.withdraw(v);
-            s.tidy();
+            s.tidy()?;
             return Ok(if s.has_data() {
                 Applied::Updated(Box::new(s))
             } else {
@@ -375,7 +531,7 @@ impl Snapshot {
         if !changed {
             return Ok(Applied::Stale);
         }
-        s.tidy();
+        s.tidy()?;
         Ok(Applied::Updated(Box::new(s)))
     }
 
@@ -386,14 +542,39 @@ impl Snapshot {
 
     /// Recount behavior and order the lists so the record does not depend on the
     /// order events arrived in.
-    fn tidy(&mut self) {
-        self.recount_behavior();
+    fn tidy(&mut self) -> Result<(), EventError> {
+        self.recount_behavior()?;
         if let Some(c) = self.record.courses.as_mut() {
             c.sort_by(|a, b| a.course_id.cmp(&b.course_id));
         }
         if let Some(a) = self.record.assessments.as_mut() {
             a.sort_by(|x, y| (x.date.as_deref(), &x.name).cmp(&(y.date.as_deref(), &y.name)));
         }
+        Ok(())
+    }
+
+    /// The snapshot as stored, refused when its record would be larger than one
+    /// record may be ([`MAX_RECORD_BYTES`], as `POST /v1/evaluate` enforces) or the
+    /// whole snapshot larger than [`MAX_SNAPSHOT_BYTES`].
+    pub fn encode(&self) -> Result<Vec<u8>, EventError> {
+        let record = json_len(&self.record);
+        if record > MAX_RECORD_BYTES {
+            return Err(EventError::TooLarge {
+                what: "record",
+                bytes: record,
+                limit: MAX_RECORD_BYTES,
+            });
+        }
+        let bytes = serde_json::to_vec(self)
+            .map_err(|e| invalid("data", format!("the snapshot cannot be stored: {e}")))?;
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
+            return Err(EventError::TooLarge {
+                what: "stored snapshot (record, part versions and incidents)",
+                bytes: bytes.len(),
+                limit: MAX_SNAPSHOT_BYTES,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Drop every part (and incident) older than the withdrawal at `v`.
@@ -533,24 +714,36 @@ impl Snapshot {
         any
     }
 
-    /// Behavior = baseline from the last snapshot + incidents after it.
-    fn recount_behavior(&mut self) {
+    /// Behavior = baseline from the last snapshot + incidents after it. Incidents the
+    /// baseline already covers are dropped (they never count again: the baseline
+    /// only moves forward, and a withdrawal drops them too). Counts never pass
+    /// [`MAX_BEHAVIOR_COUNT`].
+    fn recount_behavior(&mut self) -> Result<(), EventError> {
         let since = self.versions.get("behavior").map(|v| v.at.clone());
+        if let Some(s) = &since {
+            self.incidents.retain(|_, (at, _)| &*at > s);
+        }
         let mut b = self.behavior_base.clone().unwrap_or_default();
+        check_counts(&b, "behavior")?;
         let mut any = self.behavior_base.is_some();
-        for (at, i) in self.incidents.values() {
-            if since.as_ref().is_some_and(|s| at <= s) {
-                continue;
-            }
+        for (_, i) in self.incidents.values() {
             any = true;
-            b.office_referrals += u32::from(i.referral);
+            if i.referral {
+                bump(&mut b.office_referrals, "office_referrals")?;
+            }
             match i.suspension {
-                Suspension::InSchool => b.suspensions_in_school += 1,
-                Suspension::OutOfSchool => b.suspensions_out_of_school += 1,
+                Suspension::InSchool => {
+                    bump(&mut b.suspensions_in_school, "suspensions_in_school")?
+                }
+                Suspension::OutOfSchool => bump(
+                    &mut b.suspensions_out_of_school,
+                    "suspensions_out_of_school",
+                )?,
                 Suspension::None => {}
             }
         }
         self.record.behavior = any.then_some(b);
+        Ok(())
     }
 }
 
@@ -558,5 +751,103 @@ fn upsert<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) {
     match list.iter_mut().find(|x| same(x)) {
         Some(slot) => *slot = item,
         None => list.push(item),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u32) -> String {
+        format!("2026-11-20T08:{:02}:{:02}.000000000Z", secs / 60, secs % 60)
+    }
+
+    fn v(secs: u32, id: &str) -> Version {
+        Version {
+            at: at(secs),
+            event_id: id.into(),
+        }
+    }
+
+    fn incident(referral: bool) -> Change {
+        Change::Incident(Incident {
+            date: "2026-11-20".into(),
+            kind: "disruption".into(),
+            referral,
+            suspension: Suspension::None,
+        })
+    }
+
+    fn updated(a: Applied) -> Snapshot {
+        match a {
+            Applied::Updated(s) => *s,
+            other => panic!("not updated: {other:?}"),
+        }
+    }
+
+    /// Incidents the behavior baseline already covers count for nothing; kept by
+    /// event id forever, a stream of them grew the snapshot without bound.
+    #[test]
+    fn settled_incidents_do_not_pile_up_in_a_snapshot() {
+        let mut r = Record::empty("S1");
+        r.behavior = Some(Behavior {
+            office_referrals: 2,
+            ..Behavior::default()
+        });
+        let snap = Change::Snapshot(Box::new(r));
+        let mut s =
+            updated(Snapshot::apply(None, "S1", &v(3000, "snap"), &snap).expect("snapshot"));
+        for i in 0..500 {
+            let id = format!("old-{i}");
+            s = updated(
+                Snapshot::apply(Some(&s), "S1", &v(i % 2999, &id), &incident(true))
+                    .expect("incident"),
+            );
+        }
+        assert!(
+            s.incidents.is_empty(),
+            "{} settled incidents kept",
+            s.incidents.len()
+        );
+        s = updated(
+            Snapshot::apply(Some(&s), "S1", &v(3001, "new"), &incident(true)).expect("incident"),
+        );
+        assert_eq!(s.incidents.len(), 1);
+        assert_eq!(
+            s.record.behavior.as_ref().map(|b| b.office_referrals),
+            Some(3)
+        );
+    }
+
+    /// `occurred_at` lies between 1990 and the clock plus the window, and no window
+    /// setting lets an event from 9999 in.
+    #[test]
+    fn occurred_at_is_bounded_by_the_clock_whatever_the_window() {
+        let ahead = |secs: i64| {
+            (chrono::Utc::now() + chrono::TimeDelta::seconds(secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let window = Clock::now(300);
+        assert!(window.check(&ahead(60)).is_ok());
+        assert!(window.check(&ahead(400)).is_err());
+        assert!(window.check("1990-01-01T00:00:00Z").is_ok());
+        assert!(window.check("1989-12-31T23:59:59Z").is_err());
+        let huge = Clock::now(u64::MAX);
+        assert!(huge.check("9999-12-31T23:59:59Z").is_err());
+        assert!(huge.check(&ahead(3600)).is_ok());
+    }
+
+    /// A snapshot whose record passes the record limit cannot be stored.
+    #[test]
+    fn a_snapshot_over_the_record_limit_cannot_be_encoded() {
+        let mut s = Snapshot::new("S1");
+        s.record.extra = Some(BTreeMap::from([(
+            "notes".to_string(),
+            serde_json::json!("x".repeat(MAX_RECORD_BYTES)),
+        )]));
+        assert!(matches!(
+            s.encode(),
+            Err(EventError::TooLarge { what: "record", .. })
+        ));
     }
 }

@@ -2,10 +2,25 @@
 //! those events: apply, re-evaluate, audit — all durable before the caller is
 //! answered.
 //!
-//! Concurrency: every change to one student runs under that student's lock (striped
-//! async mutexes), so two events for the same student never lose an update; the
-//! read-modify-write happens inside it. Idempotency: the result of each event id is
-//! stored beside the snapshot and a repeated id answers with it.
+//! Concurrency: every event runs under its event id's lock and then its student's
+//! lock (striped async mutexes; event locks are always taken first and imports take
+//! only student locks, so no two tasks wait on each other in a circle). The student's
+//! lock makes the read-modify-write of a snapshot whole, so two events for one
+//! student never lose an update; the event id's lock makes check-and-claim of the id
+//! whole, so one event id sent for two students at once is applied once and the
+//! other gets the conflict.
+//!
+//! Idempotency and order: the result of each event id is stored beside the snapshot
+//! and a repeated id answers with it. The new snapshot and the result are not written
+//! by the request: they go to the audit writer with the event's audit entry
+//! ([`Store::append_with`]), which stores them right after the entry, in the same
+//! flush. So neither is visible or kept when the entry could not be written, no
+//! event is answered as a duplicate with a decision that was never logged, and after
+//! a crash no result or snapshot part exists without its entry.
+//!
+//! Blocking work — sled reads, parsing, evaluation — runs on the blocking pool inside
+//! the request's tracing span, never on an async worker; waiting for the group
+//! commit is an `await` on the writer's answer.
 
 pub mod edfi;
 pub mod event;
@@ -16,9 +31,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub use event::{Applied, Change, Envelope, EventError, Snapshot, Version};
+pub use event::{
+    Applied, Change, Clock, EARLIEST_OCCURRED_AT, Envelope, EventError, MAX_BEHAVIOR_COUNT,
+    MAX_SNAPSHOT_BYTES, Snapshot, Version,
+};
 
-use crate::audit::{AuditError, NewEntry, Source, Store, decision_entry};
+use crate::audit::{AuditError, Companion, NewEntry, Source, Store, decision_entry};
 use crate::engine::{Decision, Evaluator};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -57,6 +75,7 @@ impl From<sled::Error> for IngestError {
 }
 
 /// The shape of imported lines.
+#[derive(Clone)]
 pub enum Format {
     /// Canonical records.
     Canonical,
@@ -87,19 +106,71 @@ pub struct ImportSummary {
 pub struct Students {
     snapshots: sled::Tree,
     events: sled::Tree,
-    locks: Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// Taken first, by event id: claiming an id is one step.
+    event_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// Taken second, by student id: a snapshot's read-modify-write is one step.
+    student_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
     audit: Store,
-}
-
-/// Store `value` as JSON under `key`.
-fn put<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), IngestError> {
-    let bytes = serde_json::to_vec(value).map_err(|e| IngestError::Store(e.to_string()))?;
-    tree.insert(key, bytes)?;
-    Ok(())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
     serde_json::from_slice(bytes).map_err(|e| IngestError::Store(format!("unreadable entry: {e}")))
+}
+
+fn stripes() -> Arc<Vec<tokio::sync::Mutex<()>>> {
+    Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect())
+}
+
+fn stripe<'a>(locks: &'a [tokio::sync::Mutex<()>], key: &str) -> &'a tokio::sync::Mutex<()> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    &locks[(h.finish() as usize) % locks.len()]
+}
+
+/// Run `work` on the blocking pool, inside the caller's tracing span.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+) -> Result<T, IngestError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|e| IngestError::Store(e.to_string()))?
+}
+
+/// What deciding an event came to.
+enum Step {
+    /// The id was seen before, for this student: its first outcome.
+    Duplicate(Outcome),
+    /// The entry to append, and the writes that land with it.
+    Write {
+        outcome: Outcome,
+        entry: NewEntry,
+        companions: Vec<Companion>,
+    },
+}
+
+/// What an applied event comes to (see [`Students::applying`]).
+struct Applying {
+    status: &'static str,
+    decision: Option<Decision>,
+    entry: NewEntry,
+    snapshot: Option<Companion>,
+}
+
+/// What importing one record will do.
+enum ImportPlan {
+    /// Nothing new; `wrote` when the part versions moved forward all the same.
+    Unchanged { wrote: bool },
+    /// Changed: the decision, its entry and the snapshot that lands with it.
+    Changed(Box<(Decision, NewEntry, Companion)>),
+}
+
+/// What importing one record did.
+enum Imported {
+    /// Nothing new; `wrote` when the part versions moved forward (not yet flushed).
+    Unchanged { wrote: bool },
+    /// Changed, evaluated and audited.
+    Decided(Box<Decision>),
 }
 
 impl Students {
@@ -108,24 +179,15 @@ impl Students {
         Ok(Students {
             snapshots: audit.db().open_tree(SNAPSHOT_TREE)?,
             events: audit.db().open_tree(EVENT_TREE)?,
-            locks: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
+            event_locks: stripes(),
+            student_locks: stripes(),
             audit: audit.clone(),
         })
     }
 
-    fn lock_for(&self, student_id: &str) -> &tokio::sync::Mutex<()> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        student_id.hash(&mut h);
-        &self.locks[(h.finish() as usize) % STRIPES]
-    }
-
     /// The current snapshot (a withdrawn student has none).
     pub fn get(&self, student_id: &str) -> Result<Option<Snapshot>, IngestError> {
-        let s: Option<Snapshot> = self
-            .snapshots
-            .get(student_id.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()?;
+        let s: Option<Snapshot> = self.get_raw(student_id)?;
         Ok(s.filter(Snapshot::has_data))
     }
 
@@ -156,105 +218,161 @@ impl Students {
         self.snapshots.is_empty()
     }
 
-    /// Apply one signed SIS event: durable (snapshot, event result and audit entry)
-    /// before it returns.
+    /// The write that stores `snap` for its student, refused when it is too large.
+    fn snapshot_write(&self, student_id: &str, snap: &Snapshot) -> Result<Companion, IngestError> {
+        Ok(Companion {
+            tree: self.snapshots.clone(),
+            key: student_id.as_bytes().to_vec(),
+            value: snap.encode()?,
+        })
+    }
+
+    /// Apply one signed SIS event checked against `clock`: durable (audit entry,
+    /// then snapshot and event result) before it returns.
     pub async fn ingest(
         &self,
-        env: &Envelope,
+        env: Envelope,
         rules: Arc<RuleSet>,
         evaluator: Arc<Evaluator>,
+        clock: Clock,
         actor: &str,
         request_id: &str,
     ) -> Result<Outcome, IngestError> {
-        let (version, change) = env.change()?;
-        let _guard = self.lock_for(&env.student_id).lock().await;
-        if let Some(prev) = self.events.get(env.event_id.as_bytes())? {
-            let mut first: Outcome = decode(&prev)?;
-            if first.student_id != env.student_id {
-                return Err(EventError::IdReused {
-                    event_id: env.event_id.clone(),
-                    student_id: first.student_id,
-                }
-                .into());
-            }
-            first.duplicate = true;
-            return Ok(first);
-        }
+        let _event = stripe(&self.event_locks, &env.event_id).lock().await;
+        let _student = stripe(&self.student_locks, &env.student_id).lock().await;
         let this = self.clone();
-        let env2 = env.clone();
-        let (outcome, entry) = tokio::task::spawn_blocking(move || {
-            this.apply_locked(&env2, &version, &change, &rules, &evaluator)
-        })
-        .await
-        .map_err(|e| IngestError::Store(e.to_string()))??;
-        let actor = actor.to_string();
-        let mut entry = entry;
-        entry.actor = actor;
-        entry.request_id = request_id.to_string();
-        // The audit writer's flush also makes the snapshot and event result durable.
-        self.audit.append(entry).await?;
-        Ok(outcome)
+        let step = blocking(move || this.decide(&env, &clock, &rules, &evaluator)).await?;
+        match step {
+            Step::Duplicate(first) => Ok(first),
+            Step::Write {
+                outcome,
+                mut entry,
+                companions,
+            } => {
+                entry.actor = actor.to_string();
+                entry.request_id = request_id.to_string();
+                self.audit.append_with(entry, companions).await?;
+                Ok(outcome)
+            }
+        }
     }
 
-    /// Under the student's lock: apply, evaluate, write snapshot and event result.
-    fn apply_locked(
+    /// The first outcome of `env`'s event id, when it was seen before (for another
+    /// student: a conflict).
+    fn seen(&self, env: &Envelope) -> Result<Option<Outcome>, IngestError> {
+        let Some(prev) = self.events.get(env.event_id.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut first: Outcome = decode(&prev)?;
+        if first.student_id != env.student_id {
+            return Err(EventError::IdReused {
+                event_id: env.event_id.clone(),
+                student_id: first.student_id,
+            }
+            .into());
+        }
+        first.duplicate = true;
+        Ok(Some(first))
+    }
+
+    /// Under the event's and the student's locks, on the blocking pool: check the
+    /// event, apply it and evaluate; writes nothing.
+    fn decide(
         &self,
         env: &Envelope,
-        v: &Version,
-        change: &Change,
+        clock: &Clock,
         rules: &RuleSet,
         ev: &Evaluator,
-    ) -> Result<(Outcome, NewEntry), IngestError> {
+    ) -> Result<Step, IngestError> {
+        let (v, change) = env.change(clock)?;
+        if let Some(first) = self.seen(env)? {
+            return Ok(Step::Duplicate(first));
+        }
         let current = self.get_raw(&env.student_id)?;
-        let applied = Snapshot::apply(current.as_ref(), &env.student_id, v, change)?;
-        let mut outcome = Outcome {
+        let applied = Snapshot::apply(current.as_ref(), &env.student_id, &v, &change)?;
+        let Applying {
+            status,
+            decision,
+            entry,
+            snapshot,
+        } = self.applying(env, applied, rules, ev)?;
+        let outcome = Outcome {
             event_id: env.event_id.clone(),
             student_id: env.student_id.clone(),
-            status: String::new(),
+            status: status.into(),
             duplicate: false,
-            decision: None,
+            decision,
         };
+        // Last: the outcome lands after the snapshot, so a stored outcome means the
+        // change it reports is stored too.
+        let mut companions: Vec<Companion> = snapshot.into_iter().collect();
+        companions.push(Companion {
+            tree: self.events.clone(),
+            key: env.event_id.as_bytes().to_vec(),
+            value: serde_json::to_vec(&outcome).map_err(|e| IngestError::Store(e.to_string()))?,
+        });
+        Ok(Step::Write {
+            outcome,
+            entry,
+            companions,
+        })
+    }
+
+    /// What an applied event logs and stores: its status, decision (when the
+    /// snapshot changed), audit entry and new snapshot.
+    fn applying(
+        &self,
+        env: &Envelope,
+        applied: Applied,
+        rules: &RuleSet,
+        ev: &Evaluator,
+    ) -> Result<Applying, IngestError> {
         let event_json = json!({"event_id": env.event_id, "type": env.kind, "occurred_at": env.occurred_at, "student_id": env.student_id});
-        let entry = match applied {
-            Applied::Stale => {
-                outcome.status = "stale".into();
-                NewEntry::new(
+        let id = &env.student_id;
+        Ok(match applied {
+            Applied::Stale => Applying {
+                status: "stale",
+                decision: None,
+                entry: NewEntry::new(
                     "event.stale",
-                    String::new(),
-                    String::new(),
-                    json!({"student_id": env.student_id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
-                )
-            }
-            Applied::Removed(tomb) => {
-                outcome.status = "withdrawn".into();
-                put(&self.snapshots, env.student_id.as_bytes(), &tomb)?;
-                NewEntry::new(
+                    "",
+                    "",
+                    json!({"student_id": id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
+                ),
+                snapshot: None,
+            },
+            Applied::Removed(tomb) => Applying {
+                status: "withdrawn",
+                decision: None,
+                entry: NewEntry::new(
                     "student.withdrawn",
-                    String::new(),
-                    String::new(),
-                    json!({"student_id": env.student_id, "event": event_json}),
-                )
-            }
+                    "",
+                    "",
+                    json!({"student_id": id, "event": event_json}),
+                ),
+                snapshot: Some(self.snapshot_write(id, &tomb)?),
+            },
             Applied::Updated(snap) => {
-                outcome.status = "applied".into();
-                put(&self.snapshots, env.student_id.as_bytes(), &snap)?;
+                let write = self.snapshot_write(id, &snap)?;
                 let d = ev.evaluate(rules, &snap.record);
                 let source = Source::Event {
                     event_id: env.event_id.clone(),
                     event_type: env.kind.clone(),
                 };
-                let entry = decision_entry(&d, &snap.record, rules, source, "", "");
-                outcome.decision = Some(d);
-                entry
+                Applying {
+                    status: "applied",
+                    entry: decision_entry(&d, &snap.record, rules, source, "", ""),
+                    decision: Some(d),
+                    snapshot: Some(write),
+                }
             }
-        };
-        put(&self.events, env.event_id.as_bytes(), &outcome)?;
-        Ok((outcome, entry))
+        })
     }
 
     /// Upsert one whole record from a nightly import: unchanged records are counted
-    /// and not re-evaluated; changed ones are evaluated and audited.
-    pub async fn import_one(
+    /// and not re-evaluated; changed ones are evaluated and audited, and their
+    /// snapshot lands with the audit entry.
+    async fn import_one(
         &self,
         record: Record,
         line: u64,
@@ -262,54 +380,81 @@ impl Students {
         evaluator: Arc<Evaluator>,
         actor: &str,
         request_id: &str,
-    ) -> Result<Option<Decision>, IngestError> {
-        let id = record.student_id.clone();
-        let _guard = self.lock_for(&id).lock().await;
+    ) -> Result<Imported, IngestError> {
+        let _guard = stripe(&self.student_locks, &record.student_id).lock().await;
         let this = self.clone();
-        let work = move || -> Result<Option<(Decision, NewEntry)>, IngestError> {
-            let current = this.get_raw(&record.student_id)?;
-            let v = Version {
-                at: event::now_version_time(),
-                event_id: format!("import:{}:{line}", ulid::Ulid::generate()),
-            };
-            let applied = Snapshot::apply(
-                current.as_ref(),
-                &record.student_id,
-                &v,
-                &Change::Snapshot(Box::new(record.clone())),
-            )?;
-            let Applied::Updated(snap) = applied else {
-                return Ok(None);
-            };
-            let unchanged = current
-                .as_ref()
-                .is_some_and(|c| c.has_data() && c.record == snap.record);
+        let plan = blocking(move || this.import_plan(record, line, &rules, &evaluator)).await?;
+        match plan {
+            ImportPlan::Unchanged { wrote } => Ok(Imported::Unchanged { wrote }),
+            ImportPlan::Changed(plan) => {
+                let (d, mut entry, snapshot) = *plan;
+                entry.actor = actor.to_string();
+                entry.request_id = request_id.to_string();
+                self.audit.append_with(entry, vec![snapshot]).await?;
+                Ok(Imported::Decided(Box::new(d)))
+            }
+        }
+    }
+
+    /// Under the student's lock, on the blocking pool: apply the record and, when it
+    /// changed anything, evaluate it. Only an unchanged record's newer part versions
+    /// are written here (they decide nothing, so need no entry).
+    fn import_plan(
+        &self,
+        record: Record,
+        line: u64,
+        rules: &RuleSet,
+        evaluator: &Evaluator,
+    ) -> Result<ImportPlan, IngestError> {
+        let id = record.student_id.clone();
+        let current = self.get_raw(&id)?;
+        let v = Version {
+            at: event::now_version_time(),
+            event_id: format!("import:{}:{line}", ulid::Ulid::generate()),
+        };
+        let applied = Snapshot::apply(
+            current.as_ref(),
+            &id,
+            &v,
+            &Change::Snapshot(Box::new(record)),
+        )?;
+        let Applied::Updated(snap) = applied else {
+            return Ok(ImportPlan::Unchanged { wrote: false });
+        };
+        let write = self.snapshot_write(&id, &snap)?;
+        let unchanged = current
+            .as_ref()
+            .is_some_and(|c| c.has_data() && c.record == snap.record);
+        if unchanged {
             // Even an unchanged record moves the versions forward, so a late event
             // older than this import stays stale.
-            put(&this.snapshots, record.student_id.as_bytes(), &snap)?;
-            if unchanged {
-                return Ok(None);
-            }
-            let d = evaluator.evaluate(&rules, &snap.record);
-            let entry = decision_entry(&d, &snap.record, &rules, Source::Import { line }, "", "");
-            Ok(Some((d, entry)))
-        };
-        let done = tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| IngestError::Store(e.to_string()))??;
-        let Some((d, mut entry)) = done else {
-            return Ok(None);
-        };
-        entry.actor = actor.to_string();
-        entry.request_id = request_id.to_string();
-        self.audit.append(entry).await?;
-        Ok(Some(d))
+            self.snapshots.insert(write.key, write.value)?;
+            return Ok(ImportPlan::Unchanged { wrote: true });
+        }
+        let d = evaluator.evaluate(rules, &snap.record);
+        let entry = decision_entry(&d, &snap.record, rules, Source::Import { line }, "", "");
+        Ok(ImportPlan::Changed(Box::new((d, entry, write))))
+    }
+}
+
+/// One refused import line as its JSON error line.
+fn line_error(line: u64, field: &str, error: String) -> String {
+    serde_json::to_string(&crate::batch::LineError { line, field, error }).unwrap_or_default()
+}
+
+/// The field an event error is about (empty when none).
+fn event_field(e: &EventError) -> &str {
+    match e {
+        EventError::Invalid(r) => r.field(),
+        _ => "",
     }
 }
 
 impl Students {
     /// Import a chunk of NDJSON lines (line number, text or a read error) concurrently;
-    /// returns the counts and one JSON error line per rejected line.
+    /// returns the counts and one JSON error line per rejected line. Parsing runs on
+    /// the blocking pool; the counts are answered only once every change in the
+    /// chunk is durable.
     pub async fn import_chunk(
         &self,
         chunk: Vec<(u64, Result<String, crate::record::RecordError>)>,
@@ -319,40 +464,55 @@ impl Students {
         actor: &str,
         request_id: &str,
     ) -> Result<(ImportSummary, Vec<String>), IngestError> {
+        let format = format.clone();
+        let parsed = blocking(move || {
+            Ok(chunk
+                .into_iter()
+                .map(|(line, text)| (line, text.and_then(|t| format.parse(&t))))
+                .collect::<Vec<_>>())
+        })
+        .await?;
         let mut summary = ImportSummary::default();
         let mut errors = Vec::new();
         let mut work = Vec::new();
-        for (line, text) in chunk {
-            match text.and_then(|t| format.parse(&t)) {
-                Ok(record) => work.push(self.import_one(
-                    record,
-                    line,
-                    rules.clone(),
-                    evaluator.clone(),
-                    actor,
-                    request_id,
-                )),
+        for (line, record) in parsed {
+            match record {
+                Ok(record) => {
+                    let (rules, evaluator) = (rules.clone(), evaluator.clone());
+                    work.push(async move {
+                        let r = self
+                            .import_one(record, line, rules, evaluator, actor, request_id)
+                            .await;
+                        (line, r)
+                    });
+                }
                 Err(e) => {
                     summary.rejected += 1;
-                    errors.push(
-                        serde_json::to_string(&crate::batch::LineError {
-                            line,
-                            field: e.field(),
-                            error: e.to_string(),
-                        })
-                        .unwrap_or_default(),
-                    );
+                    errors.push(line_error(line, e.field(), e.to_string()));
                 }
             }
         }
-        for result in futures_util::future::join_all(work).await {
-            match result? {
-                Some(d) => {
+        let mut unflushed = false;
+        for (line, result) in futures_util::future::join_all(work).await {
+            match result {
+                Ok(Imported::Decided(d)) => {
                     summary.imported += 1;
                     summary.flagged += u64::from(!d.flags.is_empty());
                 }
-                None => summary.unchanged += 1,
+                Ok(Imported::Unchanged { wrote }) => {
+                    summary.unchanged += 1;
+                    unflushed |= wrote;
+                }
+                Err(IngestError::Event(e)) => {
+                    summary.rejected += 1;
+                    errors.push(line_error(line, event_field(&e), e.to_string()));
+                }
+                Err(other) => return Err(other),
             }
+        }
+        if unflushed {
+            let db = self.audit.db().clone();
+            blocking(move || Ok(db.flush().map(|_| ())?)).await?;
         }
         Ok((summary, errors))
     }

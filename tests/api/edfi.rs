@@ -101,3 +101,44 @@ async fn an_unknown_edfi_descriptor_is_refused_by_name() {
     assert_eq!(lines[1]["summary"]["rejected"], 1);
     assert_eq!(app.get("/v1/students/604825").await.status(), 404);
 }
+
+/// Discipline lengths are summed into `extra.suspension_days`: an absurd length
+/// (two of `1e308` sum to infinity, stored as null) is refused naming it, and more
+/// referrals than any school year holds are refused naming the count.
+#[tokio::test]
+async fn absurd_edfi_discipline_lengths_and_counts_are_refused_by_field() {
+    let app = spawn().await;
+    let oss = "uri://ed-fi.org/DisciplineDescriptor#Out of School Suspension";
+    let referral = "uri://ed-fi.org/DisciplineDescriptor#Office Referral";
+    let action = |uri: &str, days: f64| serde_json::json!({"disciplines": [{"disciplineDescriptor": uri}], "actualDisciplineActionLength": days});
+    let long = serde_json::json!({"studentUniqueId": "604901", "disciplineActions": [action(oss, 1e308), action(oss, 1e308)]});
+    let many: Vec<_> = (0..1001).map(|_| action(referral, 0.0)).collect();
+    let many = serde_json::json!({"studentUniqueId": "604902", "disciplineActions": many});
+    let body = format!("{long}\n{many}\n");
+    let resp = app
+        .post_raw(
+            "/v1/students/import?format=edfi",
+            "application/x-ndjson",
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let lines = parse_ndjson(&resp.text().await.expect("body"));
+    let summary = &lines.last().expect("summary")["summary"];
+    assert_eq!(summary["rejected"], 2, "{lines:?}");
+    let fields: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l["field"].as_str().map(String::from))
+        .collect();
+    let want: BTreeSet<String> = [
+        "disciplineActions[0].actualDisciplineActionLength",
+        "behavior.office_referrals",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(fields, want, "{lines:?}");
+    for s in ["604901", "604902"] {
+        assert_eq!(app.get(&format!("/v1/students/{s}")).await.status(), 404);
+    }
+}

@@ -360,3 +360,106 @@ async fn the_cli_imports_into_a_stopped_servers_data_directory() {
     assert_eq!(first["flagged"], flagged, "{first}");
     assert_eq!(app.verify().await["ok"], true);
 }
+
+/// A behavior count no school year reaches (here one a `u32` holds, but one more
+/// incident would wrap) is a rejected line naming the count, not a stored snapshot.
+#[tokio::test]
+async fn an_imported_behavior_count_past_the_plausible_maximum_is_a_rejected_line() {
+    let app = spawn_app(all_keys()).await;
+    let body = [
+        json!({"student_id": "S-IMP-OK", "behavior": {"office_referrals": 1000}}),
+        json!({"student_id": "S-IMP-HUGE", "behavior": {"office_referrals": u32::MAX}}),
+    ]
+    .iter()
+    .map(|r| r.to_string() + "\n")
+    .collect::<String>();
+    let lines = post_import(&app, &body).await;
+    let (errors, summary) = split_answer(&lines);
+    assert_eq!(summary["imported"], 1, "{summary}");
+    assert_eq!(summary["rejected"], 1, "{summary}");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["line"], 2, "{errors:?}");
+    assert_eq!(
+        errors[0]["field"], "behavior.office_referrals",
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1000")),
+        "{errors:?}"
+    );
+    let resp = app.get("/v1/students/S-IMP-HUGE").await;
+    assert_eq!(resp.status(), 404, "the refused record was stored");
+}
+
+/// An import of an unchanged record moves the snapshot's part versions forward (so
+/// an event from before it stays stale). That is durable when the summary says
+/// `unchanged`: killed right after it, the restarted server still refuses to roll
+/// the record back to the older event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_import_is_durable_before_its_summary() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let secret = "whsec-import-durable";
+    let start = || {
+        tokio::task::block_in_place(|| {
+            crate::helpers::BinaryServer::start_env(
+                &data,
+                &rules_dir(),
+                Duration::from_secs(15),
+                &[("INTERVENE_WEBHOOK_SECRET", secret)],
+            )
+        })
+    };
+    let http = crate::helpers::client();
+    let record = json!({"student_id": "S-IMP-DUR", "attendance": {"days_enrolled": 50.0, "days_present": 50.0}});
+    let import = |address: String| {
+        let (http, body) = (http.clone(), format!("{record}\n"));
+        async move {
+            let resp = http
+                .post(format!("{address}{IMPORT}"))
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .expect("POST import");
+            assert_eq!(resp.status(), 200);
+            let lines = parse_ndjson(&resp.text().await.expect("body"));
+            lines.last().expect("summary")["summary"].clone()
+        }
+    };
+    let mut server = start();
+    server.wait_healthy(&http).await;
+    assert_eq!(import(server.address.clone()).await["imported"], 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(import(server.address.clone()).await["unchanged"], 1);
+    server.kill9();
+
+    let server = start();
+    server.wait_healthy(&http).await;
+    let event =
+        json!({"event_id": "evt-imp-dur", "type": "attendance.updated", "occurred_at": between,
+        "student_id": "S-IMP-DUR", "data": {"days_enrolled": 50.0, "days_present": 10.0}})
+        .to_string();
+    let sig = intervene::http::signature::sign(
+        secret.as_bytes(),
+        chrono::Utc::now().timestamp(),
+        event.as_bytes(),
+    );
+    let resp = http
+        .post(format!("{}/v1/webhooks/sis", server.address))
+        .header("content-type", "application/json")
+        .header("x-intervene-signature", sig)
+        .body(event)
+        .send()
+        .await
+        .expect("POST webhook");
+    let out = json_ok(resp).await;
+    assert_eq!(
+        out["status"], "stale",
+        "an event from before the second import rolled the record back: {out}"
+    );
+}

@@ -2113,3 +2113,529 @@ async fn an_event_id_reused_for_another_student_is_a_conflict() {
     let resp = h.post_signed(&again.to_string()).await;
     assert_problem(resp, 409, &["evt-reuse-1", "S-REUSE-A"]).await;
 }
+
+// ---------------------------------------------------------------------------
+// Hardening (issue 10): races, order of writes, bounds, ids, logs
+// ---------------------------------------------------------------------------
+
+/// An RFC 3339 time `secs` seconds from the server's clock now.
+fn from_now(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One event id sent for two new students at the same moment, 40 times over: each
+/// time exactly one is applied and the other is the 409 a sequential resend gets;
+/// the loser has no snapshot and the log holds one decision for the id.
+#[tokio::test]
+async fn same_event_id_for_two_students_at_once_is_applied_to_one_only() {
+    let h = spawn_hooked(vec![], None).await;
+    for t in 0..40 {
+        let id = format!("evt-race-{t:02}");
+        let students = [format!("S-RACE-{t:02}-A"), format!("S-RACE-{t:02}-B")];
+        let bodies: Vec<String> = students
+            .iter()
+            .map(|s| ev(&id, "student.snapshot", 0, s, calm_record(s)).to_string())
+            .collect();
+        let (a, b) = tokio::join!(h.post_signed(&bodies[0]), h.post_signed(&bodies[1]));
+        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        let mut answers = vec![a.text().await.expect("body"), b.text().await.expect("body")];
+        let winner = match statuses {
+            [200, 409] => 0,
+            [409, 200] => 1,
+            other => panic!("trial {t}: expected one 200 and one 409, got {other:?}: {answers:?}"),
+        };
+        let loser = 1 - winner;
+        let won: Value = serde_json::from_str(&answers.remove(winner)).expect("outcome");
+        assert_eq!(won["status"], "applied", "trial {t}: {won}");
+        assert_eq!(won["student_id"], students[winner].as_str(), "{won}");
+        assert!(
+            h.student(&students[loser]).await.is_none(),
+            "trial {t}: the refused student has a snapshot"
+        );
+        let logged: Vec<Value> = h
+            .audit_kind("decision")
+            .await
+            .into_iter()
+            .filter(|e| e["payload"]["source"]["event_id"] == id.as_str())
+            .collect();
+        assert_eq!(
+            logged.len(),
+            1,
+            "trial {t}: decisions for `{id}`: {logged:?}"
+        );
+    }
+    assert_eq!(h.app.verify().await["ok"], true);
+}
+
+/// An event whose audit entry could not be written (the audit writer has stopped,
+/// as it does when the server shuts down under a request) leaves nothing behind:
+/// a resend is not answered as a duplicate with a decision that was never logged,
+/// and neither the snapshot nor the event's outcome was stored.
+#[tokio::test]
+async fn an_event_the_audit_log_refused_is_not_answered_later_as_a_duplicate() {
+    let h = spawn_hooked(vec![], None).await;
+    let s = "S-UNLOGGED";
+    let event = ev("evt-unlogged", "student.snapshot", 0, s, calm_record(s)).to_string();
+    let seq_before = h.app.head_seq();
+    h.app.state.store.shutdown();
+    let mut answers = Vec::new();
+    for _ in ["first", "resend"] {
+        let resp = h.post_signed(&event).await;
+        let status = resp.status().as_u16();
+        answers.push((status, resp.text().await.expect("body")));
+    }
+    let (status, text) = &answers[1];
+    assert_ne!(
+        *status, 200,
+        "the resend answered 200 although its decision was never logged: {text}"
+    );
+    for (status, text) in &answers {
+        assert_eq!(*status, 503, "{text}");
+        assert!(text.contains("audit log"), "{text}");
+    }
+    let db = h.app.state.store.db();
+    let events = db
+        .open_tree(intervene::students::EVENT_TREE)
+        .expect("events tree");
+    assert!(
+        events.get("evt-unlogged").expect("read").is_none(),
+        "the outcome of an unlogged event was stored"
+    );
+    let snapshots = db
+        .open_tree(intervene::students::SNAPSHOT_TREE)
+        .expect("snapshot tree");
+    assert!(
+        snapshots.get(s).expect("read").is_none(),
+        "the snapshot of an unlogged event was stored"
+    );
+    assert_eq!(h.app.head_seq(), seq_before, "nothing was logged");
+}
+
+/// Event ids named by an audit entry (`payload.source.event_id` of a decision,
+/// `payload.event.event_id` of a stale or withdrawn entry).
+fn logged_event_ids(log: &sled::Tree) -> std::collections::HashSet<String> {
+    log.iter()
+        .values()
+        .map(|v| serde_json::from_slice::<Value>(&v.expect("read entry")).expect("entry JSON"))
+        .filter_map(|e| {
+            let p = &e["payload"];
+            p["source"]["event_id"]
+                .as_str()
+                .or(p["event"]["event_id"].as_str())
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// Events for one student (`cycle`, `client`): a snapshot, then attendance, courses
+/// and incidents.
+fn crash_stream(cycle: usize, client: usize, n: usize) -> Vec<Value> {
+    let s = format!("S-KILL-{cycle}-{client:02}");
+    let mut out = vec![ev(
+        &format!("k{cycle}-{client:02}-0000"),
+        "student.snapshot",
+        0,
+        &s,
+        calm_record(&s),
+    )];
+    for i in 1..n {
+        let id = format!("k{cycle}-{client:02}-{i:04}");
+        let secs = i as i64;
+        out.push(match i % 3 {
+            0 => ev(
+                &id,
+                "attendance.updated",
+                secs,
+                &s,
+                json!({"days_enrolled": 50.0 + secs as f64, "days_present": 45.0}),
+            ),
+            1 => ev(
+                &id,
+                "course_grade.posted",
+                secs,
+                &s,
+                json!({"course_id": format!("C{}", i % 7), "subject": "math", "grade_pct": (i % 100) as f64}),
+            ),
+            _ => ev(
+                &id,
+                "behavior.incident",
+                secs,
+                &s,
+                json!({"date": "2026-11-20", "type": "disruption", "referral": i % 6 == 2}),
+            ),
+        });
+    }
+    out
+}
+
+const KILL_SECRET: &str = "whsec-kill-test";
+
+/// Start the binary on `data`, let 16 SIS clients post events, and SIGKILL it after
+/// a few hundred acknowledgements; returns the acknowledged event ids.
+async fn post_until_killed(data: &std::path::Path, cycle: usize) -> Vec<String> {
+    use std::sync::{Arc, Mutex};
+    let mut server = tokio::task::block_in_place(|| {
+        crate::helpers::BinaryServer::start_env(
+            data,
+            &crate::helpers::rules_dir(),
+            std::time::Duration::from_secs(15),
+            &[("INTERVENE_WEBHOOK_SECRET", KILL_SECRET)],
+        )
+    });
+    let http = crate::helpers::client();
+    server.wait_healthy(&http).await;
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let (http, url, acked) = (
+            http.clone(),
+            format!("{}{HOOK}", server.address),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for e in crash_stream(cycle, c, 200) {
+                let body = e.to_string();
+                let sig = sign(KILL_SECRET.as_bytes(), now(), body.as_bytes());
+                let sent = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-intervene-signature", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => {
+                        let id = e["event_id"].as_str().expect("id").to_string();
+                        acked.lock().expect("acks").push(id);
+                    }
+                    Ok(r) => panic!("event {e} answered {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let kill_at = 200 + (chrono::Utc::now().timestamp_subsec_micros() as usize % 300);
+    while acked.lock().expect("acks").len() < kill_at && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    server.kill9();
+    for t in tasks {
+        t.await.expect("a client task");
+    }
+    let acked = acked.lock().expect("acks").clone();
+    assert!(
+        acked.len() >= 100,
+        "too few events before the kill: {}",
+        acked.len()
+    );
+    acked
+}
+
+/// What a killed server left in `data`: every stored outcome and every part of every
+/// snapshot has the audit entry of the event that set it; every acknowledged event
+/// has its outcome and its entry.
+fn check_killed_store(data: &std::path::Path, acked: &[String]) {
+    let db = intervene::audit::open_db(data).expect("reopen the killed server's store");
+    let logged = logged_event_ids(&db.open_tree(intervene::audit::LOG_TREE).expect("log"));
+    let outcomes = db
+        .open_tree(intervene::students::EVENT_TREE)
+        .expect("events");
+    for item in outcomes.iter() {
+        let (k, _) = item.expect("read outcome");
+        let id = String::from_utf8(k.to_vec()).expect("utf-8 id");
+        assert!(
+            logged.contains(&id),
+            "event `{id}` has a stored outcome but no audit entry"
+        );
+    }
+    let snapshots = db
+        .open_tree(intervene::students::SNAPSHOT_TREE)
+        .expect("snapshots");
+    for item in snapshots.iter() {
+        let (_, v) = item.expect("read snapshot");
+        let snap: Value = serde_json::from_slice(&v).expect("snapshot JSON");
+        let parts = snap["versions"].as_object().expect("versions");
+        let incidents = snap["incidents"].as_object().expect("incidents");
+        for id in parts
+            .values()
+            .map(|p| p["event_id"].as_str().expect("event id"))
+            .chain(incidents.keys().map(String::as_str))
+        {
+            assert!(
+                logged.contains(id),
+                "a snapshot holds event `{id}`, which has no audit entry"
+            );
+        }
+    }
+    for id in acked {
+        assert!(
+            logged.contains(id),
+            "acknowledged event `{id}` has no audit entry"
+        );
+        assert!(
+            outcomes.get(id).expect("read").is_some(),
+            "acknowledged event `{id}` has no outcome"
+        );
+    }
+}
+
+/// The real binary is killed (SIGKILL) while 16 SIS clients post events, three times
+/// on the same data directory. Whatever it left on disk each time, no outcome and no
+/// snapshot part exists without its audit entry, and every acknowledged event is
+/// there with its entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_outcome_survives_a_kill_9_without_its_audit_entry() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut acked = Vec::new();
+    for cycle in 0..3 {
+        acked.extend(post_until_killed(&data, cycle).await);
+        tokio::task::block_in_place(|| check_killed_store(&data, &acked));
+    }
+}
+
+/// `occurred_at` in the far future (or before 1990) is refused naming the field, so
+/// it cannot pin a section against every later event; within the replay window
+/// ahead of the clock it is fine.
+#[tokio::test]
+async fn a_far_future_occurred_at_is_refused_and_cannot_pin_a_section() {
+    let s = "S-FUTURE";
+    let h = with_calm_student(s).await;
+    let att = |id: &str, at: &str, present: f64| {
+        let mut e = ev(
+            id,
+            "attendance.updated",
+            0,
+            s,
+            json!({"days_enrolled": 60.0, "days_present": present}),
+        );
+        e["occurred_at"] = json!(at);
+        e.to_string()
+    };
+    for (id, at) in [
+        ("evt-future-9999", "9999-12-31T23:59:59Z".to_string()),
+        ("evt-future-10min", from_now(600)),
+        ("evt-past-1989", "1989-12-31T23:59:59Z".to_string()),
+        ("evt-past-0001", "0001-01-01T00:00:00Z".to_string()),
+    ] {
+        let resp = h.post_signed(&att(id, &at, 30.0)).await;
+        let body = assert_problem(resp, 422, &["occurred_at"]).await;
+        assert_eq!(error_fields(&body), vec!["occurred_at"], "{at}: {body}");
+    }
+    // Nothing was pinned: an event from now applies, and so does one a minute ahead
+    // (a sender's clock may run ahead by up to the replay window).
+    let now_event = att("evt-future-now", &from_now(0), 55.0);
+    let out = json_ok(h.post_signed(&now_event).await).await;
+    assert_eq!(out["status"], "applied", "{out}");
+    let ahead = att("evt-future-1min", &from_now(60), 54.0);
+    let out = json_ok(h.post_signed(&ahead).await).await;
+    assert_eq!(out["status"], "applied", "{out}");
+    assert_eq!(h.record(s).await["attendance"]["days_present"], 54.0);
+}
+
+/// A record over 256 KiB (in `extra`) is refused as `student.snapshot` data just as
+/// `POST /v1/evaluate` refuses it, and so is a section over the limit.
+#[tokio::test]
+async fn a_webhook_snapshot_over_the_record_limit_is_refused_like_evaluate() {
+    let h = spawn_hooked(vec![], Some(2 * 1024 * 1024)).await;
+    let s = "S-HUGE";
+    let mut rec = calm_record(s);
+    rec["extra"] = json!({"notes": "x".repeat(300 * 1024)});
+    let resp = h
+        .post_signed(&ev("evt-huge", "student.snapshot", 0, s, rec.clone()).to_string())
+        .await;
+    assert_problem(resp, 422, &["data", "262144"]).await;
+    assert!(h.student(s).await.is_none(), "the huge snapshot was stored");
+    // The evaluate endpoint refuses the same record.
+    let resp = h.app.post_json("/v1/evaluate?dry_run=true", &rec).await;
+    assert!(
+        [413, 422].contains(&resp.status().as_u16()),
+        "evaluate took a record over the limit: {}",
+        resp.status()
+    );
+    // A single course that large is refused too.
+    h.apply(&ev(
+        "evt-huge-snap",
+        "student.snapshot",
+        0,
+        s,
+        calm_record(s),
+    ))
+    .await;
+    let course = json!({"course_id": "BIG", "title": "y".repeat(300 * 1024)});
+    let resp = h
+        .post_signed(&ev("evt-huge-course", "course_grade.posted", 10, s, course).to_string())
+        .await;
+    assert_problem(resp, 422, &["data", "262144"]).await;
+}
+
+/// Course upserts cannot grow a snapshot past the record limit: the event that
+/// would is refused (naming the limit) and the snapshot stays as it was.
+#[tokio::test]
+async fn course_upserts_cannot_grow_a_snapshot_past_the_record_limit() {
+    let h = spawn_hooked(vec![], None).await;
+    let s = "S-GROW";
+    let mut rec = calm_record(s);
+    // Just under the limit with the extra text; a few courses push it over.
+    let base = serde_json::to_vec(&rec).expect("json").len();
+    rec["extra"] = json!({"notes": "x".repeat(256 * 1024 - base - 200)});
+    h.apply(&ev("evt-grow-snap", "student.snapshot", 0, s, rec))
+        .await;
+    let mut refused = None;
+    for i in 0..20 {
+        let course = json!({"course_id": format!("COURSE-{i:02}-{}", "c".repeat(40)), "subject": "science", "grade_pct": 80.0});
+        let resp = h
+            .post_signed(
+                &ev(
+                    &format!("evt-grow-{i:02}"),
+                    "course_grade.posted",
+                    10 + i,
+                    s,
+                    course,
+                )
+                .to_string(),
+            )
+            .await;
+        if resp.status() != 200 {
+            refused = Some((i, assert_problem(resp, 422, &["record", "262144"]).await));
+            break;
+        }
+    }
+    let (i, problem) = refused.expect("20 courses on a full record were all taken");
+    assert!(i >= 1, "the first course already failed: {problem}");
+    let courses = h.record(s).await["courses"]
+        .as_array()
+        .expect("courses")
+        .len();
+    assert_eq!(courses, 1 + i as usize, "the refused course was kept");
+    assert_eq!(h.app.verify().await["ok"], true);
+}
+
+/// Behavior counts never wrap: a snapshot past the plausible maximum is refused
+/// naming the count, and an incident that would pass it is refused; the snapshot
+/// keeps its count.
+#[tokio::test]
+async fn incident_counts_are_refused_past_the_maximum_instead_of_wrapping() {
+    let h = spawn_hooked(vec![], None).await;
+    let s = "S-WRAP";
+    let mut rec = calm_record(s);
+    rec["behavior"] = json!({"office_referrals": u32::MAX, "suspensions_in_school": 0, "suspensions_out_of_school": 0});
+    let resp = h
+        .post_signed(&ev("evt-wrap-max", "student.snapshot", 0, s, rec.clone()).to_string())
+        .await;
+    let body = assert_problem(resp, 422, &["office_referrals", "1000"]).await;
+    assert_eq!(
+        error_fields(&body),
+        vec!["data.behavior.office_referrals"],
+        "{body}"
+    );
+
+    rec["behavior"]["office_referrals"] = json!(1000);
+    h.apply(&ev("evt-wrap-snap", "student.snapshot", 0, s, rec))
+        .await;
+    let incident = ev(
+        "evt-wrap-one-more",
+        "behavior.incident",
+        10,
+        s,
+        json!({"date": "2026-11-20", "type": "disruption", "referral": true}),
+    );
+    let resp = h.post_signed(&incident.to_string()).await;
+    let body = assert_problem(resp, 422, &["office_referrals", "1000"]).await;
+    assert_eq!(
+        error_fields(&body),
+        vec!["behavior.office_referrals"],
+        "{body}"
+    );
+    assert_eq!(h.record(s).await["behavior"]["office_referrals"], 1000);
+}
+
+/// The envelope's `student_id` follows the one student id rule for every event
+/// type, refused naming `student_id` (never a 404 that echoes it, or a field inside
+/// `data`).
+#[tokio::test]
+async fn an_envelope_student_id_breaking_the_id_rule_is_refused_naming_student_id() {
+    let h = spawn_hooked(vec![], None).await;
+    let long = "S".repeat(65);
+    for bad in [
+        "S\u{1b}[2J1",
+        "S\u{202e}1",
+        "S\u{200b}1",
+        " S1",
+        long.as_str(),
+    ] {
+        for (kind, data) in [
+            ("student.snapshot", calm_record(bad)),
+            (
+                "attendance.updated",
+                json!({"days_enrolled": 10.0, "days_present": 9.0}),
+            ),
+            (
+                "behavior.incident",
+                json!({"date": "2026-11-20", "type": "disruption"}),
+            ),
+            ("student.withdrawn", Value::Null),
+        ] {
+            let resp = h
+                .post_signed(&ev("evt-bad-student", kind, 0, bad, data).to_string())
+                .await;
+            let body = assert_problem(resp, 422, &["student_id"]).await;
+            assert_eq!(
+                error_fields(&body),
+                vec!["student_id"],
+                "{kind} {bad:?}: {body}"
+            );
+        }
+    }
+}
+
+/// At info level the server logs each event's id and decision id, never the
+/// student's id (which the log would keep past retention and purge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sis_events_log_event_ids_at_info_and_student_ids_never() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let secret = "whsec-log-test";
+    let mut server = tokio::task::block_in_place(|| {
+        crate::helpers::BinaryServer::start_env(
+            &tmp.path().join("data"),
+            &crate::helpers::rules_dir(),
+            std::time::Duration::from_secs(15),
+            &[("INTERVENE_WEBHOOK_SECRET", secret), ("RUST_LOG", "info")],
+        )
+    });
+    let http = crate::helpers::client();
+    server.wait_healthy(&http).await;
+    let s = "S-PRIVATE-4711";
+    let body = ev("evt-logged-1", "student.snapshot", 0, s, calm_record(s)).to_string();
+    let sig = sign(secret.as_bytes(), now(), body.as_bytes());
+    let resp = http
+        .post(format!("{}{HOOK}", server.address))
+        .header("content-type", "application/json")
+        .header("x-intervene-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("POST webhook");
+    let out = json_ok(resp).await;
+    let decision_id = out["decision"]["decision_id"]
+        .as_str()
+        .expect("decision id")
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !server.log().contains("evt-logged-1") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = server.terminate(std::time::Duration::from_secs(15));
+    let log = server.log();
+    assert!(!log.contains(s), "the student id is logged at info:\n{log}");
+    assert!(
+        log.contains("evt-logged-1"),
+        "the event id is not logged:\n{log}"
+    );
+    assert!(
+        log.contains(&decision_id),
+        "the decision id is not logged:\n{log}"
+    );
+}

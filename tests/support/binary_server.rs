@@ -26,6 +26,17 @@ impl BinaryServer {
 
     /// Start on `rules`, waiting at most `wait` for the address.
     pub fn start_with(data: &Path, rules: &Path, wait: Duration) -> BinaryServer {
+        Self::start_env(data, rules, wait, &[])
+    }
+
+    /// [`BinaryServer::start_with`] with extra environment variables (a webhook
+    /// secret, `RUST_LOG`).
+    pub fn start_env(
+        data: &Path,
+        rules: &Path,
+        wait: Duration,
+        vars: &[(&str, &str)],
+    ) -> BinaryServer {
         std::fs::create_dir_all(data).expect("create the data directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_intervene"))
             .arg("serve")
@@ -41,6 +52,7 @@ impl BinaryServer {
             .env_remove("INTERVENE_BIND")
             .env_remove("INTERVENE_DATA")
             .env_remove("INTERVENE_RULES")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

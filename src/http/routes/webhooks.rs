@@ -2,12 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::audit::AuditError;
 use crate::http::auth::deny;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::signature::{self, SignatureError};
 use crate::http::{AppState, body, request_id};
-use crate::students::{Envelope, EventError, IngestError};
+use crate::students::{Clock, Envelope, EventError, IngestError};
 
 #[utoipa::path(
     post,
@@ -19,8 +20,12 @@ use crate::students::{Envelope, EventError, IngestError};
 audits the decision (with the event id as its source) before answering. Authenticated by the \
 `X-Intervene-Signature` header (HMAC-SHA256 with the shared webhook secret), not by a bearer \
 key. Idempotent by `event_id`: a repeated id changes nothing and answers with the first outcome \
-(`duplicate: true`). An event older than what the snapshot holds for that part is `stale` and \
-does not roll it back.",
+(`duplicate: true`); one id sent for two students is applied once, the other gets a 409. An \
+event older than what the snapshot holds for that part is `stale` and does not roll it back. \
+Refused with the field named: a `student_id` that breaks the student id rule, an `occurred_at` \
+before 1990-01-01 or further ahead of the server's clock than the replay window, `data` over \
+the 256 KiB record limit, and an event after which the student's record would pass that limit \
+(or the stored snapshot 1 MiB, or a behavior count 1000).",
     params(
         ("X-Intervene-Signature" = String, Header,
             description = "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` \
@@ -36,6 +41,8 @@ over the exact body bytes; refused when it does not match or `t` is outside the 
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 404, response = doc::NotFound),
+        (status = 409, description = "The event id was already used for another student",
+            body = doc::Problem, content_type = "application/problem+json"),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
@@ -76,10 +83,40 @@ pub async fn sis(
         return Err(ApiError::Unauthorized(e.to_string()));
     }
     body::check_type(&req, &["application/json"])?;
-    let env: Envelope = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(
-        &text,
-    ))
-    .map_err(|e| {
+    let env = web::block(move || parse_envelope(&text))
+        .await
+        .map_err(ApiError::internal)??;
+    let rules = state.registry.active();
+    let clock = Clock::now(state.settings.webhook.replay_window_secs);
+    let outcome = state
+        .students
+        .ingest(
+            env,
+            rules,
+            state.evaluator.clone(),
+            clock,
+            "sis-webhook",
+            &request_id(&req),
+        )
+        .await
+        .map_err(ingest_error)?;
+    if let Some(d) = &outcome.decision
+        && !outcome.duplicate
+    {
+        state.metrics.observe_decision(d);
+    }
+    let decision_id = outcome.decision.as_ref().map(|d| d.decision_id.as_str());
+    tracing::info!(event_id = %outcome.event_id, decision_id, status = %outcome.status, duplicate = outcome.duplicate, "sis event");
+    tracing::debug!(event_id = %outcome.event_id, student_id = %outcome.student_id, "sis event student");
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// The envelope from the body (on the blocking pool: up to `max_body_bytes` of JSON).
+fn parse_envelope(text: &str) -> Result<Envelope, ApiError> {
+    // The record inside is one level down: the depth `POST /v1/evaluate` allows it.
+    crate::record::check_depth_limit(text, crate::record::MAX_JSON_DEPTH + 1)
+        .map_err(ApiError::InvalidRecord)?;
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
         let path = e.path().to_string();
         let syntax = e.inner().is_syntax() || e.inner().is_eof();
         let msg = e.inner().to_string();
@@ -91,34 +128,22 @@ pub async fn sis(
         } else {
             format!("`{path}`: {msg}")
         })
-    })?;
-    let rules = state.registry.active();
-    let outcome = state
-        .students
-        .ingest(
-            &env,
-            rules,
-            state.evaluator.clone(),
-            "sis-webhook",
-            &request_id(&req),
-        )
-        .await
-        .map_err(|e| match e {
-            IngestError::Event(EventError::Invalid(r)) => ApiError::InvalidRecord(r),
-            IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
-                "no snapshot for student `{s}`; send a student.snapshot (or import) first"
-            )),
-            IngestError::Event(e @ EventError::IdReused { .. }) => {
-                ApiError::Conflict(e.to_string())
-            }
-            IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
-            other => ApiError::internal(other),
-        })?;
-    if let Some(d) = &outcome.decision
-        && !outcome.duplicate
-    {
-        state.metrics.observe_decision(d);
+    })
+}
+
+/// The answer for an event that could not be ingested.
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Event(EventError::Invalid(r)) => ApiError::InvalidRecord(r),
+        IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
+            "no snapshot for student `{s}`; send a student.snapshot (or import) first"
+        )),
+        IngestError::Event(e @ EventError::IdReused { .. }) => ApiError::Conflict(e.to_string()),
+        IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
+        IngestError::Audit(AuditError::Closed) => ApiError::Unavailable(
+            "the audit log is not taking entries (the server is stopping); the event was not applied, send it again"
+                .into(),
+        ),
+        other => ApiError::internal(other),
     }
-    tracing::info!(event_id = %env.event_id, student_id = %env.student_id, status = %outcome.status, duplicate = outcome.duplicate, "sis event");
-    Ok(HttpResponse::Ok().json(outcome))
 }
