@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use intervene::engine::{Decision, Evaluator, Flag};
-use intervene::record::{Record, parse_record};
+use intervene::record::{Attendance, Record, parse_record};
 use intervene::rules::{Domain, RuleSet};
 use serde_json::{Value, json};
 
@@ -672,4 +672,78 @@ fn the_fixture_caseload_covers_every_rule_and_the_no_flag_case() {
         all.difference(&fired).collect::<Vec<_>>()
     );
     assert!(unflagged > 0, "no student without flags");
+}
+
+// ---------------------------------------------------------------------------------
+// What would clear an absence flag (issue 10)
+
+/// Run `f` on another thread; fail instead of hanging if it takes longer than 5 s.
+fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the evaluation did not finish within 5 s")
+}
+
+/// Regression: `days_to_clear` stepped one day at a time from a float estimate; at
+/// 1e16 enrolled days `k + 1.0 == k`, so it never returned and held a worker forever.
+/// Validation now refuses such counts, but a record that never went through it (a
+/// snapshot stored by an older version) must not hang the engine either.
+#[test]
+fn days_to_clear_returns_for_huge_day_counts() {
+    for (enrolled, present) in [(1e16, 0.0), (1e300, 0.0), (f64::MAX, 1.0), (9e15, 1.0)] {
+        let mut r = Record::empty("X1");
+        r.attendance = Some(Attendance {
+            days_enrolled: enrolled,
+            days_present: present,
+            unexcused_absences: None,
+            tardies: None,
+        });
+        let d = within_bound(move || evaluator().evaluate(rules(), &r));
+        let f = flag(&d, "severe-chronic-absence");
+        let clears = f.clears.as_deref().unwrap_or_default();
+        assert!(clears.contains("below 20%"), "{clears}");
+        assert!(!clears.contains("more day"), "{enrolled}: {clears}");
+    }
+}
+
+/// The smallest number of days present in a row that clears `rate >= t`, counted day
+/// by day (the definition the closed form must agree with), if under 10,000.
+fn days_to_clear_by_counting(enrolled: f64, present: f64, t: f64) -> Option<u64> {
+    let absent = enrolled - present;
+    (0..10_000u64).find(|&k| absent / (enrolled + k as f64) < t)
+}
+
+#[test]
+fn days_to_clear_matches_a_day_by_day_count() {
+    for half_enrolled in (1..=400u32).step_by(7) {
+        let enrolled = f64::from(half_enrolled) / 2.0;
+        for half_present in (0..=half_enrolled).step_by(3) {
+            let present = f64::from(half_present) / 2.0;
+            let d = eval(attendance(enrolled, present));
+            let Some(f) = d
+                .flags
+                .iter()
+                .find(|f| f.rule_id == "severe-chronic-absence")
+            else {
+                continue;
+            };
+            let clears = f.clears.as_deref().unwrap_or_default();
+            match days_to_clear_by_counting(enrolled, present, 0.2) {
+                Some(k) if k >= 1 => {
+                    let want = format!(": {k} more day{} present", if k == 1 { "" } else { "s" });
+                    assert!(
+                        clears.contains(&want),
+                        "{enrolled}/{present}: {clears} (want {k})"
+                    );
+                }
+                _ => assert!(
+                    !clears.contains("more day"),
+                    "{enrolled}/{present}: {clears}"
+                ),
+            }
+        }
+    }
 }
