@@ -690,6 +690,16 @@ fn repeated_closure_sort_is_stopped() {
     assert_stopped(when, &[], &["stopped"]);
 }
 
+/// Regression (issue 10): a sort whose comparator calls run past every limit went on
+/// to the end (the stop was one more ignored comparator error), and unless the clock
+/// happened to be read in the one operation left after it, the rule fired with no
+/// rule error.
+#[test]
+fn closure_sort_past_the_limits_is_a_rule_error_not_a_flag() {
+    let when = "student.gpa < 0.5 && {\n  let a = [];\n  a.pad(10000, 1);\n  a.sort(|x, y| y - x);\n  true\n}";
+    assert_stopped(when, &[], &["stopped"]);
+}
+
 /// Regression (issue 10): an error raised in a comparator is the rule's error.
 #[test]
 fn sort_comparator_error_is_a_rule_error() {
