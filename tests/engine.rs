@@ -747,3 +747,83 @@ fn days_to_clear_matches_a_day_by_day_count() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// The impact preview is bounded (issue 10)
+
+/// The shipped rules plus one rule that spins until the sandbox stops it (50 ms) on
+/// every student with attendance: a candidate nobody should publish.
+fn spinning_candidate() -> (tempfile::TempDir, RuleSet) {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::copy(
+        shipped.join("lib/helpers.rhai"),
+        dir.path().join("lib/helpers.rhai"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spin.yaml"),
+        "rules:\n  - id: spin\n    name: Spin\n    domain: behavioral\n    tier: 1\n    when: |-\n      student.attendance.days_enrolled > 1000 || { let a = []; a.pad(1000, 1); a.filter(|x| { let n = 0; for i in 0..10000 { n += i; } n > x }).len() > 0 }\n    explain: \"spins\"\n",
+    )
+    .unwrap();
+    let rules = RuleSet::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (dir, rules)
+}
+
+fn students(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| record(json!({"student_id": format!("S{i}"), "attendance": {"days_enrolled": 100, "days_present": 100 - (i % 30)}})))
+        .collect()
+}
+
+/// Regression (issue 10): the preview ran the candidate over every stored student with
+/// no overall bound, so a candidate whose rule runs to the sandbox's limit on each
+/// student held a blocking thread for students × limit. It now stops at its deadline,
+/// says it was cut short, and counts the candidate's rule errors.
+#[test]
+fn preview_with_a_spinning_candidate_is_cut_short_at_its_deadline() {
+    let (_dir, candidate) = spinning_candidate();
+    let report = within_bound(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        intervene::lifecycle::preview_until(
+            rules(),
+            &candidate,
+            students(2000).into_iter(),
+            evaluator(),
+            (0, 10),
+            deadline,
+        )
+    });
+    assert!(!report.complete, "2000 × 50 ms cannot finish in 500 ms");
+    assert!(report.students < 2000, "{}", report.students);
+    assert_eq!(
+        report.candidate_rule_errors.get("spin").copied(),
+        Some(report.students),
+        "every compared student hit the spinning rule"
+    );
+}
+
+#[test]
+fn preview_within_its_bound_is_complete() {
+    let report = within_bound(|| {
+        intervene::lifecycle::preview(
+            rules(),
+            rules(),
+            students(50).into_iter(),
+            evaluator(),
+            0,
+            10,
+        )
+    });
+    assert!(report.complete);
+    assert_eq!(report.students, 50);
+    assert_eq!(report.students_changed, 0);
+    assert!(report.candidate_rule_errors.is_empty());
+}
