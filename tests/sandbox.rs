@@ -811,12 +811,11 @@ fn ordinary_closure_uses_keep_working() {
     let (d, _) = evaluate_bounded(load(&dir), victim());
     assert!(d.rule_errors.is_empty(), "{:#?}", d.rule_errors);
     let fired: Vec<&str> = d.fired().collect();
-    for i in 0..conditions.len() {
+    for (i, condition) in conditions.iter().enumerate() {
         let id = format!("ordinary-{i}");
         assert!(
             fired.contains(&id.as_str()),
-            "`{}` did not fire; fired {fired:?}",
-            conditions[i]
+            "`{condition}` did not fire; fired {fired:?}"
         );
     }
 }
