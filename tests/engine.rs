@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use intervene::engine::{Decision, Evaluator, Flag};
-use intervene::record::{Record, parse_record};
+use intervene::record::{Attendance, Record, parse_record};
 use intervene::rules::{Domain, RuleSet};
 use serde_json::{Value, json};
 
@@ -74,13 +74,13 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 fn absence_rate_boundaries_follow_domain_md() {
     let cases: &[(f64, f64, &[&str])] = &[
         (100.0, 100.0, &[]),
-        (1000.0, 951.0, &[]),                       // 4.9%
+        (400.0, 380.4, &[]),                        // 4.9%
         (100.0, 95.0, &["attendance-watch"]),       // 5%
-        (10000.0, 9001.0, &["attendance-watch"]),   // 9.99%
+        (400.0, 360.04, &["attendance-watch"]),     // 9.99%
         (100.0, 90.0, &["chronic-absence"]),        // 10%
         (45.0, 40.5, &["chronic-absence"]),         // 10% with a half day
         (64.0, 54.0, &["chronic-absence"]),         // 15.6%
-        (10000.0, 8001.0, &["chronic-absence"]),    // 19.99%
+        (400.0, 320.04, &["chronic-absence"]),      // 19.99%
         (100.0, 80.0, &["severe-chronic-absence"]), // 20%
         (10.0, 0.0, &["severe-chronic-absence"]),   // 100%
     ];
@@ -672,4 +672,158 @@ fn the_fixture_caseload_covers_every_rule_and_the_no_flag_case() {
         all.difference(&fired).collect::<Vec<_>>()
     );
     assert!(unflagged > 0, "no student without flags");
+}
+
+// ---------------------------------------------------------------------------------
+// What would clear an absence flag (issue 10)
+
+/// Run `f` on another thread; fail instead of hanging if it takes longer than 5 s.
+fn within_bound<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the evaluation did not finish within 5 s")
+}
+
+/// Regression: `days_to_clear` stepped one day at a time from a float estimate; at
+/// 1e16 enrolled days `k + 1.0 == k`, so it never returned and held a worker forever.
+/// Validation now refuses such counts, but a record that never went through it (a
+/// snapshot stored by an older version) must not hang the engine either.
+#[test]
+fn days_to_clear_returns_for_huge_day_counts() {
+    for (enrolled, present) in [(1e16, 0.0), (1e300, 0.0), (f64::MAX, 1.0), (9e15, 1.0)] {
+        let mut r = Record::empty("X1");
+        r.attendance = Some(Attendance {
+            days_enrolled: enrolled,
+            days_present: present,
+            unexcused_absences: None,
+            tardies: None,
+        });
+        let d = within_bound(move || evaluator().evaluate(rules(), &r));
+        let f = flag(&d, "severe-chronic-absence");
+        let clears = f.clears.as_deref().unwrap_or_default();
+        assert!(clears.contains("below 20%"), "{clears}");
+        assert!(!clears.contains("more day"), "{enrolled}: {clears}");
+    }
+}
+
+/// The smallest number of days present in a row that clears `rate >= t`, counted day
+/// by day (the definition the closed form must agree with), if under 10,000.
+fn days_to_clear_by_counting(enrolled: f64, present: f64, t: f64) -> Option<u64> {
+    let absent = enrolled - present;
+    (0..10_000u64).find(|&k| absent / (enrolled + k as f64) < t)
+}
+
+#[test]
+fn days_to_clear_matches_a_day_by_day_count() {
+    for half_enrolled in (1..=400u32).step_by(7) {
+        let enrolled = f64::from(half_enrolled) / 2.0;
+        for half_present in (0..=half_enrolled).step_by(3) {
+            let present = f64::from(half_present) / 2.0;
+            let d = eval(attendance(enrolled, present));
+            let Some(f) = d
+                .flags
+                .iter()
+                .find(|f| f.rule_id == "severe-chronic-absence")
+            else {
+                continue;
+            };
+            let clears = f.clears.as_deref().unwrap_or_default();
+            match days_to_clear_by_counting(enrolled, present, 0.2) {
+                Some(k) if k >= 1 => {
+                    let want = format!(": {k} more day{} present", if k == 1 { "" } else { "s" });
+                    assert!(
+                        clears.contains(&want),
+                        "{enrolled}/{present}: {clears} (want {k})"
+                    );
+                }
+                _ => assert!(
+                    !clears.contains("more day"),
+                    "{enrolled}/{present}: {clears}"
+                ),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The impact preview is bounded (issue 10)
+
+/// The shipped rules plus one rule that spins until the sandbox stops it (50 ms) on
+/// every student with attendance: a candidate nobody should publish.
+fn spinning_candidate() -> (tempfile::TempDir, RuleSet) {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::copy(
+        shipped.join("lib/helpers.rhai"),
+        dir.path().join("lib/helpers.rhai"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spin.yaml"),
+        "rules:\n  - id: spin\n    name: Spin\n    domain: behavioral\n    tier: 1\n    when: |-\n      student.attendance.days_enrolled > 1000 || { let a = []; a.pad(1000, 1); a.filter(|x| { let n = 0; for i in 0..10000 { n += i; } n > x }).len() > 0 }\n    explain: \"spins\"\n",
+    )
+    .unwrap();
+    let rules = RuleSet::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (dir, rules)
+}
+
+fn students(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| record(json!({"student_id": format!("S{i}"), "attendance": {"days_enrolled": 100, "days_present": 100 - (i % 30)}})))
+        .collect()
+}
+
+/// Regression (issue 10): the preview ran the candidate over every stored student with
+/// no overall bound, so a candidate whose rule runs to the sandbox's limit on each
+/// student held a blocking thread for students × limit. It now stops at its deadline,
+/// says it was cut short, and counts the candidate's rule errors.
+#[test]
+fn preview_with_a_spinning_candidate_is_cut_short_at_its_deadline() {
+    let (_dir, candidate) = spinning_candidate();
+    let report = within_bound(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        intervene::lifecycle::preview_until(
+            rules(),
+            &candidate,
+            students(2000).into_iter(),
+            evaluator(),
+            (0, 10),
+            deadline,
+        )
+    });
+    assert!(!report.complete, "2000 × 50 ms cannot finish in 500 ms");
+    assert!(report.students < 2000, "{}", report.students);
+    assert_eq!(
+        report.candidate_rule_errors.get("spin").copied(),
+        Some(report.students),
+        "every compared student hit the spinning rule"
+    );
+}
+
+#[test]
+fn preview_within_its_bound_is_complete() {
+    let report = within_bound(|| {
+        intervene::lifecycle::preview(
+            rules(),
+            rules(),
+            students(50).into_iter(),
+            evaluator(),
+            0,
+            10,
+        )
+    });
+    assert!(report.complete);
+    assert_eq!(report.students, 50);
+    assert_eq!(report.students_changed, 0);
+    assert!(report.candidate_rule_errors.is_empty());
 }

@@ -396,6 +396,11 @@ fn type_errors_speak_json_not_rust() {
 // ---------------------------------------------------------------------------------
 // Properties
 
+/// 0, or a value from the smallest accepted non-zero one to `hi`.
+fn score(hi: f64) -> impl Strategy<Value = f64> + Clone {
+    prop_oneof![1 => Just(0.0), 9 => 0.001f64..=hi]
+}
+
 /// A valid record as JSON, built from the documented valid ranges.
 fn valid_record() -> impl Strategy<Value = Value> {
     let id = "[A-Za-z0-9][A-Za-z0-9_é-]{0,31}( [A-Za-z0-9é]{1,30})?";
@@ -415,19 +420,19 @@ fn valid_record() -> impl Strategy<Value = Value> {
         "social_studies",
         "other",
     ]);
-    let course = ("[A-Z]{2,4}[0-9]", subject.clone(), 0.0f64..=100.0, prop::sample::select(vec!["A", "B+", "C-", "D", "F"]), 0.0f64..=2.0)
+    let course = ("[A-Z]{2,4}[0-9]", subject.clone(), score(100.0), prop::sample::select(vec!["A", "B+", "C-", "D", "F"]), score(2.0))
         .prop_map(|(id, subject, pct, letter, credits)| json!({"course_id": id, "subject": subject, "grade_pct": pct, "letter": letter, "credits": credits}));
-    let assessment = ("[A-Za-z ]{1,20}", subject, 0.0f64..=100.0, date.clone())
+    let assessment = ("[A-Za-z ]{1,20}", subject, score(100.0), date.clone())
         .prop_filter("name must not be blank", |(n, ..)| !n.trim().is_empty())
         .prop_map(|(name, subject, p, date)| json!({"name": name, "subject": subject, "percentile": p, "date": date}));
     let behavior = (0u32..20, 0u32..5, 0u32..5).prop_map(|(r, i, o)| json!({"office_referrals": r, "suspensions_in_school": i, "suspensions_out_of_school": o}));
-    let sel = (0.0f64..=100.0, date.clone())
+    let sel = (score(100.0), date.clone())
         .prop_map(|(t, d)| json!({"screener": "DESSA-mini", "t_score": t, "date": d}));
     (
         id.prop_filter("id must not be blank", |s: &String| !s.trim().is_empty()),
         prop::option::of(date),
         prop::option::of(-1i64..=13),
-        prop::option::of(0.0f64..=5.0),
+        prop::option::of(score(5.0)),
         prop::option::of(attendance),
         prop::option::of(prop::collection::vec(course, 0..4)),
         prop::option::of(prop::collection::vec(assessment, 0..4)),

@@ -314,10 +314,33 @@ fn a_million_filter_closure_calls_are_stopped() {
     assert_stopped(MILLION_CLOSURES, &[], &[]);
 }
 
+/// Limits where only the deadline can stop a rule.
+fn clocked() -> Limits {
+    Limits {
+        max_operations: 0,
+        ..Limits::default()
+    }
+}
+
 #[test]
 fn deadline_stop_inside_a_closure_names_the_deadline() {
     for when in [FILTER_HOG, MILLION_CLOSURES] {
-        assert_stopped(when, &[], &["stopped", "ran longer than 50 ms"]);
+        assert_stopped_with(clocked(), when, &[], &["stopped", "ran longer than 50 ms"]);
+    }
+}
+
+/// Regression (issue 10): Rhai counted a closure's operations from a copy of its
+/// caller's counter, so 10,000 closure calls of 3,000 operations each never reached
+/// the 100,000-operation limit; only the clock could stop them.
+#[test]
+fn closure_work_counts_against_the_operation_limit() {
+    for when in [FILTER_HOG, MILLION_CLOSURES] {
+        assert_stopped_with(
+            counted(),
+            when,
+            &[],
+            &["stopped", "ran more than 100000 operations"],
+        );
     }
 }
 
@@ -518,4 +541,281 @@ fn check_is_not_hung_by_a_condition_that_runs_away_on_the_sample_record() {
         "check was killed after {:?}: it hung on the probe",
         start.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Every function that runs a closure or grows with the data (issue 10; the table in
+// `src/rules/sandbox.rs` lists them and what is done with each)
+
+/// About 3,000 operations, the body of a greedy closure.
+const SPIN: &str = "{ let n = 0; for i in 0..1000 { n += i; } n }";
+
+/// Each function that runs a closure, called with a greedy one over 10,000 elements
+/// (1,000 map entries): (name, script after `let a = [..10,000..]; let m = #{..1,000..};`).
+fn greedy_calls() -> Vec<(&'static str, String)> {
+    let s = SPIN;
+    vec![
+        ("for_each", format!("a.for_each(|x| {s});")),
+        ("map", format!("a.map(|x| {s});")),
+        ("filter", format!("a.filter(|x| ({s}) > 0);")),
+        ("index_of", format!("a.index_of(|x| ({s}) < 0);")),
+        ("index_of-start", format!("a.index_of(|x| ({s}) < 0, 0);")),
+        ("find", format!("a.find(|x| ({s}) < 0);")),
+        ("find-start", format!("a.find(|x| ({s}) < 0, 0);")),
+        ("find_map", format!("a.find_map(|x| {{ {s}; () }});")),
+        (
+            "find_map-start",
+            format!("a.find_map(|x| {{ {s}; () }}, 0);"),
+        ),
+        ("some", format!("a.some(|x| ({s}) < 0);")),
+        ("all", format!("a.all(|x| ({s}) > 0);")),
+        ("dedup", format!("a.dedup(|x, y| ({s}) < 0);")),
+        ("reduce", format!("a.reduce(|r, x| {s});")),
+        ("reduce-initial", format!("a.reduce(|r, x| {s}, 0);")),
+        ("reduce_rev", format!("a.reduce_rev(|r, x| {s});")),
+        (
+            "reduce_rev-initial",
+            format!("a.reduce_rev(|r, x| {s}, 0);"),
+        ),
+        ("zip", format!("a.zip(a, |x, y| {s});")),
+        ("drain", format!("a.drain(|x| ({s}) < 0);")),
+        ("retain", format!("a.retain(|x| ({s}) > 0);")),
+        ("sort", format!("a.sort(|x, y| {{ {s}; 0 }});")),
+        ("sort_by", format!("a.sort_by(|x, y| {{ {s}; 0 }});")),
+        ("order", format!("a.order(|x, y| {{ {s}; 0 }});")),
+        ("order_by", format!("a.order_by(|x, y| {{ {s}; 0 }});")),
+        ("map-of-map", format!("m.map(|k, v| {s});")),
+        ("filter-of-map", format!("m.filter(|k, v| ({s}) > 0);")),
+        ("drain-of-map", format!("m.drain(|k, v| ({s}) < 0);")),
+        ("retain-of-map", format!("m.retain(|k, v| ({s}) > 0);")),
+    ]
+}
+
+/// `let a = [10,000 ones]; let m = #{1,000 entries};` then `call`, guarded.
+fn with_data(call: &str) -> String {
+    let entries: Vec<String> = (0..1000).map(|i| format!("k{i}: \"k\"")).collect();
+    format!(
+        "student.gpa < 0.5 && {{\n  let a = [];\n  a.pad(10000, 1);\n  let m = #{{{}}};\n  {call}\n  true\n}}",
+        entries.join(", ")
+    )
+}
+
+/// Regression (issue 10): every closure-running function is stopped by the operation
+/// budget, with the default limits and a long deadline, and reported as such.
+#[test]
+fn every_closure_function_is_stopped_by_the_operation_budget() {
+    for (name, call) in greedy_calls() {
+        let when = with_data(&call);
+        let d = assert_stopped_with(counted(), &when, &[], &["stopped"]);
+        let err = &d.rule_errors[0].error;
+        assert!(
+            err.contains("ran more than 100000 operations"),
+            "{name}: {err}"
+        );
+    }
+}
+
+/// With the default limits (50 ms) too, each is stopped, whichever limit comes first.
+#[test]
+fn every_closure_function_is_stopped_with_the_default_limits() {
+    for (name, call) in greedy_calls() {
+        let d = assert_stopped(&with_data(&call), &[], &["stopped"]);
+        assert!(d.rule_errors[0].error.contains("stopped"), "{name}");
+    }
+}
+
+/// The same functions given a native function pointer, whose calls Rhai never counts
+/// as operations: each call made through a sandbox wrapper counts, so 10,000 calls
+/// exceed a budget of 500. (This also shows that every one of these signatures is
+/// served by the wrapper, not by Rhai's own function of the same name.)
+#[test]
+fn every_closure_function_is_the_sandbox_wrapper() {
+    let calls = [
+        ("for_each", r#"a.for_each(Fn("abs"));"#),
+        ("map", r#"a.map(Fn("abs"));"#),
+        ("filter", r#"a.filter(Fn("is_odd"));"#),
+        ("index_of", r#"a.index_of(Fn("is_even"));"#),
+        ("index_of-start", r#"a.index_of(Fn("is_even"), 0);"#),
+        ("find", r#"a.find(Fn("is_even"));"#),
+        ("find-start", r#"a.find(Fn("is_even"), 0);"#),
+        (
+            "find_map",
+            r#"let e = []; e.pad(5000, []); e.find_map(Fn("clear"));"#,
+        ),
+        (
+            "find_map-start",
+            r#"let e = []; e.pad(5000, []); e.find_map(Fn("clear"), 0);"#,
+        ),
+        ("some", r#"a.some(Fn("is_even"));"#),
+        ("all", r#"a.all(Fn("is_odd"));"#),
+        (
+            "dedup",
+            r#"let t = []; t.pad(10000, "a"); t.dedup(Fn("starts_with"));"#,
+        ),
+        ("reduce-initial", r#"a.reduce(Fn("max"), 0);"#),
+        ("reduce_rev-initial", r#"a.reduce_rev(Fn("max"), 0);"#),
+        ("zip", r#"a.zip(a, Fn("max"));"#),
+        ("drain", r#"a.drain(Fn("is_even"));"#),
+        ("retain", r#"a.retain(Fn("is_odd"));"#),
+        ("sort", r#"a.sort(Fn("max"));"#),
+        ("sort_by", r#"a.sort_by(Fn("max"));"#),
+        ("order", r#"a.order(Fn("max"));"#),
+        ("order_by", r#"a.order_by(Fn("max"));"#),
+        ("map-of-map", r#"m.map(Fn("contains"));"#),
+        ("filter-of-map", r#"m.filter(Fn("contains"));"#),
+        ("drain-of-map", r#"m.drain(Fn("contains"));"#),
+        ("retain-of-map", r#"m.retain(Fn("contains"));"#),
+    ];
+    let tight = Limits {
+        max_operations: 500,
+        deadline_micros: 4_000_000,
+        ..Limits::default()
+    };
+    for (name, call) in calls {
+        let d = assert_stopped_with(tight, &with_data(call), &[], &["stopped"]);
+        let err = &d.rule_errors[0].error;
+        assert!(
+            err.contains("ran more than 500 operations"),
+            "{name}: {err}"
+        );
+    }
+}
+
+/// Regression (issue 10): the issue's rule. Rhai's `sort` ignored its comparator's
+/// errors, including the stop itself, and sorted on for tens of seconds; the rule then
+/// fired with no rule error.
+#[test]
+fn repeated_closure_sort_is_stopped() {
+    let when = "student.gpa < 0.5 && {\n  let a = [];\n  for i in 0..5000 { a.push(i) }\n  for j in 0..100 { a.sort(|x, y| y - x) }\n  true\n}";
+    assert_stopped(when, &[], &["stopped"]);
+}
+
+/// Regression (issue 10): a sort whose comparator calls run past every limit went on
+/// to the end (the stop was one more ignored comparator error), and unless the clock
+/// happened to be read in the one operation left after it, the rule fired with no
+/// rule error.
+#[test]
+fn closure_sort_past_the_limits_is_a_rule_error_not_a_flag() {
+    let when = "student.gpa < 0.5 && {\n  let a = [];\n  a.pad(10000, 1);\n  a.sort(|x, y| y - x);\n  true\n}";
+    assert_stopped(when, &[], &["stopped"]);
+}
+
+/// Regression (issue 10): an error raised in a comparator is the rule's error.
+#[test]
+fn sort_comparator_error_is_a_rule_error() {
+    for call in [
+        r#"a.sort(|x, y| throw "bad comparator")"#,
+        r#"a.sort_by(|x, y| throw "bad comparator")"#,
+        r#"a.order(|x, y| throw "bad comparator")"#,
+        r#"a.dedup(|x, y| throw "bad comparator")"#,
+    ] {
+        let when = format!("student.gpa < 0.5 && {{ let a = [3, 1, 2, 2]; {call}; true }}");
+        assert_stopped(&when, &[], &["bad comparator"]);
+    }
+    // A comparator that answers neither a number nor true/false is an error too.
+    assert_stopped(
+        r#"student.gpa < 0.5 && { let a = [3, 1, 2]; a.sort(|x, y| "later"); true }"#,
+        &[],
+        &["sort comparator gave"],
+    );
+}
+
+/// A comparator that contradicts itself still gives an answer, and no panic.
+#[test]
+fn inconsistent_comparator_neither_panics_nor_hangs() {
+    let dir = rule_set_dir(
+        &rule(
+            "liar",
+            "student.gpa < 0.5 && {\n  let a = [];\n  for i in 0..300 { a.push((i * 7919) % 1000) }\n  let n = 0;\n  a.sort(|x, y| { n += 1; if n % 3 == 0 { 1 } else { -1 } });\n  a.len() == 300\n}",
+        ),
+        &[],
+    );
+    let (d, _) = evaluate_bounded_with(counted(), load(&dir), victim());
+    assert!(d.fired().any(|id| id == "liar"), "{:?}", d.rule_errors);
+}
+
+/// Regression (issue 10): `sleep` blocked the thread without a single operation tick,
+/// beyond every limit; the time functions made decisions depend on the clock.
+#[test]
+fn sleep_and_clock_functions_are_not_available() {
+    for call in [
+        "sleep(30)",
+        "sleep(30.0)",
+        "timestamp()",
+        "blob(10)",
+        "exit(true)",
+    ] {
+        let when = format!("student.gpa < 0.5 && {{ {call}; true }}");
+        assert_stopped(&when, &[], &["failed", "not found"]);
+    }
+}
+
+/// A replacement that would build a 256 MiB string is refused before it is built.
+#[test]
+fn string_replace_blowup_is_stopped() {
+    let when = r#"student.gpa < 0.5 && { let s = ""; s.pad(16000, "a"); let r = ""; r.pad(16000, "b"); s.replace("a", r); true }"#;
+    assert_stopped(when, &[], &["stopped", "too large"]);
+    let when = r#"student.gpa < 0.5 && { let s = ""; s.pad(16000, "a"); let r = ""; r.pad(16000, "b"); s.replace('a', r); true }"#;
+    assert_stopped(when, &[], &["stopped", "too large"]);
+}
+
+/// Sorting floats with `NaN` uses a total order (NaN last) instead of Rhai's, which
+/// treated NaN as equal to everything and could leave the array unsorted (or make
+/// the standard sort panic).
+#[test]
+fn float_sort_with_nan_is_total() {
+    let pack = rule(
+        "nan-sort",
+        "student.gpa < 0.5 && {\n  let nan = 0.0 / 0.0;\n  let a = [2.0, nan, 1.0];\n  a.sort();\n  let d = [2.0, nan, 1.0].order_desc();\n  a[0] == 1.0 && a[1] == 2.0 && d[1] == 2.0 && d[2] == 1.0 && [2.0, 1.0].order() == [1.0, 2.0]\n}",
+    );
+    let dir = rule_set_dir(&pack, &[]);
+    let (d, _) = evaluate_bounded(load(&dir), victim());
+    assert!(d.fired().any(|id| id == "nan-sort"), "{:?}", d.rule_errors);
+}
+
+/// Ordinary uses of the wrapped functions keep their documented meaning, on the
+/// record's lists (constants) and on local values.
+#[test]
+fn ordinary_closure_uses_keep_working() {
+    let conditions = [
+        r#"student.courses.filter(|c| c.subject == "math").len() == 1"#,
+        r#"student.courses.map(|c| c.grade_pct).reduce(|s, g| s + g, 0.0) < 60.0"#,
+        "student.courses.some(|c| c.grade_pct < 60.0) && student.courses.all(|c| c.grade_pct < 60.0)",
+        r#"student.courses.find(|c| c.subject == "math").course_id == "ALG1""#,
+        "student.courses.index_of(|c, i| i == 0) == 0 && student.courses.find_map(|c| c.grade_pct) == 41",
+        "[3, 1, 2].order() == [1, 2, 3] && [3, 1, 2].order_desc() == [3, 2, 1]",
+        "{ let a = [3, 1, 2]; a.sort(|x, y| x - y); a == [1, 2, 3] }",
+        "{ let a = [3, 1, 2]; a.sort(|x, y| x > y); a == [3, 2, 1] }",
+        r#"{ let a = [#{n: 2, s: "b"}, #{n: 1, s: "a"}, #{n: 2, s: "a"}]; a.sort(|x, y| x.n - y.n); a.map(|x| x.s) == ["a", "b", "a"] }"#,
+        "{ let a = [1, 1, 2, 2, 3]; a.dedup(|x, y| x == y); a == [1, 2, 3] }",
+        "{ let a = [1, 2, 3, 4]; let d = a.drain(|x| x % 2 == 0); a == [1, 3] && d == [2, 4] }",
+        "{ let a = [1, 2, 3, 4]; let r = a.retain(|x, i| i < 1); a == [1] && r == [2, 3, 4] }",
+        "[1, 2, 3].reduce_rev(|s, x| s * 10 + x, 0) == 321 && [1, 2].zip([3, 4], |x, y| x * y) == [3, 8]",
+        "[1, 2, 3].index_of(|x| x > 1, -1) == 2 && [1, 2, 3].find(|x| x > 5, 1) == ()",
+        "{ let n = 0; [1, 2, 3].for_each(|x| n += x); n == 6 }",
+        "#{a: 1, b: 2}.filter(|k, v| v > 1).keys() == [\"b\"] && #{a: 1}.map(|k, v| k + v).a == \"a1\"",
+        r#"{ let m = #{a: 1, b: 2}; let d = m.drain(|k, v| k == "a"); m.keys() == ["b"] && d.keys() == ["a"] }"#,
+        r#"{ let s = "aXbX"; s.replace("X", "yy"); s == "ayybyy" }"#,
+    ];
+    let pack: String = conditions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rule(
+                &format!("ordinary-{i}"),
+                &format!("student.gpa < 0.5 && ({c})"),
+            )
+        })
+        .collect();
+    let dir = rule_set_dir(&pack, &[]);
+    let (d, _) = evaluate_bounded(load(&dir), victim());
+    assert!(d.rule_errors.is_empty(), "{:#?}", d.rule_errors);
+    let fired: Vec<&str> = d.fired().collect();
+    for (i, condition) in conditions.iter().enumerate() {
+        let id = format!("ordinary-{i}");
+        assert!(
+            fired.contains(&id.as_str()),
+            "`{condition}` did not fire; fired {fired:?}"
+        );
+    }
 }

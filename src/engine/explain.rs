@@ -90,12 +90,24 @@ fn clearing_text(c: &Clearing, facts: &Facts) -> Option<String> {
     Some(phrase)
 }
 
+/// Most consecutive days present a "clears" text offers; past it the text only names
+/// the threshold.
+const MAX_DAYS_TO_CLEAR: f64 = 10_000.0;
+
 /// Consecutive days present that bring the absence rate under the threshold, with
 /// the days missed so far.
+///
+/// In closed form: with `a` days absent of `e` enrolled, `k` more days present give
+/// the rate `a / (e + k)`, which clears a `>=` threshold `t` once `k > a/t - e` (a `>`
+/// threshold once `k >= a/t - e`). Floating-point rounding can put the computed `k`
+/// one off, so the answer is checked with the comparison itself: `k` must clear and
+/// `k - 1` must not. A few steps either way settle it; nothing loops on the size of
+/// the numbers (at 1e16 days, `k + 1.0 == k`).
 fn days_to_clear(facts: &Facts, c: &Clearing) -> Option<u64> {
     let a = facts.record().attendance.as_ref()?;
     let absent = a.days_enrolled - a.days_present;
-    if c.threshold <= 0.0 || absent <= 0.0 {
+    let usable = c.threshold > 0.0 && absent > 0.0 && a.days_enrolled.is_finite();
+    if !usable {
         return None;
     }
     let clears = |k: f64| {
@@ -106,11 +118,24 @@ fn days_to_clear(facts: &Facts, c: &Clearing) -> Option<u64> {
             rate <= c.threshold
         }
     };
-    let mut k = (absent / c.threshold - a.days_enrolled).floor().max(0.0);
-    while !clears(k) {
+    let estimate = absent / c.threshold - a.days_enrolled;
+    if !estimate.is_finite() || estimate >= MAX_DAYS_TO_CLEAR + 2.0 {
+        return None;
+    }
+    let mut k = estimate.floor().max(0.0);
+    for _ in 0..4 {
+        if clears(k) {
+            break;
+        }
         k += 1.0;
     }
-    (1.0..10_000.0).contains(&k).then_some(k as u64)
+    for _ in 0..4 {
+        if k >= 1.0 && clears(k - 1.0) {
+            k -= 1.0;
+        }
+    }
+    let minimal = clears(k) && (k < 1.0 || !clears(k - 1.0));
+    (minimal && (1.0..MAX_DAYS_TO_CLEAR).contains(&k)).then_some(k as u64)
 }
 
 /// The readable report of `intervene eval --explain`.

@@ -17,7 +17,7 @@ pub use decision::{Decision, Flag, Recommendation, RuleError};
 pub use explain::render_report;
 
 use crate::record::{Facts, Record, Value};
-use crate::rules::sandbox::{self, Limits, to_dynamic};
+use crate::rules::sandbox::{self, Limits, Stop, to_dynamic};
 use crate::rules::{Domain, Rule, RuleSet};
 
 /// The sandboxed evaluator. Cheap to share (`Send + Sync`).
@@ -140,6 +140,19 @@ impl Evaluator {
         }
     }
 
+    fn ran_too_long(&self, stop: Stop) -> String {
+        match stop {
+            Stop::Operations => format!(
+                "stopped: ran more than {} operations (is there an endless loop?)",
+                self.limits.max_operations
+            ),
+            Stop::Deadline => format!(
+                "stopped: ran longer than {} ms",
+                self.limits.deadline_micros / 1000
+            ),
+        }
+    }
+
     /// A sandbox stop or script error in words a counselor can act on.
     fn describe(&self, e: &EvalAltResult) -> String {
         let l = &self.limits;
@@ -151,14 +164,9 @@ impl Evaluator {
             e = inner;
         }
         match e {
-            EvalAltResult::ErrorTooManyOperations(_) => {
-                format!(
-                    "stopped: ran more than {} operations (is there an endless loop?)",
-                    l.max_operations
-                )
-            }
-            EvalAltResult::ErrorTerminated(..) => {
-                format!("stopped: ran longer than {} ms", l.deadline_micros / 1000)
+            EvalAltResult::ErrorTooManyOperations(_) => self.ran_too_long(Stop::Operations),
+            EvalAltResult::ErrorTerminated(token, _) => {
+                self.ran_too_long(Stop::of_token(token).unwrap_or(Stop::Deadline))
             }
             EvalAltResult::ErrorStackOverflow(_) => {
                 format!(

@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub use preview::{PreviewReport, RuleImpact, TierImpact, preview};
+pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview, preview_until};
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
 

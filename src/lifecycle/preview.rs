@@ -1,8 +1,15 @@
 //! Impact preview: a candidate rule set beside the active one over every stored
 //! student snapshot — per rule and tier, who would be newly flagged and who cleared.
 //! Nothing is audited as a decision.
+//!
+//! The preview is bounded like an evaluation: each rule of each evaluation runs in the
+//! sandbox's limits, and the whole preview has a deadline ([`PREVIEW_BOUND`] by
+//! default); past it, the students not yet compared are left out and the report says
+//! the preview was cut short. It is CPU work: call it off the async workers
+//! (`web::block`), as the HTTP handler does.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -13,6 +20,9 @@ use crate::rules::{Domain, RuleSet};
 
 /// Students decoded and evaluated per parallel step.
 const CHUNK: usize = 4096;
+
+/// How long [`preview`] may run before it stops and reports what it compared.
+pub const PREVIEW_BOUND: Duration = Duration::from_secs(30);
 
 /// One rule (at one tier) and the students whose flag would change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
@@ -46,6 +56,12 @@ pub struct PreviewReport {
     pub students_changed: u64,
     pub rules: Vec<RuleImpact>,
     pub tiers: Vec<TierImpact>,
+    /// Per candidate rule that failed or was stopped by the sandbox: for how many
+    /// students. A rule listed here is not ready to publish.
+    pub candidate_rule_errors: BTreeMap<String, u64>,
+    /// False when the preview reached its time bound before comparing every stored
+    /// student; `students` then counts the ones compared.
+    pub complete: bool,
     pub page: usize,
     pub page_size: usize,
 }
@@ -57,11 +73,15 @@ struct Tally {
     /// (rule, tier) → (active ids, candidate ids)
     rules: BTreeMap<(String, u8), (Vec<String>, Vec<String>)>,
     tiers: BTreeMap<Domain, (u64, u64)>,
+    candidate_errors: BTreeMap<String, u64>,
 }
 
 impl Tally {
     fn add(&mut self, id: &str, a: &Decision, c: &Decision) {
         self.students += 1;
+        for e in &c.rule_errors {
+            *self.candidate_errors.entry(e.rule_id.clone()).or_default() += 1;
+        }
         let key = |d: &Decision| -> Vec<(String, u8)> {
             d.flags
                 .iter()
@@ -90,7 +110,8 @@ impl Tally {
     }
 }
 
-/// Evaluate `records` (snapshots, in chunks) under both sets and compare.
+/// Evaluate `records` (snapshots, in chunks) under both sets and compare, within
+/// [`PREVIEW_BOUND`].
 pub fn preview(
     active: &RuleSet,
     candidate: &RuleSet,
@@ -99,22 +120,56 @@ pub fn preview(
     page: usize,
     page_size: usize,
 ) -> PreviewReport {
+    let deadline = Instant::now() + PREVIEW_BOUND;
+    preview_until(active, candidate, records, ev, (page, page_size), deadline)
+}
+
+/// [`preview`] with its own deadline: no student is started after it.
+pub fn preview_until(
+    active: &RuleSet,
+    candidate: &RuleSet,
+    records: impl Iterator<Item = Record>,
+    ev: &Evaluator,
+    (page, page_size): (usize, usize),
+    deadline: Instant,
+) -> PreviewReport {
     let mut tally = Tally::default();
     let mut records = records.peekable();
+    let mut complete = true;
     while records.peek().is_some() {
+        if Instant::now() > deadline {
+            complete = false;
+            break;
+        }
         let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
-        let pairs: Vec<(String, Decision, Decision)> = chunk
+        let pairs: Vec<Option<(String, Decision, Decision)>> = chunk
             .par_iter()
             .map(|r| {
-                let a = ev.evaluate_with(active, r, String::new(), String::new());
-                let c = ev.evaluate_with(candidate, r, String::new(), String::new());
-                (r.student_id.clone(), a, c)
+                (Instant::now() <= deadline).then(|| {
+                    let a = ev.evaluate_with(active, r, String::new(), String::new());
+                    let c = ev.evaluate_with(candidate, r, String::new(), String::new());
+                    (r.student_id.clone(), a, c)
+                })
             })
             .collect();
-        for (id, a, c) in &pairs {
-            tally.add(id, a, c);
+        for pair in &pairs {
+            match pair {
+                Some((id, a, c)) => tally.add(id, a, c),
+                None => complete = false,
+            }
         }
     }
+    report(active, candidate, tally, complete, page, page_size)
+}
+
+fn report(
+    active: &RuleSet,
+    candidate: &RuleSet,
+    tally: Tally,
+    complete: bool,
+    page: usize,
+    page_size: usize,
+) -> PreviewReport {
     let page_of = |mut ids: Vec<String>| -> Vec<String> {
         ids.sort();
         ids.into_iter()
@@ -165,6 +220,8 @@ pub fn preview(
                 lowered,
             })
             .collect(),
+        candidate_rule_errors: tally.candidate_errors,
+        complete,
         page,
         page_size,
     }

@@ -364,13 +364,15 @@ impl<'r> Facts<'r> {
 
     fn behavior(&self, name: &str) -> Option<Value> {
         let b = self.record.behavior.as_ref()?;
+        // Summed as i64: two u32 counts cannot overflow it (validation also caps
+        // each count at 1,000, but a stored snapshot may predate that).
         let v = match name {
-            "office_referrals" => b.office_referrals,
-            "suspensions_in_school" => b.suspensions_in_school,
-            "suspensions_out_of_school" => b.suspensions_out_of_school,
-            _ => b.suspensions_in_school + b.suspensions_out_of_school,
+            "office_referrals" => i64::from(b.office_referrals),
+            "suspensions_in_school" => i64::from(b.suspensions_in_school),
+            "suspensions_out_of_school" => i64::from(b.suspensions_out_of_school),
+            _ => i64::from(b.suspensions_in_school) + i64::from(b.suspensions_out_of_school),
         };
-        Some(Value::Int(i64::from(v)))
+        Some(Value::Int(v))
     }
 
     fn sel(&self, name: &str) -> Option<Value> {

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
 pub use student_id::StudentId;
 pub use validate::{
-    FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, without_position,
+    FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, ranges, without_position,
 };
 
 /// Largest JSON text accepted for one record (bytes). Larger input is refused before

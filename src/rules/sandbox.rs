@@ -2,49 +2,149 @@
 //!
 //! Rule scripts are untrusted: Rhai's defaults are unlimited, so every limit is set
 //! here. Compilation and evaluation use the same settings so that what `check`
-//! accepts is what runs. The evaluator adds the operation counter and the wall-clock
-//! deadline (`engine::Evaluator`), which only matter at run time.
+//! accepts is what runs. The evaluator adds the operation budget and the wall-clock
+//! deadline ([`with_deadline`]), which only matter at run time.
+//!
+//! # What a rule can call
+//!
+//! The engine starts from [`Engine::new_raw`] (no functions) and gets only the
+//! packages below; every function that runs a closure, or whose native work could
+//! outlast the limits, is either left out or replaced by a wrapper in [`fns`]
+//! (functions registered on the engine take precedence over package functions of the
+//! same name and parameter types; `tests/sandbox.rs` proves each one is the wrapper).
+//!
+//! Rhai counts operations per call frame, and a closure run by a native function
+//! counts from a copy of its caller's counter that is thrown away afterwards, so
+//! closure work never added up. Here every operation, in closures too, ticks one
+//! per-rule budget ([`Limits::max_operations`]); the clock is read every 64 ticks and
+//! before every closure call a wrapper makes. Once a rule is stopped it stays stopped:
+//! every later tick fails again, so a function that swallows an error cannot run on.
+//!
+//! | functions (Rhai 1.27) | package | decision |
+//! |---|---|---|
+//! | `sleep` (int and float) | lang core | **removed**: blocks the thread without a single operation tick |
+//! | `exit`, `take`, `tag`, `set_tag`, `parse_json` | lang core | **removed** with the package (no use in a condition; `exit` would end a rule with any value) |
+//! | `timestamp`, `elapsed`, time arithmetic | time | **removed**: a decision must depend only on the record and the rules |
+//! | `blob`, every blob function, `parse_le_int`… `write_utf8`… | blob | **removed**: no use in a condition |
+//! | array `for_each`, `map`, `filter`, `find`, `find_map`, `index_of(closure)`, `some`, `all`, `reduce`, `reduce_rev`, `zip`, `drain(closure)`, `retain(closure)`, `dedup(closure)` (with their `start`/`initial` forms) | array | **wrapped**: budget and clock checked before each closure call; the closure's errors propagate (Rhai's `dedup` ignored them); closures take the element (and optionally the index) as parameters |
+//! | array `sort(closure)`, `sort_by`, `order(closure)`, `order_by` | array | **wrapped**: a merge sort of our own (at most n·log₂n closure calls, never panics on an inconsistent comparator); comparator errors and results other than a number or true/false are rule errors (Rhai ignored them and sorted on) |
+//! | array `sort()`, `sort_desc()`, `order()`, `order_desc()` | array | **wrapped**: clock checked first; floats sorted by a total order, `NaN` last (Rhai's `NaN`-unaware order can make the standard sort panic) |
+//! | map `map`, `filter`, `drain(closure)`, `retain(closure)` | map | **wrapped** as the array ones; closures take `(key, value)` |
+//! | string `replace(text, text)`, `replace(char, text)` | string | **wrapped**: the result's size is checked before it is built (16 KiB × 16 KiB would be 256 MiB) |
+//! | string `pad`, array `pad` | string, array | kept: Rhai checks the final size before allocating |
+//! | `+`, `+=`, `append`, `concat`, `insert`, `push`, `splice`, `extract`, `split`, `split_rev`, `to_chars`, `chars`, `bytes`, `to_upper`, `trim`, `sub_string`, `crop`, `contains`, `index_of(value)`, `dedup()`, `==`/`!=` on arrays and maps, `to_string`/`to_debug` of arrays and maps, `keys`, `values`, `mixin`, `fill_with` | array, map, string | kept: linear (or `log`-linear) in the size of their arguments, which Rhai bounds on every value (16 KiB of strings, 10,000 array items, 1,000 map entries, counted through nesting), so one call is at most milliseconds; results are size-checked on return |
+//! | `range`, `..`, `..=`, `chars`, `bits` iterators | iterator | kept: lazy; each loop iteration is an operation |
+//! | arithmetic, comparison, `min`, `max`, `abs`, `floor`, `sqrt`, `parse_int`, `parse_float`, `to_int`, bit fields, `Fn`, `call`, `curry`, `type_of`, `print`/`debug` (silenced) | arithmetic, logic, math, bit field, fn, string | kept: constant time, or linear in a bounded string |
+//! | `eval`, `import`, `export` | language | **refused at load** (disabled symbols; no module resolver) |
+
+mod fns;
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use rhai::module_resolvers::DummyModuleResolver;
-use rhai::{Dynamic, Engine};
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
+    BasicMathPackage, BasicStringPackage, BitFieldPackage, LogicPackage, MoreStringPackage,
+    Package,
+};
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
-thread_local! {
-    /// When the script now running on this thread must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
-    static TICKS: Cell<u32> = const { Cell::new(0) };
+/// Why a running rule was stopped by the budget of [`with_deadline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It ran past its wall-clock deadline.
+    Deadline,
+    /// It ran more operations than [`Limits::max_operations`], closures included.
+    Operations,
 }
 
-/// Checked by Rhai's progress callback; reading the clock every 64 operations keeps
-/// the cost negligible.
-fn past_deadline() -> bool {
-    let t = TICKS.with(|c| {
-        let v = c.get().wrapping_add(1);
-        c.set(v);
-        v
-    });
-    t.is_multiple_of(64) && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d)
+impl Stop {
+    const DEADLINE: &'static str = "deadline";
+    const OPERATIONS: &'static str = "operations";
+
+    fn token(self) -> Dynamic {
+        Dynamic::from(match self {
+            Stop::Deadline => Self::DEADLINE,
+            Stop::Operations => Self::OPERATIONS,
+        })
+    }
+
+    /// The stop behind an `ErrorTerminated` token raised by this module.
+    pub fn of_token(token: &Dynamic) -> Option<Stop> {
+        match token.clone().into_string().ok()?.as_str() {
+            Self::DEADLINE => Some(Stop::Deadline),
+            Self::OPERATIONS => Some(Stop::Operations),
+            _ => None,
+        }
+    }
+}
+
+/// The budget of the script now running on this thread.
+#[derive(Clone, Copy)]
+struct Budget {
+    deadline: Instant,
+    ticks: u64,
+    max_ops: u64,
+    stop: Option<Stop>,
+}
+
+thread_local! {
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+/// Count one operation; `read_clock` also compares the time with the deadline.
+/// Returns the stop, which is sticky: once stopped, every later tick stops again.
+fn tick(read_clock: bool) -> Option<Stop> {
+    BUDGET.with(|cell| {
+        let mut b = cell.get()?;
+        b.ticks = b.ticks.saturating_add(1);
+        if b.stop.is_none() {
+            if b.max_ops > 0 && b.ticks > b.max_ops {
+                b.stop = Some(Stop::Operations);
+            } else if (read_clock || b.ticks.is_multiple_of(64)) && Instant::now() > b.deadline {
+                b.stop = Some(Stop::Deadline);
+            }
+        }
+        cell.set(Some(b));
+        b.stop
+    })
+}
+
+/// Rhai's progress callback: every operation of every script and closure ticks.
+fn on_progress(_ops: u64) -> Option<Dynamic> {
+    tick(false).map(Stop::token)
+}
+
+/// Called by the wrappers in [`fns`] before each closure call and before native work
+/// that grows with the data: one tick, and a look at the clock.
+pub(crate) fn checkpoint() -> Result<(), Box<EvalAltResult>> {
+    match tick(true) {
+        None => Ok(()),
+        Some(stop) => Err(EvalAltResult::ErrorTerminated(stop.token(), Position::NONE).into()),
+    }
 }
 
 /// Run `f` (which evaluates a script with an engine from [`engine`]) under the
-/// wall-clock bound of `limits`.
+/// operation budget and the wall-clock bound of `limits`.
 pub fn with_deadline<T>(limits: &Limits, f: impl FnOnce() -> T) -> T {
-    DEADLINE.with(|c| {
-        c.set(Some(
-            Instant::now() + Duration::from_micros(limits.deadline_micros),
-        ))
-    });
+    let budget = Budget {
+        deadline: Instant::now() + Duration::from_micros(limits.deadline_micros),
+        ticks: 0,
+        max_ops: limits.max_operations,
+        stop: None,
+    };
+    let outer = BUDGET.with(|c| c.replace(Some(budget)));
     let out = f();
-    DEADLINE.with(|c| c.set(None));
+    BUDGET.with(|c| c.set(outer));
     out
 }
 
 /// Resource limits for rule scripts.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Rhai operations one rule may run before it is stopped.
+    /// Operations one rule may run before it is stopped, counting the operations
+    /// of every closure it has a native function run.
     pub max_operations: u64,
     /// Nesting depth of expressions (global, inside functions).
     pub max_expr_depth: usize,
@@ -55,8 +155,8 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// Wall-clock bound per rule, in microseconds. Catches work that Rhai's
-    /// operation counter misses (closures run by `filter`/`map`).
+    /// Wall-clock bound per rule, in microseconds: the backstop for work that
+    /// operations do not measure well (native calls on large values).
     pub deadline_micros: u64,
 }
 
@@ -75,12 +175,29 @@ impl Default for Limits {
     }
 }
 
-/// A Rhai engine with the sandbox settings: every limit set, no `eval`, no module
-/// imports (functions in `lib/` are merged into every rule instead), no printing,
-/// strict variables and failing on misspelled map properties.
+/// A Rhai engine with the sandbox settings: only the packages and wrappers listed in
+/// the module docs, every limit set, no `eval`, no module imports (functions in
+/// `lib/` are merged into every rule instead), no printing, strict variables and
+/// failing on misspelled map properties.
 pub fn engine(limits: &Limits) -> Engine {
-    let mut e = Engine::new();
-    e.set_max_operations(limits.max_operations)
+    let mut e = Engine::new_raw();
+    for package in [
+        ArithmeticPackage::new().as_shared_module(),
+        LogicPackage::new().as_shared_module(),
+        BasicMathPackage::new().as_shared_module(),
+        BitFieldPackage::new().as_shared_module(),
+        BasicStringPackage::new().as_shared_module(),
+        MoreStringPackage::new().as_shared_module(),
+        BasicIteratorPackage::new().as_shared_module(),
+        BasicFnPackage::new().as_shared_module(),
+        BasicArrayPackage::new().as_shared_module(),
+        BasicMapPackage::new().as_shared_module(),
+    ] {
+        e.register_global_module(package);
+    }
+    fns::register(&mut e);
+    e.set_max_strings_interned(256)
+        .set_max_operations(limits.max_operations)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth)
         .set_max_call_levels(limits.max_call_levels)
         .set_max_string_size(limits.max_string_size)
@@ -97,7 +214,7 @@ pub fn engine(limits: &Limits) -> Engine {
     }
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
-    e.on_progress(|_| past_deadline().then(|| Dynamic::from("deadline")));
+    e.on_progress(on_progress);
     e
 }
 
