@@ -709,8 +709,10 @@ impl Store {
         let result = health::no_panic("reading the audit log", f)
             .map_err(AuditError::Damaged)
             .and_then(|r| r);
-        if let Err(e @ (AuditError::Store(_) | AuditError::Damaged(_))) = &result {
-            self.inner.health.mark(e.to_string());
+        match &result {
+            Err(AuditError::Store(e)) => self.inner.health.mark(format!("sled: {e}")),
+            Err(AuditError::Damaged(m)) => self.inner.health.mark(m.clone()),
+            _ => {}
         }
         result
     }

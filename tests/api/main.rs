@@ -16,6 +16,7 @@ mod lifecycle;
 mod privacy;
 mod retention;
 mod rules;
+mod storage;
 mod students;
 mod tamper;
 mod webhooks;
