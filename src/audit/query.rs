@@ -174,7 +174,7 @@ impl Store {
                     p.file
                 ),
             )),
-            Ok(Some(p)) if p.seq > 0 && !self.hash_at(p.seq)?.is_some_and(|h| h == p.hash) => {
+            Ok(Some(p)) if p.seq > 0 && self.hash_at(p.seq)?.is_none_or(|h| h != p.hash) => {
                 Ok(bad(
                     p.seq,
                     format!(
