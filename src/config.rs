@@ -68,6 +68,14 @@ pub struct Audit {
     /// Refused requests per client address per minute audited one by one; the rest
     /// are counted and recorded as one entry (see `http::denials`).
     pub denials_per_minute: u32,
+    /// Ed25519 key signing checkpoints (64 hex digits; `intervene keys checkpoint`).
+    /// Must be outside the data directory. `None`: checkpoints are made and kept,
+    /// unsigned (see `audit::checkpoint`).
+    pub checkpoint_key: Option<PathBuf>,
+    /// A checkpoint after this many entries...
+    pub checkpoint_every_entries: u64,
+    /// ...or after this many seconds, when the log grew meanwhile.
+    pub checkpoint_every_secs: u64,
 }
 
 impl Default for Audit {
@@ -75,6 +83,9 @@ impl Default for Audit {
         Audit {
             retention_days: None,
             denials_per_minute: 10,
+            checkpoint_key: None,
+            checkpoint_every_entries: 10_000,
+            checkpoint_every_secs: 300,
         }
     }
 }
@@ -245,6 +256,12 @@ impl Settings {
                     k.name
                 )));
             }
+        }
+        if self.audit.checkpoint_every_entries == 0 || self.audit.checkpoint_every_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_every_entries and audit.checkpoint_every_secs must be at least 1"
+                    .into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use intervene::audit::{Query, Store};
+use intervene::audit::{OpenMode, Query, Store};
 use intervene::batch::{self, Output};
 use intervene::config::{LogFormat, Role, Settings};
 use intervene::engine::Evaluator;
@@ -110,8 +110,23 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Check the hash chain; exit 1 naming the first bad entry
-    Verify,
+    /// Check the hash chain, and that the log reaches the last head the server
+    /// acknowledged; exit 1 naming the first bad or missing entry
+    Verify {
+        /// Checkpoints you kept (JSON from `GET /v1/audit/checkpoint` or the server's
+        /// log, one or more): the log must reach each one's `seq` with its `hash`
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The server's checkpoint public key (hex): each checkpoint must be signed
+        /// by it. Without it a signature is checked against the key the checkpoint
+        /// names, which shows only that it was not altered since it was signed
+        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Accept that the newest entries were lost (the store was damaged and they
+    /// cannot be restored from a backup): record the loss as an `audit.gap` entry so
+    /// the server can start again without reusing their numbers
+    RecordGap,
     /// Print every entry as NDJSON
     Export,
     /// Remove the content of decisions older than N days, keeping the chain
@@ -139,6 +154,12 @@ enum KeysAction {
         name: String,
         #[arg(long)]
         role: String,
+    },
+    /// Create the Ed25519 key that signs audit checkpoints (never overwrites a file);
+    /// prints its public key. Keep it outside the data directory
+    Checkpoint {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -210,6 +231,16 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Keys {
             action: KeysAction::New { name, role },
         } => keys_new(&name, &role),
+        Command::Keys {
+            action: KeysAction::Checkpoint { out },
+        } => {
+            let public = intervene::audit::checkpoint::create_key(&out)?;
+            println!("checkpoint key written to {} (mode 0600)", out.display());
+            println!("public key (give it to auditors): {public}");
+            println!("add to intervene.yaml under audit:");
+            println!("  checkpoint_key: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -356,44 +387,49 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
     if !data.join("db").exists() {
         anyhow::bail!("no audit store in `{}`", data.display());
     }
-    let store = Store::open(data, None)?;
+    let mode = match &action {
+        AuditAction::Verify { .. } | AuditAction::Export | AuditAction::Show { .. } => {
+            OpenMode::Inspect
+        }
+        AuditAction::RecordGap => OpenMode::RecordGap { actor: cli_actor() },
+        AuditAction::Purge { .. } => OpenMode::Serve,
+    };
+    let store = Store::open_with(
+        data,
+        intervene::audit::Options {
+            mode,
+            ..Default::default()
+        },
+    )?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let code = match action {
-        AuditAction::Verify => {
-            let tty = io::stderr().is_terminal();
-            let report = store.verify(&mut |n| {
-                if tty {
-                    eprint!("\r{n} entries checked");
-                }
-            })?;
-            if tty {
-                eprintln!();
-            }
-            if report.ok {
-                writeln!(
+        AuditAction::Verify {
+            checkpoint,
+            public_key,
+        } => verify(
+            &store,
+            checkpoint.as_deref(),
+            public_key.as_deref(),
+            &mut out,
+        )?,
+        AuditAction::RecordGap => {
+            match store.recorded_gap() {
+                Some(g) => writeln!(
                     out,
-                    "ok: {} entries, chain intact, head {}",
-                    report.entries, report.head_hash
-                )?;
-                ExitCode::SUCCESS
-            } else {
-                writeln!(
+                    "recorded: entries {} to {} were lost; entry {} (audit.gap) says so, and the log goes on after it",
+                    g.from, g.through, g.recorded_at
+                )?,
+                None => writeln!(
                     out,
-                    "BROKEN at entry {}: {}",
-                    report.first_bad_seq.unwrap_or(0),
-                    report.problem.unwrap_or_default()
-                )?;
-                ExitCode::from(1)
+                    "nothing to record: the log reaches the last entry it acknowledged"
+                )?,
             }
+            ExitCode::SUCCESS
         }
         AuditAction::Purge { older_than_days } => {
             let before = intervene::audit::retention_cutoff(older_than_days);
-            let actor = match std::env::var("USER") {
-                Ok(user) if !user.is_empty() => format!("cli:{user}"),
-                _ => "cli".to_string(),
-            };
-            let report = store.purge_before(&before, &actor, "")?;
+            let report = store.purge_before(&before, &cli_actor(), "")?;
             writeln!(
                 out,
                 "purged {} decisions dated before {before} ({} purge entries, {} entries read)",
@@ -437,6 +473,96 @@ fn audit(action: AuditAction, data: &Path) -> anyhow::Result<ExitCode> {
     drop(out);
     store.shutdown();
     Ok(code)
+}
+
+/// Who the CLI acts as in the entries it appends.
+fn cli_actor() -> String {
+    match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => format!("cli:{user}"),
+        _ => "cli".to_string(),
+    }
+}
+
+/// `intervene audit verify`: the chain, the recorded head, and kept checkpoints.
+fn verify(
+    store: &Store,
+    checkpoints: Option<&Path>,
+    public_key: Option<&str>,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let tty = io::stderr().is_terminal();
+    let report = store.verify(&mut |n| {
+        if tty {
+            eprint!("\r{n} entries checked");
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    if !report.ok {
+        writeln!(
+            out,
+            "BROKEN at entry {}: {}",
+            report.first_bad_seq.unwrap_or(0),
+            report.problem.unwrap_or_default()
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    let mut matched = Vec::new();
+    if let Some(file) = checkpoints {
+        for c in read_checkpoints(file)? {
+            let checked = c
+                .check_signature(public_key)
+                .and_then(|_| store.check_checkpoint(&c).map_err(|e| e.to_string()));
+            if let Err(problem) = checked {
+                writeln!(
+                    out,
+                    "BROKEN against checkpoint `{}`: {problem}",
+                    file.display()
+                )?;
+                return Ok(ExitCode::from(1));
+            }
+            matched.push(c.seq);
+        }
+    }
+    writeln!(
+        out,
+        "ok: {} entries, chain intact, head {}",
+        report.entries, report.head_hash
+    )?;
+    for g in &report.recorded_gaps {
+        writeln!(
+            out,
+            "note: entries {} to {} were lost (recorded by entry {}, audit.gap)",
+            g.from, g.through, g.recorded_at
+        )?;
+    }
+    if !matched.is_empty() {
+        let signed = if public_key.is_some() {
+            ", signed by the key given"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "matches the checkpoints at entries {matched:?}{signed}"
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One or more checkpoints (JSON documents, e.g. one per line) from `file`.
+fn read_checkpoints(file: &Path) -> anyhow::Result<Vec<intervene::audit::Checkpoint>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read checkpoint file `{}`", file.display()))?;
+    let all: Vec<intervene::audit::Checkpoint> = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("checkpoint file `{}`", file.display()))?;
+    if all.is_empty() {
+        anyhow::bail!("checkpoint file `{}` holds no checkpoint", file.display());
+    }
+    Ok(all)
 }
 
 fn keys_new(name: &str, role: &str) -> anyhow::Result<ExitCode> {

@@ -16,22 +16,32 @@
 //! Retention removes old decisions' content without breaking the chain: see
 //! [`purge`].
 //!
+//! Damage is never silent: the head is recorded outside sled after every group
+//! commit and in signed checkpoints ([`checkpoint`]), so a log that lost its newest
+//! entries refuses to open for writing ([`Store::open`]); a sled error or panic on
+//! any read or write marks the store damaged (readiness fails, appends are refused);
+//! so does the data directory disappearing under the server.
+//!
 //! This is the only module that touches sled's audit trees.
 
+pub mod checkpoint;
 mod decision;
+mod health;
 mod purge;
 mod query;
+mod tail;
 mod writer;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use checkpoint::Checkpoint;
 pub use decision::{Source, decision_entry, decision_entry_with_json, decision_json, record_hash};
 pub use purge::{Hold, MAX_PER_PURGE, Retention, retention_cutoff};
-pub use query::{Page, Query, VerifyReport};
+pub use query::{Gap, Page, Query, VerifyReport};
 pub use writer::FlushStats;
 
 /// Tree names; part of the on-disk format.
@@ -319,7 +329,7 @@ impl Store {
 
     /// Every legal hold, by student id.
     pub fn holds(&self) -> Result<Vec<Hold>, AuditError> {
-        purge::holds(&self.inner.meta)
+        self.reading(|| purge::holds(&self.inner.meta))
     }
 
     /// Up to [`purge::MAX_PER_PURGE`] unpurged decisions in `from..=through` dated
@@ -467,6 +477,45 @@ pub enum AuditError {
     Closed,
     #[error("audit entry {seq} is unreadable: {message}")]
     Corrupt { seq: u64, message: String },
+    #[error("audit store is damaged: {0}")]
+    Damaged(String),
+    /// The log ends before entries that were acknowledged (see [`Store::open`]).
+    #[error(
+        "the audit log in `{dir}` ends at entry {have}, but entries up to {promised} were acknowledged (recorded in `{file}`): entries {from} to {promised} are lost or damaged. \
+The server does not start on it, so their numbers are never reused. Restore the data directory from a backup; or, to accept the loss, \
+run `intervene audit record-gap --data {dir}`, which records it in the log as an `audit.gap` entry",
+        from = have + 1
+    )]
+    Lost {
+        dir: String,
+        have: u64,
+        promised: u64,
+        file: &'static str,
+    },
+    /// The entry at the recorded head is not the one acknowledged.
+    #[error(
+        "the audit log in `{dir}` holds another entry {seq} than the one acknowledged (recorded in `{file}`): the log was altered or replaced; restore the data directory from a backup"
+    )]
+    Diverged {
+        dir: String,
+        seq: u64,
+        file: &'static str,
+    },
+}
+
+impl AuditError {
+    /// The store cannot take entries (damaged, lost entries, shut down): the client
+    /// should be told "unavailable", not "internal error".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            AuditError::Store(_)
+                | AuditError::Damaged(_)
+                | AuditError::Closed
+                | AuditError::Lost { .. }
+                | AuditError::Diverged { .. }
+        )
+    }
 }
 
 /// Called after each group commit with its size and timing (for metrics).
@@ -485,13 +534,66 @@ struct Inner {
     by_rule: sled::Tree,
     meta: sled::Tree,
     writer: writer::Handle,
+    dir: PathBuf,
+    health: Arc<health::Health>,
+    /// The data directory as opened (`None` for a store opened to inspect).
+    identity: Option<health::Identity>,
+    latest: Arc<Mutex<Option<Checkpoint>>>,
+    /// The gap recorded when opened with [`OpenMode::RecordGap`].
+    recorded_gap: Mutex<Option<Gap>>,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// To take entries: refuses a log that lost acknowledged entries.
+    #[default]
+    Serve,
+    /// To read and verify only (the CLI's `verify`, `export`, `show`): opens whatever
+    /// is there, writes nothing, and lets [`Store::verify`] report what is wrong.
+    Inspect,
+    /// Like `Serve`, but a log that lost its newest entries gets an `audit.gap`
+    /// entry recording the loss (by `actor`), and goes on after it.
+    RecordGap { actor: String },
+}
+
+/// Everything [`Store::open_with`] takes.
+#[derive(Default)]
+pub struct Options {
+    pub observer: Option<FlushObserver>,
+    pub checkpoints: checkpoint::Policy,
+    pub mode: OpenMode,
 }
 
 impl Store {
-    /// Open (or create) the store in `dir`. Fails when another process has it open.
+    /// Open (or create) the store in `dir` to take entries, with unsigned
+    /// checkpoints at the default interval. Fails when another process has it open,
+    /// when sled cannot read it, or when the log lost entries it acknowledged.
     pub fn open(dir: &Path, observer: Option<FlushObserver>) -> Result<Store, AuditError> {
+        Self::open_with(
+            dir,
+            Options {
+                observer,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Open the store in `dir` to read and verify it, whatever state it is in.
+    pub fn open_to_inspect(dir: &Path) -> Result<Store, AuditError> {
+        Self::open_with(
+            dir,
+            Options {
+                mode: OpenMode::Inspect,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Open (or create) the store in `dir` as `options` say.
+    pub fn open_with(dir: &Path, options: Options) -> Result<Store, AuditError> {
         let db = open_db(dir)?;
-        Self::from_db(db, dir, observer)
+        Self::from_db_with(db, dir, options)
     }
 
     /// Use an already-open sled database (shared with other modules' trees).
@@ -500,37 +602,128 @@ impl Store {
         dir: &Path,
         observer: Option<FlushObserver>,
     ) -> Result<Store, AuditError> {
-        let log = db.open_tree(LOG_TREE)?;
-        let by_student = db.open_tree(BY_STUDENT_TREE)?;
-        let by_rule = db.open_tree(BY_RULE_TREE)?;
-        let meta = db.open_tree(META_TREE)?;
-        let mut head = writer::recover(&log, &by_student, &by_rule, &meta)?;
-        let trees = writer::Trees {
-            db: db.clone(),
-            log: log.clone(),
-            by_student: by_student.clone(),
-            by_rule: by_rule.clone(),
-            meta: meta.clone(),
-            db_file: std::fs::File::open(dir.join("db")).ok(),
-        };
-        if let Ok(conf) = std::fs::File::open(dir.join("conf")) {
-            conf.sync_all()?;
+        Self::from_db_with(
+            db,
+            dir,
+            Options {
+                observer,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// [`Store::from_db`] with [`Options`].
+    pub fn from_db_with(db: sled::Db, dir: &Path, options: Options) -> Result<Store, AuditError> {
+        let damaged = |e: String| AuditError::Damaged(e);
+        let (trees, head) = health::no_panic("reading the audit log", || open_trees(&db, dir))
+            .map_err(damaged)??;
+        let health = Arc::new(health::Health::default());
+        let latest = Arc::new(Mutex::new(None));
+        if options.mode == OpenMode::Inspect {
+            return Ok(Store::assemble(
+                trees,
+                dir,
+                writer::Handle::closed(),
+                health,
+                None,
+                latest,
+            ));
         }
-        if let Some(resumed) = purge::resume(&trees, &head)? {
-            head = resumed;
-            db.flush()?;
-        }
-        let writer = writer::Handle::start(trees, head, observer);
-        Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                log,
-                by_student,
-                by_rule,
-                meta,
-                writer,
-            }),
+        let (head, gap) = health::no_panic("reading the audit log", || {
+            tail::settle(&trees, dir, head, &options.mode, &health)
         })
+        .map_err(damaged)??;
+        let identity = health::Identity::take(dir, std::fs::File::open(dir.join("db")).ok())?;
+        let mut guards = writer::Guards {
+            health: health.clone(),
+            identity: health::Identity::take(dir, std::fs::File::open(dir.join("db")).ok()).ok(),
+            files: Some(checkpoint::Files::open(dir)?),
+            policy: options.checkpoints,
+            latest: latest.clone(),
+            last: (0, std::time::Instant::now()),
+        };
+        if health.problem().is_none() {
+            // The startup checkpoint (also brings `audit.head` up to date).
+            guards.checkpoint(&head).map_err(AuditError::Damaged)?;
+        }
+        let writer = writer::Handle::start(trees.clone(), head, options.observer, guards);
+        let store = Store::assemble(trees, dir, writer, health, Some(identity), latest);
+        if let Ok(mut g) = store.inner.recorded_gap.lock() {
+            *g = gap;
+        }
+        Ok(store)
+    }
+
+    fn assemble(
+        trees: writer::Trees,
+        dir: &Path,
+        writer: writer::Handle,
+        health: Arc<health::Health>,
+        identity: Option<health::Identity>,
+        latest: Arc<Mutex<Option<Checkpoint>>>,
+    ) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                db: trees.db,
+                log: trees.log,
+                by_student: trees.by_student,
+                by_rule: trees.by_rule,
+                meta: trees.meta,
+                writer,
+                dir: dir.to_path_buf(),
+                health,
+                identity,
+                latest,
+                recorded_gap: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The gap recorded when the store was opened with [`OpenMode::RecordGap`]
+    /// (`None`: nothing was lost).
+    pub fn recorded_gap(&self) -> Option<Gap> {
+        self.inner.recorded_gap.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Why the store cannot take entries, if it cannot: damaged (a sled error or
+    /// panic, a broken chain found at startup) or its data directory gone. Cheap
+    /// (a few `stat`s): readiness calls it.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(p) = self
+            .inner
+            .identity
+            .as_ref()
+            .and_then(health::Identity::check)
+        {
+            self.inner.health.mark(p);
+        }
+        self.inner.health.problem()
+    }
+
+    /// Record that the store is damaged (for modules that keep their own trees in
+    /// the same sled database and see a sled error there).
+    pub fn report_damage(&self, problem: impl Into<String>) {
+        self.inner.health.mark(problem);
+    }
+
+    /// The latest checkpoint (made at startup, every N entries or seconds, and at
+    /// shutdown); `None` for a store opened to inspect.
+    pub fn latest_checkpoint(&self) -> Option<Checkpoint> {
+        self.inner.latest.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Run a read, turning a panic inside sled into an error, and marking the store
+    /// damaged on any sled error.
+    fn reading<T>(&self, f: impl FnOnce() -> Result<T, AuditError>) -> Result<T, AuditError> {
+        let result = health::no_panic("reading the audit log", f)
+            .map_err(AuditError::Damaged)
+            .and_then(|r| r);
+        match &result {
+            Err(AuditError::Store(e)) => self.inner.health.mark(format!("sled: {e}")),
+            Err(AuditError::Damaged(m)) => self.inner.health.mark(m.clone()),
+            _ => {}
+        }
+        result
     }
 
     /// The sled database, for modules that keep their own trees beside the log.
@@ -586,33 +779,35 @@ impl Store {
 
     /// The entry with sequence number `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<Entry>, AuditError> {
-        match self.inner.log.get(seq.to_be_bytes())? {
+        self.reading(|| match self.inner.log.get(seq.to_be_bytes())? {
             None => Ok(None),
             Some(bytes) => decode(seq, &bytes).map(Some),
-        }
+        })
     }
 
     /// [`Store::get`], and whether the entry's stored bytes still match its `hash`
     /// (one entry's share of what [`Store::verify`] checks for the whole chain). Kept
     /// apart from `get`, which queries call per entry and which need no hashing.
     pub fn get_checked(&self, seq: u64) -> Result<Option<(Entry, bool)>, AuditError> {
-        match self.inner.log.get(seq.to_be_bytes())? {
+        self.reading(|| match self.inner.log.get(seq.to_be_bytes())? {
             None => Ok(None),
             Some(bytes) => {
                 let intact = stored_hash(&bytes).is_some_and(|(c, claimed)| c == claimed);
                 decode(seq, &bytes).map(|e| Some((e, intact)))
             }
-        }
+        })
     }
 
     /// Number of the last entry (0 when empty).
     pub fn head_seq(&self) -> Result<u64, AuditError> {
-        Ok(self
-            .inner
-            .log
-            .last()?
-            .map(|(k, _)| key_seq(&k))
-            .unwrap_or(0))
+        self.reading(|| {
+            Ok(self
+                .inner
+                .log
+                .last()?
+                .map(|(k, _)| key_seq(&k))
+                .unwrap_or(0))
+        })
     }
 
     /// Entries with `seq > after`, in order, at most `limit`, as stored bytes
@@ -622,17 +817,19 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
-        let mut out = Vec::new();
-        for item in self
-            .inner
-            .log
-            .range((after + 1).to_be_bytes()..)
-            .take(limit)
-        {
-            let (k, v) = item?;
-            out.push((key_seq(&k), v));
-        }
-        Ok(out)
+        self.reading(|| {
+            let mut out = Vec::new();
+            for item in self
+                .inner
+                .log
+                .range((after + 1).to_be_bytes()..)
+                .take(limit)
+            {
+                let (k, v) = item?;
+                out.push((key_seq(&k), v));
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -645,7 +842,14 @@ pub fn open_db(dir: &Path) -> Result<sled::Db, AuditError> {
     let locked = |e: &sled::Error| matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        match sled::Config::new().path(dir).open() {
+        let opened = health::no_panic("opening the store", || sled::Config::new().path(dir).open())
+            .map_err(|e| {
+                AuditError::Damaged(format!(
+                    "`{}`: {e}; restore the data directory from a backup",
+                    dir.display()
+                ))
+            })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -656,9 +860,35 @@ pub fn open_db(dir: &Path) -> Result<sled::Db, AuditError> {
                     dir.display()
                 ))));
             }
-            Err(e) => return Err(AuditError::Store(e)),
+            Err(e) => {
+                return Err(AuditError::Damaged(format!(
+                    "`{}` cannot be opened: {e}; restore the data directory from a backup",
+                    dir.display()
+                )));
+            }
         }
     }
+}
+
+/// Open the audit trees and find the head (indexing entries the indexes missed).
+fn open_trees(db: &sled::Db, dir: &Path) -> Result<(writer::Trees, writer::Head), AuditError> {
+    let log = db.open_tree(LOG_TREE)?;
+    let by_student = db.open_tree(BY_STUDENT_TREE)?;
+    let by_rule = db.open_tree(BY_RULE_TREE)?;
+    let meta = db.open_tree(META_TREE)?;
+    let head = writer::recover(&log, &by_student, &by_rule, &meta)?;
+    if let Ok(conf) = std::fs::File::open(dir.join("conf")) {
+        conf.sync_all()?;
+    }
+    let trees = writer::Trees {
+        db: db.clone(),
+        log,
+        by_student,
+        by_rule,
+        meta,
+        db_file: std::fs::File::open(dir.join("db")).ok().map(Arc::new),
+    };
+    Ok((trees, head))
 }
 
 pub(crate) fn key_seq(k: &[u8]) -> u64 {

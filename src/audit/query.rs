@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AuditError, Entry, GENESIS, Store, index_key, key_seq, stored_hash};
+use super::{AuditError, Entry, GENESIS, Store, checkpoint, index_key, key_seq, stored_hash};
 
 /// Most entries one page returns.
 pub const MAX_PAGE: usize = 500;
@@ -45,6 +45,18 @@ pub struct VerifyReport {
     pub first_bad_seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Entries known lost, each recorded by an `audit.gap` entry (`intervene audit
+    /// record-gap`); the chain is otherwise intact.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_gaps: Vec<Gap>,
+}
+
+/// Entries `from..=through` were lost; entry `recorded_at` (`audit.gap`) says so.
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Gap {
+    pub from: u64,
+    pub through: u64,
+    pub recorded_at: u64,
 }
 
 impl Store {
@@ -131,6 +143,93 @@ impl Store {
     /// equal to the previous `hash`, each `hash` equal to the recomputed one.
     /// `progress` is called every 10,000 entries.
     pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, AuditError> {
+        self.reading(|| self.verify_chain(progress))
+    }
+
+    /// [`Store::verify`], then against the head recorded outside sled (`audit.head`,
+    /// `checkpoint.json`): sled drops a damaged tail without a word, and this is
+    /// where that shows. Read first, so entries appended meanwhile cannot confuse it.
+    fn verify_chain(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, AuditError> {
+        let promised = checkpoint::promised(&self.inner.dir);
+        let mut report = self.verify_links(progress)?;
+        if !report.ok {
+            return Ok(report);
+        }
+        let bad = |seq: u64, problem: String| VerifyReport {
+            ok: false,
+            first_bad_seq: Some(seq),
+            problem: Some(problem),
+            ..report.clone()
+        };
+        match promised {
+            Err(e) => Ok(bad(report.entries + 1, e)),
+            Ok(Some(p)) if p.seq > report.entries => Ok(bad(
+                report.entries + 1,
+                format!(
+                    "entries {} to {} are missing: the log ends at entry {}, but entry {} was acknowledged (recorded in `{}`)",
+                    report.entries + 1,
+                    p.seq,
+                    report.entries,
+                    p.seq,
+                    p.file
+                ),
+            )),
+            Ok(Some(p)) if p.seq > 0 && self.hash_at(p.seq)?.is_none_or(|h| h != p.hash) => {
+                Ok(bad(
+                    p.seq,
+                    format!(
+                        "entry {} is not the one acknowledged (recorded in `{}`): the log was altered or replaced",
+                        p.seq, p.file
+                    ),
+                ))
+            }
+            _ => {
+                report.ok = true;
+                Ok(report)
+            }
+        }
+    }
+
+    /// Does the log hold checkpoint `c` (an entry at `c.seq` with `c.hash`)? The
+    /// signature is checked apart ([`checkpoint::Checkpoint::check_signature`]).
+    pub fn check_checkpoint(&self, c: &checkpoint::Checkpoint) -> Result<(), String> {
+        if c.seq == 0 {
+            return Ok(());
+        }
+        let head = self.head_seq().map_err(|e| e.to_string())?;
+        if head < c.seq {
+            return Err(format!(
+                "the log is shorter than the checkpoint: it ends at entry {head}, the checkpoint holds entry {}",
+                c.seq
+            ));
+        }
+        match self
+            .reading(|| self.hash_at(c.seq))
+            .map_err(|e| e.to_string())?
+        {
+            None => Err(format!(
+                "entry {}, which the checkpoint holds, is not in the log",
+                c.seq
+            )),
+            Some(h) if h != c.hash => Err(format!(
+                "entry {} differs from the checkpoint: its hash is {h}, the checkpoint says {}",
+                c.seq, c.hash
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The stored hash of entry `seq`, if there is one.
+    pub(super) fn hash_at(&self, seq: u64) -> Result<Option<String>, AuditError> {
+        Ok(self.inner.log.get(seq.to_be_bytes())?.and_then(|v| {
+            serde_json::from_slice::<Framed>(&v)
+                .ok()
+                .map(|e| e.hash.into_owned())
+        }))
+    }
+
+    fn verify_links(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, AuditError> {
+        let mut gaps = Vec::new();
         let mut expected_seq = 1u64;
         let mut prev = GENESIS.to_string();
         let bad = |seq: u64, n: u64, prev: &str, problem: String| VerifyReport {
@@ -139,6 +238,7 @@ impl Store {
             head_hash: prev.to_string(),
             first_bad_seq: Some(seq),
             problem: Some(problem),
+            recorded_gaps: Vec::new(),
         };
         // Purge entry seq -> (first tombstone naming it, tombstones, digest so far).
         let mut purges: HashMap<u64, (u64, u64, Sha256)> = HashMap::new();
@@ -146,6 +246,18 @@ impl Store {
             let (k, v) = item?;
             let seq = key_seq(&k);
             let n = expected_seq - 1;
+            let gap = super::tail::gap_range(&v)
+                .filter(|r| *r == (expected_seq, seq.saturating_sub(1)) && seq > expected_seq);
+            if let Some((from, through)) = gap {
+                // A loss recorded by `audit.gap`: the entry links to the last hash that
+                // was acknowledged, which is gone with the lost entries.
+                gaps.push(Gap {
+                    from,
+                    through,
+                    recorded_at: seq,
+                });
+                expected_seq = seq;
+            }
             if seq != expected_seq {
                 return Ok(bad(
                     expected_seq,
@@ -172,7 +284,7 @@ impl Store {
                     format!("entry stored at {seq} says it is {}", e.seq),
                 ));
             }
-            if e.prev_hash != prev {
+            if e.prev_hash != prev && gap.is_none() {
                 return Ok(bad(
                     seq,
                     n,
@@ -253,6 +365,7 @@ impl Store {
             head_hash: prev,
             first_bad_seq: None,
             problem: None,
+            recorded_gaps: gaps,
         })
     }
 }
@@ -291,14 +404,14 @@ fn check_purge(seq: u64, bytes: &[u8], seen: Option<(u64, u64, Sha256)>) -> Opti
 
 /// The chain fields of a stored entry; the rest is checked through the hash.
 #[derive(Deserialize)]
-struct Framed<'a> {
-    seq: u64,
+pub(super) struct Framed<'a> {
+    pub seq: u64,
     #[serde(borrow)]
-    kind: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
     #[serde(default)]
-    purged_by: Option<u64>,
+    pub purged_by: Option<u64>,
     #[serde(borrow)]
-    prev_hash: Cow<'a, str>,
+    pub prev_hash: Cow<'a, str>,
     #[serde(borrow)]
-    hash: Cow<'a, str>,
+    pub hash: Cow<'a, str>,
 }

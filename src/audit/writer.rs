@@ -1,12 +1,19 @@
 //! The single writer thread: group commit of appends.
+//!
+//! Before acknowledging a group it checks that the data directory is still the one
+//! it opened and records the head in `audit.head`; it makes the checkpoints (see
+//! [`super::checkpoint`]). Any failure, or a panic inside sled, marks the store
+//! damaged ([`Health`]): that group and every later one is refused.
 
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, Checkpoint, HEAD_FILE};
+use super::health::{Health, Identity, no_panic};
 use super::{
     Appended, AuditError, Companion, FlushObserver, GENESIS, NewEntry, decode, encode, index_key,
     now,
@@ -22,6 +29,7 @@ pub struct FlushStats {
     pub flush_seconds: f64,
 }
 
+#[derive(Clone)]
 pub(super) struct Trees {
     pub db: sled::Db,
     pub log: sled::Tree,
@@ -29,7 +37,7 @@ pub(super) struct Trees {
     pub by_rule: sled::Tree,
     pub meta: sled::Tree,
     /// sled's log file, kept open for fdatasync after each flush.
-    pub db_file: Option<std::fs::File>,
+    pub db_file: Option<Arc<std::fs::File>>,
 }
 
 type Reply = oneshot::Sender<Result<Appended, AuditError>>;
@@ -102,15 +110,28 @@ fn index<R: AsRef<str>>(
 }
 
 impl Handle {
-    pub(super) fn start(trees: Trees, head: Head, observer: Option<FlushObserver>) -> Handle {
+    pub(super) fn start(
+        trees: Trees,
+        head: Head,
+        observer: Option<FlushObserver>,
+        guards: Guards,
+    ) -> Handle {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(trees, head, rx, observer))
+            .spawn(move || run(trees, head, rx, observer, guards))
             .ok();
         Handle {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(thread),
+        }
+    }
+
+    /// A writer that takes nothing (a store opened to inspect): appends fail.
+    pub(super) fn closed() -> Handle {
+        Handle {
+            tx: Mutex::new(None),
+            thread: Mutex::new(None),
         }
     }
 
@@ -174,9 +195,93 @@ impl Drop for Handle {
     }
 }
 
-fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<FlushObserver>) {
+/// What the writer checks and keeps beside the log: the store's health, the data
+/// directory's identity, `audit.head` and checkpoints.
+pub(super) struct Guards {
+    pub health: Arc<Health>,
+    pub identity: Option<Identity>,
+    pub files: Option<checkpoint::Files>,
+    pub policy: checkpoint::Policy,
+    /// The latest checkpoint, for `GET /v1/audit/checkpoint`.
+    pub latest: Arc<Mutex<Option<Checkpoint>>>,
+    /// Head and time of the last checkpoint.
+    pub last: (u64, Instant),
+}
+
+impl Guards {
+    /// After a durable group commit (or when idle): is the directory still ours?
+    /// Then record the head, and make a checkpoint when one is due. `Err` says why
+    /// the store must be taken as damaged.
+    fn after_commit(&mut self, head: &Head, idle: bool) -> Result<(), String> {
+        if let Some(problem) = self.identity.as_ref().and_then(Identity::check) {
+            return Err(problem);
+        }
+        if head.0 == self.last.0 {
+            return Ok(());
+        }
+        let due = head.0.saturating_sub(self.last.0) >= self.policy.every_entries
+            || (idle && self.last.1.elapsed() >= self.policy.every);
+        if !idle && let Some(f) = &self.files {
+            f.record_head(head.0, &head.1, false)
+                .map_err(|e| format!("cannot record the head in `{HEAD_FILE}`: {e}"))?;
+        }
+        if due {
+            self.checkpoint(head)?;
+        }
+        Ok(())
+    }
+
+    /// Sign the head, keep it in the data directory, log it.
+    pub(super) fn checkpoint(&mut self, head: &Head) -> Result<(), String> {
+        let Some(files) = &self.files else {
+            return Ok(());
+        };
+        let c = Checkpoint::make(head.0, &head.1, self.policy.key.as_ref());
+        files
+            .record_head(head.0, &head.1, true)
+            .and_then(|_| files.keep(&c))
+            .map_err(|e| format!("cannot keep the checkpoint in the data directory: {e}"))?;
+        tracing::info!(
+            seq = c.seq,
+            hash = %c.hash,
+            at = %c.at,
+            public_key = c.public_key.as_deref().unwrap_or("none"),
+            signature = c.signature.as_deref().unwrap_or("none"),
+            "audit checkpoint"
+        );
+        if let Ok(mut l) = self.latest.lock() {
+            *l = Some(c);
+        }
+        self.last = (head.0, Instant::now());
+        Ok(())
+    }
+}
+
+/// How often an idle writer checks the data directory and due checkpoints.
+const IDLE_TICK: Duration = Duration::from_secs(2);
+
+fn run(
+    trees: Trees,
+    mut head: Head,
+    rx: mpsc::Receiver<Msg>,
+    observer: Option<FlushObserver>,
+    mut guards: Guards,
+) {
     let mut broken = false;
-    while let Ok(first) = rx.recv() {
+    let tick = guards.policy.every.min(IDLE_TICK);
+    loop {
+        let first = match rx.recv_timeout(tick) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if guards.health.problem().is_none()
+                    && let Err(problem) = guards.after_commit(&head, true)
+                {
+                    guards.health.mark(problem);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -184,59 +289,30 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
                 Err(_) => break,
             }
         }
-        let started = Instant::now();
-        let mut written = Vec::with_capacity(batch.len());
-        let mut failure = None;
-        for msg in batch {
-            if broken {
-                // After a failed purge nothing more may be appended: the plan it left
-                // claims the next sequence number, and reopening the store finishes it.
+        if let Some(problem) = guards.health.problem() {
+            // Never acknowledge into a store known to be damaged.
+            for msg in batch {
                 let (Msg::Append(_, _, reply) | Msg::Purge(_, reply)) = msg;
-                let _ = reply.send(Err(AuditError::Closed));
-                continue;
+                let _ = reply.send(Err(AuditError::Damaged(problem.clone())));
             }
-            let (result, reply) = match msg {
-                Msg::Append(new, companions, reply) => match write_one(&trees, &head, new) {
-                    Ok(entry) => {
-                        // The entry is in the log whatever happens to its companions.
-                        head = (entry.seq, entry.hash.clone());
-                        (write_companions(&companions).map(|()| entry), reply)
-                    }
-                    Err(e) => (Err(e), reply),
-                },
-                Msg::Purge(request, reply) => {
-                    let plan = super::purge::Plan {
-                        purge_seq: head.0 + 1,
-                        seqs: request.seqs,
-                        before: request.before,
-                        actor: request.actor,
-                        request_id: request.request_id,
-                    };
-                    let result = super::purge::execute(&trees, &head, &plan);
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
-                        broken = true;
-                    }
-                    (result, reply)
-                }
-            };
-            match result {
-                Ok(entry) => {
-                    head = (entry.seq, entry.hash.clone());
-                    written.push((entry, reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            }
+            continue;
         }
-        if let Err(e) = trees
-            .meta
-            .insert("indexed", &head.0.to_be_bytes())
-            .map_err(AuditError::from)
-            .and_then(|_| flush(&trees))
+        let started = Instant::now();
+        let outcome = no_panic("writing the audit log", || {
+            commit(&trees, &mut head, batch, &mut broken)
+        });
+        let (written, mut failure) = match outcome {
+            Ok(done) => done,
+            // The replies were dropped with the batch: their callers see Closed.
+            Err(problem) => (Vec::new(), Some(problem)),
+        };
+        if failure.is_none()
+            && let Err(problem) = guards.after_commit(&head, false)
         {
-            failure = Some(e.to_string());
+            failure = Some(problem);
+        }
+        if let Some(problem) = &failure {
+            guards.health.mark(problem.clone());
         }
         if let Some(obs) = &observer {
             obs(&FlushStats {
@@ -247,15 +323,92 @@ fn run(trees: Trees, mut head: Head, rx: mpsc::Receiver<Msg>, observer: Option<F
         for (entry, reply) in written {
             let _ = reply.send(match &failure {
                 None => Ok(entry),
-                Some(msg) => Err(AuditError::Io(std::io::Error::other(msg.clone()))),
+                Some(msg) => Err(AuditError::Damaged(msg.clone())),
             });
         }
         if broken {
             break;
         }
     }
-    // Queue closed: everything received was flushed above.
-    let _ = flush(&trees);
+    finish(&trees, &head, &mut guards);
+}
+
+/// Queue closed: everything received was flushed; record the final head and make
+/// the shutdown checkpoint (not over a store known to be damaged).
+fn finish(trees: &Trees, head: &Head, guards: &mut Guards) {
+    let flushed = no_panic("flushing the audit log", || flush(trees));
+    if !matches!(flushed, Ok(Ok(()))) || guards.health.problem().is_some() {
+        return;
+    }
+    if let Some(problem) = guards.identity.as_ref().and_then(Identity::check) {
+        guards.health.mark(problem);
+        return;
+    }
+    if let Err(problem) = guards.checkpoint(head) {
+        guards.health.mark(problem);
+    }
+}
+
+type Written = Vec<(Appended, Reply)>;
+
+/// Write a batch and flush it once. Returns the entries to acknowledge and, when
+/// the flush failed, why (then none of them may be acknowledged).
+fn commit(
+    trees: &Trees,
+    head: &mut Head,
+    batch: Vec<Msg>,
+    broken: &mut bool,
+) -> (Written, Option<String>) {
+    let mut written = Vec::with_capacity(batch.len());
+    for msg in batch {
+        if *broken {
+            // After a failed purge nothing more may be appended: the plan it left
+            // claims the next sequence number, and reopening the store finishes it.
+            let (Msg::Append(_, _, reply) | Msg::Purge(_, reply)) = msg;
+            let _ = reply.send(Err(AuditError::Closed));
+            continue;
+        }
+        let (result, reply) = match msg {
+            Msg::Append(new, companions, reply) => match write_one(trees, head, new) {
+                Ok(entry) => {
+                    // The entry is in the log whatever happens to its companions.
+                    *head = (entry.seq, entry.hash.clone());
+                    (write_companions(&companions).map(|()| entry), reply)
+                }
+                Err(e) => (Err(e), reply),
+            },
+            Msg::Purge(request, reply) => {
+                let plan = super::purge::Plan {
+                    purge_seq: head.0 + 1,
+                    seqs: request.seqs,
+                    before: request.before,
+                    actor: request.actor,
+                    request_id: request.request_id,
+                };
+                let result = super::purge::execute(trees, head, &plan);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
+                    *broken = true;
+                }
+                (result, reply)
+            }
+        };
+        match result {
+            Ok(entry) => {
+                *head = (entry.seq, entry.hash.clone());
+                written.push((entry, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+    let flushed = trees
+        .meta
+        .insert("indexed", &head.0.to_be_bytes())
+        .map_err(AuditError::from)
+        .and_then(|_| flush(trees));
+    (written, flushed.err().map(|e| e.to_string()))
 }
 
 pub(super) fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {

@@ -74,7 +74,14 @@ impl ApiError {
 
 impl From<crate::audit::AuditError> for ApiError {
     fn from(e: crate::audit::AuditError) -> Self {
-        ApiError::internal(e)
+        // A damaged or unavailable store is the operator's to fix and the client's
+        // to retry later: 503 saying why, never an acknowledgement.
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "audit store unavailable");
+            ApiError::Unavailable(e.to_string())
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

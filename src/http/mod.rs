@@ -151,6 +151,31 @@ impl AppState {
     }
 }
 
+/// Open the audit store as configured (checkpoint key and intervals).
+fn open_store(settings: &Settings, metrics: &metrics::Metrics) -> Result<Store, StartError> {
+    let a = &settings.audit;
+    let checkpoints = crate::audit::checkpoint::Policy::load(
+        a.checkpoint_key.as_deref(),
+        &settings.data,
+        a.checkpoint_every_entries,
+        a.checkpoint_every_secs,
+    )
+    .map_err(|e| crate::config::ConfigError::Invalid(format!("audit.checkpoint_key: {e}")))?;
+    if checkpoints.key.is_none() {
+        tracing::warn!(
+            "no audit.checkpoint_key: checkpoints are kept unsigned (see `intervene keys checkpoint`)"
+        );
+    }
+    Ok(Store::open_with(
+        &settings.data,
+        crate::audit::Options {
+            observer: Some(metrics.flush_observer()),
+            checkpoints,
+            mode: crate::audit::OpenMode::Serve,
+        },
+    )?)
+}
+
 /// The request id of a request (set by the middleware).
 #[derive(Clone)]
 pub(crate) struct RequestId(pub String);
@@ -209,7 +234,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let addr = settings.validate()?;
         let metrics = metrics::Metrics::new();
-        let store = Store::open(&settings.data, Some(metrics.flush_observer()))?;
+        let store = open_store(&settings, &metrics)?;
         // The directory passes the same gate as any publish (loads, its tests pass);
         // when it does not, the version last active here serves, and says so.
         let candidate = RuleSet::load_dir(&settings.rules)

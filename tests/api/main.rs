@@ -18,6 +18,7 @@ mod privacy;
 mod retention;
 mod rules;
 mod shutdown;
+mod storage;
 mod students;
 mod tamper;
 mod webhooks;

@@ -1,5 +1,5 @@
 //! `GET /v1/audit` (query), `/v1/audit/export` (NDJSON, streamed),
-//! `/v1/audit/verify` (check the chain).
+//! `/v1/audit/verify` (check the chain), `/v1/audit/checkpoint` (the signed head).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -207,12 +207,15 @@ pub async fn export(
     tag = "audit",
     operation_id = "audit_verify",
     summary = "Verify the audit log's hash chain",
-    description = "Recomputes every entry's hash and link; reports the first altered or missing entry.",
+    description = "Recomputes every entry's hash and link, and checks that the log reaches the \
+last head the server acknowledged (recorded outside the store); reports the first altered or \
+missing entry. A store that cannot be read answers 503 saying why.",
     responses(
         (status = 200, description = "The verification report (`ok: false` names the first bad entry)",
             body = crate::audit::VerifyReport),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
     ),
     security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
 )]
@@ -226,6 +229,58 @@ pub async fn verify(
         .await
         .map_err(ApiError::internal)??;
     Ok(HttpResponse::Ok().json(report))
+}
+
+/// The latest checkpoint, and how to check it.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub struct CheckpointView {
+    #[serde(flatten)]
+    pub checkpoint: crate::audit::Checkpoint,
+    /// The exact text signed.
+    pub message: String,
+    /// `ed25519`, or `none` when the server has no checkpoint key.
+    pub algorithm: &'static str,
+    pub how_to_verify: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoint",
+    tag = "audit",
+    operation_id = "audit_checkpoint",
+    summary = "The latest signed checkpoint of the log's head",
+    description = "The head (seq, hash, time) as signed by the server's checkpoint key (made at \
+startup, every `audit.checkpoint_every_entries` entries or `audit.checkpoint_every_secs` seconds, \
+and at shutdown). Keep it outside the server: `intervene audit verify --checkpoint FILE` later \
+fails if the log is shorter or differs at that entry.",
+    responses(
+        (status = 200, description = "The checkpoint", body = CheckpointView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+)]
+pub async fn checkpoint(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, &[Role::Auditor]).await?;
+    let Some(checkpoint) = state.store.latest_checkpoint() else {
+        return Err(ApiError::Unavailable(
+            "no checkpoint has been made yet".into(),
+        ));
+    };
+    Ok(HttpResponse::Ok().json(CheckpointView {
+        message: checkpoint.message(),
+        algorithm: if checkpoint.signature.is_some() {
+            "ed25519"
+        } else {
+            "none"
+        },
+        how_to_verify: crate::audit::checkpoint::HOW_TO_VERIFY,
+        checkpoint,
+    }))
 }
 
 /// The body of `PUT /v1/audit/holds/{student_id}`.

@@ -27,16 +27,19 @@ pub async fn healthz() -> HttpResponse {
     summary = "Readiness: rules loaded, audit store answering",
     responses(
         (status = 200, description = "Ready", body = doc::Ready),
-        (status = 503, description = "The audit store does not answer", body = doc::NotReady,
+        (status = 503, description = "The audit store does not answer or is damaged (`store: damaged`)", body = doc::NotReady,
             content_type = "application/problem+json"),
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.registry.active();
     let store = state.store.clone();
-    let head = web::block(move || store.head_seq()).await;
+    let head = web::block(move || (store.head_seq(), store.problem())).await;
     match head {
-        Ok(Ok(entries)) => HttpResponse::Ok().json(json!({
+        Ok((_, Some(problem))) => HttpResponse::ServiceUnavailable()
+            .content_type("application/problem+json")
+            .body(json!({"title": "Service unavailable", "status": 503, "detail": format!("audit store is damaged: {problem}"), "store": "damaged", "ruleset_version": rules.version}).to_string()),
+        Ok((Ok(entries), None)) => HttpResponse::Ok().json(json!({
             "status": "ready",
             "ruleset_version": rules.version,
             "rules": rules.rules.len(),

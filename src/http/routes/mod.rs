@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/audit", web::get().to(audit::list))
         .route("/v1/audit/export", web::get().to(audit::export))
         .route("/v1/audit/verify", web::get().to(audit::verify))
+        .route("/v1/audit/checkpoint", web::get().to(audit::checkpoint))
         .route("/v1/audit/holds", web::get().to(audit::holds))
         .route(
             "/v1/audit/holds/{student_id}",
