@@ -47,9 +47,23 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
             LifecycleError::BadRequest(m) => ApiError::BadRequest(m),
             LifecycleError::UnknownVersion(_) => ApiError::NotFound(e.to_string()),
+            LifecycleError::UnsafeDirectory(m) => ApiError::Conflict(m),
             other => ApiError::internal(other),
         }
     }
+}
+
+/// Blocking work (the rule store, compiling and testing rules, evaluating the
+/// caseload) on actix's blocking pool, inside the request's tracing span.
+async fn off_worker<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// The candidate JSON of a check, preview or publish request.
@@ -86,18 +100,19 @@ async fn candidate(
 ) -> Result<crate::rules::RuleSet, ApiError> {
     let c = read_candidate(req, payload, state).await?;
     let active = state.registry.active();
-    if let Some(base) = &c.base_version
-        && *base != active.version
-    {
-        return Err(LifecycleError::Stale {
-            based_on: base.clone(),
-            active: active.version.clone(),
+    if let Some(raw) = &c.base_version {
+        let base = lifecycle::parse_version("`base_version`", raw)?;
+        if base != active.version {
+            return Err(LifecycleError::Stale {
+                based_on: base,
+                active: active.version.clone(),
+            }
+            .into());
         }
-        .into());
     }
     let files = state.registry.candidate_files(&c.files)?;
     let registry = state.registry.clone();
-    Ok(web::block(move || {
+    off_worker(move || {
         if run_tests {
             registry.check(files)
         } else {
@@ -107,8 +122,8 @@ async fn candidate(
             })
         }
     })
-    .await
-    .map_err(ApiError::internal)??)
+    .await?
+    .map_err(ApiError::from)
 }
 
 #[utoipa::path(post, path = "/v1/rules/check", tag = "rules", operation_id = "rules_check",
@@ -167,16 +182,14 @@ pub async fn preview(
         q.page_size.unwrap_or(100).clamp(1, 10_000),
     );
     let st = state.clone();
-    let report = web::block(move || {
+    let (report, tests) = off_worker(move || {
         let active = st.registry.active();
         let records = st.students.records().filter_map(|r| r.ok());
         let report = lifecycle::preview(&active, &rs, records, &st.evaluator, page, size);
         let tests = crate::ruletest::run(&rs, &st.evaluator);
         (report, tests)
     })
-    .await
-    .map_err(ApiError::internal)?;
-    let (report, tests) = report;
+    .await?;
     let failures: Vec<String> = tests
         .failures
         .iter()
@@ -221,17 +234,18 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
-    let Some(if_match) = req.headers().get("if-match").and_then(|v| v.to_str().ok()) else {
+    let name = name.into_inner();
+    lifecycle::check_file_name(&name)?;
+    let Some(if_match) = req.headers().get("if-match") else {
         return Err(ApiError::PreconditionRequired("send `If-Match: \"<version>\"` with the version the file was edited from (GET /v1/rules gives it as the ETag)".into()));
     };
-    let based_on = if_match
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_string();
+    let if_match = if_match
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("`If-Match` is not visible ASCII".into()))?;
+    let based_on = lifecycle::parse_version("`If-Match`", if_match)?;
     let text = body::read_text(&req, payload, MAX_FILE_BYTES).await?;
     let previous = state.registry.active().version.clone();
-    let changes = BTreeMap::from([(name.into_inner(), Some(text))]);
+    let changes = BTreeMap::from([(name, Some(text))]);
     let rs = state
         .registry
         .publish(&changes, &based_on, &actor.name, &request_id(&req))
@@ -268,6 +282,7 @@ pub async fn publish_many(
             "`base_version` is required: the version the files were edited from".into(),
         ));
     };
+    let base = lifecycle::parse_version("`base_version`", &base)?;
     let previous = state.registry.active().version.clone();
     let rs = state
         .registry
@@ -320,6 +335,7 @@ pub async fn rollback(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    let version = lifecycle::parse_version("version", &version)?;
     let previous = state.registry.active().version.clone();
     let rs = state
         .registry
@@ -343,9 +359,7 @@ pub async fn versions(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
-    let list = web::block(move || registry.list())
-        .await
-        .map_err(ApiError::internal)??;
+    let list = off_worker(move || registry.list()).await??;
     let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"active": state.registry.active().version, "versions": items})))
@@ -368,10 +382,8 @@ pub async fn version(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
-    let v = version.into_inner();
-    let found = web::block(move || registry.stored(&v).map(|s| (v, s)))
-        .await
-        .map_err(ApiError::internal)??;
+    let v = lifecycle::parse_version("version", &version)?;
+    let found = off_worker(move || registry.stored(&v).map(|s| (v, s))).await??;
     match found {
         (_, Some(s)) => Ok(HttpResponse::Ok().json(s)),
         (v, None) => Err(ApiError::NotFound(format!(
@@ -404,15 +416,14 @@ pub async fn replay(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
     let st = state.clone();
-    let report = web::block(move || -> Result<ReplayReport, ApiError> {
+    let report = off_worker(move || -> Result<ReplayReport, ApiError> {
         let entry = st
             .store
             .get(seq)?
             .ok_or_else(|| ApiError::NotFound(format!("no audit entry {seq}")))?;
         Ok(lifecycle::replay(&entry, &st.registry, &st.evaluator)?)
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     state
         .record_access(
             &req,
