@@ -1,61 +1,18 @@
 //! The OpenAPI document (`GET /openapi.json`) is generated from the code: every route
-//! registered in `src/http/routes/mod.rs` must appear in it with its method, and the
-//! main schemas must be there. Routes are read from the source at test time, so a new
-//! route without a `#[utoipa::path]` (or missing from `openapi::ApiDoc`) fails here.
+//! of the route table (`src/http/routes/mod.rs`) must appear in it with its method, and
+//! the main schemas must be there. So a new route without a `#[utoipa::path]` (or
+//! missing from `openapi::ApiDoc`) fails here.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-/// `(path, method)` of every `.route("PATH", web::METHOD()` in `routes/mod.rs`.
+/// `(path, method)` of every route the server registers.
 fn registered_routes() -> Vec<(String, String)> {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes/mod.rs");
-    let text = std::fs::read_to_string(file).expect("read src/http/routes/mod.rs");
-    // Drop line comments so a commented-out route is not counted.
-    let code: String = text
-        .lines()
-        .map(|l| l.split("//").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut routes = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(i) = rest.find(".route(") {
-        rest = &rest[i + ".route(".len()..];
-        let r = rest
-            .trim_start()
-            .strip_prefix('"')
-            .unwrap_or_else(|| panic!("a route path literal after `.route(`: {rest:.60}"));
-        let end = r.find('"').expect("closing quote of the route path");
-        let path = &r[..end];
-        let r = r[end + 1..]
-            .trim_start()
-            .strip_prefix(',')
-            .expect("`,` after the route path")
-            .trim_start()
-            .strip_prefix("web::")
-            .unwrap_or_else(|| panic!("`web::METHOD()` after route `{path}`"));
-        let method = &r[..r.find('(').expect("`(` after the method")];
-        routes.push((openapi_path(path), method.to_ascii_lowercase()));
-    }
-    routes
-}
-
-/// actix `{name:regex}` → OpenAPI `{name}`.
-fn openapi_path(actix: &str) -> String {
-    let mut out = String::new();
-    let mut in_regex = false;
-    for c in actix.chars() {
-        match c {
-            ':' if out.rfind('{') > out.rfind('}') => in_regex = true,
-            '}' => {
-                in_regex = false;
-                out.push(c);
-            }
-            _ if in_regex => {}
-            _ => out.push(c),
-        }
-    }
-    out
+    intervene::http::openapi::served_routes()
+        .into_iter()
+        .map(|(method, path)| (path, method))
+        .collect()
 }
 
 fn doc() -> Value {

@@ -159,6 +159,33 @@ pub fn document() -> serde_json::Value {
     })
 }
 
+/// Every route the server registers, as `(method, OpenAPI path)`, from the route
+/// table: what the document must describe, method by method.
+pub fn served_routes() -> Vec<(String, String)> {
+    routes::ROUTES
+        .iter()
+        .map(|(method, path)| (method.to_string(), openapi_path(path)))
+        .collect()
+}
+
+/// actix `{name:regex}` → OpenAPI `{name}`.
+fn openapi_path(actix: &str) -> String {
+    let mut out = String::new();
+    let mut in_regex = false;
+    for c in actix.chars() {
+        match c {
+            ':' if out.rfind('{') > out.rfind('}') => in_regex = true,
+            '}' => {
+                in_regex = false;
+                out.push(c);
+            }
+            _ if in_regex => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The name of the bearer-key security scheme used by `security(...)` in the handlers.
 pub const BEARER: &str = "bearer";
 
