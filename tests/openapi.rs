@@ -98,3 +98,88 @@ fn every_reference_resolves() {
     walk(&doc, &doc, &mut bad);
     assert!(bad.is_empty(), "unresolved $refs: {bad:?}");
 }
+
+/// What schemathesis found (issue 10): the document must say what the server does.
+/// `GET /v1/rules/versions` lists each version's files by name (an array, not the
+/// name → text object of one stored version); the 415 and 428 answers are documented;
+/// the name and version rules the server enforces are in the schema; integer
+/// parameters read as `u64` state their exact range.
+#[test]
+fn the_document_states_the_shapes_and_refusals_the_server_gives() {
+    let doc = doc();
+    let schemas = &doc["components"]["schemas"];
+    let item = &schemas["VersionList"]["properties"]["versions"]["items"]["$ref"];
+    let item = item
+        .as_str()
+        .expect("a $ref")
+        .rsplit('/')
+        .next()
+        .expect("name");
+    assert_eq!(
+        schemas[item]["properties"]["files"]["type"], "array",
+        "{}",
+        schemas[item]
+    );
+
+    let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
+    for path in ["/v1/rules/check", "/v1/rules/preview", "/v1/rules/publish"] {
+        assert!(
+            responses(path, "post").get("415").is_some(),
+            "415 on {path}"
+        );
+    }
+    assert!(responses("/v1/rules/publish", "post").get("428").is_some());
+    assert!(
+        responses("/v1/rules/files/{name}", "put")
+            .get("428")
+            .is_some()
+    );
+    for (path, method) in [
+        ("/v1/rules/rollback/{version}", "post"),
+        ("/v1/rules/versions/{version}", "get"),
+    ] {
+        assert!(
+            responses(path, method).get("400").is_some(),
+            "400 on {path}"
+        );
+    }
+
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_else(|| panic!("no parameter `{name}` on {method} {path}"))
+    };
+    let name = param("/v1/rules/files/{name}", "put", "name");
+    assert_eq!(name["pattern"], intervene::lifecycle::FILE_NAME_PATTERN);
+    assert_eq!(name["maxLength"], intervene::lifecycle::MAX_FILE_NAME_LEN);
+    let version = param("/v1/rules/versions/{version}", "get", "version");
+    assert_eq!(version["pattern"], intervene::lifecycle::VERSION_PATTERN);
+    let candidate = &schemas["Candidate"]["properties"];
+    assert_eq!(
+        candidate["files"]["propertyNames"]["pattern"],
+        intervene::lifecycle::FILE_NAME_PATTERN
+    );
+    assert_eq!(
+        schemas["PublishRequest"]["required"],
+        serde_json::json!(["base_version", "files"])
+    );
+    for (path, name) in [
+        ("/v1/rules/preview", "page_size"),
+        ("/v1/audit/{seq}/replay", "seq"),
+    ] {
+        let method = if path.ends_with("preview") {
+            "post"
+        } else {
+            "get"
+        };
+        let p = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .expect("parameter");
+        let s = &p["schema"];
+        assert_eq!(s["maximum"], serde_json::json!(u64::MAX), "{p}");
+        assert!(p["in"] != "path" || name == "seq", "{p}");
+    }
+}

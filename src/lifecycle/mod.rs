@@ -405,13 +405,13 @@ impl Registry {
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let _gate = self.gate.lock().await;
         let active = self.active();
+        let files = self.candidate_files(changes)?;
         if based_on != active.version {
             return Err(LifecycleError::Stale {
                 based_on: based_on.to_string(),
                 active: active.version.clone(),
             });
         }
-        let files = self.candidate_files(changes)?;
         let ev = self.evaluator.clone();
         let rs = match blocking(move || check_with(&ev, files)).await? {
             Ok(rs) => rs,

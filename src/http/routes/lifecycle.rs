@@ -26,6 +26,7 @@ pub struct Candidate {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewQuery {
     /// Page of student ids in each list (from 0).
@@ -89,6 +90,15 @@ async fn read_candidate(
     })
 }
 
+/// Every file name of a candidate (checked before its version is compared, so a bad
+/// name is a 400 whichever version is active).
+fn check_names(c: &Candidate) -> Result<(), ApiError> {
+    for name in c.files.keys() {
+        lifecycle::check_file_name(name)?;
+    }
+    Ok(())
+}
+
 /// Read the candidate and build it: with its tests (the publish gate) for `check`,
 /// or only loaded for `preview` (a threshold change usually breaks the boundary tests
 /// until they are updated; the preview shows its effect first).
@@ -99,6 +109,7 @@ async fn candidate(
     run_tests: bool,
 ) -> Result<crate::rules::RuleSet, ApiError> {
     let c = read_candidate(req, payload, state).await?;
+    check_names(&c)?;
     let active = state.registry.active();
     if let Some(raw) = &c.base_version {
         let base = lifecycle::parse_version("`base_version`", raw)?;
@@ -137,6 +148,7 @@ Nothing is activated or audited.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
@@ -166,6 +178,7 @@ with a page of their ids. Nothing is audited as a decision.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
@@ -214,17 +227,21 @@ pub async fn preview(
 edited from. The candidate is checked and its tests run; only then is the file written \
 atomically, the set activated and the change audited with the actor and a unified diff.",
     params(("name" = String, Path, description = "`params.yaml`, `attendance.yaml`, `lib/x.rhai`, `tests/y.yaml`"),
-        ("If-Match" = String, Header, description = "The version the edit was made from")),
-    request_body(content = String, content_type = "application/yaml"),
+        ("If-Match" = String, Header, description = "The version the edit was made from: the ETag of \
+`GET /v1/rules`, quoted as given or bare")),
+    request_body(description = "The file's whole new text (YAML, or Rhai for `lib/` files), \
+taken as it is: any text is a file, and what it holds is checked by the rule-set gate (422)",
+        content((serde_json::Value = "application/yaml"), (serde_json::Value = "text/plain"))),
     responses(
         (status = 200, description = "Published and active", body = doc::Activated),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::RuleErrors),
-        (status = 428, response = doc::PreconditionFailed),
+        (status = 428, response = doc::PreconditionRequired),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
 pub async fn publish(
@@ -259,15 +276,18 @@ pub async fn publish(
     summary = "Publish several changed files together",
     description = "Like `PUT /v1/rules/files/{name}` for a candidate of several files (a threshold \
 in `params.yaml` and the rule tests that pin it, say), published as one change. `base_version` \
-is required.",
-    request_body(content = Candidate, content_type = "application/json"),
+is required (428 without it).",
+    request_body(content = doc::PublishRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Published and active", body = doc::Activated),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
+        (status = 428, response = doc::PreconditionRequired),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
 pub async fn publish_many(
@@ -277,6 +297,7 @@ pub async fn publish_many(
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let c = read_candidate(&req, payload, &state).await?;
+    check_names(&c)?;
     let Some(base) = c.base_version else {
         return Err(ApiError::PreconditionRequired(
             "`base_version` is required: the version the files were edited from".into(),
@@ -320,12 +341,14 @@ pub async fn reload(
 #[utoipa::path(post, path = "/v1/rules/rollback/{version}", tag = "rules", operation_id = "rules_rollback",
     summary = "Re-activate a stored version",
     description = "Writes the version's files back to the directory, activates it and audits it.",
-    params(("version" = String, Path, description = "`sha256:…`")),
+    params(("version" = String, Path, description = "`sha256:…`, bare or quoted as the ETag")),
     responses(
         (status = 200, description = "Rolled back", body = doc::Activated),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["admin"])))]
@@ -367,9 +390,10 @@ pub async fn versions(
 
 #[utoipa::path(get, path = "/v1/rules/versions/{version}", tag = "rules", operation_id = "rules_version",
     summary = "One stored version with its files",
-    params(("version" = String, Path, description = "`sha256:…`")),
+    params(("version" = String, Path, description = "`sha256:…`, bare or quoted as the ETag")),
     responses(
         (status = 200, description = "The version", body = StoredVersion),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
