@@ -1220,11 +1220,18 @@ async fn preview_counts_match_an_independent_evaluation() {
     // A preview decides nothing and activates nothing; a stale base is refused.
     assert_eq!(app.decisions_in_log().await.len(), decisions_before);
     assert_eq!(active_version(&app).await, v0);
-    let stale = json!({"base_version": "sha256:00", "files": {"params.yaml": params}});
+    let stale_version = format!("sha256:{}", "0".repeat(64));
+    let stale = json!({"base_version": stale_version, "files": {"params.yaml": params}});
     let resp = app
         .post_json_as("/v1/rules/preview", &stale, Some(COUNSELOR_KEY))
         .await;
     assert_problem(resp, 412, &[]).await;
+    // Something that is not a version at all is a 400 naming the field.
+    let malformed = json!({"base_version": "sha256:00", "files": {"params.yaml": params}});
+    let resp = app
+        .post_json_as("/v1/rules/preview", &malformed, Some(COUNSELOR_KEY))
+        .await;
+    assert_problem(resp, 400, &["`base_version`"]).await;
 }
 
 // ------------------------------------------------------------------------ 6
@@ -1669,8 +1676,8 @@ async fn stored_versions_record_every_activation_and_who_made_it() {
     assert_problem(
         app.get_as("/v1/rules/versions/not-a-version", Some(AUDITOR_KEY))
             .await,
-        404,
-        &[],
+        400,
+        &["`not-a-version` is not a rule-set version"],
     )
     .await;
     assert_chain_ok(&app).await;
