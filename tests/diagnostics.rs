@@ -1047,3 +1047,111 @@ fn version_is_stable_and_changes_with_a_param_value() {
         "CRLF line endings do not change the version"
     );
 }
+
+// ---------------------------------------------------------------- symbolic links
+
+/// A line only the file outside the rule set holds.
+const OUTSIDE_SECRET: &str = "hunter2-outside-the-rule-set";
+
+/// A copy of the shipped rules and, beside it, a folder the copy must not reach.
+fn rules_and_outside() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let rules = root.path().join("rules");
+    let outside = root.path().join("outside");
+    copy_dir(&manifest_dir().join("rules"), &rules);
+    fs::create_dir_all(&outside).expect("outside");
+    fs::write(
+        outside.join("secret.yaml"),
+        format!("{OUTSIDE_SECRET}: 1\n"),
+    )
+    .expect("write");
+    (root, rules, outside)
+}
+
+/// A rule file that links out of the directory is refused by the link's name, as an
+/// error whose text holds none of the target's content; `intervene check` says the
+/// same and exits 1.
+#[test]
+fn a_rule_file_linked_out_of_the_directory_is_refused_by_name() {
+    let (_root, rules, outside) = rules_and_outside();
+    std::os::unix::fs::symlink(outside.join("secret.yaml"), rules.join("leak.yaml"))
+        .expect("symlink");
+    let diags = match RuleSet::load_dir(&rules) {
+        Ok(rs) => panic!("loaded through a link out of the directory: {}", rs.version),
+        Err(e) => e.diagnostics,
+    };
+    assert_eq!(diags.len(), 1, "{}", diag::render(&diags));
+    let d = &diags[0];
+    assert_eq!(d.severity, Severity::Error);
+    assert_eq!((d.file.as_str(), d.line, d.column), ("leak.yaml", 0, 0));
+    assert_eq!(
+        d.message,
+        "`leak.yaml` is a symbolic link to a place outside the rules directory; it is not read"
+    );
+    assert!(d.source_line.is_none(), "{d}");
+    let rendered = diag::render(&diags);
+    assert!(!rendered.contains(OUTSIDE_SECRET), "{rendered}");
+    assert!(
+        !rendered.contains("outside/"),
+        "the target's path is shown: {rendered}"
+    );
+
+    let run = intervene(&["check", path_arg(&rules)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("leak.yaml"), "{}", run.stdout);
+    assert!(!run.stdout.contains(OUTSIDE_SECRET), "{}", run.stdout);
+}
+
+/// A `lib` or `tests` folder linked out of the directory is refused the same way (by
+/// the folder's name; nothing in it is read), and so is a link that leads nowhere.
+#[test]
+fn a_folder_linked_out_of_the_directory_and_a_dangling_link_are_refused() {
+    let (_root, rules, outside) = rules_and_outside();
+    fs::rename(rules.join("tests"), outside.join("tests")).expect("move tests out");
+    fs::write(
+        outside.join("tests").join("leak.yaml"),
+        format!("{OUTSIDE_SECRET}: 1\n"),
+    )
+    .expect("write");
+    std::os::unix::fs::symlink(outside.join("tests"), rules.join("tests")).expect("symlink");
+    std::os::unix::fs::symlink(outside.join("missing.yaml"), rules.join("gone.yaml"))
+        .expect("dangling symlink");
+    let diags = match RuleSet::load_dir(&rules) {
+        Ok(rs) => panic!("loaded through a link out of the directory: {}", rs.version),
+        Err(e) => e.diagnostics,
+    };
+    let got: Vec<(&str, &str)> = diags
+        .iter()
+        .map(|d| (d.file.as_str(), d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "gone.yaml",
+                "`gone.yaml` is a symbolic link whose target does not exist; it is not read"
+            ),
+            (
+                "tests",
+                "`tests` is a symbolic link to a place outside the rules directory; it is not read"
+            ),
+        ],
+        "{}",
+        diag::render(&diags)
+    );
+    assert!(!diag::render(&diags).contains(OUTSIDE_SECRET));
+}
+
+/// Links that stay inside the directory are followed: `params.yaml` linked to a
+/// file in a folder of the directory the loader does not read loads like the file.
+#[test]
+fn a_link_inside_the_rules_directory_is_followed() {
+    let (_root, rules, _outside) = rules_and_outside();
+    let before = RuleSet::load_dir(&rules).expect("the copy loads");
+    fs::create_dir_all(rules.join("shared")).expect("shared folder");
+    fs::rename(rules.join("params.yaml"), rules.join("shared/params.yaml")).expect("move");
+    std::os::unix::fs::symlink("shared/params.yaml", rules.join("params.yaml"))
+        .expect("symlink inside");
+    let after = RuleSet::load_dir(&rules).expect("a link inside the directory loads");
+    assert_eq!(after.version, before.version);
+}

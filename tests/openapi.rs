@@ -1,61 +1,18 @@
 //! The OpenAPI document (`GET /openapi.json`) is generated from the code: every route
-//! registered in `src/http/routes/mod.rs` must appear in it with its method, and the
-//! main schemas must be there. Routes are read from the source at test time, so a new
-//! route without a `#[utoipa::path]` (or missing from `openapi::ApiDoc`) fails here.
+//! of the route table (`src/http/routes/mod.rs`) must appear in it with its method, and
+//! the main schemas must be there. So a new route without a `#[utoipa::path]` (or
+//! missing from `openapi::ApiDoc`) fails here.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-/// `(path, method)` of every `.route("PATH", web::METHOD()` in `routes/mod.rs`.
+/// `(path, method)` of every route the server registers.
 fn registered_routes() -> Vec<(String, String)> {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes/mod.rs");
-    let text = std::fs::read_to_string(file).expect("read src/http/routes/mod.rs");
-    // Drop line comments so a commented-out route is not counted.
-    let code: String = text
-        .lines()
-        .map(|l| l.split("//").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut routes = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(i) = rest.find(".route(") {
-        rest = &rest[i + ".route(".len()..];
-        let r = rest
-            .trim_start()
-            .strip_prefix('"')
-            .unwrap_or_else(|| panic!("a route path literal after `.route(`: {rest:.60}"));
-        let end = r.find('"').expect("closing quote of the route path");
-        let path = &r[..end];
-        let r = r[end + 1..]
-            .trim_start()
-            .strip_prefix(',')
-            .expect("`,` after the route path")
-            .trim_start()
-            .strip_prefix("web::")
-            .unwrap_or_else(|| panic!("`web::METHOD()` after route `{path}`"));
-        let method = &r[..r.find('(').expect("`(` after the method")];
-        routes.push((openapi_path(path), method.to_ascii_lowercase()));
-    }
-    routes
-}
-
-/// actix `{name:regex}` → OpenAPI `{name}`.
-fn openapi_path(actix: &str) -> String {
-    let mut out = String::new();
-    let mut in_regex = false;
-    for c in actix.chars() {
-        match c {
-            ':' if out.rfind('{') > out.rfind('}') => in_regex = true,
-            '}' => {
-                in_regex = false;
-                out.push(c);
-            }
-            _ if in_regex => {}
-            _ => out.push(c),
-        }
-    }
-    out
+    intervene::http::openapi::served_routes()
+        .into_iter()
+        .map(|(method, path)| (path, method))
+        .collect()
 }
 
 fn doc() -> Value {
@@ -140,4 +97,89 @@ fn every_reference_resolves() {
     let mut bad = Vec::new();
     walk(&doc, &doc, &mut bad);
     assert!(bad.is_empty(), "unresolved $refs: {bad:?}");
+}
+
+/// What schemathesis found (issue 10): the document must say what the server does.
+/// `GET /v1/rules/versions` lists each version's files by name (an array, not the
+/// name → text object of one stored version); the 415 and 428 answers are documented;
+/// the name and version rules the server enforces are in the schema; integer
+/// parameters read as `u64` state their exact range.
+#[test]
+fn the_document_states_the_shapes_and_refusals_the_server_gives() {
+    let doc = doc();
+    let schemas = &doc["components"]["schemas"];
+    let item = &schemas["VersionList"]["properties"]["versions"]["items"]["$ref"];
+    let item = item
+        .as_str()
+        .expect("a $ref")
+        .rsplit('/')
+        .next()
+        .expect("name");
+    assert_eq!(
+        schemas[item]["properties"]["files"]["type"], "array",
+        "{}",
+        schemas[item]
+    );
+
+    let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
+    for path in ["/v1/rules/check", "/v1/rules/preview", "/v1/rules/publish"] {
+        assert!(
+            responses(path, "post").get("415").is_some(),
+            "415 on {path}"
+        );
+    }
+    assert!(responses("/v1/rules/publish", "post").get("428").is_some());
+    assert!(
+        responses("/v1/rules/files/{name}", "put")
+            .get("428")
+            .is_some()
+    );
+    for (path, method) in [
+        ("/v1/rules/rollback/{version}", "post"),
+        ("/v1/rules/versions/{version}", "get"),
+    ] {
+        assert!(
+            responses(path, method).get("400").is_some(),
+            "400 on {path}"
+        );
+    }
+
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_else(|| panic!("no parameter `{name}` on {method} {path}"))
+    };
+    let name = param("/v1/rules/files/{name}", "put", "name");
+    assert_eq!(name["pattern"], intervene::lifecycle::FILE_NAME_PATTERN);
+    assert_eq!(name["maxLength"], intervene::lifecycle::MAX_FILE_NAME_LEN);
+    let version = param("/v1/rules/versions/{version}", "get", "version");
+    assert_eq!(version["pattern"], intervene::lifecycle::VERSION_PATTERN);
+    let candidate = &schemas["Candidate"]["properties"];
+    assert_eq!(
+        candidate["files"]["propertyNames"]["pattern"],
+        intervene::lifecycle::FILE_NAME_PATTERN
+    );
+    assert_eq!(
+        schemas["PublishRequest"]["required"],
+        serde_json::json!(["base_version", "files"])
+    );
+    for (path, name) in [
+        ("/v1/rules/preview", "page_size"),
+        ("/v1/audit/{seq}/replay", "seq"),
+    ] {
+        let method = if path.ends_with("preview") {
+            "post"
+        } else {
+            "get"
+        };
+        let p = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+            .expect("parameter");
+        let s = &p["schema"];
+        assert_eq!(s["maximum"], serde_json::json!(u64::MAX), "{p}");
+        assert!(p["in"] != "path" || name == "seq", "{p}");
+    }
 }

@@ -244,7 +244,7 @@ impl Application {
             Err(error) => match crate::lifecycle::last_active(&store) {
                 Some(rules) => {
                     tracing::error!(version = %rules.version, "the rules directory cannot be activated; serving the last active version:\n{error}");
-                    (rules, Some(error.to_string()))
+                    (rules, Some(error))
                 }
                 None => {
                     return Err(StartError::Rules {
@@ -307,7 +307,7 @@ impl Application {
             )?,
         );
         if let Some(problem) = startup_problem {
-            registry.note_failed_reload(problem);
+            registry.note_failed_reload(&problem);
         }
         let watcher = if settings.watch_rules {
             match crate::lifecycle::watch(registry.clone()) {

@@ -22,7 +22,8 @@ use crate::record::{
 use crate::rules::{Diagnostic, Domain, Intervention, Param, Severity};
 use crate::students::{Envelope, ImportSummary, Outcome, Version};
 
-/// The API as an OpenAPI 3.1 document.
+/// The API as an OpenAPI 3.1 document (see [`document`] for the constraints added from
+/// the server's own constants).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -113,6 +114,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             ImportSummaryLine,
             StreamError,
             crate::http::routes::lifecycle::Candidate,
+            PublishRequest,
             crate::lifecycle::PreviewReport,
             crate::lifecycle::RuleImpact,
             crate::lifecycle::TierImpact,
@@ -124,6 +126,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             CheckResult,
             Activated,
             VersionList,
+            VersionSummary,
         ),
         responses(
             BadRequest,
@@ -136,6 +139,8 @@ keys configured runs in open local mode (loopback only) and asks for none."
             Unprocessable,
             Unavailable,
             PreconditionFailed,
+            PreconditionRequired,
+            Conflict,
             RuleErrors,
         )
     ),
@@ -151,16 +156,142 @@ keys configured runs in open local mode (loopback only) and asks for none."
 )]
 pub struct ApiDoc;
 
-/// The document as JSON (served at `GET /openapi.json`).
+/// The document as JSON (served at `GET /openapi.json`), with the constraints the
+/// server enforces on rule-set names and versions taken from the constants it
+/// enforces them with (so the two cannot drift).
 pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot serialize the OpenAPI document");
-        serde_json::json!({
-            "openapi": "3.1.0",
-            "info": {"title": "intervene", "version": env!("CARGO_PKG_VERSION")},
-            "paths": {}
-        })
+    match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(mut doc) => {
+            constrain(&mut doc);
+            doc
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize the OpenAPI document");
+            serde_json::json!({
+                "openapi": "3.1.0",
+                "info": {"title": "intervene", "version": env!("CARGO_PKG_VERSION")},
+                "paths": {}
+            })
+        }
+    }
+}
+
+/// A version reference, bare or quoted (`lifecycle::parse_version`).
+fn version_schema() -> serde_json::Value {
+    serde_json::json!({"type": "string", "pattern": crate::lifecycle::VERSION_PATTERN})
+}
+
+/// A rule-set file name (`lifecycle::check_file_name`).
+fn file_name_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "string",
+        "pattern": crate::lifecycle::FILE_NAME_PATTERN,
+        "maxLength": crate::lifecycle::MAX_FILE_NAME_LEN,
     })
+}
+
+/// The schema of parameter `name` of `method path`, when the document has it.
+fn param_schema<'a>(
+    doc: &'a mut serde_json::Value,
+    path: &str,
+    method: &str,
+    name: &str,
+) -> Option<&'a mut serde_json::Value> {
+    doc.get_mut("paths")?
+        .get_mut(path)?
+        .get_mut(method)?
+        .get_mut("parameters")?
+        .as_array_mut()?
+        .iter_mut()
+        .find(|p| p["name"] == name)
+        .map(|p| &mut p["schema"])
+}
+
+/// Set the rule-set name and version constraints (see [`document`]).
+fn constrain(doc: &mut serde_json::Value) {
+    for (path, method) in [
+        ("/v1/rules/rollback/{version}", "post"),
+        ("/v1/rules/versions/{version}", "get"),
+    ] {
+        if let Some(s) = param_schema(doc, path, method, "version") {
+            *s = version_schema();
+        }
+    }
+    if let Some(s) = param_schema(doc, "/v1/rules/files/{name}", "put", "name") {
+        *s = file_name_schema();
+    }
+    if let Some(s) = param_schema(doc, "/v1/rules/files/{name}", "put", "If-Match") {
+        *s = version_schema();
+    }
+    for (schema, base) in [
+        (
+            "Candidate",
+            serde_json::json!({"oneOf": [version_schema(), {"type": "null"}]}),
+        ),
+        ("PublishRequest", version_schema()),
+    ] {
+        let pointer = format!("/components/schemas/{schema}/properties");
+        if let Some(props) = doc.pointer_mut(&pointer) {
+            props["base_version"] = base;
+            props["files"]["propertyNames"] = file_name_schema();
+        }
+    }
+    bound_unsigned_parameters(doc);
+}
+
+/// A query or path parameter read as an unsigned integer (`usize`, `u64`) takes
+/// exactly 0 to 2^64 - 1: say so (utoipa writes `int64`, which stops at 2^63 - 1,
+/// or no bound at all), so clients and contract tests know where refusal starts.
+fn bound_unsigned_parameters(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+        let params = op
+            .values_mut()
+            .filter_map(|o| o.get_mut("parameters").and_then(|p| p.as_array_mut()));
+        for params in params {
+            for schema in params.iter_mut().map(|p| &mut p["schema"]) {
+                let integer = schema["type"] == "integer"
+                    || schema["type"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == "integer"));
+                if integer && schema["minimum"] == 0 && schema.get("maximum").is_none() {
+                    schema["maximum"] = serde_json::json!(u64::MAX);
+                    if let Some(s) = schema.as_object_mut() {
+                        s.remove("format");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every route the server registers, as `(method, OpenAPI path)`, from the route
+/// table: what the document must describe, method by method.
+pub fn served_routes() -> Vec<(String, String)> {
+    routes::ROUTES
+        .iter()
+        .map(|(method, path)| (method.to_string(), openapi_path(path)))
+        .collect()
+}
+
+/// actix `{name:regex}` → OpenAPI `{name}`.
+fn openapi_path(actix: &str) -> String {
+    let mut out = String::new();
+    let mut in_regex = false;
+    for c in actix.chars() {
+        match c {
+            ':' if out.rfind('{') > out.rfind('}') => in_regex = true,
+            '}' => {
+                in_regex = false;
+                out.push(c);
+            }
+            _ if in_regex => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The name of the bearer-key security scheme used by `security(...)` in the handlers.
@@ -462,17 +593,39 @@ pub enum ImportLine {
     Stopped(StreamError),
 }
 
-/// The version the request was based on is not the active one (or `If-Match` is
-/// missing: 428).
+/// The version the request was based on is not the active one.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct PreconditionFailed(pub Problem);
+
+/// The request must name the version it was based on (`If-Match`, `base_version`).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PreconditionRequired(pub Problem);
+
+/// The server's state does not allow the change (e.g. the rules directory holds a
+/// symbolic link a write would go through). Nothing was changed.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Conflict(pub Problem);
 
 /// The candidate rule set has errors or failing tests; `errors` lists each diagnostic
 /// with file, line, column, message and hint. Nothing was changed.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct RuleErrors(pub Problem);
+
+/// The body of `POST /v1/rules/publish`: a candidate whose `base_version` is
+/// required (428 without it).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// The version the changes were made from; refused with 412 when another is active.
+    pub base_version: String,
+    /// File name (`params.yaml`, `lib/x.rhai`, `tests/y.yaml`) → whole new text (`null`
+    /// removes the file).
+    pub files: BTreeMap<String, Option<String>>,
+}
 
 /// `POST /v1/rules/check` on a clean candidate.
 #[derive(ToSchema)]
@@ -494,5 +647,17 @@ pub struct Activated {
 #[derive(ToSchema)]
 pub struct VersionList {
     pub active: String,
-    pub versions: Vec<crate::lifecycle::StoredVersion>,
+    /// Most recently activated first.
+    pub versions: Vec<VersionSummary>,
+}
+
+/// A stored version in the list: its files by name only (`GET
+/// /v1/rules/versions/{version}` gives their text).
+#[derive(ToSchema)]
+pub struct VersionSummary {
+    pub version: String,
+    /// Each activation: when, who, how.
+    pub activations: Vec<crate::lifecycle::Activation>,
+    /// The names of the version's files.
+    pub files: Vec<String>,
 }

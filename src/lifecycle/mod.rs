@@ -10,6 +10,8 @@
 //! serialised by one lock, so concurrent edits are checked against the version they
 //! were based on and the loser gets a conflict rather than a silent overwrite.
 
+mod files;
+mod names;
 mod preview;
 mod replay;
 mod watch;
@@ -22,6 +24,10 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use files::write_atomically;
+pub use names::{
+    FILE_NAME_PATTERN, MAX_FILE_NAME_LEN, VERSION_PATTERN, check_file_name, parse_version,
+};
 pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview, preview_until};
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
@@ -50,13 +56,40 @@ pub struct Activation {
     pub how: String,
 }
 
-/// The outcome of the last reload attempt (shown by `/readyz`).
+/// The outcome of the last reload attempt (shown by `/readyz`, which needs no key:
+/// so it says how many problems a failed reload found, never what they are; the
+/// diagnostics are in the reload's answer, the server log and the audit log).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReloadStatus {
     pub at: String,
     pub ok: bool,
     pub version: Option<String>,
+    /// `activated`, `unchanged` or `last reload failed`.
     pub message: String,
+    /// Errors and failing rule tests found by a failed reload; 0 after a good one.
+    pub problems: usize,
+}
+
+impl ReloadStatus {
+    fn succeeded(version: &str, message: &str) -> ReloadStatus {
+        ReloadStatus {
+            at: crate::audit::now(),
+            ok: true,
+            version: Some(version.to_string()),
+            message: message.into(),
+            problems: 0,
+        }
+    }
+
+    fn failed(problems: usize) -> ReloadStatus {
+        ReloadStatus {
+            at: crate::audit::now(),
+            ok: false,
+            version: None,
+            message: "last reload failed".into(),
+            problems,
+        }
+    }
 }
 
 /// Why a change was not activated.
@@ -78,6 +111,9 @@ pub enum LifecycleError {
     UnknownVersion(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The rules directory holds a symbolic link a write would go through.
+    #[error("{0}")]
+    UnsafeDirectory(String),
     #[error("rule store: {0}")]
     Store(String),
 }
@@ -106,6 +142,25 @@ pub struct Registry {
     last_reload: Mutex<Option<ReloadStatus>>,
     /// Compiled past versions, for replay.
     compiled: Mutex<HashMap<String, Arc<RuleSet>>>,
+}
+
+/// Run blocking work (sled, files, loading and testing rules) on the blocking pool,
+/// inside the caller's tracing span, so a slow disk or a slow rule test never holds
+/// an async worker.
+async fn blocking<T, F>(f: F) -> Result<T, LifecycleError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| LifecycleError::Store(format!("a background task failed: {e}")))
+}
+
+/// The errors among `diagnostics` (what a failed reload counts).
+fn errors(diagnostics: &[Diagnostic]) -> usize {
+    diagnostics.iter().filter(|d| d.is_error()).count()
 }
 
 /// `rs` if its own tests pass; otherwise the failures as diagnostics.
@@ -138,13 +193,36 @@ pub fn last_active(store: &Store) -> Option<RuleSet> {
         .find_map(|v| RuleSet::from_files(v.files).ok())
 }
 
-/// A file name a rule set may hold: `*.yaml` at the top, `lib/*.rhai`, `tests/*.yaml`.
-pub fn valid_file_name(name: &str) -> bool {
-    // Through the API, names are also kept to plain characters.
-    crate::rules::is_rule_set_file(name)
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b'/')
+/// A stored version of the versions tree.
+fn stored_in(tree: &sled::Tree, version: &str) -> Result<Option<StoredVersion>, LifecycleError> {
+    match tree.get(version.as_bytes())? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| LifecycleError::Store(e.to_string())),
+    }
+}
+
+/// Store `rs` by version in the versions tree with one more activation.
+fn remember_in(
+    tree: &sled::Tree,
+    rs: &RuleSet,
+    actor: &str,
+    how: &str,
+) -> Result<(), LifecycleError> {
+    let mut stored = stored_in(tree, &rs.version)?.unwrap_or_else(|| StoredVersion {
+        version: rs.version.clone(),
+        activations: Vec::new(),
+        files: rs.files.clone(),
+    });
+    stored.activations.push(Activation {
+        at: crate::audit::now(),
+        actor: actor.to_string(),
+        how: how.to_string(),
+    });
+    let bytes = serde_json::to_vec(&stored).map_err(|e| LifecycleError::Store(e.to_string()))?;
+    tree.insert(rs.version.as_bytes(), bytes)?;
+    Ok(())
 }
 
 impl Registry {
@@ -166,8 +244,7 @@ impl Registry {
             last_reload: Mutex::new(None),
             compiled: Mutex::new(HashMap::new()),
         };
-        let rs = reg.active();
-        reg.remember(&rs, "system", "startup")?;
+        remember_in(&reg.versions, &reg.active(), "system", "startup")?;
         Ok(reg)
     }
 
@@ -185,13 +262,8 @@ impl Registry {
     }
 
     /// Record a failed load that happened outside [`Registry::reload`] (at startup).
-    pub fn note_failed_reload(&self, message: String) {
-        self.set_last_reload(ReloadStatus {
-            at: crate::audit::now(),
-            ok: false,
-            version: None,
-            message,
-        });
+    pub fn note_failed_reload(&self, error: &crate::rules::LoadError) {
+        self.set_last_reload(ReloadStatus::failed(errors(&error.diagnostics)));
     }
 
     fn set_last_reload(&self, s: ReloadStatus) {
@@ -200,35 +272,13 @@ impl Registry {
         }
     }
 
-    /// Store `rs` by version with one more activation.
-    fn remember(&self, rs: &RuleSet, actor: &str, how: &str) -> Result<(), LifecycleError> {
-        let mut stored = self.stored(&rs.version)?.unwrap_or_else(|| StoredVersion {
-            version: rs.version.clone(),
-            activations: Vec::new(),
-            files: rs.files.clone(),
-        });
-        stored.activations.push(Activation {
-            at: crate::audit::now(),
-            actor: actor.to_string(),
-            how: how.to_string(),
-        });
-        let bytes =
-            serde_json::to_vec(&stored).map_err(|e| LifecycleError::Store(e.to_string()))?;
-        self.versions.insert(rs.version.as_bytes(), bytes)?;
-        Ok(())
-    }
-
-    /// A stored version.
+    /// A stored version (reads the store: call it off the async workers).
     pub fn stored(&self, version: &str) -> Result<Option<StoredVersion>, LifecycleError> {
-        match self.versions.get(version.as_bytes())? {
-            None => Ok(None),
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| LifecycleError::Store(e.to_string())),
-        }
+        stored_in(&self.versions, version)
     }
 
-    /// Every stored version, most recently activated first.
+    /// Every stored version, most recently activated first (reads the store: call it
+    /// off the async workers).
     pub fn list(&self) -> Result<Vec<StoredVersion>, LifecycleError> {
         let mut all = Vec::new();
         for item in self.versions.iter().values() {
@@ -245,7 +295,8 @@ impl Registry {
         Ok(all)
     }
 
-    /// A past version compiled (cached), for replay.
+    /// A past version compiled (cached), for replay (may read the store and compile:
+    /// call it off the async workers).
     pub fn compiled(&self, version: &str) -> Result<Arc<RuleSet>, LifecycleError> {
         let active = self.active();
         if active.version == version {
@@ -282,11 +333,7 @@ impl Registry {
     ) -> Result<BTreeMap<String, String>, LifecycleError> {
         let mut files = self.active().files.clone();
         for (name, text) in changes {
-            if !valid_file_name(name) {
-                return Err(LifecycleError::BadRequest(format!(
-                    "`{name}` is not a rule-set file name (use `name.yaml`, `lib/name.rhai` or `tests/name.yaml`)"
-                )));
-            }
+            check_file_name(name)?;
             match text {
                 Some(t) => files.insert(name.clone(), t.clone()),
                 None => files.remove(name),
@@ -312,39 +359,16 @@ impl Registry {
         let ev = self.evaluator.clone();
         // Load once and run the tests off the async workers; an unchanged directory
         // (the usual event after our own publish) is not tested again.
-        let loaded = tokio::task::spawn_blocking(move || {
+        let loaded = blocking(move || {
             crate::rules::RuleSet::load_dir(&dir)
                 .map(|rs| (rs.version != active_version).then(|| gate(rs, &ev)))
         })
-        .await
-        .map_err(|e| LifecycleError::Store(e.to_string()))?;
+        .await?;
         let result = match loaded {
-            Err(e) => {
-                let first = e
-                    .diagnostics
-                    .iter()
-                    .find(|d| d.is_error())
-                    .map(|d| {
-                        format!(
-                            " (first: {}:{}:{}: {})",
-                            d.file, d.line, d.column, d.message
-                        )
-                    })
-                    .unwrap_or_default();
-                Err(LifecycleError::Rejected {
-                    message: format!(
-                        "the rules directory has errors; the active version keeps serving{first}"
-                    ),
-                    diagnostics: e.diagnostics,
-                })
-            }
+            Err(e) => Err(directory_rejected(e)),
             Ok(None) => {
-                self.set_last_reload(ReloadStatus {
-                    at: crate::audit::now(),
-                    ok: true,
-                    version: Some(self.active().version.clone()),
-                    message: "unchanged".into(),
-                });
+                let version = self.active().version.clone();
+                self.set_last_reload(ReloadStatus::succeeded(&version, "unchanged"));
                 return Ok(self.active());
             }
             Ok(Some(gated)) => gated,
@@ -355,22 +379,16 @@ impl Registry {
                 let rs = self
                     .swap(rs, actor, "reload", request_id, json!({"diff": diff}))
                     .await?;
-                self.set_last_reload(ReloadStatus {
-                    at: crate::audit::now(),
-                    ok: true,
-                    version: Some(rs.version.clone()),
-                    message: "activated".into(),
-                });
+                self.set_last_reload(ReloadStatus::succeeded(&rs.version, "activated"));
                 Ok(rs)
             }
             Err(e) => {
                 self.reject(&e, actor, request_id, "reload").await?;
-                self.set_last_reload(ReloadStatus {
-                    at: crate::audit::now(),
-                    ok: false,
-                    version: None,
-                    message: e.to_string(),
-                });
+                let problems = match &e {
+                    LifecycleError::Rejected { diagnostics, .. } => errors(diagnostics),
+                    _ => 1,
+                };
+                self.set_last_reload(ReloadStatus::failed(problems));
                 Err(e)
             }
         }
@@ -387,38 +405,34 @@ impl Registry {
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let _gate = self.gate.lock().await;
         let active = self.active();
+        let files = self.candidate_files(changes)?;
         if based_on != active.version {
             return Err(LifecycleError::Stale {
                 based_on: based_on.to_string(),
                 active: active.version.clone(),
             });
         }
-        let files = self.candidate_files(changes)?;
         let ev = self.evaluator.clone();
-        let checked = tokio::task::spawn_blocking(move || check_with(&ev, files))
-            .await
-            .map_err(|e| LifecycleError::Store(e.to_string()))?;
-        let rs = match checked {
+        let rs = match blocking(move || check_with(&ev, files)).await? {
             Ok(rs) => rs,
             Err(e) => {
                 self.reject(&e, actor, request_id, "publish").await?;
                 return Err(e);
             }
         };
-        let dir = self.dir.clone();
-        if rs.version == active.version {
-            // Nothing to activate, but the directory must hold these files (it may
-            // hold a broken edit the watcher refused).
-            let files = rs.files.clone();
-            tokio::task::spawn_blocking(move || write_all(&dir, &files, &files))
-                .await
-                .map_err(|e| LifecycleError::Store(e.to_string()))??;
+        // Nothing to activate when the version is the active one, but the directory
+        // must hold these files (it may hold a broken edit the watcher refused).
+        let unchanged = rs.version == active.version;
+        let old = if unchanged {
+            rs.files.clone()
+        } else {
+            active.files.clone()
+        };
+        self.write(old, rs.files.clone(), actor, request_id, "publish")
+            .await?;
+        if unchanged {
             return Ok(active);
         }
-        let (old, new) = (active.files.clone(), rs.files.clone());
-        tokio::task::spawn_blocking(move || write_all(&dir, &old, &new))
-            .await
-            .map_err(|e| LifecycleError::Store(e.to_string()))??;
         let diff = diff_files(&active.files, &rs.files);
         let names: Vec<&String> = changes.keys().collect();
         self.swap(
@@ -439,20 +453,21 @@ impl Registry {
         request_id: &str,
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let _gate = self.gate.lock().await;
-        let stored = self
-            .stored(version)?
+        let (tree, v) = (self.versions.clone(), version.to_string());
+        let stored = blocking(move || stored_in(&tree, &v))
+            .await??
             .ok_or_else(|| LifecycleError::UnknownVersion(version.to_string()))?;
         let active = self.active();
         let ev = self.evaluator.clone();
-        let files = stored.files.clone();
-        let rs = tokio::task::spawn_blocking(move || check_with(&ev, files))
-            .await
-            .map_err(|e| LifecycleError::Store(e.to_string()))??;
-        let dir = self.dir.clone();
-        let (old, new) = (active.files.clone(), rs.files.clone());
-        tokio::task::spawn_blocking(move || write_all(&dir, &old, &new))
-            .await
-            .map_err(|e| LifecycleError::Store(e.to_string()))??;
+        let rs = blocking(move || check_with(&ev, stored.files)).await??;
+        self.write(
+            active.files.clone(),
+            rs.files.clone(),
+            actor,
+            request_id,
+            "rollback",
+        )
+        .await?;
         let diff = diff_files(&active.files, &rs.files);
         self.swap(
             rs,
@@ -464,6 +479,27 @@ impl Registry {
         .await
     }
 
+    /// Make the directory hold `new` (off the async workers); a refused write (a
+    /// symbolic link in the way) is audited as a rejection.
+    async fn write(
+        &self,
+        old: BTreeMap<String, String>,
+        new: BTreeMap<String, String>,
+        actor: &str,
+        request_id: &str,
+        how: &str,
+    ) -> Result<(), LifecycleError> {
+        let dir = self.dir.clone();
+        let written = blocking(move || files::write_all(&dir, &old, &new)).await?;
+        if let Err(e @ LifecycleError::UnsafeDirectory(_)) = &written {
+            self.reject(e, actor, request_id, how).await?;
+        }
+        written
+    }
+
+    /// Store `rs` with one more activation, audit it, then swap it in: the store
+    /// work runs off the async workers, and nobody sees the set before its entry is
+    /// durable.
     async fn swap(
         &self,
         rs: RuleSet,
@@ -473,7 +509,8 @@ impl Registry {
         extra: serde_json::Value,
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let previous = self.active().version.clone();
-        self.remember(&rs, actor, how)?;
+        let (tree, who, way) = (self.versions.clone(), actor.to_string(), how.to_string());
+        let rs = blocking(move || remember_in(&tree, &rs, &who, &way).map(|()| rs)).await??;
         let rs = Arc::new(rs);
         let mut payload = json!({"version": rs.version, "previous": previous, "how": how, "files": rs.files.keys().collect::<Vec<_>>()});
         if let (Some(p), serde_json::Value::Object(e)) = (payload.as_object_mut(), extra) {
@@ -493,6 +530,8 @@ impl Registry {
         Ok(rs)
     }
 
+    /// Audit a refused change (errors, failing tests, or a directory it may not be
+    /// written to).
     async fn reject(
         &self,
         e: &LifecycleError,
@@ -500,12 +539,13 @@ impl Registry {
         request_id: &str,
         how: &str,
     ) -> Result<(), LifecycleError> {
-        let LifecycleError::Rejected {
-            message,
-            diagnostics,
-        } = e
-        else {
-            return Ok(());
+        let (message, diagnostics) = match e {
+            LifecycleError::Rejected {
+                message,
+                diagnostics,
+            } => (message.clone(), diagnostics.as_slice()),
+            LifecycleError::UnsafeDirectory(message) => (message.clone(), &[][..]),
+            _ => return Ok(()),
         };
         tracing::warn!(
             how,
@@ -517,6 +557,25 @@ impl Registry {
             .append(NewEntry::new("ruleset.rejected", actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
             .await?;
         Ok(())
+    }
+}
+
+/// A rules directory that does not load, as a rejection naming its first error.
+fn directory_rejected(e: crate::rules::LoadError) -> LifecycleError {
+    let first = e
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map(|d| {
+            format!(
+                " (first: {}:{}:{}: {})",
+                d.file, d.line, d.column, d.message
+            )
+        })
+        .unwrap_or_default();
+    LifecycleError::Rejected {
+        message: format!("the rules directory has errors; the active version keeps serving{first}"),
+        diagnostics: e.diagnostics,
     }
 }
 
@@ -551,60 +610,6 @@ fn gate(rs: RuleSet, ev: &Evaluator) -> Result<RuleSet, LifecycleError> {
         message: format!("{} rule test(s) fail; nothing was changed", report.failed()),
         diagnostics,
     })
-}
-
-/// Write one file so that a reader sees the old or the new content, never a part:
-/// a temp file in the same directory, fsync, rename over, fsync the directory.
-pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let target = dir.join(name);
-    let parent = target.parent().unwrap_or(dir).to_path_buf();
-    std::fs::create_dir_all(&parent)?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file"),
-        ulid::Ulid::generate()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &target)?;
-    std::fs::File::open(&parent)?.sync_all()?;
-    Ok(())
-}
-
-/// Make the directory hold exactly `new`: write changed files, remove files that
-/// `old` had and `new` has not.
-fn write_all(
-    dir: &Path,
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-) -> std::io::Result<()> {
-    // Compare with what is on disk, not with the active set: a file broken on disk
-    // (and refused by the watcher) must be rewritten even when the active set has it.
-    for (name, text) in new {
-        if std::fs::read_to_string(dir.join(name)).ok().as_ref() != Some(text) {
-            write_atomically(dir, name, text)?;
-        }
-    }
-    let on_disk = crate::rules::RuleSet::file_names(dir);
-    for name in old
-        .keys()
-        .chain(on_disk.iter())
-        .filter(|n| !new.contains_key(*n))
-    {
-        match std::fs::remove_file(dir.join(name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 /// A unified diff of every changed file.

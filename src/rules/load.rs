@@ -4,7 +4,7 @@
 //! The rule set is built only when no error was found.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rhai::{AST, Dynamic, Scope};
 use yaml_rust2::scanner::TScalarStyle;
@@ -43,43 +43,103 @@ pub fn is_rule_set_file(rel: &str) -> bool {
         }
 }
 
-/// The rule-set files in `dir`: relative name and path, sorted by name.
-fn rule_set_paths(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
-    let mut out = Vec::new();
+/// What the hint of a refused symbolic link says.
+const LINK_HINT: &str = "copy the file into the rules directory instead of linking to it";
+
+/// The rule-set files of a directory: what to read, and the entries refused.
+struct Listing {
+    /// Relative name and the path to read (inside the directory), sorted by name.
+    files: Vec<(String, PathBuf)>,
+    /// One error per symbolic link that leaves the directory or leads nowhere,
+    /// naming the link (its target is never read).
+    refused: Vec<Diagnostic>,
+}
+
+/// Where a symbolic link at `path` leads, when that is inside `root` (canonical).
+fn inside(root: &Path, path: &Path) -> Result<PathBuf, &'static str> {
+    match path.canonicalize() {
+        Ok(target) if target.starts_with(root) => Ok(target),
+        Ok(_) => Err("is a symbolic link to a place outside the rules directory; it is not read"),
+        Err(_) => Err("is a symbolic link whose target does not exist; it is not read"),
+    }
+}
+
+/// The rule-set files in `dir`, sorted by name. Symbolic links are followed only when
+/// they stay inside the directory: a link to `/etc/passwd` named `x.yaml` (or a `lib`
+/// linked to another folder) is refused by name, so its content can never reach a
+/// diagnostic, `/readyz` or the audit log.
+fn list(dir: &Path) -> Listing {
+    let mut out = Listing {
+        files: Vec::new(),
+        refused: Vec::new(),
+    };
+    let Ok(root) = dir.canonicalize() else {
+        return out;
+    };
     for sub in ["", "lib", "tests"] {
-        let folder = if sub.is_empty() {
-            dir.to_path_buf()
-        } else {
-            dir.join(sub)
-        };
+        let mut folder = root.join(sub);
+        if !sub.is_empty() && folder.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            match inside(&root, &folder) {
+                Ok(target) => folder = target,
+                Err(why) => {
+                    out.refused.push(
+                        Diagnostic::error(sub, 0, 0, format!("`{sub}` {why}")).hint(LINK_HINT),
+                    );
+                    continue;
+                }
+            }
+        }
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
-        for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
             let rel = if sub.is_empty() {
-                name.to_string()
+                name
             } else {
                 format!("{sub}/{name}")
             };
-            if path.is_file() && is_rule_set_file(&rel) {
-                out.push((rel, path));
+            if !is_rule_set_file(&rel) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_symlink() {
+                match inside(&root, &path) {
+                    Ok(target) if target.is_file() => out.files.push((rel, target)),
+                    Ok(_) => {}
+                    Err(why) => out.refused.push(
+                        Diagnostic::error(&rel, 0, 0, format!("`{rel}` {why}")).hint(LINK_HINT),
+                    ),
+                }
+            } else if kind.is_file() {
+                out.files.push((rel, path));
             }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.refused.sort_by(|a, b| a.file.cmp(&b.file));
     out
 }
 
-/// Relative names of the rule-set files in `dir` (what [`read_dir`] would read).
+/// Relative names of the rule-set files in `dir`, refused links included (what
+/// [`read_dir`] would read or refuse).
 pub(super) fn file_names(dir: &Path) -> Vec<String> {
-    rule_set_paths(dir)
-        .into_iter()
-        .map(|(rel, _)| rel)
-        .collect()
+    let Listing { files, refused } = list(dir);
+    let mut names: Vec<String> = files.into_iter().map(|(rel, _)| rel).collect();
+    // A refused file link is listed (so a publish can replace it); a refused folder
+    // link is not (nothing is ever removed through it).
+    names.extend(
+        refused
+            .into_iter()
+            .map(|d| d.file)
+            .filter(|f| is_rule_set_file(f)),
+    );
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Read the rule-set files of `dir`: top-level `*.yaml`, `lib/*.rhai`, `tests/*.yaml`.
@@ -90,9 +150,12 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
     if !dir.is_dir() {
         return Err(fail("rule-set directory not found".into()));
     }
+    let Listing {
+        files: paths,
+        refused: mut diags,
+    } = list(dir);
     let mut files = BTreeMap::new();
-    let mut diags = Vec::new();
-    for (rel, path) in rule_set_paths(dir) {
+    for (rel, path) in paths {
         if files.len() >= MAX_FILES {
             return Err(fail(format!("more than {MAX_FILES} files in the rule set")));
         }
@@ -110,15 +173,26 @@ pub(super) fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, LoadError
     }
 }
 
+/// The text of one file, at most [`MAX_FILE_BYTES`] (the size is checked on the open
+/// file, so a file growing after the check is still bounded).
 fn read_file(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(format!(
-            "file is {} bytes; the limit is {MAX_FILE_BYTES}",
-            meta.len()
-        ));
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    let too_big = |len: u64| format!("file is {len} bytes; the limit is {MAX_FILE_BYTES}");
+    if len > MAX_FILE_BYTES as u64 {
+        return Err(too_big(len));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "file is not valid UTF-8 (byte {})",

@@ -25,10 +25,13 @@ pub struct AuditQuery {
     /// Only entries of this kind (`decision`, `ruleset.loaded`, `auth.denied`, …).
     pub kind: Option<String>,
     /// Only entries at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Only entries before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub cursor: Option<String>,
     /// Entries per page (default 100, at most 500).
     pub limit: Option<usize>,
@@ -288,6 +291,7 @@ pub async fn checkpoint(
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
     /// Why: the inspection request's reference, for example.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -305,7 +309,8 @@ const MAX_REASON: usize = 1_000;
     path = "/v1/audit/holds/{student_id}",
     tag = "audit",
     operation_id = "audit_hold_place",
-    params(("student_id" = String, Path, description = "The student whose decisions must be kept")),
+    params(("student_id" = String, Path, min_length = 1, max_length = 64,
+        description = "The student whose decisions must be kept")),
     request_body(content = HoldRequest, content_type = "application/json"),
     summary = "Place a legal hold",
     description = "While a hold stands, retention does not purge the student's decisions \
@@ -316,6 +321,7 @@ this answers, no purge removes them.",
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 415, response = doc::UnsupportedMediaType),
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -360,7 +366,7 @@ pub async fn place_hold(
     path = "/v1/audit/holds/{student_id}",
     tag = "audit",
     operation_id = "audit_hold_lift",
-    params(("student_id" = String, Path, description = "The student")),
+    params(("student_id" = String, Path, min_length = 1, max_length = 64, description = "The student")),
     summary = "Lift a legal hold",
     description = "Audited. The student's old decisions are purged by the next retention run.",
     responses(

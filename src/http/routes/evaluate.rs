@@ -115,11 +115,12 @@ decision, or an error naming the line and field. Decisions are audited in groups
 durable before its lines are sent, unless `dry_run=true`. A final `{\"error\": …}` line means the \
 stream stopped early.",
     request_body(
-        description = "NDJSON: one `Record` per line",
+        description = "NDJSON: one `Record` per line. A line that is not a valid record is \
+answered with an error line in the 200 stream, so the body as a whole has no schema.",
         content(
-            (Record = "application/x-ndjson"),
-            (Record = "application/jsonl"),
-            (Record = "application/json"),
+            (serde_json::Value = "application/x-ndjson"),
+            (serde_json::Value = "application/jsonl"),
+            (serde_json::Value = "application/json"),
         )
     ),
     responses(

@@ -26,6 +26,7 @@ pub struct Candidate {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewQuery {
     /// Page of student ids in each list (from 0).
@@ -47,9 +48,23 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
             LifecycleError::BadRequest(m) => ApiError::BadRequest(m),
             LifecycleError::UnknownVersion(_) => ApiError::NotFound(e.to_string()),
+            LifecycleError::UnsafeDirectory(m) => ApiError::Conflict(m),
             other => ApiError::internal(other),
         }
     }
+}
+
+/// Blocking work (the rule store, compiling and testing rules, evaluating the
+/// caseload) on actix's blocking pool, inside the request's tracing span.
+async fn off_worker<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// The candidate JSON of a check, preview or publish request.
@@ -75,6 +90,15 @@ async fn read_candidate(
     })
 }
 
+/// Every file name of a candidate (checked before its version is compared, so a bad
+/// name is a 400 whichever version is active).
+fn check_names(c: &Candidate) -> Result<(), ApiError> {
+    for name in c.files.keys() {
+        lifecycle::check_file_name(name)?;
+    }
+    Ok(())
+}
+
 /// Read the candidate and build it: with its tests (the publish gate) for `check`,
 /// or only loaded for `preview` (a threshold change usually breaks the boundary tests
 /// until they are updated; the preview shows its effect first).
@@ -85,19 +109,21 @@ async fn candidate(
     run_tests: bool,
 ) -> Result<crate::rules::RuleSet, ApiError> {
     let c = read_candidate(req, payload, state).await?;
+    check_names(&c)?;
     let active = state.registry.active();
-    if let Some(base) = &c.base_version
-        && *base != active.version
-    {
-        return Err(LifecycleError::Stale {
-            based_on: base.clone(),
-            active: active.version.clone(),
+    if let Some(raw) = &c.base_version {
+        let base = lifecycle::parse_version("`base_version`", raw)?;
+        if base != active.version {
+            return Err(LifecycleError::Stale {
+                based_on: base,
+                active: active.version.clone(),
+            }
+            .into());
         }
-        .into());
     }
     let files = state.registry.candidate_files(&c.files)?;
     let registry = state.registry.clone();
-    Ok(web::block(move || {
+    off_worker(move || {
         if run_tests {
             registry.check(files)
         } else {
@@ -107,8 +133,8 @@ async fn candidate(
             })
         }
     })
-    .await
-    .map_err(ApiError::internal)??)
+    .await?
+    .map_err(ApiError::from)
 }
 
 #[utoipa::path(post, path = "/v1/rules/check", tag = "rules", operation_id = "rules_check",
@@ -122,6 +148,7 @@ Nothing is activated or audited.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
@@ -151,6 +178,7 @@ with a page of their ids. Nothing is audited as a decision.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
@@ -167,16 +195,14 @@ pub async fn preview(
         q.page_size.unwrap_or(100).clamp(1, 10_000),
     );
     let st = state.clone();
-    let report = web::block(move || {
+    let (report, tests) = off_worker(move || {
         let active = st.registry.active();
         let records = st.students.records().filter_map(|r| r.ok());
         let report = lifecycle::preview(&active, &rs, records, &st.evaluator, page, size);
         let tests = crate::ruletest::run(&rs, &st.evaluator);
         (report, tests)
     })
-    .await
-    .map_err(ApiError::internal)?;
-    let (report, tests) = report;
+    .await?;
     let failures: Vec<String> = tests
         .failures
         .iter()
@@ -201,17 +227,21 @@ pub async fn preview(
 edited from. The candidate is checked and its tests run; only then is the file written \
 atomically, the set activated and the change audited with the actor and a unified diff.",
     params(("name" = String, Path, description = "`params.yaml`, `attendance.yaml`, `lib/x.rhai`, `tests/y.yaml`"),
-        ("If-Match" = String, Header, description = "The version the edit was made from")),
-    request_body(content = String, content_type = "application/yaml"),
+        ("If-Match" = String, Header, description = "The version the edit was made from: the ETag of \
+`GET /v1/rules`, quoted as given or bare")),
+    request_body(description = "The file's whole new text (YAML, or Rhai for `lib/` files), \
+taken as it is: any text is a file, and what it holds is checked by the rule-set gate (422)",
+        content((serde_json::Value = "application/yaml"), (serde_json::Value = "text/plain"))),
     responses(
         (status = 200, description = "Published and active", body = doc::Activated),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::RuleErrors),
-        (status = 428, response = doc::PreconditionFailed),
+        (status = 428, response = doc::PreconditionRequired),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
 pub async fn publish(
@@ -221,17 +251,18 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
-    let Some(if_match) = req.headers().get("if-match").and_then(|v| v.to_str().ok()) else {
+    let name = name.into_inner();
+    lifecycle::check_file_name(&name)?;
+    let Some(if_match) = req.headers().get("if-match") else {
         return Err(ApiError::PreconditionRequired("send `If-Match: \"<version>\"` with the version the file was edited from (GET /v1/rules gives it as the ETag)".into()));
     };
-    let based_on = if_match
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_string();
+    let if_match = if_match
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("`If-Match` is not visible ASCII".into()))?;
+    let based_on = lifecycle::parse_version("`If-Match`", if_match)?;
     let text = body::read_text(&req, payload, MAX_FILE_BYTES).await?;
     let previous = state.registry.active().version.clone();
-    let changes = BTreeMap::from([(name.into_inner(), Some(text))]);
+    let changes = BTreeMap::from([(name, Some(text))]);
     let rs = state
         .registry
         .publish(&changes, &based_on, &actor.name, &request_id(&req))
@@ -245,15 +276,18 @@ pub async fn publish(
     summary = "Publish several changed files together",
     description = "Like `PUT /v1/rules/files/{name}` for a candidate of several files (a threshold \
 in `params.yaml` and the rule tests that pin it, say), published as one change. `base_version` \
-is required.",
-    request_body(content = Candidate, content_type = "application/json"),
+is required (428 without it).",
+    request_body(content = doc::PublishRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Published and active", body = doc::Activated),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
+        (status = 428, response = doc::PreconditionRequired),
     ),
     security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
 pub async fn publish_many(
@@ -263,11 +297,13 @@ pub async fn publish_many(
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let c = read_candidate(&req, payload, &state).await?;
+    check_names(&c)?;
     let Some(base) = c.base_version else {
         return Err(ApiError::PreconditionRequired(
             "`base_version` is required: the version the files were edited from".into(),
         ));
     };
+    let base = lifecycle::parse_version("`base_version`", &base)?;
     let previous = state.registry.active().version.clone();
     let rs = state
         .registry
@@ -305,12 +341,14 @@ pub async fn reload(
 #[utoipa::path(post, path = "/v1/rules/rollback/{version}", tag = "rules", operation_id = "rules_rollback",
     summary = "Re-activate a stored version",
     description = "Writes the version's files back to the directory, activates it and audits it.",
-    params(("version" = String, Path, description = "`sha256:…`")),
+    params(("version" = String, Path, description = "`sha256:…`, bare or quoted as the ETag")),
     responses(
         (status = 200, description = "Rolled back", body = doc::Activated),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
         (status = 422, response = doc::RuleErrors),
     ),
     security(("bearer" = ["admin"])))]
@@ -320,6 +358,7 @@ pub async fn rollback(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = authorize(&req, &state, &[Role::Admin]).await?;
+    let version = lifecycle::parse_version("version", &version)?;
     let previous = state.registry.active().version.clone();
     let rs = state
         .registry
@@ -343,9 +382,7 @@ pub async fn versions(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
-    let list = web::block(move || registry.list())
-        .await
-        .map_err(ApiError::internal)??;
+    let list = off_worker(move || registry.list()).await??;
     let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"active": state.registry.active().version, "versions": items})))
@@ -353,9 +390,10 @@ pub async fn versions(
 
 #[utoipa::path(get, path = "/v1/rules/versions/{version}", tag = "rules", operation_id = "rules_version",
     summary = "One stored version with its files",
-    params(("version" = String, Path, description = "`sha256:…`")),
+    params(("version" = String, Path, description = "`sha256:…`, bare or quoted as the ETag")),
     responses(
         (status = 200, description = "The version", body = StoredVersion),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
@@ -368,10 +406,8 @@ pub async fn version(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
-    let v = version.into_inner();
-    let found = web::block(move || registry.stored(&v).map(|s| (v, s)))
-        .await
-        .map_err(ApiError::internal)??;
+    let v = lifecycle::parse_version("version", &version)?;
+    let found = off_worker(move || registry.stored(&v).map(|s| (v, s))).await??;
     match found {
         (_, Some(s)) => Ok(HttpResponse::Ok().json(s)),
         (v, None) => Err(ApiError::NotFound(format!(
@@ -404,15 +440,14 @@ pub async fn replay(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
     let st = state.clone();
-    let report = web::block(move || -> Result<ReplayReport, ApiError> {
+    let report = off_worker(move || -> Result<ReplayReport, ApiError> {
         let entry = st
             .store
             .get(seq)?
             .ok_or_else(|| ApiError::NotFound(format!("no audit entry {seq}")))?;
         Ok(lifecycle::replay(&entry, &st.registry, &st.evaluator)?)
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await??;
     state
         .record_access(
             &req,

@@ -23,6 +23,7 @@ use crate::record::StudentId;
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub cursor: Option<String>,
     /// Decisions per page (default 50, at most 500).
     pub limit: Option<usize>,
@@ -305,6 +306,7 @@ pub async fn snapshot(
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// `canonical` (default) or `edfi`.
+    #[param(pattern = "^(canonical|edfi)$")]
     pub format: Option<String>,
 }
 
@@ -324,9 +326,9 @@ summary line.",
         description = "NDJSON: one `Record` per line (`format=canonical`), or one Ed-Fi bundle \
 per line (`format=edfi`)",
         content(
-            (crate::record::Record = "application/x-ndjson"),
-            (crate::record::Record = "application/jsonl"),
-            (crate::record::Record = "application/json"),
+            (serde_json::Value = "application/x-ndjson"),
+            (serde_json::Value = "application/jsonl"),
+            (serde_json::Value = "application/json"),
         )
     ),
     responses(
