@@ -24,10 +24,11 @@ use crate::record::{
     Sel,
 };
 
-/// Largest behavior count (referrals, suspensions of each kind) a snapshot holds: a
-/// plausible school year's worst, far below where a `u32` wraps. An event that would
-/// pass it is refused, naming the count.
-pub const MAX_BEHAVIOR_COUNT: u32 = 1000;
+/// Largest behavior count (referrals, suspensions of each kind) a snapshot holds: the
+/// record's own range, so a snapshot built from events is always a valid record, and
+/// far below where a `u32` wraps. An event that would pass it is refused, naming the
+/// count.
+pub use crate::record::ranges::MAX_BEHAVIOR_COUNT;
 
 /// Largest stored snapshot (the record, the version of each part and the incidents
 /// kept by event id), in bytes of JSON.

@@ -18,7 +18,8 @@ use crate::http::openapi as doc;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Only entries about this student id.
+    /// Only entries about this student id (the student id rule: 1 to 64 characters).
+    #[param(min_length = 1, max_length = 64)]
     pub student: Option<String>,
     /// Only decisions in which this rule id fired.
     pub rule: Option<String>,
