@@ -222,6 +222,13 @@ impl RuleSet {
         &self.slots
     }
 
+    /// Every enabled rule runs as native comparisons (see `native`): evaluating a
+    /// record costs a few microseconds and never enters the script engine, so it
+    /// cannot run long whatever the record holds.
+    pub fn is_native_only(&self) -> bool {
+        self.rules.iter().all(|r| !r.enabled || r.native.is_some())
+    }
+
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }
