@@ -54,19 +54,6 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
-/// Blocking work (the rule store, compiling and testing rules, evaluating the
-/// caseload) on actix's blocking pool, inside the request's tracing span.
-async fn off_worker<T, F>(f: F) -> Result<T, ApiError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let span = tracing::Span::current();
-    web::block(move || span.in_scope(f))
-        .await
-        .map_err(ApiError::internal)
-}
-
 /// The candidate JSON of a check, preview or publish request.
 async fn read_candidate(
     req: &HttpRequest,
@@ -123,7 +110,7 @@ async fn candidate(
     }
     let files = state.registry.candidate_files(&c.files)?;
     let registry = state.registry.clone();
-    off_worker(move || {
+    crate::http::blocking(move || {
         if run_tests {
             registry.check(files)
         } else {
@@ -195,7 +182,7 @@ pub async fn preview(
         q.page_size.unwrap_or(100).clamp(1, 10_000),
     );
     let st = state.clone();
-    let (report, tests) = off_worker(move || {
+    let (report, tests) = crate::http::blocking(move || {
         let active = st.registry.active();
         let records = st.students.records().filter_map(|r| r.ok());
         let report = lifecycle::preview(&active, &rs, records, &st.evaluator, page, size);
@@ -382,7 +369,7 @@ pub async fn versions(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
-    let list = off_worker(move || registry.list()).await??;
+    let list = crate::http::blocking(move || registry.list()).await??;
     let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"active": state.registry.active().version, "versions": items})))
@@ -407,7 +394,7 @@ pub async fn version(
     authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
     let v = lifecycle::parse_version("version", &version)?;
-    let found = off_worker(move || registry.stored(&v).map(|s| (v, s))).await??;
+    let found = crate::http::blocking(move || registry.stored(&v).map(|s| (v, s))).await??;
     match found {
         (_, Some(s)) => Ok(HttpResponse::Ok().json(s)),
         (v, None) => Err(ApiError::NotFound(format!(
@@ -440,7 +427,7 @@ pub async fn replay(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
     let st = state.clone();
-    let report = off_worker(move || -> Result<ReplayReport, ApiError> {
+    let report = crate::http::blocking(move || -> Result<ReplayReport, ApiError> {
         let entry = st
             .store
             .get(seq)?
