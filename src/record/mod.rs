@@ -57,12 +57,14 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub school_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -1, maximum = 13)]
     pub grade_level: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attendance: Option<Attendance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub courses: Option<Vec<Course>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 5.0)]
     pub gpa: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assessments: Option<Vec<Assessment>>,
@@ -82,11 +84,15 @@ pub struct Record {
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attendance {
+    #[schema(minimum = 0.0, maximum = 400.0)]
     pub days_enrolled: f64,
+    #[schema(minimum = 0.0, maximum = 400.0)]
     pub days_present: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 400.0)]
     pub unexcused_absences: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 2000.0)]
     pub tardies: Option<f64>,
 }
 
@@ -130,10 +136,12 @@ pub struct Course {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Subject>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub grade_pct: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub letter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 20.0)]
     pub credits: Option<f64>,
 }
 
@@ -155,6 +163,7 @@ pub struct Assessment {
     pub name: String,
     pub subject: Subject,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub percentile: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
@@ -165,10 +174,13 @@ pub struct Assessment {
 #[serde(deny_unknown_fields)]
 pub struct Behavior {
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub office_referrals: u32,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub suspensions_in_school: u32,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub suspensions_out_of_school: u32,
 }
 
@@ -178,6 +190,7 @@ pub struct Behavior {
 pub struct Sel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screener: Option<String>,
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub t_score: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
