@@ -4,25 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::OnceLock;
 
 use intervene::engine::{Decision, Evaluator, Flag};
 use intervene::record::{Attendance, Record, parse_record};
 use intervene::rules::{Domain, RuleSet};
 use serde_json::{Value, json};
 
-fn rules() -> &'static RuleSet {
-    static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"))
-    })
-}
-
-fn evaluator() -> &'static Evaluator {
-    static EV: OnceLock<Evaluator> = OnceLock::new();
-    EV.get_or_init(Evaluator::new)
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::{evaluator, rules};
 
 fn record(v: Value) -> Record {
     let text = v.to_string();

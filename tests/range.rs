@@ -7,29 +7,17 @@
 //! tests only generated typical values: here the generators reach the boundaries, the
 //! smallest accepted steps, and odd Unicode.
 
-use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use intervene::engine::{Decision, Evaluator, render_report};
+use intervene::engine::{Decision, render_report};
 use intervene::record::{Attendance, Behavior, Record, StudentId, parse_record, ranges};
-use intervene::rules::RuleSet;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-fn rules() -> &'static RuleSet {
-    static RULES: OnceLock<RuleSet> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"))
-    })
-}
-
-fn evaluator() -> &'static Evaluator {
-    static EV: OnceLock<Evaluator> = OnceLock::new();
-    EV.get_or_init(Evaluator::new)
-}
+#[path = "support/shipped.rs"]
+mod shipped;
+use shipped::{evaluator, rules};
 
 /// Evaluate and render on another thread; fail instead of hanging after 5 s.
 fn evaluate_and_render(r: Record) -> (Decision, String) {
