@@ -22,57 +22,38 @@
 //! the request's tracing span, never on an async worker; waiting for the group
 //! commit is an `await` on the writer's answer.
 
+pub mod apply;
+pub mod bounds;
 pub mod edfi;
-pub mod event;
+pub mod envelope;
+pub mod error;
+pub mod event_type;
+pub mod outcome;
+pub mod snapshot;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-pub use event::{
-    Applied, Change, Clock, EARLIEST_OCCURRED_AT, Envelope, EventError, MAX_BEHAVIOR_COUNT,
-    MAX_SNAPSHOT_BYTES, Snapshot, Version,
-};
+pub use apply::Applied;
+pub use bounds::{Clock, EARLIEST_OCCURRED_AT, MAX_BEHAVIOR_COUNT, MAX_SNAPSHOT_BYTES};
+pub use envelope::{Change, Envelope, Version};
+pub use error::{EventError, IngestError};
+pub use event_type::EventType;
+pub use outcome::{EVENT_TREE, Outcome, Outcomes, Status};
+pub use snapshot::Snapshot;
 
-use crate::audit::{AuditError, Companion, NewEntry, Source, Store, decision_entry};
+use crate::audit::{Companion, NewEntry, Source, Store, decision_entry};
 use crate::engine::{Decision, Evaluator};
 use crate::record::Record;
 use crate::rules::RuleSet;
+use error::decode;
 
+/// The tree holding each student's snapshot, by student id.
 pub const SNAPSHOT_TREE: &str = "students";
-pub const EVENT_TREE: &str = "student_events";
 const STRIPES: usize = 1024;
-
-/// What happened to one event (stored by event id; a duplicate answers with it).
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub event_id: String,
-    pub student_id: String,
-    /// `applied`, `stale` or `withdrawn`.
-    pub status: String,
-    #[serde(default)]
-    pub duplicate: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error(transparent)]
-    Event(#[from] EventError),
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    #[error("student store: {0}")]
-    Store(String),
-}
-
-impl From<sled::Error> for IngestError {
-    fn from(e: sled::Error) -> Self {
-        IngestError::Store(e.to_string())
-    }
-}
 
 /// The shape of imported lines.
 #[derive(Clone)]
@@ -105,16 +86,12 @@ pub struct ImportSummary {
 #[derive(Clone)]
 pub struct Students {
     snapshots: sled::Tree,
-    events: sled::Tree,
+    outcomes: Outcomes,
     /// Taken first, by event id: claiming an id is one step.
     event_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
     /// Taken second, by student id: a snapshot's read-modify-write is one step.
     student_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
     audit: Store,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, IngestError> {
-    serde_json::from_slice(bytes).map_err(|e| IngestError::Store(format!("unreadable entry: {e}")))
 }
 
 fn stripes() -> Arc<Vec<tokio::sync::Mutex<()>>> {
@@ -132,9 +109,7 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|e| IngestError::Store(e.to_string()))?
+    tokio::task::spawn_blocking(move || span.in_scope(work)).await?
 }
 
 /// What deciding an event came to.
@@ -151,7 +126,7 @@ enum Step {
 
 /// What an applied event comes to (see [`Students::applying`]).
 struct Applying {
-    status: &'static str,
+    status: Status,
     decision: Option<Decision>,
     entry: NewEntry,
     snapshot: Option<Companion>,
@@ -178,7 +153,7 @@ impl Students {
     pub fn open(audit: &Store) -> Result<Students, IngestError> {
         Ok(Students {
             snapshots: audit.db().open_tree(SNAPSHOT_TREE)?,
-            events: audit.db().open_tree(EVENT_TREE)?,
+            outcomes: Outcomes::open(audit.db())?,
             event_locks: stripes(),
             student_locks: stripes(),
             audit: audit.clone(),
@@ -257,24 +232,6 @@ impl Students {
         }
     }
 
-    /// The first outcome of `env`'s event id, when it was seen before (for another
-    /// student: a conflict).
-    fn seen(&self, env: &Envelope) -> Result<Option<Outcome>, IngestError> {
-        let Some(prev) = self.events.get(env.event_id.as_bytes())? else {
-            return Ok(None);
-        };
-        let mut first: Outcome = decode(&prev)?;
-        if first.student_id != env.student_id {
-            return Err(EventError::IdReused {
-                event_id: env.event_id.clone(),
-                student_id: first.student_id,
-            }
-            .into());
-        }
-        first.duplicate = true;
-        Ok(Some(first))
-    }
-
     /// Under the event's and the student's locks, on the blocking pool: check the
     /// event, apply it and evaluate; writes nothing.
     fn decide(
@@ -285,7 +242,7 @@ impl Students {
         ev: &Evaluator,
     ) -> Result<Step, IngestError> {
         let (v, change) = env.change(clock)?;
-        if let Some(first) = self.seen(env)? {
+        if let Some(first) = self.outcomes.seen(&env.event_id, &env.student_id)? {
             return Ok(Step::Duplicate(first));
         }
         let current = self.get_raw(&env.student_id)?;
@@ -299,18 +256,14 @@ impl Students {
         let outcome = Outcome {
             event_id: env.event_id.clone(),
             student_id: env.student_id.clone(),
-            status: status.into(),
+            status,
             duplicate: false,
             decision,
         };
         // Last: the outcome lands after the snapshot, so a stored outcome means the
         // change it reports is stored too.
         let mut companions: Vec<Companion> = snapshot.into_iter().collect();
-        companions.push(Companion {
-            tree: self.events.clone(),
-            key: env.event_id.as_bytes().to_vec(),
-            value: serde_json::to_vec(&outcome).map_err(|e| IngestError::Store(e.to_string()))?,
-        });
+        companions.push(self.outcomes.write(&outcome)?);
         Ok(Step::Write {
             outcome,
             entry,
@@ -331,7 +284,7 @@ impl Students {
         let id = &env.student_id;
         Ok(match applied {
             Applied::Stale => Applying {
-                status: "stale",
+                status: Status::Stale,
                 decision: None,
                 entry: NewEntry::new(
                     "event.stale",
@@ -342,7 +295,7 @@ impl Students {
                 snapshot: None,
             },
             Applied::Removed(tomb) => Applying {
-                status: "withdrawn",
+                status: Status::Withdrawn,
                 decision: None,
                 entry: NewEntry::new(
                     "student.withdrawn",
@@ -360,7 +313,7 @@ impl Students {
                     event_type: env.kind.clone(),
                 };
                 Applying {
-                    status: "applied",
+                    status: Status::Applied,
                     entry: decision_entry(&d, &snap.record, rules, source, "", ""),
                     decision: Some(d),
                     snapshot: Some(write),
@@ -409,7 +362,7 @@ impl Students {
         let id = record.student_id.clone();
         let current = self.get_raw(&id)?;
         let v = Version {
-            at: event::now_version_time(),
+            at: bounds::now_version_time(),
             event_id: format!("import:{}:{line}", ulid::Ulid::generate()),
         };
         let applied = Snapshot::apply(

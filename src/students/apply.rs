@@ -1,0 +1,176 @@
+//! Applying one checked change to a student's snapshot ([`Snapshot::apply`]): what
+//! an event changes, what it leaves stale, and what a withdrawal removes.
+
+use super::envelope::{Change, Version};
+use super::error::EventError;
+use super::snapshot::{Snapshot, assessment_key, upsert};
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The snapshot changed (or was created).
+    Updated(Box<Snapshot>),
+    /// Every part the event carries is already newer.
+    Stale,
+    /// The student was withdrawn: the snapshot becomes this tombstone.
+    Removed(Box<Snapshot>),
+}
+
+impl Snapshot {
+    /// Apply one change (the snapshot is `None` when the student is unknown).
+    pub fn apply(
+        current: Option<&Snapshot>,
+        student_id: &str,
+        v: &Version,
+        change: &Change,
+    ) -> Result<Applied, EventError> {
+        // Events from before the latest withdrawal were settled by it.
+        if current
+            .and_then(|c| c.withdrawn.as_ref())
+            .is_some_and(|w| v <= w)
+        {
+            return Ok(Applied::Stale);
+        }
+        let present = current.is_some_and(Snapshot::has_data);
+        if !present && matches!(change, Change::Incident(_) | Change::Withdrawn) {
+            return Err(EventError::UnknownStudent(student_id.to_string()));
+        }
+        let mut s = current
+            .cloned()
+            .unwrap_or_else(|| Snapshot::new(student_id));
+        if let Change::Withdrawn = change {
+            // Remove what is older than the withdrawal; keep what is newer (a late
+            // withdrawal after a re-enrolment's data), so any order ends the same.
+            s.withdraw(v);
+            s.tidy()?;
+            return Ok(if s.has_data() {
+                Applied::Updated(Box::new(s))
+            } else {
+                Applied::Removed(Box::new(s))
+            });
+        }
+        let changed = take(&mut s, change, v);
+        if !changed {
+            return Ok(Applied::Stale);
+        }
+        s.tidy()?;
+        Ok(Applied::Updated(Box::new(s)))
+    }
+}
+
+/// Take `change` into `s` where its parts are older than `v`; true when anything
+/// changed.
+fn take(s: &mut Snapshot, change: &Change, v: &Version) -> bool {
+    match change {
+        Change::Snapshot(r) => s.take_snapshot(r, v),
+        Change::Attendance(a) => {
+            s.claim("attendance".into(), v) && {
+                s.record.attendance = Some(a.clone());
+                true
+            }
+        }
+        Change::Sel(x) => {
+            s.claim("sel".into(), v) && {
+                s.record.sel = Some(x.clone());
+                true
+            }
+        }
+        // A list item older than the last snapshot's list was settled by it.
+        Change::Course(_) if s.versions.get("courses").is_some_and(|l| v < l) => false,
+        Change::Assessment(_) if s.versions.get("assessments").is_some_and(|l| v < l) => false,
+        Change::Course(c) => {
+            s.claim(format!("course:{}", c.course_id), v) && {
+                upsert(
+                    s.record.courses.get_or_insert_with(Vec::new),
+                    c.clone(),
+                    |x| x.course_id == c.course_id,
+                );
+                true
+            }
+        }
+        Change::Assessment(a) => {
+            s.claim(assessment_key(a), v) && {
+                let key = assessment_key(a);
+                upsert(
+                    s.record.assessments.get_or_insert_with(Vec::new),
+                    a.clone(),
+                    |x| assessment_key(x) == key,
+                );
+                true
+            }
+        }
+        Change::Incident(i) => s
+            .incidents
+            .insert(v.event_id.clone(), (v.at.clone(), i.clone()))
+            .is_none(),
+        Change::Withdrawn => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Behavior, Record};
+    use crate::students::envelope::{Incident, Suspension};
+
+    fn at(secs: u32) -> String {
+        format!("2026-11-20T08:{:02}:{:02}.000000000Z", secs / 60, secs % 60)
+    }
+
+    fn v(secs: u32, id: &str) -> Version {
+        Version {
+            at: at(secs),
+            event_id: id.into(),
+        }
+    }
+
+    fn incident(referral: bool) -> Change {
+        Change::Incident(Incident {
+            date: "2026-11-20".into(),
+            kind: "disruption".into(),
+            referral,
+            suspension: Suspension::None,
+        })
+    }
+
+    fn updated(a: Applied) -> Snapshot {
+        match a {
+            Applied::Updated(s) => *s,
+            other => panic!("not updated: {other:?}"),
+        }
+    }
+
+    /// Incidents the behavior baseline already covers count for nothing; kept by
+    /// event id forever, a stream of them grew the snapshot without bound.
+    #[test]
+    fn settled_incidents_do_not_pile_up_in_a_snapshot() {
+        let mut r = Record::empty("S1");
+        r.behavior = Some(Behavior {
+            office_referrals: 2,
+            ..Behavior::default()
+        });
+        let snap = Change::Snapshot(Box::new(r));
+        let mut s =
+            updated(Snapshot::apply(None, "S1", &v(3000, "snap"), &snap).expect("snapshot"));
+        for i in 0..500 {
+            let id = format!("old-{i}");
+            s = updated(
+                Snapshot::apply(Some(&s), "S1", &v(i % 2999, &id), &incident(true))
+                    .expect("incident"),
+            );
+        }
+        assert!(
+            s.incidents.is_empty(),
+            "{} settled incidents kept",
+            s.incidents.len()
+        );
+        s = updated(
+            Snapshot::apply(Some(&s), "S1", &v(3001, "new"), &incident(true)).expect("incident"),
+        );
+        assert_eq!(s.incidents.len(), 1);
+        assert_eq!(
+            s.record.behavior.as_ref().map(|b| b.office_referrals),
+            Some(3)
+        );
+    }
+}
