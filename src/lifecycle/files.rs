@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::LifecycleError;
+use super::error::LifecycleError;
 
 /// The folder a rule-set file `name` lives in: the rules directory, or its `lib` or
 /// `tests` folder when that is a real folder (created when missing).

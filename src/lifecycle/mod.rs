@@ -10,7 +10,9 @@
 //! serialised by one lock, so concurrent edits are checked against the version they
 //! were based on and the loser gets a conflict rather than a silent overwrite.
 
+mod error;
 mod files;
+mod history;
 mod names;
 mod preview;
 mod replay;
@@ -21,10 +23,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
+pub use error::LifecycleError;
 pub use files::write_atomically;
+pub use history::{Activation, How, StoredVersion, VERSIONS_TREE, last_active};
 pub use names::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_LEN, VERSION_PATTERN, check_file_name, parse_version,
 };
@@ -32,29 +36,10 @@ pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview,
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
 
-use crate::audit::{AuditError, NewEntry, Store};
+use crate::audit::{NewEntry, Store};
 use crate::engine::Evaluator;
 use crate::rules::{Diagnostic, RuleSet};
 use crate::ruletest;
-
-pub const VERSIONS_TREE: &str = "ruleset_versions";
-
-/// A stored version: its files and when it was activated, by whom.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct StoredVersion {
-    pub version: String,
-    /// Each activation of this version: (when, who, how).
-    pub activations: Vec<Activation>,
-    pub files: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Activation {
-    pub at: String,
-    pub actor: String,
-    /// `startup`, `reload`, `publish`, `rollback`.
-    pub how: String,
-}
 
 /// The outcome of the last reload attempt (shown by `/readyz`, which needs no key:
 /// so it says how many problems a failed reload found, never what they are; the
@@ -92,44 +77,6 @@ impl ReloadStatus {
     }
 }
 
-/// Why a change was not activated.
-#[derive(Debug, thiserror::Error)]
-pub enum LifecycleError {
-    /// The candidate has errors or failing tests; the active set is unchanged.
-    #[error("{message}")]
-    Rejected {
-        message: String,
-        diagnostics: Vec<Diagnostic>,
-    },
-    #[error(
-        "the change was made from version `{based_on}` but `{active}` is active now; reload and edit again"
-    )]
-    Stale { based_on: String, active: String },
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("version `{0}` was never active here")]
-    UnknownVersion(String),
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    /// The rules directory holds a symbolic link a write would go through.
-    #[error("{0}")]
-    UnsafeDirectory(String),
-    #[error("rule store: {0}")]
-    Store(String),
-}
-
-impl From<sled::Error> for LifecycleError {
-    fn from(e: sled::Error) -> Self {
-        LifecycleError::Store(e.to_string())
-    }
-}
-
-impl From<std::io::Error> for LifecycleError {
-    fn from(e: std::io::Error) -> Self {
-        LifecycleError::Store(e.to_string())
-    }
-}
-
 /// The active rule set and its history.
 pub struct Registry {
     active: ArcSwap<RuleSet>,
@@ -153,9 +100,7 @@ where
     T: Send + 'static,
 {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| LifecycleError::Store(format!("a background task failed: {e}")))
+    Ok(tokio::task::spawn_blocking(move || span.in_scope(f)).await?)
 }
 
 /// The errors among `diagnostics` (what a failed reload counts).
@@ -171,58 +116,6 @@ pub fn tested(rs: RuleSet, ev: &Evaluator) -> Result<RuleSet, crate::rules::Load
             diagnostics: vec![Diagnostic::error("", 0, 0, other.to_string())],
         },
     })
-}
-
-/// The most recently activated stored version that still loads, for starting when
-/// the rules directory is broken.
-pub fn last_active(store: &Store) -> Option<RuleSet> {
-    let tree = store.db().open_tree(VERSIONS_TREE).ok()?;
-    let mut all: Vec<StoredVersion> = tree
-        .iter()
-        .values()
-        .filter_map(|v| v.ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect();
-    all.sort_by(|a, b| {
-        b.activations
-            .last()
-            .map(|x| &x.at)
-            .cmp(&a.activations.last().map(|x| &x.at))
-    });
-    all.into_iter()
-        .find_map(|v| RuleSet::from_files(v.files).ok())
-}
-
-/// A stored version of the versions tree.
-fn stored_in(tree: &sled::Tree, version: &str) -> Result<Option<StoredVersion>, LifecycleError> {
-    match tree.get(version.as_bytes())? {
-        None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| LifecycleError::Store(e.to_string())),
-    }
-}
-
-/// Store `rs` by version in the versions tree with one more activation.
-fn remember_in(
-    tree: &sled::Tree,
-    rs: &RuleSet,
-    actor: &str,
-    how: &str,
-) -> Result<(), LifecycleError> {
-    let mut stored = stored_in(tree, &rs.version)?.unwrap_or_else(|| StoredVersion {
-        version: rs.version.clone(),
-        activations: Vec::new(),
-        files: rs.files.clone(),
-    });
-    stored.activations.push(Activation {
-        at: crate::audit::now(),
-        actor: actor.to_string(),
-        how: how.to_string(),
-    });
-    let bytes = serde_json::to_vec(&stored).map_err(|e| LifecycleError::Store(e.to_string()))?;
-    tree.insert(rs.version.as_bytes(), bytes)?;
-    Ok(())
 }
 
 impl Registry {
@@ -244,7 +137,7 @@ impl Registry {
             last_reload: Mutex::new(None),
             compiled: Mutex::new(HashMap::new()),
         };
-        remember_in(&reg.versions, &reg.active(), "system", "startup")?;
+        history::remember_in(&reg.versions, &reg.active(), "system", How::Startup)?;
         Ok(reg)
     }
 
@@ -274,25 +167,13 @@ impl Registry {
 
     /// A stored version (reads the store: call it off the async workers).
     pub fn stored(&self, version: &str) -> Result<Option<StoredVersion>, LifecycleError> {
-        stored_in(&self.versions, version)
+        history::stored_in(&self.versions, version)
     }
 
     /// Every stored version, most recently activated first (reads the store: call it
     /// off the async workers).
     pub fn list(&self) -> Result<Vec<StoredVersion>, LifecycleError> {
-        let mut all = Vec::new();
-        for item in self.versions.iter().values() {
-            let v: StoredVersion =
-                serde_json::from_slice(&item?).map_err(|e| LifecycleError::Store(e.to_string()))?;
-            all.push(v);
-        }
-        all.sort_by(|a, b| {
-            b.activations
-                .last()
-                .map(|x| &x.at)
-                .cmp(&a.activations.last().map(|x| &x.at))
-        });
-        Ok(all)
+        history::all_in(&self.versions)
     }
 
     /// A past version compiled (cached), for replay (may read the store and compile:
@@ -377,13 +258,13 @@ impl Registry {
             Ok(rs) => {
                 let diff = diff_files(&self.active().files, &rs.files);
                 let rs = self
-                    .swap(rs, actor, "reload", request_id, json!({"diff": diff}))
+                    .swap(rs, actor, How::Reload, request_id, json!({"diff": diff}))
                     .await?;
                 self.set_last_reload(ReloadStatus::succeeded(&rs.version, "activated"));
                 Ok(rs)
             }
             Err(e) => {
-                self.reject(&e, actor, request_id, "reload").await?;
+                self.reject(&e, actor, request_id, How::Reload).await?;
                 let problems = match &e {
                     LifecycleError::Rejected { diagnostics, .. } => errors(diagnostics),
                     _ => 1,
@@ -416,7 +297,7 @@ impl Registry {
         let rs = match blocking(move || check_with(&ev, files)).await? {
             Ok(rs) => rs,
             Err(e) => {
-                self.reject(&e, actor, request_id, "publish").await?;
+                self.reject(&e, actor, request_id, How::Publish).await?;
                 return Err(e);
             }
         };
@@ -428,7 +309,7 @@ impl Registry {
         } else {
             active.files.clone()
         };
-        self.write(old, rs.files.clone(), actor, request_id, "publish")
+        self.write(old, rs.files.clone(), actor, request_id, How::Publish)
             .await?;
         if unchanged {
             return Ok(active);
@@ -438,7 +319,7 @@ impl Registry {
         self.swap(
             rs,
             actor,
-            "publish",
+            How::Publish,
             request_id,
             json!({"files_changed": names, "based_on": based_on, "diff": diff}),
         )
@@ -454,7 +335,7 @@ impl Registry {
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let _gate = self.gate.lock().await;
         let (tree, v) = (self.versions.clone(), version.to_string());
-        let stored = blocking(move || stored_in(&tree, &v))
+        let stored = blocking(move || history::stored_in(&tree, &v))
             .await??
             .ok_or_else(|| LifecycleError::UnknownVersion(version.to_string()))?;
         let active = self.active();
@@ -465,14 +346,14 @@ impl Registry {
             rs.files.clone(),
             actor,
             request_id,
-            "rollback",
+            How::Rollback,
         )
         .await?;
         let diff = diff_files(&active.files, &rs.files);
         self.swap(
             rs,
             actor,
-            "rollback",
+            How::Rollback,
             request_id,
             json!({"from": active.version, "diff": diff}),
         )
@@ -487,7 +368,7 @@ impl Registry {
         new: BTreeMap<String, String>,
         actor: &str,
         request_id: &str,
-        how: &str,
+        how: How,
     ) -> Result<(), LifecycleError> {
         let dir = self.dir.clone();
         let written = blocking(move || files::write_all(&dir, &old, &new)).await?;
@@ -504,13 +385,14 @@ impl Registry {
         &self,
         rs: RuleSet,
         actor: &str,
-        how: &str,
+        how: How,
         request_id: &str,
         extra: serde_json::Value,
     ) -> Result<Arc<RuleSet>, LifecycleError> {
         let previous = self.active().version.clone();
-        let (tree, who, way) = (self.versions.clone(), actor.to_string(), how.to_string());
-        let rs = blocking(move || remember_in(&tree, &rs, &who, &way).map(|()| rs)).await??;
+        let (tree, who) = (self.versions.clone(), actor.to_string());
+        let rs =
+            blocking(move || history::remember_in(&tree, &rs, &who, how).map(|()| rs)).await??;
         let rs = Arc::new(rs);
         let mut payload = json!({"version": rs.version, "previous": previous, "how": how, "files": rs.files.keys().collect::<Vec<_>>()});
         if let (Some(p), serde_json::Value::Object(e)) = (payload.as_object_mut(), extra) {
@@ -519,14 +401,14 @@ impl Registry {
         // Durable before anyone is told; then swapped in whole.
         self.audit
             .append(NewEntry::new(
-                format!("ruleset.{}", past(how)),
+                format!("ruleset.{}", how.past()),
                 actor.to_string(),
                 request_id.to_string(),
                 payload,
             ))
             .await?;
         self.active.store(rs.clone());
-        tracing::info!(version = %rs.version, previous = %previous, how, actor, "rule set activated");
+        tracing::info!(version = %rs.version, previous = %previous, how = how.as_str(), actor, "rule set activated");
         Ok(rs)
     }
 
@@ -537,7 +419,7 @@ impl Registry {
         e: &LifecycleError,
         actor: &str,
         request_id: &str,
-        how: &str,
+        how: How,
     ) -> Result<(), LifecycleError> {
         let (message, diagnostics) = match e {
             LifecycleError::Rejected {
@@ -548,7 +430,7 @@ impl Registry {
             _ => return Ok(()),
         };
         tracing::warn!(
-            how,
+            how = how.as_str(),
             actor,
             errors = diagnostics.len(),
             "rule set change rejected: {message}"
@@ -576,14 +458,6 @@ fn directory_rejected(e: crate::rules::LoadError) -> LifecycleError {
     LifecycleError::Rejected {
         message: format!("the rules directory has errors; the active version keeps serving{first}"),
         diagnostics: e.diagnostics,
-    }
-}
-
-fn past(how: &str) -> &'static str {
-    match how {
-        "publish" => "published",
-        "rollback" => "rolled_back",
-        _ => "reloaded",
     }
 }
 

@@ -4,7 +4,7 @@
 //! directory, so every route gives the same answer for the same name: a 400 naming
 //! the name and the rule it breaks.
 
-use super::LifecycleError;
+use super::error::LifecycleError;
 
 /// Longest rule-set file name through the API, its folder included
 /// (`tests/boundaries.yaml`). Well under any file system's 255-byte limit.

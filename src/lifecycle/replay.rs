@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::{LifecycleError, Registry};
+use super::Registry;
+use super::error::LifecycleError;
 use crate::audit::Entry;
 use crate::engine::{Decision, Evaluator};
 use crate::record::record_from_value;
@@ -47,8 +48,9 @@ pub fn replay(
     }
     let p = &entry.payload;
     let logged: Decision = serde_json::from_value(p.get("decision").cloned().unwrap_or_default())
-        .map_err(|e| {
-        LifecycleError::Store(format!("entry {}: decision unreadable: {e}", entry.seq))
+        .map_err(|source| LifecycleError::LoggedDecision {
+        seq: entry.seq,
+        source,
     })?;
     let rules = registry.compiled(&logged.ruleset_version)?;
     let hidden = rules.privacy.hidden_inputs(rules.fields_read());
@@ -63,12 +65,13 @@ pub fn replay(
                 .join(", ")
         )));
     }
-    let record = record_from_value(p.get("record").cloned().unwrap_or_default()).map_err(|e| {
-        LifecycleError::Store(format!(
-            "entry {}: stored inputs unreadable: {e}",
-            entry.seq
-        ))
-    })?;
+    let record =
+        record_from_value(p.get("record").cloned().unwrap_or_default()).map_err(|source| {
+            LifecycleError::LoggedInputs {
+                seq: entry.seq,
+                source,
+            }
+        })?;
     let replayed = ev.evaluate_with(
         &rules,
         &record,
