@@ -237,6 +237,27 @@ fn constrain(doc: &mut serde_json::Value) {
         }
     }
     bound_unsigned_parameters(doc);
+    bound_student_id_parameters(doc);
+}
+
+/// The student id's length bound on every `student` or `student_id` parameter, from
+/// the one constant the rule uses (`record::MAX_STUDENT_ID_LEN`).
+fn bound_student_id_parameters(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let ops = paths
+        .values_mut()
+        .filter_map(|p| p.as_object_mut())
+        .flat_map(|p| p.values_mut());
+    for params in ops.filter_map(|o| o.get_mut("parameters").and_then(|p| p.as_array_mut())) {
+        for p in params
+            .iter_mut()
+            .filter(|p| p["name"] == "student" || p["name"] == "student_id")
+        {
+            p["schema"]["maxLength"] = serde_json::json!(crate::record::MAX_STUDENT_ID_LEN);
+        }
+    }
 }
 
 /// A query or path parameter read as an unsigned integer (`usize`, `u64`) takes

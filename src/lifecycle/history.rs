@@ -16,6 +16,7 @@ pub const VERSIONS_TREE: &str = "ruleset_versions";
 /// How a rule set became active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ActivationHow)]
 pub enum How {
     /// Loaded when the server started.
     Startup,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
-pub use student_id::StudentId;
+pub use student_id::{StudentId, StudentIdError};
 pub use validate::{
     FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, ranges, without_position,
 };

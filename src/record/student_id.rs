@@ -19,15 +19,32 @@ use serde::Serialize;
 /// Longest accepted `student_id`, in characters.
 pub const MAX_STUDENT_ID_LEN: usize = 64;
 
-/// A student id known to follow the rule above.
+/// A student id known to follow the rule above. [`StudentId::parse`] is the one
+/// place the rule is checked.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct StudentId(String);
 
+/// What is wrong with a student id, in words, without echoing the (possibly
+/// hostile) text back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StudentIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is longer than {MAX_STUDENT_ID_LEN} characters ({0})")]
+    TooLong(usize),
+    #[error("must not start or end with a space or hold two in a row")]
+    Spaces,
+    /// A character outside the rule, by position (counting from 1).
+    #[error(
+        "holds {what} at position {position}; a student id is letters, digits, ASCII punctuation and single spaces"
+    )]
+    Character { what: String, position: usize },
+}
+
 impl StudentId {
-    /// Check `s` against the rule; the error says what is wrong, in words, without
-    /// echoing the (possibly hostile) text back.
-    pub fn parse(s: &str) -> Result<StudentId, String> {
+    /// Check `s` against the rule.
+    pub fn parse(s: &str) -> Result<StudentId, StudentIdError> {
         check(s).map(|()| StudentId(s.to_string()))
     }
 
@@ -41,37 +58,39 @@ impl StudentId {
 }
 
 /// The rule, without building a value: `Ok` or what is wrong.
-pub fn check(s: &str) -> Result<(), String> {
+fn check(s: &str) -> Result<(), StudentIdError> {
     if s.trim().is_empty() {
-        return Err("must not be empty".into());
+        return Err(StudentIdError::Empty);
     }
     let n = s.chars().count();
     if n > MAX_STUDENT_ID_LEN {
-        return Err(format!(
-            "is longer than {MAX_STUDENT_ID_LEN} characters ({n})"
-        ));
+        return Err(StudentIdError::TooLong(n));
     }
     if s.starts_with(' ') || s.ends_with(' ') || s.contains("  ") {
-        return Err("must not start or end with a space or hold two in a row".into());
+        return Err(StudentIdError::Spaces);
     }
-    if let Some((i, c)) = s
+    match s
         .chars()
         .enumerate()
         .find(|(_, c)| !(c.is_alphanumeric() || c.is_ascii_graphic() || *c == ' '))
     {
-        let what = if c.is_whitespace() {
-            format!("the space character U+{:04X}", u32::from(c))
-        } else if c.is_control() {
-            "a control character".to_string()
-        } else {
-            format!("the character U+{:04X}", u32::from(c))
-        };
-        return Err(format!(
-            "holds {what} at position {}; a student id is letters, digits, ASCII punctuation and single spaces",
-            i + 1
-        ));
+        Some((i, c)) => Err(StudentIdError::Character {
+            what: describe(c),
+            position: i + 1,
+        }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// A refused character named by its kind and code point.
+fn describe(c: char) -> String {
+    if c.is_whitespace() {
+        format!("the space character U+{:04X}", u32::from(c))
+    } else if c.is_control() {
+        "a control character".to_string()
+    } else {
+        format!("the character U+{:04X}", u32::from(c))
+    }
 }
 
 impl fmt::Display for StudentId {
@@ -127,7 +146,9 @@ mod tests {
     #[test]
     fn length_counts_characters() {
         assert!(StudentId::parse(&"é".repeat(MAX_STUDENT_ID_LEN)).is_ok());
-        let e = StudentId::parse(&"é".repeat(MAX_STUDENT_ID_LEN + 1)).unwrap_err();
+        let e = StudentId::parse(&"é".repeat(MAX_STUDENT_ID_LEN + 1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("longer than 64"), "{e}");
     }
 }

@@ -409,8 +409,8 @@ impl Record {
         let mut c = Checker {
             problems: Vec::new(),
         };
-        if let Err(problem) = super::student_id::check(&self.student_id) {
-            c.fail("student_id", problem);
+        if let Err(problem) = super::student_id::StudentId::parse(&self.student_id) {
+            c.fail("student_id", problem.to_string());
         }
         if let Some(d) = &self.as_of {
             c.date("as_of", d);

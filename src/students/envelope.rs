@@ -138,7 +138,8 @@ impl Envelope {
                 "must be 1 to 128 printable characters".into(),
             ));
         }
-        StudentId::parse(&self.student_id).map_err(|problem| invalid("student_id", problem))?;
+        StudentId::parse(&self.student_id)
+            .map_err(|problem| invalid("student_id", problem.to_string()))?;
         let at = clock.check(&self.occurred_at)?;
         let bytes = json_len(&self.data);
         if bytes > MAX_RECORD_BYTES {

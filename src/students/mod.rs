@@ -42,7 +42,7 @@ pub use bounds::{Clock, EARLIEST_OCCURRED_AT, MAX_BEHAVIOR_COUNT, MAX_SNAPSHOT_B
 pub use envelope::{Change, Envelope, Version};
 pub use error::{EventError, IngestError};
 pub use event_type::EventType;
-pub use outcome::{EVENT_TREE, Outcome, Outcomes, Status};
+pub use outcome::{EVENT_TREE, EventStatus, Outcome, Outcomes};
 pub use snapshot::Snapshot;
 
 use crate::audit::{Companion, NewEntry, Source, Store, decision_entry};
@@ -126,7 +126,7 @@ enum Step {
 
 /// What an applied event comes to (see [`Students::applying`]).
 struct Applying {
-    status: Status,
+    status: EventStatus,
     decision: Option<Decision>,
     entry: NewEntry,
     snapshot: Option<Companion>,
@@ -284,7 +284,7 @@ impl Students {
         let id = &env.student_id;
         Ok(match applied {
             Applied::Stale => Applying {
-                status: Status::Stale,
+                status: EventStatus::Stale,
                 decision: None,
                 entry: NewEntry::new(
                     "event.stale",
@@ -295,7 +295,7 @@ impl Students {
                 snapshot: None,
             },
             Applied::Removed(tomb) => Applying {
-                status: Status::Withdrawn,
+                status: EventStatus::Withdrawn,
                 decision: None,
                 entry: NewEntry::new(
                     "student.withdrawn",
@@ -313,7 +313,7 @@ impl Students {
                     event_type: env.kind.clone(),
                 };
                 Applying {
-                    status: Status::Applied,
+                    status: EventStatus::Applied,
                     entry: decision_entry(&d, &snap.record, rules, source, "", ""),
                     decision: Some(d),
                     snapshot: Some(write),

@@ -15,7 +15,7 @@ pub const EVENT_TREE: &str = "student_events";
 /// What applying an event did to the student's snapshot.
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum EventStatus {
     /// The snapshot changed (or was created) and was evaluated.
     Applied,
     /// The snapshot already held newer data for every part the event carries.
@@ -24,18 +24,18 @@ pub enum Status {
     Withdrawn,
 }
 
-impl Status {
+impl EventStatus {
     /// The name on the wire and in stored outcomes.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Applied => "applied",
-            Status::Stale => "stale",
-            Status::Withdrawn => "withdrawn",
+            EventStatus::Applied => "applied",
+            EventStatus::Stale => "stale",
+            EventStatus::Withdrawn => "withdrawn",
         }
     }
 }
 
-impl std::fmt::Display for Status {
+impl std::fmt::Display for EventStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -46,7 +46,7 @@ impl std::fmt::Display for Status {
 pub struct Outcome {
     pub event_id: String,
     pub student_id: String,
-    pub status: Status,
+    pub status: EventStatus,
     #[serde(default)]
     pub duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

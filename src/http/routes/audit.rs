@@ -19,7 +19,7 @@ use crate::http::openapi as doc;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries about this student id (the student id rule: 1 to 64 characters).
-    #[param(min_length = 1, max_length = 64)]
+    #[param(min_length = 1)]
     pub student: Option<String>,
     /// Only decisions in which this rule id fired.
     pub rule: Option<String>,
@@ -310,7 +310,7 @@ const MAX_REASON: usize = 1_000;
     path = "/v1/audit/holds/{student_id}",
     tag = "audit",
     operation_id = "audit_hold_place",
-    params(("student_id" = String, Path, min_length = 1, max_length = 64,
+    params(("student_id" = String, Path, min_length = 1,
         description = "The student whose decisions must be kept")),
     request_body(content = HoldRequest, content_type = "application/json"),
     summary = "Place a legal hold",
@@ -367,7 +367,7 @@ pub async fn place_hold(
     path = "/v1/audit/holds/{student_id}",
     tag = "audit",
     operation_id = "audit_hold_lift",
-    params(("student_id" = String, Path, min_length = 1, max_length = 64, description = "The student")),
+    params(("student_id" = String, Path, min_length = 1, description = "The student")),
     summary = "Lift a legal hold",
     description = "Audited. The student's old decisions are purged by the next retention run.",
     responses(
