@@ -154,8 +154,11 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("config file `{path}`: {message}")]
-    Parse { path: String, message: String },
+    #[error("config file `{path}`: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
     #[error("environment variable `{name}`: {message}")]
     Env { name: String, message: String },
     #[error("{0}")]
@@ -178,9 +181,9 @@ impl Settings {
                 if text.trim().is_empty() {
                     Settings::default()
                 } else {
-                    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
                         path: p.display().to_string(),
-                        message: e.to_string(),
+                        source,
                     })?
                 }
             }

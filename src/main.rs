@@ -222,7 +222,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 "canonical" => intervene::students::Format::Canonical,
                 "edfi" => intervene::students::Format::EdFi(std::sync::Arc::new(
                     intervene::students::edfi::Descriptors::load(&descriptors)
-                        .map_err(anyhow::Error::msg)?,
+                        .map_err(|e| anyhow::Error::msg(e.to_string()))?,
                 )),
                 other => anyhow::bail!("unknown format `{other}`; use `canonical` or `edfi`"),
             };

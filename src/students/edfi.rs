@@ -78,12 +78,33 @@ pub struct Descriptors {
     academic_subject: HashMap<String, SubjectCode>,
 }
 
+/// Why the descriptor mapping file cannot be used; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptorsError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{path}`: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+}
+
 impl Descriptors {
     /// Read the mapping file; the error names the file and the problem.
-    pub fn load(path: &Path) -> Result<Descriptors, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Descriptors, DescriptorsError> {
+        let shown = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| DescriptorsError::Read {
+            path: shown(),
+            source,
+        })?;
+        serde_yaml::from_str(&text).map_err(|source| DescriptorsError::Parse {
+            path: shown(),
+            source,
+        })
     }
 }
 

@@ -356,7 +356,7 @@ pub async fn import(
             let d = web::block(move || crate::students::edfi::Descriptors::load(&path))
                 .await
                 .map_err(ApiError::internal)?
-                .map_err(ApiError::Unavailable)?;
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
             crate::students::Format::EdFi(std::sync::Arc::new(d))
         }
         Some(other) => {
