@@ -21,6 +21,13 @@
 //! Blocking work — sled reads, parsing, evaluation — runs on the blocking pool inside
 //! the request's tracing span, never on an async worker; waiting for the group
 //! commit is an `await` on the writer's answer.
+//!
+//! The parts, each using only those listed before it: [`event_type`] (the kinds of
+//! event), [`error`] (why an event or ingestion fails), [`bounds`] (the limits an
+//! event and a snapshot are held to, and the clock), [`envelope`] (an event as sent,
+//! checked into a version and a change), [`snapshot`] (a student's parts and their
+//! versions), [`apply`] (one change applied to a snapshot), [`outcome`] (each event
+//! id's outcome, for idempotency); [`edfi`] maps Ed-Fi bundles onto records.
 
 pub mod apply;
 pub mod bounds;
