@@ -69,7 +69,7 @@ impl Checkpoint {
         let mut c = Checkpoint {
             seq,
             hash: hash.to_string(),
-            at: super::now(),
+            at: super::entry::now(),
             public_key: None,
             signature: None,
         };

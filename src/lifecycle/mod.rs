@@ -32,7 +32,7 @@ pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview,
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
 
-use crate::audit::{AuditError, NewEntry, Store};
+use crate::audit::{AuditError, EntryKind, NewEntry, Store};
 use crate::engine::Evaluator;
 use crate::rules::{Diagnostic, RuleSet};
 use crate::ruletest;
@@ -519,7 +519,7 @@ impl Registry {
         // Durable before anyone is told; then swapped in whole.
         self.audit
             .append(NewEntry::new(
-                format!("ruleset.{}", past(how)),
+                past(how),
                 actor.to_string(),
                 request_id.to_string(),
                 payload,
@@ -554,7 +554,7 @@ impl Registry {
             "rule set change rejected: {message}"
         );
         self.audit
-            .append(NewEntry::new("ruleset.rejected", actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
+            .append(NewEntry::new(EntryKind::RulesetRejected, actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
             .await?;
         Ok(())
     }
@@ -579,11 +579,11 @@ fn directory_rejected(e: crate::rules::LoadError) -> LifecycleError {
     }
 }
 
-fn past(how: &str) -> &'static str {
+fn past(how: &str) -> EntryKind {
     match how {
-        "publish" => "published",
-        "rollback" => "rolled_back",
-        _ => "reloaded",
+        "publish" => EntryKind::RulesetPublished,
+        "rollback" => EntryKind::RulesetRolledBack,
+        _ => EntryKind::RulesetReloaded,
     }
 }
 

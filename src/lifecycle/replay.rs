@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{LifecycleError, Registry};
-use crate::audit::Entry;
+use crate::audit::{Entry, EntryKind};
 use crate::engine::{Decision, Evaluator};
 use crate::record::record_from_value;
 
@@ -33,7 +33,7 @@ pub fn replay(
     registry: &Registry,
     ev: &Evaluator,
 ) -> Result<ReplayReport, LifecycleError> {
-    if entry.kind != "decision" {
+    if entry.kind != EntryKind::Decision {
         return Err(LifecycleError::BadRequest(format!(
             "entry {} is a `{}` entry, not a decision",
             entry.seq, entry.kind

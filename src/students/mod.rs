@@ -36,7 +36,7 @@ pub use event::{
     MAX_SNAPSHOT_BYTES, Snapshot, Version,
 };
 
-use crate::audit::{AuditError, Companion, NewEntry, Source, Store, decision_entry};
+use crate::audit::{AuditError, Companion, EntryKind, NewEntry, Source, Store, decision_entry};
 use crate::engine::{Decision, Evaluator};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -334,7 +334,7 @@ impl Students {
                 status: "stale",
                 decision: None,
                 entry: NewEntry::new(
-                    "event.stale",
+                    EntryKind::EventStale,
                     "",
                     "",
                     json!({"student_id": id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
@@ -345,7 +345,7 @@ impl Students {
                 status: "withdrawn",
                 decision: None,
                 entry: NewEntry::new(
-                    "student.withdrawn",
+                    EntryKind::StudentWithdrawn,
                     "",
                     "",
                     json!({"student_id": id, "event": event_json}),
