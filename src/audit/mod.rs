@@ -2,7 +2,7 @@
 //!
 //! Every entry has a sequence number (its key, big-endian so keys sort in order),
 //! `prev_hash` and `hash` = SHA-256 over the entry's stored JSON without its final
-//! `hash` member (so it covers `prev_hash`; see [`chain`]), so altering or removing
+//! `hash` member (so it covers `prev_hash`; see `chain`), so altering or removing
 //! any entry breaks the chain at that point ([`Store::verify`]). Index trees by
 //! student and by rule point back to sequence numbers.
 //!
@@ -14,7 +14,7 @@
 //! `sync_all`.
 //!
 //! Retention removes old decisions' content without breaking the chain: see
-//! [`purge`].
+//! `purge`.
 //!
 //! Damage is never silent: the head is recorded outside sled after every group
 //! commit and in signed checkpoints ([`checkpoint`]), so a log that lost its newest
@@ -26,14 +26,14 @@
 //!
 //! The modules, each building only on those listed before it:
 //!
-//! - [`kind`]: the entry kinds ([`EntryKind`]); `error`: [`AuditError`];
-//!   `health`: is the store fit to take entries; [`entry`]: [`NewEntry`], [`Entry`].
-//! - [`chain`]: the trees, the head, framing, hashing, writing and indexing one entry.
+//! - `kind`: the entry kinds ([`EntryKind`]); `error`: [`AuditError`];
+//!   `health`: is the store fit to take entries; `entry`: [`NewEntry`], [`Entry`].
+//! - `chain`: the trees, the head, framing, hashing, writing and indexing one entry.
 //! - [`checkpoint`]: signed heads kept outside sled; `holds`: legal holds.
-//! - [`purge`]: tombstones and the purge entry (run by the writer).
+//! - `purge`: tombstones and the purge entry (run by the writer).
 //! - `writer`: the group-commit thread; `sweep`: choosing what a purge removes.
 //! - `query`: pages and verification; `tail`: the startup check; `open`: opening.
-//! - [`retention`]: the hourly retention thread; `decision`: a decision's entry.
+//! - `retention`: the hourly retention thread; `decision`: a decision's entry.
 //! - this file: the [`Store`] facade over all of them.
 
 mod chain;
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// Remove the content of every `decision` entry whose `at` is before `before`
-    /// (RFC 3339 UTC, as stored), keeping the chain verifiable: see [`purge`].
+    /// (RFC 3339 UTC, as stored), keeping the chain verifiable: see `purge`.
     /// Entries appended while it runs are not considered. Blocking.
     pub fn purge_before(
         &self,

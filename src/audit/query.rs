@@ -170,7 +170,7 @@ pub(super) fn verify(
         ..report.clone()
     };
     match promised {
-        Err(e) => Ok(bad(report.entries + 1, e)),
+        Err(e) => Ok(bad(report.entries + 1, e.to_string())),
         Ok(Some(p)) if p.seq > report.entries => Ok(bad(
             report.entries + 1,
             format!(
