@@ -320,3 +320,52 @@ pub(super) fn gap_range(bytes: &[u8]) -> Option<(u64, u64)> {
         .filter(|e| e.kind == EntryKind::AuditGap.as_str())
         .map(|e| (e.payload.missing_from, e.payload.missing_through))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: &str = "2026-01-01T00:00:00.000Z";
+
+    /// The stored form is the on-disk format: a typed kind writes the same bytes,
+    /// and the same hash, as the kind's name did (hash computed outside Rust).
+    #[test]
+    fn an_entry_is_stored_in_the_documented_bytes() {
+        let new = NewEntry::new(
+            EntryKind::Decision,
+            "a",
+            "r",
+            serde_json::json!({"student_id": "S1"}),
+        );
+        let (bytes, hash) = encode(1, AT, &new, GENESIS);
+        let hash_hex = "69f47d9d6c172cba423cbc09d683517db9215980d1196e6068fbf2a557ea590e";
+        let expected = format!(
+            r#"{{"seq":1,"kind":"decision","at":"{AT}","actor":"a","request_id":"r","payload":{{"student_id":"S1"}},"prev_hash":"{GENESIS}","hash":"{hash_hex}"}}"#
+        );
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), expected);
+        assert_eq!(hash, hash_hex);
+        assert_eq!(stored_hash(&bytes), Some((hash.clone(), hash.as_str())));
+    }
+
+    /// A kind this version does not know reads back and is tombstoned with its
+    /// name exactly as stored.
+    #[test]
+    fn an_unknown_kind_keeps_its_name_through_decode_and_tombstone() {
+        let new = NewEntry::new(
+            EntryKind::parse("plan.reviewed"),
+            "a",
+            "",
+            serde_json::json!({}),
+        );
+        let (bytes, hash) = encode(7, AT, &new, GENESIS);
+        let e = decode(7, &bytes).unwrap();
+        assert_eq!(e.kind.as_str(), "plan.reviewed");
+        let tomb = String::from_utf8(encode_tombstone(&e, 9)).unwrap();
+        assert_eq!(
+            tomb,
+            format!(
+                r#"{{"seq":7,"kind":"plan.reviewed","at":"{AT}","actor":"a","request_id":"","payload":null,"purged_by":9,"prev_hash":"{GENESIS}","hash":"{hash}"}}"#
+            )
+        );
+    }
+}
