@@ -69,7 +69,7 @@ impl Checkpoint {
         let mut c = Checkpoint {
             seq,
             hash: hash.to_string(),
-            at: super::now(),
+            at: super::entry::now(),
             public_key: None,
             signature: None,
         };
@@ -165,7 +165,7 @@ pub fn create_key(path: &Path) -> Result<String, KeyError> {
         source,
     };
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e)))?;
     let key = SigningKey::from_bytes(&seed);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -176,6 +176,26 @@ pub fn create_key(path: &Path) -> Result<String, KeyError> {
     writeln!(f, "{}", hex::encode(seed)).map_err(io)?;
     f.sync_all().map_err(io)?;
     Ok(hex::encode(key.verifying_key().to_bytes()))
+}
+
+/// Why `audit.head` or `checkpoint.json` could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is damaged: {source}")]
+    Unparsable {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `audit.head` is not `<seq> <64 hex digits>`.
+    #[error("`{path}` is damaged")]
+    BadHead { path: String },
 }
 
 /// What the store last promised, read back when it opens.
@@ -189,7 +209,7 @@ pub(super) struct Promised {
 
 /// The newer of `audit.head` and `checkpoint.json` in `dir`; `Err` when one of them
 /// exists but cannot be read (that is damage too).
-pub(super) fn promised(dir: &Path) -> Result<Option<Promised>, String> {
+pub(super) fn promised(dir: &Path) -> Result<Option<Promised>, FileError> {
     let head = read_head(dir)?;
     let cp = read_latest(dir)?.map(|c| Promised {
         seq: c.seq,
@@ -203,22 +223,35 @@ pub(super) fn promised(dir: &Path) -> Result<Option<Promised>, String> {
 }
 
 /// The latest checkpoint kept in `dir`.
-pub fn read_latest(dir: &Path) -> Result<Option<Checkpoint>, String> {
+pub fn read_latest(dir: &Path) -> Result<Option<Checkpoint>, FileError> {
     let path = dir.join(CHECKPOINT_FILE);
     match std::fs::read(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("`{}` is damaged: {e}", path.display())),
+        Err(source) => Err(FileError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| FileError::Unparsable {
+                    path: path.display().to_string(),
+                    source,
+                })
+        }
     }
 }
 
-fn read_head(dir: &Path) -> Result<Option<Promised>, String> {
+fn read_head(dir: &Path) -> Result<Option<Promised>, FileError> {
     let path = dir.join(HEAD_FILE);
     let text = match std::fs::read_to_string(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+        Err(source) => {
+            return Err(FileError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
         Ok(t) => t,
     };
     let mut parts = text.split_whitespace();
@@ -228,7 +261,9 @@ fn read_head(dir: &Path) -> Result<Option<Promised>, String> {
             hash: hash.to_string(),
             file: HEAD_FILE,
         })),
-        _ => Err(format!("`{}` is damaged", path.display())),
+        _ => Err(FileError::BadHead {
+            path: path.display().to_string(),
+        }),
     }
 }
 

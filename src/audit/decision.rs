@@ -5,7 +5,8 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::NewEntry;
+use super::entry::NewEntry;
+use super::kind::EntryKind;
 use crate::engine::Decision;
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -124,7 +125,7 @@ pub fn decision_entry_with_json(
     // A struct of strings, numbers and string-keyed maps always serializes.
     let payload = serde_json::to_string(&payload).unwrap_or_else(|_| "null".into());
     NewEntry {
-        kind: "decision".into(),
+        kind: EntryKind::Decision,
         actor: actor.to_string(),
         request_id: request_id.to_string(),
         payload,

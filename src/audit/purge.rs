@@ -1,4 +1,7 @@
-//! Retention: removing old decisions while the chain stays verifiable.
+//! Carrying out a purge: tombstones and the purge entry, in the writer thread.
+//!
+//! What to purge is chosen apart (`sweep`); this module only removes what it is
+//! given, so the writer that runs it needs nothing of the scan.
 //!
 //! A purge replaces each removed `decision` entry by a tombstone that keeps its
 //! `seq`, `kind`, `at`, `actor`, `request_id`, `prev_hash` and `hash`, drops its
@@ -23,8 +26,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::writer::{Head, Trees, write_one};
-use super::{Appended, AuditError, NewEntry, decode, frame_head, index_key, json_str};
+use super::chain::{self, Head, INDEXED, Trees, decode, write_one};
+use super::entry::{Appended, NewEntry};
+use super::error::AuditError;
+use super::holds;
+use super::kind::EntryKind;
 
 /// Most entries one purge entry removes; a larger purge is several purges, so the
 /// writer (which waits for each) never pauses appends for long.
@@ -33,46 +39,14 @@ pub const MAX_PER_PURGE: usize = 10_000;
 /// Meta key of an unfinished purge.
 const PENDING: &str = "purge_pending";
 
-/// Meta key of the purge watermark: every decision at or below it is purged or was
-/// held when it was set (see [`super::PurgeReport::scanned`]).
-pub(super) const WATERMARK: &str = "purge_watermark";
-
-/// Meta key counting lifted holds: a purge that saw it change while running does not
-/// keep its watermark.
-pub(super) const HOLD_GENERATION: &str = "hold_generation";
-
-/// Meta key prefix of a legal hold: `hold\0<student id>`.
-const HOLD_PREFIX: &[u8] = b"hold\0";
-
-pub(super) fn hold_key(student_id: &str) -> Vec<u8> {
-    let mut k = HOLD_PREFIX.to_vec();
-    k.extend_from_slice(student_id.as_bytes());
-    k
-}
-
-/// A legal hold: the student's decisions are not purged while it stands (FERPA: no
-/// deletion while an inspection request is pending).
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    pub student_id: String,
-    /// Why (e.g. the inspection request's reference).
-    pub reason: String,
-    pub placed_by: String,
-    /// UTC, RFC 3339.
-    pub placed_at: String,
-}
-
-pub(super) fn holds(meta: &sled::Tree) -> Result<Vec<Hold>, AuditError> {
-    let mut out = Vec::new();
-    for item in meta.scan_prefix(HOLD_PREFIX) {
-        let (_, v) = item?;
-        let h: Hold = serde_json::from_slice(&v).map_err(|e| AuditError::Corrupt {
-            seq: 0,
-            message: format!("a legal hold record is unreadable: {e}"),
-        })?;
-        out.push(h);
-    }
-    Ok(out)
+/// A purge as asked for; the writer gives it its sequence number.
+pub(super) struct PurgeRequest {
+    /// Entries to remove, ascending (at most [`MAX_PER_PURGE`]).
+    pub seqs: Vec<u64>,
+    /// The cutoff: entries at or after it are kept.
+    pub before: String,
+    pub actor: String,
+    pub request_id: String,
 }
 
 /// What to purge, as recorded before the first tombstone is written.
@@ -88,12 +62,23 @@ pub(super) struct Plan {
     pub request_id: String,
 }
 
+impl Plan {
+    /// The plan for `request`, whose purge entry follows `head`.
+    pub(super) fn new(request: PurgeRequest, head: &Head) -> Plan {
+        Plan {
+            purge_seq: head.0 + 1,
+            seqs: request.seqs,
+            before: request.before,
+            actor: request.actor,
+            request_id: request.request_id,
+        }
+    }
+}
+
 /// Carry out `plan` (fresh or resumed): tombstones, then the purge entry.
 pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appended, AuditError> {
-    let plan_bytes = serde_json::to_vec(plan).map_err(|e| AuditError::Corrupt {
-        seq: plan.purge_seq,
-        message: e.to_string(),
-    })?;
+    let plan_bytes =
+        serde_json::to_vec(plan).map_err(|e| AuditError::unreadable(plan.purge_seq, e))?;
     trees.meta.insert(PENDING, plan_bytes)?;
     let mut digest = Sha256::new();
     let mut removed = Vec::with_capacity(plan.seqs.len());
@@ -106,7 +91,7 @@ pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appende
     }
     let (first, last) = (removed.first(), removed.last());
     let entry = NewEntry::new(
-        "audit.purged",
+        EntryKind::AuditPurged,
         plan.actor.clone(),
         plan.request_id.clone(),
         serde_json::json!({
@@ -143,23 +128,15 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, 
             message: format!("already purged by entry {by}"),
         });
     }
-    if let Some(s) = e.student_id() {
-        if trees.meta.contains_key(hold_key(s))? {
-            return Ok(None);
-        }
-        trees.by_student.remove(index_key(s, seq))?;
+    if let Some(s) = e.student_id()
+        && holds::is_held(&trees.meta, s)?
+    {
+        return Ok(None);
     }
-    for r in e.rule_ids() {
-        trees.by_rule.remove(index_key(r, seq))?;
-    }
-    let mut b = frame_head(seq, [&e.kind, &e.at, &e.actor, &e.request_id], b"null");
-    b.extend_from_slice(format!(",\"purged_by\":{purge_seq}").as_bytes());
-    b.extend_from_slice(b",\"prev_hash\":");
-    json_str(&mut b, &e.prev_hash);
-    b.extend_from_slice(b",\"hash\":");
-    json_str(&mut b, &e.hash);
-    b.push(b'}');
-    trees.log.insert(seq.to_be_bytes(), b)?;
+    chain::unindex(trees, &e)?;
+    trees
+        .log
+        .insert(seq.to_be_bytes(), chain::encode_tombstone(&e, purge_seq))?;
     Ok(Some(e.hash))
 }
 
@@ -169,9 +146,10 @@ pub(super) fn resume(trees: &Trees, head: &Head) -> Result<Option<Head>, AuditEr
     let Some(bytes) = trees.meta.get(PENDING)? else {
         return Ok(None);
     };
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| AuditError::Corrupt {
+    let plan: Plan = serde_json::from_slice(&bytes).map_err(|source| AuditError::Unreadable {
         seq: 0,
-        message: format!("unfinished purge record: {e}"),
+        what: "unfinished purge record: ",
+        source,
     })?;
     if head.0 >= plan.purge_seq {
         // The purge entry made it: only the plan was left behind.
@@ -193,142 +171,26 @@ pub(super) fn resume(trees: &Trees, head: &Head) -> Result<Option<Head>, AuditEr
         "finishing a purge that was interrupted"
     );
     let appended = execute(trees, head, &plan)?;
-    trees.meta.insert("indexed", &appended.seq.to_be_bytes())?;
+    trees.meta.insert(INDEXED, &appended.seq.to_be_bytes())?;
     Ok(Some((appended.seq, appended.hash)))
-}
-
-/// How often the retention thread looks for decisions past retention.
-const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// The cutoff for `days` of retention: entries dated before it are purged.
-pub fn retention_cutoff(days: u32) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(i64::from(days)))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// Enforces `audit.retention_days` in the background: at start, then every hour.
-/// Dropping it stops the thread.
-pub struct Retention {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Retention {
-    pub fn start(store: super::Store, days: u32) -> std::io::Result<Retention> {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("audit-retention".into())
-            .spawn(move || {
-                loop {
-                    let before = retention_cutoff(days);
-                    match store.purge_before(&before, "retention", "") {
-                        Ok(r) if r.purged > 0 => tracing::info!(
-                            purged = r.purged,
-                            before = %before,
-                            purge_entries = ?r.purge_entries,
-                            "audit retention: removed decisions past retention"
-                        ),
-                        Ok(_) => {}
-                        Err(AuditError::Closed) => return,
-                        Err(e) => tracing::error!(error = %e, "audit retention failed"),
-                    }
-                    match stopped.recv_timeout(RETENTION_EVERY) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => return,
-                    }
-                }
-            })?;
-        Ok(Retention {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Retention {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{Store, writer};
+    use crate::audit::Store;
+    use crate::audit::chain::{self, Trees};
 
     fn decision(store: &Store, student: &str) -> u64 {
         store
             .append_blocking(NewEntry::new(
-                "decision",
+                EntryKind::Decision,
                 "t",
                 "",
                 serde_json::json!({"student_id": student}),
             ))
             .unwrap()
             .seq
-    }
-
-    /// The hourly retention run reads only entries after the last purge's watermark,
-    /// a decision too recent to purge holds the watermark back, and lifting a hold
-    /// sends the next purge back to the start so the student's decisions go.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn retention_rereads_only_new_entries_until_a_hold_is_lifted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), None).unwrap();
-        let s = store.clone();
-        let purge = move |before: &'static str| {
-            let s = s.clone();
-            async move {
-                tokio::task::spawn_blocking(move || s.purge_before(before, "t", ""))
-                    .await
-                    .unwrap()
-                    .unwrap()
-            }
-        };
-        store.place_hold("H", "inspection", "t", "").await.unwrap();
-        let st = store.clone();
-        tokio::task::spawn_blocking(move || {
-            for student in ["A", "H", "B", "C"] {
-                decision(&st, student);
-            }
-        })
-        .await
-        .unwrap();
-        // Entry 1 is the hold; decisions are 2 (A), 3 (H), 4 (B) and 5 (C).
-        let first = purge("9999").await;
-        assert_eq!(first.purged, 3, "A, B and C; H is held");
-        assert_eq!(first.scanned, 5);
-        // Nothing new: the next run starts after the purge entry it appended.
-        let again = purge("9999").await;
-        assert_eq!((again.purged, again.scanned), (0, 1), "{again:?}");
-
-        // A decision too recent to purge holds the watermark back.
-        let st = store.clone();
-        let recent = tokio::task::spawn_blocking(move || decision(&st, "D"))
-            .await
-            .unwrap();
-        let early = purge("2000-01-01T00:00:00.000Z").await;
-        assert_eq!(early.purged, 0);
-        let early2 = purge("2000-01-01T00:00:00.000Z").await;
-        assert!(early2.scanned >= 1, "D is read again: {early2:?}");
-        let late = purge("9999").await;
-        assert_eq!(late.purged, 1);
-        assert!(store.get(recent).unwrap().unwrap().purged_by.is_some());
-
-        // Lifting the hold: the held decision, below the watermark, is purged next.
-        assert!(store.lift_hold("H", "t", "").await.unwrap());
-        let lifted = purge("9999").await;
-        assert_eq!(lifted.purged, 1, "{lifted:?}");
-        assert!(store.get(3).unwrap().unwrap().purged_by.is_some());
-        let st = store.clone();
-        let report = tokio::task::spawn_blocking(move || st.verify(&mut |_| {}))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(report.ok, "{report:?}");
     }
 
     /// A crash after some tombstones were written but before the purge entry:
@@ -345,13 +207,13 @@ mod tests {
 
         // Replay the first half of `execute` by hand: plan, one tombstone, stop.
         {
-            let db = crate::audit::open_db(dir.path()).unwrap();
-            let trees = writer::Trees {
+            let db = chain::open_db(dir.path()).unwrap();
+            let trees = Trees {
                 db: db.clone(),
-                log: db.open_tree(crate::audit::LOG_TREE).unwrap(),
-                by_student: db.open_tree(crate::audit::BY_STUDENT_TREE).unwrap(),
-                by_rule: db.open_tree(crate::audit::BY_RULE_TREE).unwrap(),
-                meta: db.open_tree(crate::audit::META_TREE).unwrap(),
+                log: db.open_tree(chain::LOG_TREE).unwrap(),
+                by_student: db.open_tree(chain::BY_STUDENT_TREE).unwrap(),
+                by_rule: db.open_tree(chain::BY_RULE_TREE).unwrap(),
+                meta: db.open_tree(chain::META_TREE).unwrap(),
                 db_file: None,
             };
             let plan = Plan {
@@ -371,7 +233,7 @@ mod tests {
 
         let store = Store::open(dir.path(), None).unwrap();
         let purge = store.get(4).unwrap().expect("the purge entry was appended");
-        assert_eq!(purge.kind, "audit.purged");
+        assert_eq!(purge.kind, EntryKind::AuditPurged);
         assert_eq!(purge.payload["purged"], 2);
         assert_eq!(store.get(2).unwrap().unwrap().purged_by, Some(4));
         assert_eq!(store.get(3).unwrap().unwrap().purged_by, None);
@@ -379,7 +241,12 @@ mod tests {
         assert!(report.ok, "{report:?}");
         // The next append follows the purge entry.
         let next = store
-            .append_blocking(NewEntry::new("x", "t", "", serde_json::json!({})))
+            .append_blocking(NewEntry::new(
+                EntryKind::from("x"),
+                "t",
+                "",
+                serde_json::json!({}),
+            ))
             .unwrap();
         assert_eq!(next.seq, 5);
     }

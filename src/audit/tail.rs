@@ -11,24 +11,26 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-
+use super::chain::{Framed, Gap, Head, INDEXED, Trees, gap_range, key_seq, stored_hash, write_one};
 use super::checkpoint::{self, Promised};
+use super::entry::NewEntry;
+use super::error::AuditError;
 use super::health::Health;
-use super::query::{Framed, Gap};
-use super::writer::{Head, Trees, write_one};
-use super::{AuditError, NewEntry, OpenMode, key_seq, stored_hash};
+use super::kind::EntryKind;
+use super::purge;
 
 /// Most entries checked at startup when there is no checkpoint to start from.
 const MAX_TAIL: u64 = 20_000;
 
 /// Check the head against what was acknowledged, finish an interrupted purge,
 /// check the chain's tail. Returns the head to continue from and the gap recorded.
+/// With `record_gap_as`, entries lost from the end are recorded (by that actor) in
+/// an `audit.gap` entry instead of refusing the open.
 pub(super) fn settle(
     trees: &Trees,
     dir: &Path,
     mut head: Head,
-    mode: &OpenMode,
+    record_gap_as: Option<&str>,
     health: &Health,
 ) -> Result<(Head, Option<Gap>), AuditError> {
     let shown = dir.display().to_string();
@@ -40,13 +42,13 @@ pub(super) fn settle(
     let mut gap = None;
     if let Some(p) = promised {
         if p.seq > head.0 {
-            match mode {
-                OpenMode::RecordGap { actor } => {
+            match record_gap_as {
+                Some(actor) => {
                     let (new_head, g) = record_gap(trees, &head, &p, actor)?;
                     head = new_head;
                     gap = Some(g);
                 }
-                _ => {
+                None => {
                     return Err(AuditError::Lost {
                         dir: shown,
                         have: head.0,
@@ -63,7 +65,7 @@ pub(super) fn settle(
             });
         }
     }
-    if let Some(resumed) = super::purge::resume(trees, &head)? {
+    if let Some(resumed) = purge::resume(trees, &head)? {
         head = resumed;
         trees.db.flush()?;
     }
@@ -100,7 +102,7 @@ fn record_gap(
         recorded_at: p.seq + 1,
     };
     let entry = NewEntry::new(
-        "audit.gap",
+        EntryKind::AuditGap,
         actor,
         String::new(),
         serde_json::json!({
@@ -114,7 +116,7 @@ fn record_gap(
         }),
     );
     let appended = write_one(trees, &(p.seq, p.hash.clone()), entry)?;
-    trees.meta.insert("indexed", &appended.seq.to_be_bytes())?;
+    trees.meta.insert(INDEXED, &appended.seq.to_be_bytes())?;
     trees.db.flush()?;
     tracing::warn!(
         from = gap.from,
@@ -123,26 +125,6 @@ fn record_gap(
         "audit.gap recorded: acknowledged entries were lost"
     );
     Ok(((appended.seq, appended.hash), gap))
-}
-
-/// The fields of an `audit.gap` payload the chain check needs.
-#[derive(Deserialize)]
-pub(super) struct GapPayload {
-    pub missing_from: u64,
-    pub missing_through: u64,
-}
-
-/// The range an `audit.gap` entry's stored bytes say it covers.
-pub(super) fn gap_range(bytes: &[u8]) -> Option<(u64, u64)> {
-    #[derive(Deserialize)]
-    struct E<'a> {
-        kind: &'a str,
-        payload: GapPayload,
-    }
-    serde_json::from_slice::<E>(bytes)
-        .ok()
-        .filter(|e| e.kind == "audit.gap")
-        .map(|e| (e.payload.missing_from, e.payload.missing_through))
 }
 
 /// Check links and hashes of entries `from..=to` (tombstones by link only; a

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::chain::{Head, INDEXED, Trees, write_one};
 use super::checkpoint::{self, Checkpoint, HEAD_FILE};
+use super::entry::{Appended, Companion, NewEntry};
+use super::error::AuditError;
 use super::health::{Health, Identity, no_panic};
-use super::{
-    Appended, AuditError, Companion, FlushObserver, GENESIS, NewEntry, decode, encode, index_key,
-    now,
-};
+use super::purge::{self, Plan, PurgeRequest};
 
 /// Most entries one flush acknowledges.
 const MAX_BATCH: usize = 4096;
@@ -29,16 +29,8 @@ pub struct FlushStats {
     pub flush_seconds: f64,
 }
 
-#[derive(Clone)]
-pub(super) struct Trees {
-    pub db: sled::Db,
-    pub log: sled::Tree,
-    pub by_student: sled::Tree,
-    pub by_rule: sled::Tree,
-    pub meta: sled::Tree,
-    /// sled's log file, kept open for fdatasync after each flush.
-    pub db_file: Option<Arc<std::fs::File>>,
-}
+/// Called after each group commit with its size and timing (for metrics).
+pub type FlushObserver = Arc<dyn Fn(&FlushStats) + Send + Sync>;
 
 type Reply = oneshot::Sender<Result<Appended, AuditError>>;
 
@@ -49,64 +41,9 @@ enum Msg {
     Purge(PurgeRequest, Reply),
 }
 
-/// A purge as asked for; the writer gives it its sequence number.
-pub(super) struct PurgeRequest {
-    pub seqs: Vec<u64>,
-    pub before: String,
-    pub actor: String,
-    pub request_id: String,
-}
-
 pub(super) struct Handle {
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// (last seq, last hash)
-pub(super) type Head = (u64, String);
-
-/// Find the head of the chain and index any entries the indexes missed (a crash
-/// between the log write and the index write).
-pub(super) fn recover(
-    log: &sled::Tree,
-    by_student: &sled::Tree,
-    by_rule: &sled::Tree,
-    meta: &sled::Tree,
-) -> Result<Head, AuditError> {
-    let indexed = meta
-        .get("indexed")?
-        .map(|v| super::key_seq(&v))
-        .unwrap_or(0);
-    for item in log.range((indexed + 1).to_be_bytes()..) {
-        let (k, v) = item?;
-        let seq = super::key_seq(&k);
-        let e = decode(seq, &v)?;
-        index(seq, e.student_id(), &e.rule_ids(), by_student, by_rule)?;
-    }
-    match log.last()? {
-        None => Ok((0, GENESIS.to_string())),
-        Some((k, v)) => {
-            let seq = super::key_seq(&k);
-            let e = decode(seq, &v)?;
-            Ok((seq, e.hash))
-        }
-    }
-}
-
-fn index<R: AsRef<str>>(
-    seq: u64,
-    student_id: Option<&str>,
-    rule_ids: &[R],
-    by_student: &sled::Tree,
-    by_rule: &sled::Tree,
-) -> Result<(), AuditError> {
-    if let Some(s) = student_id {
-        by_student.insert(index_key(s, seq), &[])?;
-    }
-    for r in rule_ids {
-        by_rule.insert(index_key(r.as_ref(), seq), &[])?;
-    }
-    Ok(())
 }
 
 impl Handle {
@@ -378,14 +315,8 @@ fn commit(
                 Err(e) => (Err(e), reply),
             },
             Msg::Purge(request, reply) => {
-                let plan = super::purge::Plan {
-                    purge_seq: head.0 + 1,
-                    seqs: request.seqs,
-                    before: request.before,
-                    actor: request.actor,
-                    request_id: request.request_id,
-                };
-                let result = super::purge::execute(trees, head, &plan);
+                let plan = Plan::new(request, head);
+                let result = purge::execute(trees, head, &plan);
                 if let Err(e) = &result {
                     tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
                     *broken = true;
@@ -405,28 +336,10 @@ fn commit(
     }
     let flushed = trees
         .meta
-        .insert("indexed", &head.0.to_be_bytes())
+        .insert(INDEXED, &head.0.to_be_bytes())
         .map_err(AuditError::from)
         .and_then(|_| flush(trees));
     (written, flushed.err().map(|e| e.to_string()))
-}
-
-pub(super) fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {
-    let seq = head.0 + 1;
-    let (bytes, hash) = encode(seq, &now(), &new, &head.1);
-    trees.log.insert(seq.to_be_bytes(), bytes)?;
-    index(
-        seq,
-        new.student_id.as_deref(),
-        &new.rule_ids,
-        &trees.by_student,
-        &trees.by_rule,
-    )?;
-    Ok(Appended {
-        seq,
-        prev_hash: head.1.clone(),
-        hash,
-    })
 }
 
 /// Write an entry's companions, in order, after the entry itself: sled recovers a

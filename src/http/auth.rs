@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use super::denials::Verdict;
 use super::error::ApiError;
 use super::{AppState, request_id};
-use crate::audit::NewEntry;
+use crate::audit::{EntryKind, NewEntry};
 use crate::config::Role;
 
 /// Who made a request.
@@ -135,7 +135,7 @@ pub(super) async fn deny(
         return;
     }
     let entry = NewEntry::new(
-        "auth.denied",
+        EntryKind::AuthDenied,
         key_name.clone().unwrap_or_else(|| "anonymous".into()),
         rid,
         serde_json::json!({

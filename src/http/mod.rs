@@ -34,7 +34,7 @@ use tracing::Instrument;
 pub use auth::{Actor, new_key};
 pub use error::ApiError;
 
-use crate::audit::{NewEntry, Store};
+use crate::audit::{EntryKind, NewEntry, Store};
 use crate::config::Settings;
 use crate::engine::Evaluator;
 use crate::lifecycle::Registry;
@@ -113,7 +113,7 @@ impl AppState {
         if let (Some(p), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
             p.extend(more);
         }
-        self.record_read(req, actor, "student.accessed", payload)
+        self.record_read(req, actor, EntryKind::StudentAccessed, payload)
             .await
     }
 
@@ -122,7 +122,7 @@ impl AppState {
         &self,
         req: &HttpRequest,
         actor: &auth::Actor,
-        kind: &str,
+        kind: EntryKind,
         payload: serde_json::Value,
     ) -> Result<(), error::ApiError> {
         self.store
@@ -134,7 +134,7 @@ impl AppState {
     async fn record_suppressed(&self, s: denials::Suppressed) {
         tracing::warn!(peer = %s.peer, denials = s.count, since = %s.since, "refused requests counted but not audited one by one");
         let entry = NewEntry::new(
-            "auth.denied.suppressed",
+            EntryKind::AuthDeniedSuppressed,
             "anonymous",
             String::new(),
             serde_json::json!({
@@ -272,7 +272,7 @@ impl Application {
         }
         store
             .append(NewEntry::new(
-                "ruleset.loaded",
+                EntryKind::RulesetLoaded,
                 "system",
                 String::new(),
                 serde_json::json!({

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Store;
+use crate::audit::{EntryKind, Store};
 use crate::rules::RuleSet;
 
 use super::error::LifecycleError;
@@ -41,11 +41,11 @@ impl How {
 
     /// The past tense that names the audit entry of an activation
     /// (`ruleset.<past>`).
-    pub fn past(self) -> &'static str {
+    pub fn past(self) -> EntryKind {
         match self {
-            How::Publish => "published",
-            How::Rollback => "rolled_back",
-            How::Startup | How::Reload => "reloaded",
+            How::Publish => EntryKind::RulesetPublished,
+            How::Rollback => EntryKind::RulesetRolledBack,
+            How::Startup | How::Reload => EntryKind::RulesetReloaded,
         }
     }
 }

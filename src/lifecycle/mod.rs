@@ -36,7 +36,7 @@ pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview,
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
 
-use crate::audit::{NewEntry, Store};
+use crate::audit::{EntryKind, NewEntry, Store};
 use crate::engine::Evaluator;
 use crate::rules::{Diagnostic, RuleSet};
 use crate::ruletest;
@@ -401,7 +401,7 @@ impl Registry {
         // Durable before anyone is told; then swapped in whole.
         self.audit
             .append(NewEntry::new(
-                format!("ruleset.{}", how.past()),
+                how.past(),
                 actor.to_string(),
                 request_id.to_string(),
                 payload,
@@ -436,7 +436,7 @@ impl Registry {
             "rule set change rejected: {message}"
         );
         self.audit
-            .append(NewEntry::new("ruleset.rejected", actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
+            .append(NewEntry::new(EntryKind::RulesetRejected, actor.to_string(), request_id.to_string(), json!({"how": how, "active": self.active().version, "message": message, "diagnostics": diagnostics})))
             .await?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Registry;
 use super::error::LifecycleError;
-use crate::audit::Entry;
+use crate::audit::{Entry, EntryKind};
 use crate::engine::{Decision, Evaluator};
 use crate::record::record_from_value;
 
@@ -34,7 +34,7 @@ pub fn replay(
     registry: &Registry,
     ev: &Evaluator,
 ) -> Result<ReplayReport, LifecycleError> {
-    if entry.kind != "decision" {
+    if entry.kind != EntryKind::Decision {
         return Err(LifecycleError::BadRequest(format!(
             "entry {} is a `{}` entry, not a decision",
             entry.seq, entry.kind

@@ -52,7 +52,7 @@ pub use event_type::EventType;
 pub use outcome::{EVENT_TREE, EventStatus, Outcome, Outcomes};
 pub use snapshot::Snapshot;
 
-use crate::audit::{Companion, NewEntry, Source, Store, decision_entry};
+use crate::audit::{Companion, EntryKind, NewEntry, Source, Store, decision_entry};
 use crate::engine::{Decision, Evaluator};
 use crate::record::Record;
 use crate::rules::RuleSet;
@@ -294,7 +294,7 @@ impl Students {
                 status: EventStatus::Stale,
                 decision: None,
                 entry: NewEntry::new(
-                    "event.stale",
+                    EntryKind::EventStale,
                     "",
                     "",
                     json!({"student_id": id, "event": event_json, "reason": "the snapshot already holds newer data for every part this event carries"}),
@@ -305,7 +305,7 @@ impl Students {
                 status: EventStatus::Withdrawn,
                 decision: None,
                 entry: NewEntry::new(
-                    "student.withdrawn",
+                    EntryKind::StudentWithdrawn,
                     "",
                     "",
                     json!({"student_id": id, "event": event_json}),

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use intervene::audit::{Entry, GENESIS, NewEntry, Query, Store};
+use intervene::audit::{Entry, EntryKind, GENESIS, NewEntry, Query, Store};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -275,7 +275,14 @@ async fn verify_reports_an_intact_chain() {
 /// Append entries straight to a store (no server).
 async fn fill(store: &Store, kind: &str, n: usize) {
     let entries = (0..n)
-        .map(|i| NewEntry::new(kind, "test", String::new(), json!({"i": i})))
+        .map(|i| {
+            NewEntry::new(
+                EntryKind::from(kind),
+                "test",
+                String::new(),
+                json!({"i": i}),
+            )
+        })
         .collect();
     store.append_all(entries).await.expect("append");
 }

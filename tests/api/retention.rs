@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use intervene::audit::{Entry, NewEntry, Store};
+use intervene::audit::{Entry, EntryKind, NewEntry, Store};
 use serde_json::{Value, json};
 
 use crate::helpers::{cli_verify, json_ok, spawn_app_in};
@@ -127,7 +127,7 @@ fn decisions(store: &Store, students: &[&str]) -> Vec<Entry> {
             std::thread::sleep(Duration::from_millis(2));
             let a = store
                 .append_blocking(NewEntry::new(
-                    "decision",
+                    EntryKind::Decision,
                     "test",
                     "",
                     json!({"student_id": s, "rule_ids": ["low-gpa"], "decision": {"flags": 1}}),

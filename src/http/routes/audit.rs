@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::students::{IN_PATH, parse_cursor, student_id};
-use crate::audit::Query;
+use crate::audit::{EntryKind, Query};
 use crate::config::Role;
 use crate::http::AppState;
 use crate::http::auth::authorize;
@@ -89,7 +89,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         before: parse_cursor(&q.cursor)?,
         student: student.as_ref().map(|s| s.to_string()),
         rule: q.rule,
-        kind: q.kind,
+        kind: q.kind.as_deref().map(EntryKind::parse),
         limit: q.limit.unwrap_or(100),
     };
     let store = state.store.clone();
@@ -122,7 +122,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
                 .record_read(
                     &req,
                     &actor,
-                    "audit.read",
+                    EntryKind::AuditRead,
                     json!({"filter": filter, "entries": entries, "students": students}),
                 )
                 .await?
@@ -163,7 +163,12 @@ pub async fn export(
         .await
         .map_err(ApiError::internal)??;
     state
-        .record_read(&req, &actor, "audit.exported", json!({"through_seq": head}))
+        .record_read(
+            &req,
+            &actor,
+            EntryKind::AuditExported,
+            json!({"through_seq": head}),
+        )
         .await?;
     let store = state.store.clone();
     let stream = futures_util::stream::unfold(Some(0u64), move |after| {

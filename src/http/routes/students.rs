@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::Query;
+use crate::audit::{EntryKind, Query};
 use crate::config::Role;
 use crate::http::auth::authorize;
 use crate::http::error::ApiError;
@@ -76,7 +76,7 @@ pub async fn decisions(
     let q: PageQuery = crate::http::body::query(&req)?;
     let query = Query {
         student: Some(id.to_string()),
-        kind: Some("decision".into()),
+        kind: Some(EntryKind::Decision),
         before: parse_cursor(&q.cursor)?,
         limit: q.limit.unwrap_or(50),
         ..Query::default()
@@ -211,7 +211,7 @@ fn decision_entry(
             .store
             .query(&Query {
                 student: Some(student.to_string()),
-                kind: Some("decision".into()),
+                kind: Some(EntryKind::Decision),
                 limit: 1,
                 ..Query::default()
             })?
@@ -224,7 +224,7 @@ fn decision_entry(
         None => None,
     };
     if let Some((e, _)) = &found
-        && e.kind == "decision"
+        && e.kind == EntryKind::Decision
         && let Some(by) = e.purged_by
     {
         // Its payload (and so whose it was) is gone.
@@ -234,7 +234,7 @@ fn decision_entry(
         )));
     }
     found
-        .filter(|(e, _)| e.kind == "decision" && e.student_id() == Some(student.as_str()))
+        .filter(|(e, _)| e.kind == EntryKind::Decision && e.student_id() == Some(student.as_str()))
         .ok_or_else(|| {
             ApiError::NotFound(match seq {
                 Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
@@ -274,7 +274,7 @@ pub async fn snapshot(
         let snap = st.students.get(id.as_str()).map_err(ApiError::internal)?;
         let latest = st.store.query(&Query {
             student: Some(id.to_string()),
-            kind: Some("decision".into()),
+            kind: Some(EntryKind::Decision),
             limit: 1,
             ..Query::default()
         })?;
