@@ -76,6 +76,16 @@ async fn every_route_answers_each_role_as_the_table_says() {
             }
         }
     }
+    // Every refusal was audited: the first ones one by one, the rest counted.
+    app.state.record_suppressed_denials(true).await;
+    let one_by_one = app.audit_all("kind=auth.denied", 1000).await.len() as u64;
+    let counted: u64 = app
+        .audit_all("kind=auth.denied.suppressed", 10)
+        .await
+        .iter()
+        .filter_map(|e| e["payload"]["denials"].as_u64())
+        .sum();
+    assert_eq!(one_by_one + counted, refused, "every refusal is audited");
 }
 
 /// 401 without a key, 403 for each role not accepted, past the gate otherwise; how
