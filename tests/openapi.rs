@@ -183,3 +183,56 @@ fn the_document_states_the_shapes_and_refusals_the_server_gives() {
         assert!(p["in"] != "path" || name == "seq", "{p}");
     }
 }
+
+/// Issue 11: a route's roles are written once, in the route table; the document's
+/// security requirements (one per accepted role, admin always among them) and the
+/// access note of every operation come from it. Public and signed routes ask for no
+/// bearer key.
+#[test]
+fn every_route_has_the_tables_security() {
+    use intervene::http::{Access, ROUTES};
+    let doc = doc();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for route in ROUTES {
+        let (method, path) = (route.method.to_ascii_lowercase(), route.openapi_path());
+        let op = &doc["paths"][&path][&method];
+        assert!(op.is_object(), "{} {path} is not documented", route.method);
+        let description = op["description"].as_str().unwrap_or_default();
+        match route.access {
+            Access::Public | Access::Signed => {
+                assert!(
+                    op.get("security").is_none(),
+                    "{} {path} needs no key: {}",
+                    route.method,
+                    op["security"]
+                );
+                assert!(description.contains("no bearer key") || description.contains("no key"));
+            }
+            Access::Roles(roles) => {
+                let mut expected: Vec<Value> = roles
+                    .iter()
+                    .filter(|r| **r != intervene::config::Role::Admin)
+                    .map(|r| serde_json::json!({"bearer": [r.as_str()]}))
+                    .collect();
+                expected.push(serde_json::json!({"bearer": ["admin"]}));
+                assert_eq!(
+                    op["security"],
+                    Value::Array(expected),
+                    "{} {path}",
+                    route.method
+                );
+                for role in route.access.accepted_roles() {
+                    assert!(
+                        description.contains(&format!("`{}`", role.as_str())),
+                        "{} {path}: the note names `{}`: {description}",
+                        route.method,
+                        role.as_str()
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,7 +1,14 @@
 //! Bearer API keys with roles. Keys are configured as SHA-256 hashes; a presented key
-//! is hashed and compared with every configured hash in constant time.
+//! is hashed and compared with every configured hash in constant time. The route
+//! table puts [`gate`] in front of every route that names roles; a handler reads who
+//! called it with the [`Actor`] extractor.
 
-use actix_web::HttpRequest;
+use std::future::{Ready, ready};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -11,12 +18,49 @@ use super::{AppState, request_id};
 use crate::audit::{EntryKind, NewEntry};
 use crate::config::Role;
 
-/// Who made a request.
+/// Who made a request: what a handler behind [`gate`] takes to know it.
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// Key name, or `local` in open local mode.
     pub name: String,
     pub role: Role,
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Ready<Result<Actor, ApiError>>;
+
+    /// The actor [`gate`] admitted; none means the route table gives the handler's
+    /// route no roles, a mistake in the table, answered 500.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<Actor>().cloned().ok_or_else(|| {
+            ApiError::internal(format!(
+                "route `{}` asks who called it but has no roles in the route table",
+                req.match_pattern().unwrap_or_default()
+            ))
+        }))
+    }
+}
+
+/// Route middleware: admit the request when its key has one of `roles` (or admin),
+/// before the handler reads anything of the request, and hand the [`Actor`] on;
+/// otherwise answer 401 or 403, as problem+json, the denial audited.
+pub(super) async fn gate(
+    roles: &'static [Role],
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let e = ApiError::internal("the application state is not configured");
+        return Ok(req.error_response(e).map_into_right_body());
+    };
+    match authorize(req.request(), &state, roles).await {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
 }
 
 /// A configured key, decoded.
@@ -65,7 +109,7 @@ fn find(keys: &[Key], presented: &str) -> Option<(String, Role)> {
 
 /// Check the request's key against the roles allowed for the endpoint (admin is
 /// always allowed). Denials are logged and audited.
-pub async fn authorize(
+async fn authorize(
     req: &HttpRequest,
     state: &AppState,
     allowed: &[Role],

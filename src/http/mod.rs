@@ -11,6 +11,7 @@
 //! `shutdown_timeout_secs`, abandons the rest, and then closes the audit log, so
 //! everything acknowledged is on disk (see [`Application::run_until`]).
 
+pub mod access;
 mod auth;
 mod body;
 pub mod denials;
@@ -31,8 +32,10 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpServer, web};
 use tracing::Instrument;
 
+pub use access::{Access, Route};
 pub use auth::{Actor, new_key};
 pub use error::ApiError;
+pub use routes::ROUTES;
 
 use crate::audit::{EntryKind, NewEntry, Store};
 use crate::config::Settings;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
+use super::access::{BEARER, TableSecurity};
 use super::routes;
 use crate::audit::{Entry, Page, VerifyReport};
 use crate::batch::LineError;
@@ -144,7 +145,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             RuleErrors,
         )
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &TABLE_SECURITY),
     tags(
         (name = "health", description = "Liveness, readiness, metrics and this document (no auth)"),
         (name = "evaluate", description = "Evaluate student records against the active rule set (role `ingest`)"),
@@ -293,32 +294,15 @@ fn bound_unsigned_parameters(doc: &mut serde_json::Value) {
 pub fn served_routes() -> Vec<(String, String)> {
     routes::ROUTES
         .iter()
-        .map(|(method, path)| (method.to_string(), openapi_path(path)))
+        .map(|r| (r.method.to_ascii_lowercase(), r.openapi_path()))
         .collect()
 }
 
-/// actix `{name:regex}` → OpenAPI `{name}`.
-fn openapi_path(actix: &str) -> String {
-    let mut out = String::new();
-    let mut in_regex = false;
-    for c in actix.chars() {
-        match c {
-            ':' if out.rfind('{') > out.rfind('}') => in_regex = true,
-            '}' => {
-                in_regex = false;
-                out.push(c);
-            }
-            _ if in_regex => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// Each operation's security requirements and access note, from the route table.
+const TABLE_SECURITY: TableSecurity = TableSecurity(routes::ROUTES);
 
-/// The name of the bearer-key security scheme used by `security(...)` in the handlers.
-pub const BEARER: &str = "bearer";
-
-/// Adds the security schemes (derive(OpenApi) has no attribute for them) and drops
+/// Adds the security schemes (derive(OpenApi) has no attribute for them; which
+/// operation needs which role comes from the route table, [`TableSecurity`]) and drops
 /// the license utoipa fills from Cargo.toml, which names none (an empty `name` would
 /// claim a license without one).
 struct SecuritySchemes;

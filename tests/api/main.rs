@@ -17,6 +17,7 @@ mod lifecycle;
 mod logs;
 mod privacy;
 mod retention;
+mod roles;
 mod rules;
 mod rules_dir;
 mod shutdown;

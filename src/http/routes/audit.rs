@@ -7,9 +7,8 @@ use serde_json::json;
 
 use super::students::{IN_PATH, parse_cursor, student_id};
 use crate::audit::{EntryKind, Query};
-use crate::config::Role;
 use crate::http::AppState;
-use crate::http::auth::authorize;
+use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 
@@ -71,11 +70,13 @@ student when filtered by one, else `audit.read` naming the students on the page.
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
+pub async fn list(
+    actor: Actor,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let q: AuditQuery = crate::http::body::query(&req)?;
     let student = q
         .student
@@ -150,14 +151,13 @@ with the last sequence number at its start) before its first line, so it include
             content_type = "application/x-ndjson"),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn export(
+    actor: Actor,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
     let store = state.store.clone();
     let head = web::block(move || store.head_seq())
         .await
@@ -225,14 +225,9 @@ missing entry. A store that cannot be read answers 503 saying why.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
-pub async fn verify(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let report = web::block(move || store.verify(&mut |_| {}))
         .await
@@ -267,14 +262,9 @@ fails if the log is shorter or differs at that entry.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
-pub async fn checkpoint(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+pub async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(checkpoint) = state.store.latest_checkpoint() else {
         return Err(ApiError::Unavailable(
             "no checkpoint has been made yet".into(),
@@ -328,16 +318,15 @@ this answers, no purge removes them.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 415, response = doc::UnsupportedMediaType),
-    ),
-    security(("bearer" = ["admin"]))
+    )
 )]
 pub async fn place_hold(
+    actor: Actor,
     req: HttpRequest,
     student_id_path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Admin]).await?;
     let student = student_id(&student_id_path, IN_PATH)?;
     crate::http::body::check_type(&req, &["application/json"])?;
     let text = crate::http::body::read_text(&req, payload, state.settings.max_body_bytes).await?;
@@ -381,15 +370,14 @@ pub async fn place_hold(
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = ["admin"]))
+    )
 )]
 pub async fn lift_hold(
+    actor: Actor,
     req: HttpRequest,
     student_id_path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Admin]).await?;
     let student = student_id(&student_id_path, IN_PATH)?;
     if state
         .store
@@ -420,11 +408,9 @@ pub async fn lift_hold(
         (status = 200, description = "The holds", body = HoldList),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
-pub async fn holds(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Auditor]).await?;
+pub async fn holds(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let holds = crate::http::blocking(move || store.holds()).await??;
     Ok(HttpResponse::Ok().json(HoldList { holds }))

@@ -6,9 +6,8 @@ use serde::Deserialize;
 
 use crate::audit::{NewEntry, Source, decision_entry_with_json, decision_json};
 use crate::batch::LineError;
-use crate::config::Role;
 use crate::engine::Decision;
-use crate::http::auth::{Actor, authorize};
+use crate::http::auth::Actor;
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
@@ -46,15 +45,14 @@ before the answer, unless `dry_run=true`.",
         (status = 413, response = doc::PayloadTooLarge),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::InvalidRecord),
-    ),
-    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn evaluate(
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
     let q: EvalQuery = body::query(&req)?;
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
@@ -142,15 +140,14 @@ answered with an error line in the 200 stream, so the body as a whole has no sch
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 415, response = doc::UnsupportedMediaType),
-    ),
-    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn batch(
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
     let q: EvalQuery = body::query(&req)?;
     body::check_type(
         &req,

@@ -7,8 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::Role;
-use crate::http::auth::authorize;
+use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::{AppState, body, request_id};
@@ -137,14 +136,12 @@ Nothing is activated or audited.",
         (status = 412, response = doc::PreconditionFailed),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn check(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor]).await?;
     let rs = candidate(&req, payload, &state, true).await?;
     Ok(
         HttpResponse::Ok()
@@ -167,14 +164,12 @@ with a page of their ids. Nothing is audited as a decision.",
         (status = 412, response = doc::PreconditionFailed),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn preview(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor]).await?;
     let q: PreviewQuery = body::query(&req)?;
     let rs = candidate(&req, payload, &state, false).await?;
     let (page, size) = (
@@ -229,15 +224,14 @@ taken as it is: any text is a file, and what it holds is checked by the rule-set
         (status = 413, response = doc::PayloadTooLarge),
         (status = 422, response = doc::RuleErrors),
         (status = 428, response = doc::PreconditionRequired),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn publish(
+    actor: Actor,
     req: HttpRequest,
     name: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let name = name.into_inner();
     lifecycle::check_file_name(&name)?;
     let Some(if_match) = req.headers().get("if-match") else {
@@ -275,14 +269,13 @@ is required (428 without it).",
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::RuleErrors),
         (status = 428, response = doc::PreconditionRequired),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn publish_many(
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let c = read_candidate(&req, payload, &state).await?;
     check_names(&c)?;
     let Some(base) = c.base_version else {
@@ -310,13 +303,12 @@ leaves the active version serving and is returned as diagnostics (and audited)."
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 422, response = doc::RuleErrors),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn reload(
+    actor: Actor,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let previous = state.registry.active().version.clone();
     let rs = state
         .registry
@@ -337,14 +329,13 @@ pub async fn reload(
         (status = 404, response = doc::NotFound),
         (status = 409, response = doc::Conflict),
         (status = 422, response = doc::RuleErrors),
-    ),
-    security(("bearer" = ["admin"])))]
+    ))]
 pub async fn rollback(
+    actor: Actor,
     req: HttpRequest,
     version: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Admin]).await?;
     let version = lifecycle::parse_version("version", &version)?;
     let previous = state.registry.active().version.clone();
     let rs = state
@@ -361,13 +352,8 @@ pub async fn rollback(
         (status = 200, description = "The versions", body = doc::VersionList),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
-pub async fn versions(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
+    ))]
+pub async fn versions(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let registry = state.registry.clone();
     let list = crate::http::blocking(move || registry.list()).await??;
     let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
@@ -384,14 +370,11 @@ pub async fn versions(
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn version(
-    req: HttpRequest,
     version: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let registry = state.registry.clone();
     let v = lifecycle::parse_version("version", &version)?;
     let found = crate::http::blocking(move || registry.stored(&v).map(|s| (v, s))).await??;
@@ -415,14 +398,13 @@ itself audited (`student.accessed`).",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = ["auditor"]), ("bearer" = ["admin"])))]
+    ))]
 pub async fn replay(
+    actor: Actor,
     req: HttpRequest,
     seq: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Auditor]).await?;
     let seq: u64 = seq
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;

@@ -1,6 +1,7 @@
-//! One module per resource, and the route table: every route's method, path and
-//! handler written once, read by the router, by the `405` answer's `Allow` header and
-//! by the OpenAPI test.
+//! One module per resource, and the route table: every route's method, path, access
+//! (public, signed, or the roles a bearer key needs) and handler written once, read by
+//! the router and its bearer-key gate, by the `405` answer's `Allow` header, by the
+//! OpenAPI document's security requirements and by the role test.
 
 pub(super) mod audit;
 pub(super) mod evaluate;
@@ -10,53 +11,92 @@ pub(super) mod rules;
 pub(super) mod students;
 pub(super) mod webhooks;
 
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::config::Role;
+use crate::http::access::{Access, Route};
+use crate::http::auth::gate;
 use crate::http::error::ApiError;
 
-/// The route table: `METHOD "path" => handler`, in matching order. Expands to
-/// [`ROUTES`] (method, path) and `register`, which adds each route to the app.
+/// The access of a table row: `public`, `signed` or `[Role, ...]`.
+macro_rules! access {
+    (public) => {
+        Access::Public
+    };
+    (signed) => {
+        Access::Signed
+    };
+    ([$($role:ident),+]) => {
+        Access::Roles(&[$(Role::$role),+])
+    };
+}
+
+/// The route table: `METHOD "path" access => handler`, in matching order. Expands to
+/// [`ROUTES`] (method, path, access) and `register`, which adds each route to the app
+/// (behind the bearer-key gate when the route names roles).
 macro_rules! route_table {
-    ($($method:ident $path:literal => $handler:path,)*) => {
-        /// `(method, path)` of every route, in matching order (paths in actix's form:
-        /// `{name}`, `{name:regex}`).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)*];
+    ($($method:ident $path:literal $access:tt => $handler:path,)*) => {
+        /// Every route the server registers, in matching order.
+        pub const ROUTES: &[Route] = &[$(Route {
+            method: stringify!($method),
+            path: $path,
+            access: access!($access),
+        },)*];
 
         fn register(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, web::$method().to($handler));)*
+            $(mount(cfg, Method::$method, $path, access!($access), web::route().to($handler));)*
         }
     };
 }
 
 route_table! {
-    get "/healthz" => health::healthz,
-    get "/readyz" => health::readyz,
-    get "/metrics" => health::metrics,
-    get "/openapi.json" => health::openapi,
-    post "/v1/evaluate" => evaluate::evaluate,
-    post "/v1/evaluate/batch" => evaluate::batch,
-    post "/v1/webhooks/sis" => webhooks::sis,
-    post "/v1/students/import" => students::import,
-    get "/v1/students/{id}" => students::snapshot,
-    get "/v1/students/{id}/decisions" => students::decisions,
-    get "/v1/students/{id}/report" => students::report,
-    get "/v1/rules" => rules::active,
-    post "/v1/rules/check" => lifecycle::check,
-    post "/v1/rules/preview" => lifecycle::preview,
-    post "/v1/rules/reload" => lifecycle::reload,
-    post "/v1/rules/publish" => lifecycle::publish_many,
-    put "/v1/rules/files/{name:.*}" => lifecycle::publish,
-    post "/v1/rules/rollback/{version}" => lifecycle::rollback,
-    get "/v1/rules/versions" => lifecycle::versions,
-    get "/v1/rules/versions/{version}" => lifecycle::version,
-    get "/v1/audit/{seq}/replay" => lifecycle::replay,
-    get "/v1/audit" => audit::list,
-    get "/v1/audit/export" => audit::export,
-    get "/v1/audit/verify" => audit::verify,
-    get "/v1/audit/checkpoint" => audit::checkpoint,
-    get "/v1/audit/holds" => audit::holds,
-    put "/v1/audit/holds/{student_id}" => audit::place_hold,
-    delete "/v1/audit/holds/{student_id}" => audit::lift_hold,
+    GET "/healthz" public => health::healthz,
+    GET "/readyz" public => health::readyz,
+    GET "/metrics" public => health::metrics,
+    GET "/openapi.json" public => health::openapi,
+    POST "/v1/evaluate" [Ingest] => evaluate::evaluate,
+    POST "/v1/evaluate/batch" [Ingest] => evaluate::batch,
+    POST "/v1/webhooks/sis" signed => webhooks::sis,
+    POST "/v1/students/import" [Ingest] => students::import,
+    GET "/v1/students/{id}" [Counselor] => students::snapshot,
+    GET "/v1/students/{id}/decisions" [Counselor, Auditor] => students::decisions,
+    GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
+    GET "/v1/rules" [Counselor, Auditor] => rules::active,
+    POST "/v1/rules/check" [Counselor] => lifecycle::check,
+    POST "/v1/rules/preview" [Counselor] => lifecycle::preview,
+    POST "/v1/rules/reload" [Counselor] => lifecycle::reload,
+    POST "/v1/rules/publish" [Counselor] => lifecycle::publish_many,
+    PUT "/v1/rules/files/{name:.*}" [Counselor] => lifecycle::publish,
+    POST "/v1/rules/rollback/{version}" [Admin] => lifecycle::rollback,
+    GET "/v1/rules/versions" [Counselor, Auditor] => lifecycle::versions,
+    GET "/v1/rules/versions/{version}" [Counselor, Auditor] => lifecycle::version,
+    GET "/v1/audit/{seq}/replay" [Auditor] => lifecycle::replay,
+    GET "/v1/audit" [Auditor] => audit::list,
+    GET "/v1/audit/export" [Auditor] => audit::export,
+    GET "/v1/audit/verify" [Auditor] => audit::verify,
+    GET "/v1/audit/checkpoint" [Auditor] => audit::checkpoint,
+    GET "/v1/audit/holds" [Auditor] => audit::holds,
+    PUT "/v1/audit/holds/{student_id}" [Admin] => audit::place_hold,
+    DELETE "/v1/audit/holds/{student_id}" [Admin] => audit::lift_hold,
+}
+
+/// Add one route: `handler` for `method` on `path`, behind the gate that checks the
+/// bearer key's role when `access` names roles.
+fn mount(
+    cfg: &mut web::ServiceConfig,
+    method: Method,
+    path: &str,
+    access: Access,
+    handler: actix_web::Route,
+) {
+    let route = handler.method(method);
+    let route = match access {
+        Access::Roles(roles) => route.wrap(from_fn(move |req, next| gate(roles, req, next))),
+        Access::Public | Access::Signed => route,
+    };
+    cfg.route(path, route);
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,9 +104,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // After every route: a path that is served, asked with another method, is a 405
     // naming the methods it has (RFC 9110), not a 404.
     let mut paths: Vec<&str> = Vec::new();
-    for (_, path) in ROUTES {
-        if !paths.contains(path) {
-            paths.push(path);
+    for route in ROUTES {
+        if !paths.contains(&route.path) {
+            paths.push(route.path);
         }
     }
     for path in paths {
@@ -76,10 +116,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The methods of the route-table path `pattern`, as `Allow` lists them.
 fn allowed(pattern: &str) -> String {
-    let methods: Vec<String> = ROUTES
+    let methods: Vec<&str> = ROUTES
         .iter()
-        .filter(|(_, p)| *p == pattern)
-        .map(|(m, _)| m.to_ascii_uppercase())
+        .filter(|r| r.path == pattern)
+        .map(|r| r.method)
         .collect();
     methods.join(", ")
 }

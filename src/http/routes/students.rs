@@ -10,8 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::{EntryKind, Query};
-use crate::config::Role;
-use crate::http::auth::authorize;
+use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::{AppState, blocking};
@@ -63,15 +62,14 @@ explanations, where its record came from and who caused it. The read is itself a
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn decisions(
+    actor: Actor,
     req: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let id = student_id(&id, IN_PATH)?;
     let q: PageQuery = crate::http::body::query(&req)?;
     let query = Query {
@@ -137,15 +135,14 @@ that made the decision. The read is itself audited (`student.accessed`).",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["auditor"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn report(
+    actor: Actor,
     req: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor, Role::Auditor]).await?;
     let id = student_id(&id, IN_PATH)?;
     let q: ReportQuery = crate::http::body::query(&req)?;
     let st = state.clone();
@@ -259,15 +256,14 @@ fn decision_entry(
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
-    ),
-    security(("bearer" = ["counselor"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn snapshot(
+    actor: Actor,
     req: HttpRequest,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Counselor]).await?;
     let id = student_id(&id, IN_PATH)?;
     let st = state.clone();
     let found = blocking(move || -> Result<_, ApiError> {
@@ -339,15 +335,14 @@ per line (`format=edfi`)",
         (status = 403, response = doc::Forbidden),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 503, response = doc::Unavailable),
-    ),
-    security(("bearer" = ["ingest"]), ("bearer" = ["admin"]))
+    )
 )]
 pub async fn import(
+    actor: Actor,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = authorize(&req, &state, &[Role::Ingest]).await?;
     let q: ImportQuery = crate::http::body::query(&req)?;
     let format = match q.format.as_deref() {
         None | Some("canonical") => crate::students::Format::Canonical,
