@@ -1,7 +1,7 @@
 //! The OpenAPI document (`GET /openapi.json`) is generated from the code: every route
 //! of the route table (`src/http/routes/mod.rs`) must appear in it with its method, and
 //! the main schemas must be there. So a new route without a `#[utoipa::path]` (or
-//! missing from `openapi::ApiDoc`) fails here.
+//! missing from `document::ApiDoc`) fails here.
 
 use std::collections::BTreeSet;
 
@@ -9,14 +9,14 @@ use serde_json::Value;
 
 /// `(path, method)` of every route the server registers.
 fn registered_routes() -> Vec<(String, String)> {
-    intervene::http::openapi::served_routes()
+    intervene::http::document::served_routes()
         .into_iter()
         .map(|(method, path)| (path, method))
         .collect()
 }
 
 fn doc() -> Value {
-    intervene::http::openapi::document()
+    intervene::http::document::document()
 }
 
 #[test]
@@ -38,7 +38,7 @@ fn every_registered_route_is_documented_with_its_method() {
     assert!(
         missing.is_empty(),
         "routes registered in src/http/routes/mod.rs but not in the OpenAPI document \
-         (add #[utoipa::path] to the handler and list it in openapi::ApiDoc): {missing:?}"
+         (add #[utoipa::path] to the handler and list it in document::ApiDoc): {missing:?}"
     );
     // And nothing documented that is not served.
     let registered: BTreeSet<(String, String)> = routes.into_iter().collect();

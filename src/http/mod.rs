@@ -17,6 +17,7 @@ mod body;
 pub mod denials;
 mod error;
 pub mod metrics;
+pub mod document;
 pub mod openapi;
 mod routes;
 pub mod signature;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub denials: denials::Denials,
     /// The retention thread, when `audit.retention_days` is set.
     _retention: std::sync::Mutex<Option<crate::audit::Retention>>,
+    /// The OpenAPI document, built once at startup ([`document::document`]).
+    pub openapi: serde_json::Value,
 }
 
 /// Why the server could not start.
@@ -339,6 +342,7 @@ impl Application {
         let state = web::Data::new(AppState {
             denials: denials::Denials::new(settings.audit.denials_per_minute),
             _retention: std::sync::Mutex::new(retention),
+            openapi: document::document(),
             registry,
             evaluator,
             _watcher: std::sync::Mutex::new(watcher),

@@ -77,6 +77,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "The API's OpenAPI document", body = Object,
         content_type = "application/json"))
 )]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(crate::http::openapi::document())
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(&state.openapi)
 }
