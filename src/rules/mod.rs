@@ -8,21 +8,30 @@
 //! *.yaml               rule packs (one domain per file by convention)
 //! privacy.yaml         optional: what the audit log keeps of each record field
 //! lib/*.rhai           helper functions callable from every condition
-//! tests/*.yaml         rule tests (run by `intervene test`, see `crate::ruletest`)
+//! tests/*.yaml         rule tests (kept with the set; run by `intervene test`)
 //! ```
 //!
-//! Loading goes raw text → located YAML tree ([`yaml`]) → checked and compiled
-//! [`RuleSet`], collecting every problem as a [`Diagnostic`] on the way. Its version
+//! Loading runs in stages, each its own module producing its own type (see `load`):
+//! `read` (the directory → file texts), `raw` (YAML → the rule set as written),
+//! `check` (names, references, duplicates → checked rules), `compile` (slots, Rhai
+//! ASTs, native comparisons, the probe → [`RuleSet`]). Positions and diagnostics
+//! come from [`crate::source`]; every problem becomes a [`Diagnostic`] on the way. Its version
 //! is `sha256:` over the canonical content of all its files, so the same files always
 //! give the same version and any change gives a new one.
 
-pub mod diag;
+mod check;
+mod compile;
 pub mod expr;
 mod load;
 pub mod native;
+mod raw;
+mod read;
 pub mod sandbox;
 pub mod template;
-pub mod yaml;
+
+/// Diagnostics live in the bottom layer ([`crate::source`]); re-exported here, where
+/// rule-set callers have always found them.
+pub use crate::source::{diag, yaml};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +40,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use diag::{Diagnostic, Severity};
-pub use load::{MAX_FILE_BYTES, MAX_FILES, is_rule_set_file};
+pub use read::{MAX_FILE_BYTES, MAX_FILES, ReadError, is_rule_set_file};
 
 use crate::record::facts::FieldRef;
 use expr::CmpOp;
@@ -203,13 +212,13 @@ impl std::error::Error for LoadError {}
 impl RuleSet {
     /// Load and check the rule set in `dir`.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
-        let files = load::read_dir(dir)?;
+        let files = read::read_dir(dir)?;
         Self::from_files(files)
     }
 
     /// Names of the rule-set files in `dir`, relative (`params.yaml`, `lib/x.rhai`).
     pub fn file_names(dir: &Path) -> Vec<String> {
-        load::file_names(dir)
+        read::file_names(dir)
     }
 
     /// Check and compile a rule set from file texts keyed by relative path.

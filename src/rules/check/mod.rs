@@ -1,0 +1,255 @@
+//! Stage 4 of loading: checking what the raw rule set says against what exists.
+//!
+//! Names (kebab-case ids, snake_case params), values (domains, tiers, `enabled`),
+//! references (interventions a rule recommends, fields and params its condition and
+//! explanation name), duplicates, and lib files that hold only functions. Every
+//! problem is reported, with a "did you mean" where a near name exists. Produces
+//! [`Catalogues`] and [`CheckedRule`]s: what compiling needs, nothing to distrust.
+
+mod catalogue;
+mod condition;
+mod explain;
+
+use std::collections::HashMap;
+
+pub use catalogue::{Catalogues, check as catalogues};
+pub use condition::{Condition, Ref};
+
+use super::Domain;
+use super::expr;
+use super::raw::{RawRule, Text, errors_since};
+use super::template::Template;
+use crate::source::diag::{Diagnostic, suggest};
+use crate::source::yaml::Node;
+use crate::source::Ctx;
+
+/// Everything about a rule except its condition, every value checked.
+#[derive(Debug)]
+pub struct Head {
+    pub id: String,
+    pub name: String,
+    pub domain: Domain,
+    pub tier: u8,
+    /// The explanation as written, and parsed.
+    pub explain_text: String,
+    pub explain: Template,
+    pub recommend: Vec<String>,
+    pub references: Vec<String>,
+    pub enabled: bool,
+    /// Where the rule starts.
+    pub line: usize,
+}
+
+/// A rule whose condition was checked.
+#[derive(Debug)]
+pub struct CheckedRule<'f> {
+    /// The pack file and its text.
+    pub file: &'f str,
+    pub text: &'f str,
+    /// Where the rule starts.
+    pub line: usize,
+    /// The id as written (checked for duplicates even when it is not kebab-case).
+    pub id: Option<Text>,
+    /// `None` when a field other than the condition was reported wrong: the
+    /// condition is still compiled and probed, so every problem shows in one run,
+    /// but no rule is built.
+    pub head: Option<Head>,
+    pub condition: Condition,
+}
+
+/// Check every rule. A rule without a textual `when` is reported and goes no further.
+pub fn rules<'f>(
+    raw: Vec<RawRule<'f>>,
+    cats: &Catalogues,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<CheckedRule<'f>> {
+    let out: Vec<CheckedRule> = raw
+        .into_iter()
+        .filter_map(|rule| check_rule(rule, cats, diags))
+        .collect();
+    duplicates(&out, diags);
+    out
+}
+
+fn check_rule<'f>(
+    raw: RawRule<'f>,
+    cats: &Catalogues,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CheckedRule<'f>> {
+    let before = diags.len();
+    let mut ctx = Ctx::new(raw.file, raw.text, diags);
+    if let Some(id) = &raw.id
+        && !is_kebab(&id.value)
+    {
+        ctx.error_at(
+            &id.node,
+            format!("rule id `{}` must be kebab-case", id.value),
+            Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()),
+        );
+    }
+    let domain = raw.domain.as_ref().and_then(|n| domain(&mut ctx, n));
+    let tier = raw.tier.as_ref().and_then(|n| tier(&mut ctx, n));
+    let recommend = recommend(&mut ctx, &raw.recommend, cats);
+    let enabled = raw.enabled.as_ref().map_or(Some(true), |n| enabled(&mut ctx, n));
+    // Check the condition and explanation even when other fields are wrong, so
+    // every problem of the rule is reported in one run.
+    let when = raw.when?;
+    let explain = raw
+        .explain
+        .as_ref()
+        .and_then(|t| explain::check(&mut ctx, t, cats));
+    let sound = !errors_since(ctx.diags, before);
+    let condition = condition::check(&mut ctx, when, cats);
+    let head = match (raw.id.clone(), raw.name, domain, tier, raw.explain, explain, enabled) {
+        (Some(id), Some(name), Some(domain), Some(tier), Some(text), Some(explain), Some(enabled))
+            if sound =>
+        {
+            Some(Head {
+                id: id.value,
+                name: name.value,
+                domain,
+                tier,
+                explain_text: text.value,
+                explain,
+                recommend,
+                references: raw.references.into_iter().map(|t| t.value).collect(),
+                enabled,
+                line: raw.line,
+            })
+        }
+        _ => None,
+    };
+    Some(CheckedRule {
+        file: raw.file,
+        text: raw.text,
+        line: raw.line,
+        id: raw.id,
+        head,
+        condition,
+    })
+}
+
+/// Report a rule id defined twice, pointing at the second and naming the first.
+fn duplicates(rules: &[CheckedRule], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &CheckedRule> = HashMap::new();
+    for rule in rules {
+        let Some(id) = rule.id.as_ref().filter(|t| !t.value.is_empty()) else {
+            continue;
+        };
+        let Some(first) = seen.get(id.value.as_str()) else {
+            seen.insert(&id.value, rule);
+            continue;
+        };
+        let pos = id.node.pos;
+        diags.push(
+            Diagnostic::error(rule.file, pos.line, pos.col, format!("duplicate rule id `{}`", id.value))
+                .width(id.value.chars().count())
+                .hint(format!(
+                    "`{}` is already defined at {}:{}; rule ids must be unique across the rule set",
+                    id.value, first.file, first.line
+                ))
+                .with_source(rule.text),
+        );
+    }
+}
+
+/// Whether `id` is kebab-case (`chronic-absence`), at most 64 characters.
+fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// A domain by name; an unknown one is reported with the nearest.
+fn domain(ctx: &mut Ctx, node: &Node) -> Option<Domain> {
+    let s = node.as_str().unwrap_or_default();
+    let d = Domain::parse(s);
+    if d.is_none() {
+        ctx.error_at(
+            node,
+            format!("unknown domain `{s}`"),
+            Some(suggest(s, Domain::ALL.iter().map(|d| d.as_str()))),
+        );
+    }
+    d
+}
+
+/// An MTSS tier: 1, 2 or 3.
+fn tier(ctx: &mut Ctx, node: &Node) -> Option<u8> {
+    match node.as_str().and_then(|s| s.parse::<u8>().ok()) {
+        Some(t @ 1..=3) => Some(t),
+        _ => {
+            ctx.error_at(
+                node,
+                format!(
+                    "`tier` must be 1, 2 or 3, found `{}`",
+                    node.as_str().unwrap_or("?")
+                ),
+                Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `enabled: true` or `enabled: false`.
+fn enabled(ctx: &mut Ctx, node: &Node) -> Option<bool> {
+    match node.as_str() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => {
+            ctx.error_at(node, "`enabled` must be true or false", None);
+            None
+        }
+    }
+}
+
+/// The interventions a rule recommends, each checked against the catalogue.
+fn recommend(ctx: &mut Ctx, ids: &[Text], cats: &Catalogues) -> Vec<String> {
+    for rid in ids {
+        if cats.interventions_known && !cats.interventions.iter().any(|i| i.id == rid.value) {
+            let hint = suggest(&rid.value, cats.interventions.iter().map(|i| i.id.as_str()));
+            ctx.error_at(
+                &rid.node,
+                format!("unknown intervention `{}`", rid.value),
+                Some(format!(
+                    "{hint} (interventions are listed in interventions.yaml)"
+                )),
+            );
+        }
+    }
+    ids.iter().map(|t| t.value.clone()).collect()
+}
+
+/// A lib file defines functions only; statements outside them would never run.
+pub fn lib_top_level(name: &str, text: &str, diags: &mut Vec<Diagnostic>) {
+    let a = expr::analyze(text);
+    let mut depth = 0i32;
+    let mut in_fn_header = false;
+    for t in &a.tokens {
+        let word = &text[t.span.clone()];
+        match word {
+            "{" => {
+                depth += 1;
+                in_fn_header = false;
+            }
+            "}" => depth -= 1,
+            "fn" | "private" if depth == 0 => in_fn_header = true,
+            _ if depth == 0 && !in_fn_header && word != ";" => {
+                let before = &text[..t.span.start];
+                let line = before.matches('\n').count() + 1;
+                let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                    .chars()
+                    .count()
+                    + 1;
+                diags.push(Diagnostic::error(name, line, col, "lib files may only define functions").hint("move this statement into a function (`fn name(x) { ... }`) or into a rule's `when`").with_source(text));
+                return;
+            }
+            _ => {}
+        }
+    }
+}
