@@ -75,3 +75,47 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         param_slots: slots.params,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(pack: &str) -> BTreeMap<String, String> {
+        let interventions = "interventions:\n  - id: check-in\n    name: Check-in\n    domain: academic\n    tier: 2\n";
+        BTreeMap::from([
+            ("interventions.yaml".to_string(), interventions.to_string()),
+            ("pack.yaml".to_string(), pack.to_string()),
+        ])
+    }
+
+    /// A rule with a condition but no `id` once ended the load with a panic (the
+    /// duplicate check read the id's position unconditionally); it is an error.
+    #[test]
+    fn a_rule_without_an_id_is_reported_not_a_panic() {
+        let pack = "rules:\n  - name: Low\n    domain: academic\n    tier: 1\n    when: student.gpa < 1.0\n    explain: low\n";
+        let Err(e) = compile(set(pack)) else {
+            panic!("a rule without an id loaded");
+        };
+        let messages: Vec<_> = e.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["a rule is missing `id`"]);
+        assert_eq!((e.diagnostics[0].line, e.diagnostics[0].column), (2, 5));
+    }
+
+    /// A rule whose tier is wrong still has its condition checked and probed, and
+    /// no rule is built from stand-in values.
+    #[test]
+    fn a_bad_tier_still_reports_the_condition() {
+        let pack = "rules:\n  - id: low\n    name: Low\n    domain: academic\n    tier: 7\n    when: student.gpaa < 1.0\n    explain: low\n";
+        let Err(e) = compile(set(pack)) else {
+            panic!("a bad tier loaded");
+        };
+        let messages: Vec<_> = e.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`tier` must be 1, 2 or 3, found `7`",
+                "unknown record field `gpaa`"
+            ]
+        );
+    }
+}

@@ -126,10 +126,7 @@ pub fn decode<'f>(
     }
 }
 
-fn interventions(
-    text: Option<&String>,
-    diags: &mut Vec<Diagnostic>,
-) -> Catalogue<RawIntervention> {
+fn interventions(text: Option<&String>, diags: &mut Vec<Diagnostic>) -> Catalogue<RawIntervention> {
     const FILE: &str = "interventions.yaml";
     let Some(text) = text else {
         diags.push(
@@ -156,7 +153,12 @@ fn interventions(
         );
         return Catalogue::Read(Vec::new());
     };
-    Catalogue::Read(items.iter().filter_map(|i| intervention(&mut ctx, i)).collect())
+    Catalogue::Read(
+        items
+            .iter()
+            .filter_map(|i| intervention(&mut ctx, i))
+            .collect(),
+    )
 }
 
 fn intervention(ctx: &mut Ctx, item: &Node) -> Option<RawIntervention> {
@@ -223,7 +225,12 @@ fn params(text: Option<&String>, diags: &mut Vec<Diagnostic>) -> Catalogue<RawPa
 }
 
 /// Decode the rule pack `name` into `rules`.
-fn pack<'f>(name: &'f str, text: &'f str, rules: &mut Vec<RawRule<'f>>, diags: &mut Vec<Diagnostic>) {
+fn pack<'f>(
+    name: &'f str,
+    text: &'f str,
+    rules: &mut Vec<RawRule<'f>>,
+    diags: &mut Vec<Diagnostic>,
+) {
     let Some(root) = parse_yaml(name, text, diags) else {
         return;
     };
@@ -243,7 +250,11 @@ fn pack<'f>(name: &'f str, text: &'f str, rules: &mut Vec<RawRule<'f>>, diags: &
         );
         return;
     };
-    rules.extend(items.iter().filter_map(|item| rule(&mut ctx, name, text, item)));
+    rules.extend(
+        items
+            .iter()
+            .filter_map(|item| rule(&mut ctx, name, text, item)),
+    );
 }
 
 fn rule<'f>(ctx: &mut Ctx, file: &'f str, text: &'f str, item: &Node) -> Option<RawRule<'f>> {

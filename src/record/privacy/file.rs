@@ -104,9 +104,13 @@ fn line<'n>(ctx: &mut Ctx, k: &'n Node, v: &Node) -> Option<(&'n str, Action)> {
             v,
             format!(
                 "`{path}` must be `keep`, `mask` or `hash`, found {}",
-                v.as_str().map_or_else(|| v.describe().to_string(), |s| format!("`{s}`"))
+                v.as_str()
+                    .map_or_else(|| v.describe().to_string(), |s| format!("`{s}`"))
             ),
-            Some("keep stores the value, mask stores `[masked]`, hash stores the value's SHA-256".into()),
+            Some(
+                "keep stores the value, mask stores `[masked]`, hash stores the value's SHA-256"
+                    .into(),
+            ),
         );
         return None;
     };
@@ -200,9 +204,8 @@ fn warn_no_effect(
     // A field a condition reads directly is an input of its flags, and the
     // decision is kept whole: the line cannot hide it there.
     let shown = slots.iter().map(FieldRef::full_path).find(|f| {
-        f.strip_prefix("student.").is_some_and(|f| {
-            f == path || f.strip_prefix(path).is_some_and(|r| r.starts_with('.'))
-        })
+        f.strip_prefix("student.")
+            .is_some_and(|f| f == path || f.strip_prefix(path).is_some_and(|r| r.starts_with('.')))
     });
     if let Some(field) = shown {
         ctx.warn_at(

@@ -46,7 +46,9 @@ pub fn check(
             let before = diags.len();
             let mut ctx = Ctx::new("params.yaml", text("params.yaml"), diags);
             let params = check_params(&mut ctx, raw);
-            let known = !diags[before..].iter().any(|d| d.severity == Severity::Error);
+            let known = !diags[before..]
+                .iter()
+                .any(|d| d.severity == Severity::Error);
             (params, known)
         }
     };

@@ -46,7 +46,14 @@ pub fn check(ctx: &mut Ctx, when: Text, cats: &Catalogues) -> Condition {
     for p in &analysis.problems {
         let (line, col) = source.at_byte(p.span.start);
         let width = source.text[p.span.clone()].chars().count();
-        ctx.push(Severity::Error, line, col, width, p.message.clone(), p.hint.clone());
+        ctx.push(
+            Severity::Error,
+            line,
+            col,
+            width,
+            p.message.clone(),
+            p.hint.clone(),
+        );
     }
     let mut c = Condition {
         when: when.value,
@@ -65,7 +72,14 @@ pub fn check(ctx: &mut Ctx, when: Text, cats: &Catalogues) -> Condition {
             refs.push(None);
             continue;
         }
-        refs.push(resolve(ctx, &c.source, p, cats, &mut c.reads, &mut c.params_read));
+        refs.push(resolve(
+            ctx,
+            &c.source,
+            p,
+            cats,
+            &mut c.reads,
+            &mut c.params_read,
+        ));
     }
     mixed_comparisons(ctx, &c);
     if !errors_since(ctx.diags, before) {

@@ -19,9 +19,9 @@ use super::Domain;
 use super::expr;
 use super::raw::{RawRule, Text, errors_since};
 use super::template::Template;
+use crate::source::Ctx;
 use crate::source::diag::{Diagnostic, suggest};
 use crate::source::yaml::Node;
-use crate::source::Ctx;
 
 /// Everything about a rule except its condition, every value checked.
 #[derive(Debug)]
@@ -90,7 +90,10 @@ fn check_rule<'f>(
     let domain = raw.domain.as_ref().and_then(|n| domain(&mut ctx, n));
     let tier = raw.tier.as_ref().and_then(|n| tier(&mut ctx, n));
     let recommend = recommend(&mut ctx, &raw.recommend, cats);
-    let enabled = raw.enabled.as_ref().map_or(Some(true), |n| enabled(&mut ctx, n));
+    let enabled = raw
+        .enabled
+        .as_ref()
+        .map_or(Some(true), |n| enabled(&mut ctx, n));
     // Check the condition and explanation even when other fields are wrong, so
     // every problem of the rule is reported in one run.
     let when = raw.when?;
@@ -100,23 +103,35 @@ fn check_rule<'f>(
         .and_then(|t| explain::check(&mut ctx, t, cats));
     let sound = !errors_since(ctx.diags, before);
     let condition = condition::check(&mut ctx, when, cats);
-    let head = match (raw.id.clone(), raw.name, domain, tier, raw.explain, explain, enabled) {
-        (Some(id), Some(name), Some(domain), Some(tier), Some(text), Some(explain), Some(enabled))
-            if sound =>
-        {
-            Some(Head {
-                id: id.value,
-                name: name.value,
-                domain,
-                tier,
-                explain_text: text.value,
-                explain,
-                recommend,
-                references: raw.references.into_iter().map(|t| t.value).collect(),
-                enabled,
-                line: raw.line,
-            })
-        }
+    let head = match (
+        raw.id.clone(),
+        raw.name,
+        domain,
+        tier,
+        raw.explain,
+        explain,
+        enabled,
+    ) {
+        (
+            Some(id),
+            Some(name),
+            Some(domain),
+            Some(tier),
+            Some(text),
+            Some(explain),
+            Some(enabled),
+        ) if sound => Some(Head {
+            id: id.value,
+            name: name.value,
+            domain,
+            tier,
+            explain_text: text.value,
+            explain,
+            recommend,
+            references: raw.references.into_iter().map(|t| t.value).collect(),
+            enabled,
+            line: raw.line,
+        }),
         _ => None,
     };
     Some(CheckedRule {
@@ -142,13 +157,18 @@ fn duplicates(rules: &[CheckedRule], diags: &mut Vec<Diagnostic>) {
         };
         let pos = id.node.pos;
         diags.push(
-            Diagnostic::error(rule.file, pos.line, pos.col, format!("duplicate rule id `{}`", id.value))
-                .width(id.value.chars().count())
-                .hint(format!(
-                    "`{}` is already defined at {}:{}; rule ids must be unique across the rule set",
-                    id.value, first.file, first.line
-                ))
-                .with_source(rule.text),
+            Diagnostic::error(
+                rule.file,
+                pos.line,
+                pos.col,
+                format!("duplicate rule id `{}`", id.value),
+            )
+            .width(id.value.chars().count())
+            .hint(format!(
+                "`{}` is already defined at {}:{}; rule ids must be unique across the rule set",
+                id.value, first.file, first.line
+            ))
+            .with_source(rule.text),
         );
     }
 }

@@ -5,7 +5,7 @@
 use rhai::{AST, Dynamic, Scope};
 
 use super::{Compiler, at_rhai};
-use crate::record::facts::{FieldKind, FieldRef, Facts};
+use crate::record::facts::{Facts, FieldKind, FieldRef};
 use crate::rules::check::Condition;
 use crate::rules::sandbox::{self, Limits};
 use crate::source::{Ctx, Severity};
