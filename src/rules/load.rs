@@ -10,10 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use super::check::Catalogues;
 use super::compile::{self, Compiler, Slots};
 use super::sandbox::{self, Limits};
-use super::{LoadError, RuleSet, check, raw, version_of};
-use crate::record::privacy;
+use super::{LoadError, Rule, RuleSet, check, raw, version_of};
+use crate::record::privacy::{self, Policy};
 use crate::source::Diagnostic;
 
 /// Check and compile the rule set made of `files` (relative path → text).
@@ -45,6 +46,18 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
     if diags.iter().any(Diagnostic::is_error) {
         return Err(LoadError { diagnostics: diags });
     }
+    Ok(assemble(files, cats, rules, slots, privacy, diags))
+}
+
+/// The rule set from its compiled parts; `warnings` hold no error.
+fn assemble(
+    files: BTreeMap<String, String>,
+    cats: Catalogues,
+    rules: Vec<Rule>,
+    slots: Slots,
+    privacy: Policy,
+    warnings: Vec<Diagnostic>,
+) -> RuleSet {
     let param_values = slots
         .params
         .iter()
@@ -55,14 +68,14 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         .iter()
         .map(|p| cats.params[p].as_f64())
         .collect();
-    Ok(RuleSet {
+    RuleSet {
         version: version_of(&files),
         rules,
         params: cats.params,
         interventions: cats.interventions,
         privacy,
         files,
-        warnings: diags,
+        warnings,
         slot_names: (0..slots.fields.len())
             .map(|i| sandbox::var_name('s', i))
             .collect(),
@@ -73,7 +86,7 @@ pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadEr
         param_numbers,
         slots: slots.fields,
         param_slots: slots.params,
-    })
+    }
 }
 
 #[cfg(test)]

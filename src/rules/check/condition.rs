@@ -46,14 +46,8 @@ pub fn check(ctx: &mut Ctx, when: Text, cats: &Catalogues) -> Condition {
     for p in &analysis.problems {
         let (line, col) = source.at_byte(p.span.start);
         let width = source.text[p.span.clone()].chars().count();
-        ctx.push(
-            Severity::Error,
-            line,
-            col,
-            width,
-            p.message.clone(),
-            p.hint.clone(),
-        );
+        let (msg, hint) = (p.message.clone(), p.hint.clone());
+        ctx.push(Severity::Error, line, col, width, msg, hint);
     }
     let mut c = Condition {
         when: when.value,
@@ -64,23 +58,9 @@ pub fn check(ctx: &mut Ctx, when: Text, cats: &Catalogues) -> Condition {
         params_read: Vec::new(),
         refs: None,
     };
-    let mut refs = Vec::new();
-    for p in &c.analysis.paths {
-        // With params.yaml unreadable, its own error explains; do not flood the
-        // output with an unknown-param error per reference.
-        if p.root == Root::Params && !cats.params_known {
-            refs.push(None);
-            continue;
-        }
-        refs.push(resolve(
-            ctx,
-            &c.source,
-            p,
-            cats,
-            &mut c.reads,
-            &mut c.params_read,
-        ));
-    }
+    let refs: Vec<Option<Ref>> = (0..c.analysis.paths.len())
+        .map(|i| resolve(ctx, &mut c, i, cats))
+        .collect();
     mixed_comparisons(ctx, &c);
     if !errors_since(ctx.diags, before) {
         c.refs = refs.into_iter().collect();
@@ -88,51 +68,55 @@ pub fn check(ctx: &mut Ctx, when: Text, cats: &Catalogues) -> Condition {
     c
 }
 
-/// Resolve one reference and record it as read.
-fn resolve(
-    ctx: &mut Ctx,
-    src: &SourceMap,
-    p: &PathRef,
-    cats: &Catalogues,
-    reads: &mut Vec<FieldRef>,
-    params_read: &mut Vec<String>,
-) -> Option<Ref> {
+/// Resolve path `i` of `c` and record it as read.
+fn resolve(ctx: &mut Ctx, c: &mut Condition, i: usize, cats: &Catalogues) -> Option<Ref> {
+    let p = &c.analysis.paths[i];
     let joined = p.joined();
     match p.root {
+        // With params.yaml unreadable, its own error explains; do not flood the
+        // output with an unknown-param error per reference.
+        Root::Params if !cats.params_known => None,
+        Root::Params if !cats.params.contains_key(&joined) => {
+            let (line, col) = c.source.at_byte(p.segment_spans[0].start);
+            let hint = suggest(&joined, cats.params.keys().map(String::as_str));
+            ctx.push(
+                Severity::Error,
+                line,
+                col,
+                joined.chars().count(),
+                format!("unknown param `{joined}`"),
+                Some(format!("{hint} (params are defined in params.yaml)")),
+            );
+            None
+        }
         Root::Params => {
-            if !cats.params.contains_key(&joined) {
-                let (line, col) = src.at_byte(p.segment_spans[0].start);
-                let hint = suggest(&joined, cats.params.keys().map(String::as_str));
-                ctx.push(
-                    Severity::Error,
-                    line,
-                    col,
-                    joined.chars().count(),
-                    format!("unknown param `{joined}`"),
-                    Some(format!("{hint} (params are defined in params.yaml)")),
-                );
-                return None;
-            }
-            if !params_read.contains(&joined) {
-                params_read.push(joined.clone());
+            if !c.params_read.contains(&joined) {
+                c.params_read.push(joined.clone());
             }
             Some(Ref::Param(joined))
         }
         Root::Student => {
-            let Some(field) = FieldRef::resolve(&joined) else {
-                unknown_field(ctx, src, p);
-                return None;
-            };
-            if field.spec().is_some_and(|s| s.status) {
-                let (line, col) = src.at_byte(p.span.start);
-                ctx.push(Severity::Warning, line, col, src.text[p.span.clone()].chars().count(), format!("`{}` is a program status, not a changeable indicator", field.full_path()), Some("flags should come from attendance, behavior, course performance and screeners; see the fairness notes in the README".into()));
-            }
-            if !reads.contains(&field) {
-                reads.push(field.clone());
+            let field = student(ctx, &c.source, p)?;
+            if !c.reads.contains(&field) {
+                c.reads.push(field.clone());
             }
             Some(Ref::Student(field))
         }
     }
+}
+
+/// The record field a `student.` path reads; a program status is warned about.
+fn student(ctx: &mut Ctx, src: &SourceMap, p: &PathRef) -> Option<FieldRef> {
+    let Some(field) = FieldRef::resolve(&p.joined()) else {
+        unknown_field(ctx, src, p);
+        return None;
+    };
+    if field.spec().is_some_and(|s| s.status) {
+        let (line, col) = src.at_byte(p.span.start);
+        let width = src.text[p.span.clone()].chars().count();
+        ctx.push(Severity::Warning, line, col, width, format!("`{}` is a program status, not a changeable indicator", field.full_path()), Some("flags should come from attendance, behavior, course performance and screeners; see the fairness notes in the README".into()));
+    }
+    Some(field)
 }
 
 /// Rhai answers `false` when a number is compared with text, so such a rule could
@@ -187,24 +171,7 @@ fn mixed_comparisons(ctx: &mut Ctx, c: &Condition) {
 fn unknown_field(ctx: &mut Ctx, src: &SourceMap, p: &PathRef) {
     let mut prefix = String::new();
     for (k, seg) in p.segments.iter().enumerate() {
-        let candidates: Vec<&str> = facts::FIELDS
-            .iter()
-            .filter_map(|f| {
-                let rest = if prefix.is_empty() {
-                    Some(f.path)
-                } else {
-                    f.path
-                        .strip_prefix(prefix.as_str())
-                        .and_then(|r| r.strip_prefix('.'))
-                }?;
-                Some(rest.split('.').next().unwrap_or(rest))
-            })
-            .chain(if prefix.is_empty() {
-                Some("extra")
-            } else {
-                None
-            })
-            .collect();
+        let candidates = children(&prefix);
         let full = if prefix.is_empty() {
             seg.clone()
         } else {
@@ -219,28 +186,9 @@ fn unknown_field(ctx: &mut Ctx, src: &SourceMap, p: &PathRef) {
             continue;
         }
         let (line, col) = src.at_byte(p.segment_spans[k].start);
-        let mut uniq = candidates.clone();
-        uniq.dedup();
-        let msg = if prefix.is_empty() {
-            format!("unknown record field `{seg}`")
-        } else if facts::FIELDS.iter().any(|f| f.path == prefix) {
-            format!("`{prefix}` has no fields; `{seg}` cannot be read from it")
-        } else {
-            format!("`{prefix}` has no field `{seg}`")
-        };
-        let hint = if uniq.is_empty() {
-            "see the record schema in the README".to_string()
-        } else {
-            suggest(seg, uniq.iter().copied())
-        };
-        ctx.push(
-            Severity::Error,
-            line,
-            col,
-            seg.chars().count(),
-            msg,
-            Some(hint),
-        );
+        let (msg, hint) = no_such_segment(&prefix, seg, candidates);
+        let width = seg.chars().count();
+        ctx.push(Severity::Error, line, col, width, msg, Some(hint));
         return;
     }
     let (line, col) = src.at_byte(p.span.start);
@@ -258,6 +206,43 @@ fn unknown_field(ctx: &mut Ctx, src: &SourceMap, p: &PathRef) {
     );
 }
 
+/// The names one level below `prefix` (the record's top level when empty).
+fn children(prefix: &str) -> Vec<&'static str> {
+    facts::FIELDS
+        .iter()
+        .filter_map(|f| {
+            let rest = if prefix.is_empty() {
+                Some(f.path)
+            } else {
+                f.path
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.strip_prefix('.'))
+            }?;
+            Some(rest.split('.').next().unwrap_or(rest))
+        })
+        .chain(prefix.is_empty().then_some("extra"))
+        .collect()
+}
+
+/// The message and hint for `seg`, which `prefix` does not have.
+fn no_such_segment(prefix: &str, seg: &str, mut candidates: Vec<&str>) -> (String, String) {
+    candidates.dedup();
+    let msg = if prefix.is_empty() {
+        format!("unknown record field `{seg}`")
+    } else if facts::FIELDS.iter().any(|f| f.path == prefix) {
+        format!("`{prefix}` has no fields; `{seg}` cannot be read from it")
+    } else {
+        format!("`{prefix}` has no field `{seg}`")
+    };
+    let hint = if candidates.is_empty() {
+        "see the record schema in the README".to_string()
+    } else {
+        suggest(seg, candidates.iter().copied())
+    };
+    (msg, hint)
+}
+
+/// A field of `section`, for the hint.
 fn first_child(section: &str) -> &'static str {
     facts::FIELDS
         .iter()

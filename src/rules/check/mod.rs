@@ -78,61 +78,20 @@ fn check_rule<'f>(
 ) -> Option<CheckedRule<'f>> {
     let before = diags.len();
     let mut ctx = Ctx::new(raw.file, raw.text, diags);
-    if let Some(id) = &raw.id
-        && !is_kebab(&id.value)
-    {
-        ctx.error_at(
-            &id.node,
-            format!("rule id `{}` must be kebab-case", id.value),
-            Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()),
-        );
-    }
-    let domain = raw.domain.as_ref().and_then(|n| domain(&mut ctx, n));
-    let tier = raw.tier.as_ref().and_then(|n| tier(&mut ctx, n));
-    let recommend = recommend(&mut ctx, &raw.recommend, cats);
-    let enabled = raw
-        .enabled
-        .as_ref()
-        .map_or(Some(true), |n| enabled(&mut ctx, n));
+    let values = Values::check(&mut ctx, &raw, cats);
     // Check the condition and explanation even when other fields are wrong, so
     // every problem of the rule is reported in one run.
-    let when = raw.when?;
+    let when = raw.when.clone()?;
     let explain = raw
         .explain
         .as_ref()
         .and_then(|t| explain::check(&mut ctx, t, cats));
     let sound = !errors_since(ctx.diags, before);
     let condition = condition::check(&mut ctx, when, cats);
-    let head = match (
-        raw.id.clone(),
-        raw.name,
-        domain,
-        tier,
-        raw.explain,
-        explain,
-        enabled,
-    ) {
-        (
-            Some(id),
-            Some(name),
-            Some(domain),
-            Some(tier),
-            Some(text),
-            Some(explain),
-            Some(enabled),
-        ) if sound => Some(Head {
-            id: id.value,
-            name: name.value,
-            domain,
-            tier,
-            explain_text: text.value,
-            explain,
-            recommend,
-            references: raw.references.into_iter().map(|t| t.value).collect(),
-            enabled,
-            line: raw.line,
-        }),
-        _ => None,
+    let head = if sound {
+        head(&raw, values, explain)
+    } else {
+        None
     };
     Some(CheckedRule {
         file: raw.file,
@@ -141,6 +100,50 @@ fn check_rule<'f>(
         id: raw.id,
         head,
         condition,
+    })
+}
+
+/// A rule's values other than its texts, checked.
+struct Values {
+    domain: Option<Domain>,
+    tier: Option<u8>,
+    recommend: Vec<String>,
+    enabled: Option<bool>,
+}
+
+impl Values {
+    fn check(ctx: &mut Ctx, raw: &RawRule, cats: &Catalogues) -> Values {
+        if let Some(id) = &raw.id
+            && !is_kebab(&id.value)
+        {
+            ctx.error_at(
+                &id.node,
+                format!("rule id `{}` must be kebab-case", id.value),
+                Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()),
+            );
+        }
+        Values {
+            domain: raw.domain.as_ref().and_then(|n| domain(ctx, n)),
+            tier: raw.tier.as_ref().and_then(|n| tier(ctx, n)),
+            recommend: recommend(ctx, &raw.recommend, cats),
+            enabled: raw.enabled.as_ref().map_or(Some(true), |n| enabled(ctx, n)),
+        }
+    }
+}
+
+/// The head of a rule whose every field is present and sound.
+fn head(raw: &RawRule, values: Values, explain: Option<Template>) -> Option<Head> {
+    Some(Head {
+        id: raw.id.as_ref()?.value.clone(),
+        name: raw.name.as_ref()?.value.clone(),
+        domain: values.domain?,
+        tier: values.tier?,
+        explain_text: raw.explain.as_ref()?.value.clone(),
+        explain: explain?,
+        recommend: values.recommend,
+        references: raw.references.iter().map(|t| t.value.clone()).collect(),
+        enabled: values.enabled?,
+        line: raw.line,
     })
 }
 
