@@ -9,16 +9,36 @@
 //! shows every problem; the rule set is built only when none is an error.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::check::Catalogues;
 use super::compile::{self, Compiler, Slots};
+use super::model::{LoadError, Rule, RuleSet, version_of};
 use super::sandbox::{self, Limits};
-use super::{LoadError, Rule, RuleSet, check, raw, version_of};
+use super::{check, raw, read};
 use crate::record::privacy::{self, Policy};
 use crate::source::Diagnostic;
 
+impl RuleSet {
+    /// Load and check the rule set in `dir`.
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, LoadError> {
+        let files = read::read_dir(dir)?;
+        Self::from_files(files)
+    }
+
+    /// Names of the rule-set files in `dir`, relative (`params.yaml`, `lib/x.rhai`).
+    pub fn file_names(dir: &Path) -> Vec<String> {
+        read::file_names(dir)
+    }
+
+    /// Check and compile a rule set from file texts keyed by relative path.
+    pub fn from_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> {
+        compile_files(files)
+    }
+}
+
 /// Check and compile the rule set made of `files` (relative path → text).
-pub(super) fn compile(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> {
+fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> {
     let mut diags = Vec::new();
     let raw = raw::decode(&files, &mut diags);
     let cats = check::catalogues(raw.interventions, raw.params, &files, &mut diags);
@@ -106,7 +126,7 @@ mod tests {
     #[test]
     fn a_rule_without_an_id_is_reported_not_a_panic() {
         let pack = "rules:\n  - name: Low\n    domain: academic\n    tier: 1\n    when: student.gpa < 1.0\n    explain: low\n";
-        let Err(e) = compile(set(pack)) else {
+        let Err(e) = RuleSet::from_files(set(pack)) else {
             panic!("a rule without an id loaded");
         };
         let messages: Vec<_> = e.diagnostics.iter().map(|d| d.message.as_str()).collect();
@@ -119,7 +139,7 @@ mod tests {
     #[test]
     fn a_bad_tier_still_reports_the_condition() {
         let pack = "rules:\n  - id: low\n    name: Low\n    domain: academic\n    tier: 7\n    when: student.gpaa < 1.0\n    explain: low\n";
-        let Err(e) = compile(set(pack)) else {
+        let Err(e) = RuleSet::from_files(set(pack)) else {
             panic!("a bad tier loaded");
         };
         let messages: Vec<_> = e.diagnostics.iter().map(|d| d.message.as_str()).collect();

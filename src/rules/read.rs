@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::LoadError;
+use super::model::LoadError;
 use crate::source::Diagnostic;
 
 /// Most files a rule set may hold.

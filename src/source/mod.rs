@@ -1,9 +1,9 @@
 //! Located text: YAML parsed into nodes that remember their line and column, the
 //! diagnostics that point back at them, and the "did you mean" that goes with them.
 //!
-//! This is the bottom layer every file decoder shares: the rule loader
-//! ([`crate::rules`]) and the `privacy.yaml` decoder ([`crate::record::privacy`]) both
-//! read their files through it, so neither has to import the other.
+//! This is the bottom layer every file decoder shares: the rule loader and the
+//! `privacy.yaml` decoder both read their files through it, so neither has to import
+//! the other. It imports nothing of the crate.
 //!
 //! | module | job |
 //! |---|---|

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{domain, is_kebab, tier};
+use super::values::{domain, is_kebab, tier};
+use crate::rules::model::{Intervention, Param};
 use crate::rules::raw::{Catalogue, RawIntervention, RawParam, Text};
-use crate::rules::{Intervention, Param};
 use crate::source::diag::Diagnostic;
 use crate::source::yaml::{self, Kind, Node};
 use crate::source::{Ctx, Severity};

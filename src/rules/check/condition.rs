@@ -2,7 +2,7 @@
 //! `student.` and `params.` reference resolved, and comparisons of a number with
 //! text (which Rhai answers with `false`, so the rule could never fire).
 
-use super::Catalogues;
+use super::catalogue::Catalogues;
 use crate::record::facts::{self, FieldKind, FieldRef};
 use crate::rules::expr::{self, Analysis, PathRef, Root};
 use crate::rules::raw::{Text, errors_since};

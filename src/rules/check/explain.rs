@@ -1,7 +1,7 @@
 //! Checking an `explain:` template: every placeholder names a record field or a
 //! param that exists, and each problem points at the file's columns.
 
-use super::Catalogues;
+use super::catalogue::Catalogues;
 use crate::record::facts::{self, FieldRef};
 use crate::rules::raw::Text;
 use crate::rules::template::{self, Placeholder, Source, Template, TemplateError};

@@ -9,19 +9,20 @@
 mod catalogue;
 mod condition;
 mod explain;
+mod values;
 
 use std::collections::HashMap;
 
 pub use catalogue::{Catalogues, check as catalogues};
 pub use condition::{Condition, Ref};
 
-use super::Domain;
 use super::expr;
+use super::model::Domain;
 use super::raw::{RawRule, Text, errors_since};
 use super::template::Template;
 use crate::source::Ctx;
 use crate::source::diag::{Diagnostic, suggest};
-use crate::source::yaml::Node;
+use values::{domain, enabled, is_kebab, tier};
 
 /// Everything about a rule except its condition, every value checked.
 #[derive(Debug)]
@@ -173,61 +174,6 @@ fn duplicates(rules: &[CheckedRule], diags: &mut Vec<Diagnostic>) {
             ))
             .with_source(rule.text),
         );
-    }
-}
-
-/// Whether `id` is kebab-case (`chronic-absence`), at most 64 characters.
-fn is_kebab(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.split('-').all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-}
-
-/// A domain by name; an unknown one is reported with the nearest.
-fn domain(ctx: &mut Ctx, node: &Node) -> Option<Domain> {
-    let s = node.as_str().unwrap_or_default();
-    let d = Domain::parse(s);
-    if d.is_none() {
-        ctx.error_at(
-            node,
-            format!("unknown domain `{s}`"),
-            Some(suggest(s, Domain::ALL.iter().map(|d| d.as_str()))),
-        );
-    }
-    d
-}
-
-/// An MTSS tier: 1, 2 or 3.
-fn tier(ctx: &mut Ctx, node: &Node) -> Option<u8> {
-    match node.as_str().and_then(|s| s.parse::<u8>().ok()) {
-        Some(t @ 1..=3) => Some(t),
-        _ => {
-            ctx.error_at(
-                node,
-                format!(
-                    "`tier` must be 1, 2 or 3, found `{}`",
-                    node.as_str().unwrap_or("?")
-                ),
-                Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()),
-            );
-            None
-        }
-    }
-}
-
-/// `enabled: true` or `enabled: false`.
-fn enabled(ctx: &mut Ctx, node: &Node) -> Option<bool> {
-    match node.as_str() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => {
-            ctx.error_at(node, "`enabled` must be true or false", None);
-            None
-        }
     }
 }
 

@@ -7,50 +7,21 @@
 //! ([`probe`]) to catch what only running shows.
 
 mod probe;
+mod rhai_text;
+mod slots;
+
+pub use slots::Slots;
 
 use rhai::{AST, Dynamic, Scope};
 
 use super::check::{Catalogues, CheckedRule, Condition, Head, Ref};
 use super::expr::{self, Root, Threshold};
+use super::model::{Clearing, Rule};
 use super::native;
 use super::sandbox;
-use super::{Clearing, Rule};
 use crate::record::facts::{FieldKind, FieldRef};
-use crate::source::map::SourceMap;
 use crate::source::{Ctx, Diagnostic, Severity};
-
-/// The scope slots: slot `i` of `fields` is variable `_s{i}`, of `params` `_p{i}`.
-#[derive(Debug)]
-pub struct Slots {
-    /// Student fields the rules read, in order of first use.
-    pub fields: Vec<FieldRef>,
-    /// Every param, in name order.
-    pub params: Vec<String>,
-}
-
-impl Slots {
-    /// Give every student field read by any rule, and every param, a slot.
-    pub fn assign(rules: &[CheckedRule], cats: &Catalogues) -> Slots {
-        let mut fields: Vec<FieldRef> = Vec::new();
-        for f in rules.iter().flat_map(|r| &r.condition.reads) {
-            if !fields.contains(f) {
-                fields.push(f.clone());
-            }
-        }
-        Slots {
-            fields,
-            params: cats.params.keys().cloned().collect(),
-        }
-    }
-
-    fn field(&self, f: &FieldRef) -> Option<usize> {
-        self.fields.iter().position(|s| s == f)
-    }
-
-    fn param(&self, name: &str) -> Option<usize> {
-        self.params.iter().position(|n| n == name)
-    }
-}
+use rhai_text::{at_rhai, rhai_parse_message};
 
 /// Compile every `lib/*.rhai` file and merge their functions.
 pub fn lib(engine: &rhai::Engine, files: &[(&str, &str)], diags: &mut Vec<Diagnostic>) -> AST {
@@ -67,28 +38,6 @@ pub fn lib(engine: &rhai::Engine, files: &[(&str, &str)], diags: &mut Vec<Diagno
         }
     }
     lib
-}
-
-/// A Rhai parse error in the words of the rest of the diagnostics.
-fn rhai_parse_message(e: &rhai::ParseError) -> String {
-    let msg = e.0.to_string();
-    let msg = msg
-        .replace("Variable not found: ", "unknown name `")
-        .replace("Unknown variable: ", "unknown name `");
-    if msg.starts_with("unknown name `") {
-        format!("{msg}`")
-    } else {
-        format!("Rhai syntax: {msg}")
-    }
-}
-
-/// File position of a Rhai position inside a condition.
-fn at_rhai(src: &SourceMap, pos: rhai::Position) -> (usize, usize) {
-    match (pos.line(), pos.position()) {
-        (Some(l), Some(c)) => src.locate(l.saturating_sub(1), c.saturating_sub(1)),
-        (Some(l), None) => src.locate(l.saturating_sub(1), 0),
-        _ => src.locate(0, 0),
-    }
 }
 
 /// What compiling needs besides the rule.
@@ -135,7 +84,7 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        probe::probe(self, ctx, c, &ast);
+        probe::probe(self.engine, self.slots, self.cats, ctx, c, &ast);
         Some(Compiled {
             native: self.native(c),
             ast,

@@ -4,25 +4,32 @@
 
 use rhai::{AST, Dynamic, Scope};
 
-use super::{Compiler, at_rhai};
+use super::rhai_text::at_rhai;
+use super::slots::Slots;
 use crate::record::facts::{Facts, FieldKind, FieldRef};
+use crate::rules::check::Catalogues;
 use crate::rules::check::Condition;
 use crate::rules::sandbox::{self, Limits};
 use crate::source::{Ctx, Severity};
 
 /// Evaluate the condition `ast` of `c` on the sample record; report what fails.
-pub(super) fn probe(compiler: &Compiler, ctx: &mut Ctx, c: &Condition, ast: &AST) {
+pub(super) fn probe(
+    engine: &rhai::Engine,
+    slots: &Slots,
+    cats: &Catalogues,
+    ctx: &mut Ctx,
+    c: &Condition,
+    ast: &AST,
+) {
     if c.reads.iter().any(|f| {
         matches!(f, FieldRef::Extra(_)) || f.spec().is_some_and(|s| s.kind == FieldKind::List)
     }) {
         return;
     }
-    let mut scope = sample_scope(compiler);
+    let mut scope = sample_scope(slots, cats);
     let (line, col) = (c.pos.line, c.pos.col);
     match sandbox::with_deadline(&Limits::default(), || {
-        compiler
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+        engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
     }) {
         Ok(v) if v.is_bool() => {}
         Ok(v) => ctx.push(
@@ -38,11 +45,11 @@ pub(super) fn probe(compiler: &Compiler, ctx: &mut Ctx, c: &Condition, ast: &AST
 }
 
 /// A scope holding the sample record's value of every slot, and every param.
-fn sample_scope(compiler: &Compiler) -> Scope<'static> {
+fn sample_scope(slots: &Slots, cats: &Catalogues) -> Scope<'static> {
     let record = crate::record::probe_record();
     let facts = Facts::new(&record);
     let mut scope = Scope::new();
-    for (i, f) in compiler.slots.fields.iter().enumerate() {
+    for (i, f) in slots.fields.iter().enumerate() {
         scope.push_constant_dynamic(
             sandbox::var_name('s', i),
             facts
@@ -50,12 +57,10 @@ fn sample_scope(compiler: &Compiler) -> Scope<'static> {
                 .map_or(Dynamic::UNIT, |v| sandbox::to_dynamic(&v)),
         );
     }
-    for (i, p) in compiler.slots.params.iter().enumerate() {
+    for (i, p) in slots.params.iter().enumerate() {
         scope.push_constant_dynamic(
             sandbox::var_name('p', i),
-            compiler
-                .cats
-                .params
+            cats.params
                 .get(p)
                 .map_or(Dynamic::UNIT, |v| sandbox::number_dynamic(&v.value)),
         );
