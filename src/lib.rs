@@ -35,4 +35,5 @@ pub mod lifecycle;
 pub mod record;
 pub mod rules;
 pub mod ruletest;
+pub mod source;
 pub mod students;

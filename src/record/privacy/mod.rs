@@ -11,6 +11,10 @@
 //!
 //! The decision itself is never altered: its flags keep the inputs they used, so
 //! "why was this student flagged" stays answerable.
+//!
+//! [`file`] decodes the rule set's `privacy.yaml` into a [`Policy`].
+
+pub mod file;
 
 use std::collections::BTreeMap;
 

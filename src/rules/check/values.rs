@@ -1,0 +1,62 @@
+//! Checking single values against what the format allows: kebab-case ids, domain
+//! names, MTSS tiers, `true`/`false`.
+
+use crate::rules::model::Domain;
+use crate::source::Ctx;
+use crate::source::diag::suggest;
+use crate::source::yaml::Node;
+
+/// Whether `id` is kebab-case (`chronic-absence`), at most 64 characters.
+pub fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// A domain by name; an unknown one is reported with the nearest.
+pub fn domain(ctx: &mut Ctx, node: &Node) -> Option<Domain> {
+    let s = node.as_str().unwrap_or_default();
+    let d = Domain::parse(s);
+    if d.is_none() {
+        ctx.error_at(
+            node,
+            format!("unknown domain `{s}`"),
+            Some(suggest(s, Domain::ALL.iter().map(|d| d.as_str()))),
+        );
+    }
+    d
+}
+
+/// An MTSS tier: 1, 2 or 3.
+pub fn tier(ctx: &mut Ctx, node: &Node) -> Option<u8> {
+    match node.as_str().and_then(|s| s.parse::<u8>().ok()) {
+        Some(t @ 1..=3) => Some(t),
+        _ => {
+            ctx.error_at(
+                node,
+                format!(
+                    "`tier` must be 1, 2 or 3, found `{}`",
+                    node.as_str().unwrap_or("?")
+                ),
+                Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `enabled: true` or `enabled: false`.
+pub fn enabled(ctx: &mut Ctx, node: &Node) -> Option<bool> {
+    match node.as_str() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => {
+            ctx.error_at(node, "`enabled` must be true or false", None);
+            None
+        }
+    }
+}

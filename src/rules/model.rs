@@ -1,0 +1,224 @@
+//! The rule set's types as the rest of the crate sees them: domains, interventions,
+//! params, compiled rules, the [`RuleSet`] and why one could not be loaded.
+//!
+//! The bottom of `rules`: the loading stages build these and the engine reads them;
+//! this module imports none of the stages.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::expr::CmpOp;
+use super::native;
+use super::template::Template;
+use crate::record::facts::FieldRef;
+use crate::source::diag::{self, Diagnostic};
+
+/// The four early-warning domains.
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Attendance,
+    Academic,
+    Behavioral,
+    SocialEmotional,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 4] = [
+        Domain::Attendance,
+        Domain::Academic,
+        Domain::Behavioral,
+        Domain::SocialEmotional,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Attendance => "attendance",
+            Domain::Academic => "academic",
+            Domain::Behavioral => "behavioral",
+            Domain::SocialEmotional => "social_emotional",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of the intervention catalogue.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+pub struct Intervention {
+    pub id: String,
+    pub name: String,
+    pub domain: Domain,
+    pub tier: u8,
+    pub description: String,
+    pub monitoring: String,
+}
+
+/// A named threshold.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    #[schema(value_type = f64)]
+    pub value: serde_json::Number,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+impl Param {
+    pub fn as_f64(&self) -> f64 {
+        self.value.as_f64().unwrap_or(f64::NAN)
+    }
+}
+
+/// A threshold comparison of a rule, used to say what would clear its flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clearing {
+    pub field: FieldRef,
+    /// The comparison as written with the field on the left, e.g. `>=`.
+    pub op: CmpOp,
+    pub threshold: f64,
+}
+
+/// A checked, compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    pub domain: Domain,
+    pub tier: u8,
+    /// The condition as written.
+    pub when: String,
+    /// The explanation template as written.
+    pub explain_text: String,
+    pub explain: Template,
+    pub recommend: Vec<String>,
+    pub references: Vec<String>,
+    pub enabled: bool,
+    /// Where the rule is defined.
+    pub file: String,
+    pub line: usize,
+    /// Student fields the condition reads, in order of first use.
+    pub reads: Vec<FieldRef>,
+    /// Params the condition reads, in order of first use.
+    pub params_read: Vec<String>,
+    pub clearing: Vec<Clearing>,
+    /// Compiled condition (lib functions merged in).
+    pub(crate) ast: rhai::AST,
+    /// Scope slots (see [`RuleSet::slots`]) of `reads`.
+    pub(crate) read_slots: Vec<usize>,
+    /// The condition as native comparisons, when it is only that (see [`native`]).
+    pub(crate) native: Option<native::Native>,
+}
+
+impl Rule {
+    /// Whether the condition runs as native comparisons rather than in Rhai.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+}
+
+/// A loaded rule set: immutable, shared by every evaluation that uses it.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// `sha256:<hex>` over the canonical content of the files.
+    pub version: String,
+    pub rules: Vec<Rule>,
+    pub params: BTreeMap<String, Param>,
+    pub interventions: Vec<Intervention>,
+    /// What the audit log keeps of each record field (`privacy.yaml`; empty: all).
+    pub privacy: crate::record::privacy::Policy,
+    /// Every file of the set, by relative path (what the version covers).
+    pub files: BTreeMap<String, String>,
+    /// Warnings found while loading (errors prevent loading).
+    pub warnings: Vec<Diagnostic>,
+    /// Student fields the rules read, in scope order: slot `i` is variable `_s{i}`.
+    pub(crate) slots: Vec<FieldRef>,
+    /// Params in scope order: slot `i` is variable `_p{i}`.
+    pub(crate) param_slots: Vec<String>,
+    /// Scope variable names of `slots` and `param_slots`, and the param values.
+    pub(crate) slot_names: Vec<&'static str>,
+    pub(crate) param_names: Vec<&'static str>,
+    pub(crate) param_values: Vec<rhai::Dynamic>,
+    /// Param values as numbers, for native conditions.
+    pub(crate) param_numbers: Vec<f64>,
+}
+
+/// Why a rule set could not be loaded: every problem found, errors and warnings.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(diag::render(&self.diagnostics).trim_end())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl RuleSet {
+    /// Every student field any rule of the set reads.
+    pub fn fields_read(&self) -> &[FieldRef] {
+        &self.slots
+    }
+
+    /// Every enabled rule runs as native comparisons (see `native`): evaluating a
+    /// record costs a few microseconds and never enters the script engine, so it
+    /// cannot run long whatever the record holds.
+    pub fn is_native_only(&self) -> bool {
+        self.rules.iter().all(|r| !r.enabled || r.native.is_some())
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn intervention(&self, id: &str) -> Option<&Intervention> {
+        self.interventions.iter().find(|i| i.id == id)
+    }
+
+    /// Rule test files (`tests/*.yaml`) with their text.
+    pub fn test_files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files
+            .iter()
+            .filter(|(k, _)| k.starts_with("tests/"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The version of a set of files: SHA-256 over each relative path and its content
+/// (line endings normalised to `\n`), in path order.
+pub fn version_of(files: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (path, text) in files {
+        let canon = text.replace("\r\n", "\n");
+        h.update((path.len() as u64).to_be_bytes());
+        h.update(path.as_bytes());
+        h.update((canon.len() as u64).to_be_bytes());
+        h.update(canon.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
