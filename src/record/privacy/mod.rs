@@ -12,7 +12,7 @@
 //! The decision itself is never altered: its flags keep the inputs they used, so
 //! "why was this student flagged" stays answerable.
 //!
-//! [`file`] decodes the rule set's `privacy.yaml` into a [`Policy`].
+//! [`file`](mod@file) decodes the rule set's `privacy.yaml` into a [`Policy`].
 
 pub mod file;
 
