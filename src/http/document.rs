@@ -332,4 +332,3 @@ them). With no keys configured (open local mode) no header is needed.",
         );
     }
 }
-
