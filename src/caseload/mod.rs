@@ -1,0 +1,28 @@
+//! The caseload: every student's latest decision summary and the review state of
+//! each of its flags, kept in the `caseload` tree beside the audit log, and the
+//! reads the team's loop needs (filtered pages, summary, rosters, review queue, CSV).
+//!
+//! | file | job |
+//! |---|---|
+//! | [`entry`] | one student's entry, built from a decision entry's payload |
+//! | [`review`] | the review request, its validation, its log entry, applying it |
+//! | [`carry`] | which reviews a new decision keeps |
+//! | [`index`] | the tree: the change function, encoding, rebuild, staleness |
+//! | [`query`] | filters, sorts and cursor pages over the tree in one pass |
+//! | [`queue`] | unreviewed flags, oldest first |
+//! | [`summary`] | counts and shares per tier and domain; rosters by intervention or rule |
+//! | [`csv`] | CSV of pages and rosters, safe to open in a spreadsheet |
+//! | [`error`] | the error type |
+//!
+//! Arrows: `entry` is the bottom; `review` and `carry` use it; `index` uses those;
+//! the readers use `entry` and `query`'s filter. The module sits on `audit` (it reads
+//! entries and the store's database) and never on `http`.
+
+pub mod carry;
+pub mod entry;
+pub mod error;
+pub mod review;
+
+pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
+pub use error::CaseloadError;
+pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};
