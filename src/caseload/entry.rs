@@ -201,6 +201,21 @@ impl CaseEntry {
         })?;
         Ok(p.into_entry(seq, hash))
     }
+
+    /// [`CaseEntry::from_decision`] from the payload's JSON text (a rebuild reads
+    /// the log's bytes without building a JSON tree first).
+    pub fn from_decision_json(
+        seq: u64,
+        hash: &str,
+        json: &str,
+    ) -> Result<CaseEntry, CaseloadError> {
+        let p: Payload = serde_json::from_str(json).map_err(|source| CaseloadError::Payload {
+            seq,
+            kind: "decision".into(),
+            source,
+        })?;
+        Ok(p.into_entry(seq, hash))
+    }
 }
 
 /// The UTC day of an RFC 3339 time.

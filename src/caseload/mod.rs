@@ -21,8 +21,10 @@
 pub mod carry;
 pub mod entry;
 pub mod error;
+pub mod index;
 pub mod review;
 
 pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
 pub use error::CaseloadError;
+pub use index::{Change, Index, Rebuilt, Updated, apply, ensure_current, rebuild};
 pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};
