@@ -20,6 +20,9 @@
 //! the flag rises again — even back to the tier first reviewed — it goes back to
 //! unreviewed. So between any two consecutive decisions a rise is always shown.
 //!
+//! A flag that fired on the previous decision keeps its `since` (when the run of
+//! decisions flagging it began), whatever happens to its review.
+//!
 //! "Today" is the new decision's day (`evaluated_at`), never the wall clock, so a
 //! rebuild from the log carries exactly what the live index carried. Reviews that
 //! expire between decisions are handled when reading ([`FlagEntry::state_on`]).
@@ -39,8 +42,11 @@ pub fn carry_forward(prev: &CaseEntry, mut next: CaseEntry) -> CaseEntry {
         return next;
     };
     for flag in &mut next.flags {
-        let kept = prev
-            .flag(&flag.rule_id)
+        let before = prev.flag(&flag.rule_id);
+        if let Some(p) = before {
+            flag.since.clone_from(&p.since);
+        }
+        let kept = before
             .and_then(|p| p.review.as_ref())
             .filter(|r| flag.tier <= r.tier && r.in_force_on(day));
         flag.review = kept.map(|r| FlagReview {
@@ -146,6 +152,16 @@ mod tests {
             e = carry_forward(&e, entry(seq, on, &[("absence", "attendance", 2)]));
         }
         assert_eq!(state(&e, "absence"), ReviewState::Confirmed);
+    }
+
+    #[test]
+    fn since_runs_while_the_flag_fires_and_restarts_after_it_clears() {
+        let prev = reviewed(Action::Confirm, None);
+        let next = carry_forward(&prev, entry(3, 10, &[("absence", "attendance", 3)]));
+        assert_eq!(next.flags[0].since, "2026-12-01T09:00:00.000Z");
+        let cleared = carry_forward(&next, entry(4, 11, &[]));
+        let back = carry_forward(&cleared, entry(5, 12, &[("absence", "attendance", 2)]));
+        assert_eq!(back.flags[0].since, "2026-12-12T09:00:00.000Z");
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub struct FlagEntry {
     pub rule_id: String,
     pub domain: Domain,
     pub tier: u8,
+    /// When the flag started firing without a break (`evaluated_at` of the first
+    /// decision of the run): how long it has been waiting for a person.
+    pub since: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<FlagReview>,
 }
@@ -288,6 +291,7 @@ impl Payload {
                 rule_id: f.rule_id,
                 domain: f.domain,
                 tier: f.tier,
+                since: d.evaluated_at.clone(),
                 review: None,
             })
             .collect();
@@ -412,6 +416,7 @@ pub(crate) mod tests {
             rule_id: "r".into(),
             domain: Domain::Academic,
             tier: 2,
+            since: "2026-12-01T00:00:00Z".into(),
             review: None,
         };
         assert_eq!(f.state_on(day(1)), ReviewState::Unreviewed);

@@ -240,15 +240,27 @@ impl Index {
         &self,
         after: Option<&str>,
     ) -> impl Iterator<Item = Result<CaseEntry, CaseloadError>> + '_ {
-        let range = match after {
+        let start = match after {
             Some(a) => {
                 let mut k = a.as_bytes().to_vec();
                 k.push(0);
-                self.tree.range(k..)
+                k
             }
-            None => self.tree.range(FIRST_STUDENT_KEY..),
+            None => FIRST_STUDENT_KEY.to_vec(),
         };
-        range.map(|item| {
+        self.scan(start)
+    }
+
+    /// Entries of students whose id is `start` or sorts after it.
+    pub fn entries_from(
+        &self,
+        start: &str,
+    ) -> impl Iterator<Item = Result<CaseEntry, CaseloadError>> + '_ {
+        self.scan(start.as_bytes().max(FIRST_STUDENT_KEY).to_vec())
+    }
+
+    fn scan(&self, start: Vec<u8>) -> impl Iterator<Item = Result<CaseEntry, CaseloadError>> + '_ {
+        self.tree.range(start..).map(|item| {
             let (k, v) = item?;
             decode(&k, &v)
         })

@@ -8,6 +8,7 @@
 //! | [`review`] | the review request, its validation, its log entry, applying it |
 //! | [`carry`] | which reviews a new decision keeps |
 //! | [`index`] | the tree: the change function, encoding, rebuild, staleness |
+//! | [`params`] | query-string parameters: known names, errors naming the parameter |
 //! | [`query`] | filters, sorts and cursor pages over the tree in one pass |
 //! | [`queue`] | unreviewed flags, oldest first |
 //! | [`summary`] | counts and shares per tier and domain; rosters by intervention or rule |
@@ -22,9 +23,13 @@ pub mod carry;
 pub mod entry;
 pub mod error;
 pub mod index;
+pub mod params;
+pub mod query;
 pub mod review;
 
 pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
 pub use error::CaseloadError;
 pub use index::{Change, Index, Rebuilt, Updated, apply, ensure_current, rebuild};
+pub use params::ParamError;
+pub use query::{CaseloadQuery, Cursor, Filter, Page, Sort, page};
 pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};
