@@ -25,11 +25,17 @@ pub mod error;
 pub mod index;
 pub mod params;
 pub mod query;
+pub mod queue;
 pub mod review;
+pub mod summary;
 
 pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
 pub use error::CaseloadError;
 pub use index::{Change, Index, Rebuilt, Updated, apply, ensure_current, rebuild};
 pub use params::ParamError;
 pub use query::{CaseloadQuery, Cursor, Filter, Page, Sort, page};
+pub use queue::{QueueItem, QueuePage, QueueQuery, queue};
 pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};
+pub use summary::{
+    Group, GroupBy, GroupsQuery, Reference, Summary, groups, summarize, summarize_by_school,
+};

@@ -335,44 +335,74 @@ pub fn page_by_scan(
 ) -> Result<Page, CaseloadError> {
     let after = query.cursor.as_ref().map(|c| &c.key);
     let moved = |e: &CaseEntry| query.cursor.is_some() && e.decision_seq > as_of;
-    let mut heap: BinaryHeap<(Key, Keyed)> = BinaryHeap::new();
+    let mut best = Best::new(query.limit);
     for e in entries {
         let e = e?;
         let k = key(query.sort, &query.filter, &e);
         if after.is_some_and(|a| &k <= a) || moved(&e) || !query.filter.matches(&e, today) {
             continue;
         }
-        heap.push((k, Keyed(e)));
-        if heap.len() > query.limit + 1 {
-            heap.pop();
-        }
+        best.offer(k, e);
     }
-    let mut sorted: Vec<CaseEntry> = heap
-        .into_sorted_vec()
-        .into_iter()
-        .map(|(_, k)| k.0)
-        .collect();
-    let more = sorted.len() > query.limit;
-    sorted.truncate(query.limit);
-    Ok(finish(sorted, query, as_of, more))
+    let (entries, more) = best.into_sorted();
+    Ok(finish(entries, query, as_of, more))
 }
 
-/// An entry in the heap, ordered by its key alone (keys are unique: they end
-/// with the student id).
-struct Keyed(CaseEntry);
+/// The `limit` smallest keys offered, and whether there were more (keeps
+/// `limit + 1` in a heap, so a scan of any size holds one page in memory).
+pub struct Best<T> {
+    heap: BinaryHeap<(Key, Unordered<T>)>,
+    limit: usize,
+}
 
-impl PartialEq for Keyed {
+impl<T> Best<T> {
+    pub fn new(limit: usize) -> Best<T> {
+        Best {
+            heap: BinaryHeap::with_capacity(limit + 2),
+            limit,
+        }
+    }
+
+    pub fn offer(&mut self, key: Key, item: T) {
+        if self.heap.len() > self.limit && self.heap.peek().is_some_and(|(k, _)| &key >= k) {
+            return;
+        }
+        self.heap.push((key, Unordered(item)));
+        if self.heap.len() > self.limit + 1 {
+            self.heap.pop();
+        }
+    }
+
+    /// The items in key order, at most `limit`, and whether more were offered.
+    pub fn into_sorted(self) -> (Vec<T>, bool) {
+        let mut items: Vec<T> = self
+            .heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(_, u)| u.0)
+            .collect();
+        let more = items.len() > self.limit;
+        items.truncate(self.limit);
+        (items, more)
+    }
+}
+
+/// An item ordered by its key alone (keys are unique: they end with the student
+/// id), so items need no order of their own.
+pub struct Unordered<T>(T);
+
+impl<T> PartialEq for Unordered<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
-impl Eq for Keyed {}
-impl PartialOrd for Keyed {
+impl<T> Eq for Unordered<T> {}
+impl<T> PartialOrd for Unordered<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Keyed {
+impl<T> Ord for Unordered<T> {
     fn cmp(&self, _: &Self) -> std::cmp::Ordering {
         std::cmp::Ordering::Equal
     }
