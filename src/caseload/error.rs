@@ -12,6 +12,9 @@ pub enum CaseloadError {
     Store(#[from] sled::Error),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// Writing a CSV failed (the client went away, typically).
+    #[error("caseload CSV: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored caseload value does not decode (written by another version, or
     /// damaged): a rebuild from the audit log repairs it.
     #[error("caseload index: the value for `{key}` is unreadable: {source}")]

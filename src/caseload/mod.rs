@@ -20,6 +20,7 @@
 //! entries and the store's database) and never on `http`.
 
 pub mod carry;
+pub mod csv;
 pub mod entry;
 pub mod error;
 pub mod index;
