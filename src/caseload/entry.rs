@@ -295,19 +295,7 @@ impl Payload {
                 review: None,
             })
             .collect();
-        let interventions = d
-            .recommendations
-            .into_iter()
-            .map(|r| Recommended {
-                domain: r
-                    .because
-                    .iter()
-                    .find_map(|b| flags.iter().find(|f| &f.rule_id == b).map(|f| f.domain)),
-                intervention: r.intervention,
-                tier: r.tier,
-                because: r.because,
-            })
-            .collect();
+        let interventions = recommended(d.recommendations, &flags);
         CaseEntry {
             student_id: self.student_id,
             school,
@@ -323,6 +311,21 @@ impl Payload {
             updated_seq: seq,
         }
     }
+}
+
+/// The recommendations, each with the domain of the first flag that names it.
+fn recommended(recs: Vec<RecommendationPart>, flags: &[FlagEntry]) -> Vec<Recommended> {
+    recs.into_iter()
+        .map(|r| Recommended {
+            domain: r
+                .because
+                .iter()
+                .find_map(|b| flags.iter().find(|f| &f.rule_id == b).map(|f| f.domain)),
+            intervention: r.intervention,
+            tier: r.tier,
+            because: r.because,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ fn student(i: usize, tier: u8, domain: &str, day: u32, seq: u64) -> CaseEntry {
     };
     let mut e =
         CaseEntry::from_decision(seq, "h", &payload(&format!("S{i:04}"), &at, &flags)).unwrap();
-    e.school = Some(if i % 2 == 0 { "A" } else { "B" }.into());
+    e.school = Some(if i.is_multiple_of(2) { "A" } else { "B" }.into());
     e.grade = Some((i % 4) as i64 + 9);
     e
 }
