@@ -114,7 +114,13 @@ impl Change {
             return Ok(None);
         }
         let payload = entry.payload.to_string();
-        Self::from_parts(entry.seq, &entry.kind, &entry.at, &entry.hash, &payload)
+        Self::from_parts(
+            entry.seq,
+            entry.kind.as_str(),
+            &entry.at,
+            &entry.hash,
+            &payload,
+        )
     }
 }
 

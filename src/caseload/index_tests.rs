@@ -225,7 +225,7 @@ fn a_rebuild_gives_the_caseload_the_live_index_kept() {
     );
     let b = &picked[1].0.student_id;
     write(NewEntry::new(
-        "student.withdrawn",
+        crate::audit::EntryKind::StudentWithdrawn,
         "sis",
         "",
         json!({"student_id": b}),

@@ -134,7 +134,9 @@ impl ReviewRequest {
     ) -> Result<ReviewPayload, ReviewError> {
         let seq = self.decision_seq;
         let entry = decision
-            .filter(|e| e.seq == seq && e.kind == "decision" && e.purged_by.is_none())
+            .filter(|e| {
+                e.seq == seq && e.kind == crate::audit::EntryKind::Decision && e.purged_by.is_none()
+            })
             .ok_or(ReviewError::DecisionNotFound { seq })?;
         if entry.student_id() != Some(student_id) {
             return Err(ReviewError::NotTheStudents {
@@ -339,7 +341,12 @@ impl ReviewPayload {
     pub fn entry(&self, request_id: &str) -> NewEntry {
         // A struct of strings, numbers and dates always serializes.
         let payload = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        NewEntry::new(KIND, self.reviewer.clone(), request_id, payload)
+        NewEntry::new(
+            crate::audit::EntryKind::parse(KIND),
+            self.reviewer.clone(),
+            request_id,
+            payload,
+        )
     }
 
     /// Read the payload of the `decision.reviewed` entry `seq`.
