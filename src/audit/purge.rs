@@ -181,17 +181,7 @@ mod tests {
     use crate::audit::Store;
     use crate::audit::chain::{self, Trees};
 
-    fn decision(store: &Store, student: &str) -> u64 {
-        store
-            .append_blocking(NewEntry::new(
-                EntryKind::Decision,
-                "t",
-                "",
-                serde_json::json!({"student_id": student}),
-            ))
-            .unwrap()
-            .seq
-    }
+    use crate::audit::tests::decision;
 
     /// A crash after some tombstones were written but before the purge entry:
     /// reopening the store finishes the purge, and the chain verifies.

@@ -191,19 +191,9 @@ fn candidates(
 
 #[cfg(test)]
 mod tests {
-    use crate::audit::{EntryKind, NewEntry, Store};
+    use crate::audit::Store;
 
-    fn decision(store: &Store, student: &str) -> u64 {
-        store
-            .append_blocking(NewEntry::new(
-                EntryKind::Decision,
-                "t",
-                "",
-                serde_json::json!({"student_id": student}),
-            ))
-            .unwrap()
-            .seq
-    }
+    use crate::audit::tests::decision;
 
     /// The hourly retention run reads only entries after the last purge's watermark,
     /// a decision too recent to purge holds the watermark back, and lifting a hold

@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// Appends a decision entry for `student` and returns its seq (shared by the purge
+/// and sweep tests).
+pub(super) fn decision(store: &Store, student: &str) -> u64 {
+    store
+        .append_blocking(NewEntry::new(
+            EntryKind::Decision,
+            "t",
+            "",
+            serde_json::json!({"student_id": student}),
+        ))
+        .unwrap()
+        .seq
+}
+
 fn entry(payload: serde_json::Value) -> NewEntry {
     NewEntry::new(EntryKind::from("test"), "t", "r", payload)
 }
