@@ -28,6 +28,7 @@
 
 pub mod audit;
 pub mod batch;
+pub mod blocking;
 pub mod config;
 pub mod engine;
 pub mod http;

@@ -195,10 +195,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let span = tracing::Span::current();
-    web::block(move || span.in_scope(f))
-        .await
-        .map_err(error::ApiError::internal)
+    crate::blocking::run(f).await.map_err(error::ApiError::internal)
 }
 
 /// How long past `shutdown_timeout_secs` a stop waits for workers that do not answer

@@ -116,6 +116,8 @@ pub enum LifecycleError {
     UnsafeDirectory(String),
     #[error("rule store: {0}")]
     Store(String),
+    #[error(transparent)]
+    Interrupted(#[from] crate::blocking::Interrupted),
 }
 
 impl From<sled::Error> for LifecycleError {
@@ -145,17 +147,13 @@ pub struct Registry {
 }
 
 /// Run blocking work (sled, files, loading and testing rules) on the blocking pool,
-/// inside the caller's tracing span, so a slow disk or a slow rule test never holds
-/// an async worker.
+/// so a slow disk or a slow rule test never holds an async worker.
 async fn blocking<T, F>(f: F) -> Result<T, LifecycleError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| LifecycleError::Store(format!("a background task failed: {e}")))
+    Ok(crate::blocking::run(f).await?)
 }
 
 /// The errors among `diagnostics` (what a failed reload counts).

@@ -66,6 +66,8 @@ pub enum IngestError {
     Audit(#[from] AuditError),
     #[error("student store: {0}")]
     Store(String),
+    #[error(transparent)]
+    Interrupted(#[from] crate::blocking::Interrupted),
 }
 
 impl From<sled::Error> for IngestError {
@@ -131,10 +133,7 @@ fn stripe<'a>(locks: &'a [tokio::sync::Mutex<()>], key: &str) -> &'a tokio::sync
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|e| IngestError::Store(e.to_string()))?
+    crate::blocking::run(work).await?
 }
 
 /// What deciding an event came to.
