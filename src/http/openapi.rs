@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use super::routes;
 use crate::audit::{Entry, Page, VerifyReport};
-use crate::batch::LineError;
 use crate::engine::{Decision, Flag, Recommendation, RuleError};
+use crate::ndjson::LineError;
 use crate::record::{
     Assessment, Attendance, Behavior, Course, FieldProblem, Programs, Record, Sel, Subject,
 };

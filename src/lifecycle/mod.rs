@@ -231,6 +231,19 @@ impl Registry {
         audit: Store,
         evaluator: Arc<Evaluator>,
     ) -> Result<Registry, LifecycleError> {
+        let reg = Self::open(initial, dir, audit, evaluator)?;
+        remember_in(&reg.versions, &reg.active(), "system", "startup")?;
+        Ok(reg)
+    }
+
+    /// `initial` as the active set without recording an activation (a one-off
+    /// command such as `intervene import`, which activates nothing).
+    pub fn open(
+        initial: RuleSet,
+        dir: &Path,
+        audit: Store,
+        evaluator: Arc<Evaluator>,
+    ) -> Result<Registry, LifecycleError> {
         let versions = audit.db().open_tree(VERSIONS_TREE)?;
         let reg = Registry {
             active: ArcSwap::from_pointee(initial),
@@ -242,7 +255,6 @@ impl Registry {
             last_reload: Mutex::new(None),
             compiled: Mutex::new(HashMap::new()),
         };
-        remember_in(&reg.versions, &reg.active(), "system", "startup")?;
         Ok(reg)
     }
 

@@ -438,7 +438,7 @@ impl Students {
 
 /// One refused import line as its JSON error line.
 fn line_error(line: u64, field: &str, error: String) -> String {
-    serde_json::to_string(&crate::batch::LineError { line, field, error }).unwrap_or_default()
+    serde_json::to_string(&crate::ndjson::LineError { line, field, error }).unwrap_or_default()
 }
 
 /// The field an event error is about (empty when none).
