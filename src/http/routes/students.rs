@@ -2,8 +2,10 @@
 //! `/report` (why, in plain text), and `POST /v1/students/import`.
 //!
 //! A student id in a path or query passes the same rule as a record's
-//! (`record::student_id`) before anything reads, stores or logs it. Store reads and
-//! rule-set compilation run on the blocking pool.
+//! (`record::student_id`) before anything reads, stores or logs it. The reads and
+//! the import are [`crate::app`]'s use cases ([`crate::app::reads`],
+//! [`crate::app::import`]), which record each read and keep blocking work off the
+//! worker.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
