@@ -26,13 +26,16 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod app;
 pub mod audit;
-pub mod batch;
+pub mod blocking;
 pub mod caseload;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;
 pub mod lifecycle;
+pub mod ndjson;
 pub mod record;
 pub mod rules;
 pub mod ruletest;

@@ -5,7 +5,6 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
 use super::error::ApiError;
-use crate::record::RecordError;
 
 /// Refuse a body whose declared length is over `limit` before reading it.
 pub fn check_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
@@ -60,97 +59,6 @@ pub async fn read_text(
             e.utf8_error().valid_up_to()
         ))
     })
-}
-
-/// NDJSON lines from a streamed body: each line at most `cap` bytes (longer lines
-/// are skipped as they stream, never buffered whole), numbered from 1; blank lines
-/// are skipped.
-pub struct Lines {
-    payload: web::Payload,
-    cap: usize,
-    pending: Vec<u8>,
-    skipping: bool,
-    line_no: u64,
-    done: bool,
-    ready: std::collections::VecDeque<(u64, Result<String, RecordError>)>,
-}
-
-type Line = (u64, Result<String, RecordError>);
-
-impl Lines {
-    pub fn new(payload: web::Payload, cap: usize) -> Lines {
-        Lines {
-            payload,
-            cap,
-            pending: Vec::new(),
-            skipping: false,
-            line_no: 0,
-            done: false,
-            ready: Default::default(),
-        }
-    }
-
-    /// Up to `max` lines; empty at the end of the body.
-    pub async fn next_chunk(&mut self, max: usize) -> Result<Vec<Line>, ApiError> {
-        while self.ready.len() < max && !self.done {
-            match self.payload.next().await {
-                Some(chunk) => {
-                    let chunk = chunk.map_err(|e| {
-                        ApiError::BadRequest(format!("could not read the body: {e}"))
-                    })?;
-                    for piece in chunk.split_inclusive(|b| *b == b'\n') {
-                        self.feed(piece);
-                    }
-                }
-                None => {
-                    self.done = true;
-                    if self.skipping || !self.pending.is_empty() {
-                        self.end_line();
-                    }
-                }
-            }
-        }
-        let n = self.ready.len().min(max);
-        Ok(self.ready.drain(..n).collect())
-    }
-
-    fn feed(&mut self, piece: &[u8]) {
-        let ends = piece.last() == Some(&b'\n');
-        if !self.skipping {
-            self.pending.extend_from_slice(piece);
-            if self.pending.len() > self.cap + 2 {
-                self.skipping = true;
-                self.pending = Vec::new();
-            }
-        }
-        if ends {
-            self.end_line();
-        }
-    }
-
-    fn end_line(&mut self) {
-        self.line_no += 1;
-        let n = self.line_no;
-        if std::mem::take(&mut self.skipping) {
-            self.ready.push_back((
-                n,
-                Err(RecordError::message(format!(
-                    "line is longer than {} bytes",
-                    self.cap
-                ))),
-            ));
-            return;
-        }
-        let bytes = std::mem::take(&mut self.pending);
-        match String::from_utf8(bytes) {
-            Ok(s) if s.trim().is_empty() => {}
-            Ok(s) => self.ready.push_back((n, Ok(s))),
-            Err(_) => self.ready.push_back((
-                n,
-                Err(RecordError::message("line is not valid UTF-8".into())),
-            )),
-        }
-    }
 }
 
 /// Parse the query string after authorization (actix's `web::Query` extractor runs

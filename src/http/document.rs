@@ -13,8 +13,8 @@ use super::access::{BEARER, TableSecurity};
 use super::openapi::*;
 use super::routes;
 use crate::audit::{Entry, Page, VerifyReport};
-use crate::batch::LineError;
 use crate::engine::{Decision, Flag, Recommendation, RuleError};
+use crate::ndjson::LineError;
 use crate::record::{
     Assessment, Attendance, Behavior, Course, FieldProblem, Programs, Record, Sel, Subject,
 };

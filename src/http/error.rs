@@ -6,8 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::app::AppError;
+use crate::audit::AuditError;
+use crate::lifecycle::LifecycleError;
+use crate::ndjson::ReadError;
 use crate::record::RecordError;
 use crate::rules::Diagnostic;
+use crate::students::{EventError, IngestError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -85,6 +90,63 @@ impl From<crate::audit::AuditError> for ApiError {
             ApiError::Unavailable(e.to_string())
         } else {
             ApiError::internal(e)
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::Rejected {
+                message,
+                diagnostics,
+            } => ApiError::RuleDiagnostics {
+                message,
+                diagnostics,
+            },
+            LifecycleError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+            LifecycleError::BadRequest(m) => ApiError::BadRequest(m),
+            LifecycleError::UnknownVersion(_) => ApiError::NotFound(e.to_string()),
+            LifecycleError::UnsafeDirectory(m) => ApiError::Conflict(m),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Event(EventError::Invalid(r)) => ApiError::InvalidRecord(r),
+            IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
+                "no snapshot for student `{s}`; send a student.snapshot (or import) first"
+            )),
+            IngestError::Event(e @ EventError::IdReused { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
+            IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
+            IngestError::Audit(AuditError::Closed) => ApiError::Unavailable(
+                "the audit log is not taking entries (the server is stopping); the event was not applied, send it again"
+                    .into(),
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::InvalidRecord(r) => ApiError::InvalidRecord(r),
+            AppError::Unprocessable(m) => ApiError::Unprocessable(m),
+            AppError::BadRequest(m) => ApiError::BadRequest(m),
+            AppError::NotFound(m) => ApiError::NotFound(m),
+            AppError::Unavailable(m) => ApiError::Unavailable(m),
+            AppError::Audit(e) => e.into(),
+            AppError::Ingest(e) => e.into(),
+            AppError::Lifecycle(e) => e.into(),
+            AppError::Read(e @ ReadError::Body(_)) => ApiError::BadRequest(e.to_string()),
+            AppError::Gone => ApiError::BadRequest(e.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }

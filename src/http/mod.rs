@@ -4,10 +4,11 @@
 //! Startup lives here so tests run the real server on port 0:
 //! [`Application::build`], [`Application::port`], [`Application::run_until_stopped`].
 //!
-//! The async workers (`workers` in the settings) only parse, route and wait: every
-//! evaluation, rule-set compilation and store read runs on the blocking pool through
-//! [`blocking`], and audit appends are awaited, never blocked on, so one slow rule or
-//! a disk stall cannot take a worker. A stop drains requests in flight for at most
+//! Handlers parse, authorize, call one use case of [`crate::app`] and render. The
+//! async workers (`workers` in the settings) only parse, route and wait: the
+//! application layer runs every evaluation, rule-set compilation and store read on
+//! the blocking pool, and audit appends are awaited, never blocked on, so one slow
+//! rule or a disk stall cannot take a worker. A stop drains requests in flight for at most
 //! `shutdown_timeout_secs`, abandons the rest, and then closes the audit log, so
 //! everything acknowledged is on disk (see [`Application::run_until`]).
 
@@ -38,23 +39,21 @@ pub use auth::{Actor, new_key};
 pub use error::ApiError;
 pub use routes::ROUTES;
 
-use crate::audit::{EntryKind, NewEntry, Store};
+use crate::app::{Caller, OpenError, Service};
+use crate::audit::{EntryKind, NewEntry};
 use crate::config::Settings;
 use crate::engine::Evaluator;
 use crate::lifecycle::Registry;
 use crate::rules::RuleSet;
 use crate::students::Students;
 
-/// Shared by every request.
+/// Shared by every request: the application [`Service`] the handlers call (reached
+/// through `Deref`, so `state.store` is the service's store) and what only the
+/// HTTP layer needs.
 pub struct AppState {
-    /// The active rule set and its lifecycle.
-    pub registry: Arc<Registry>,
-    pub evaluator: Arc<Evaluator>,
-    pub store: Store,
-    pub students: Students,
+    pub app: Service,
     /// The webhook HMAC secret, read once at startup from the configured variable.
     webhook_secret: Option<Vec<u8>>,
-    pub settings: Settings,
     pub metrics: metrics::Metrics,
     keys: Vec<auth::Key>,
     /// Keeps the rules-directory watcher alive (dropping it stops the watch).
@@ -67,11 +66,21 @@ pub struct AppState {
     pub openapi: serde_json::Value,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        &self.app
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("rule set `{dir}` has errors:\n{error}")]
     Rules {
         dir: String,
@@ -79,6 +88,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Ingest(#[from] crate::students::IngestError),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
     #[error("cannot bind `{addr}`: {source}")]
     Bind {
         addr: String,
@@ -104,37 +117,12 @@ impl AppState {
         }
     }
 
-    /// FERPA: record who read a student's records (`student.accessed`, indexed under
-    /// the student, so `GET /v1/audit?student=…` answers "who looked") before the
-    /// answer leaves. If the entry cannot be made durable the read is refused.
-    pub(crate) async fn record_access(
-        &self,
-        req: &HttpRequest,
-        actor: &auth::Actor,
-        student_id: &str,
-        read: &str,
-        extra: serde_json::Value,
-    ) -> Result<(), error::ApiError> {
-        let mut payload = serde_json::json!({"student_id": student_id, "read": read});
-        if let (Some(p), serde_json::Value::Object(more)) = (payload.as_object_mut(), extra) {
-            p.extend(more);
+    /// Who a request acts as, for the entries it causes.
+    pub(crate) fn caller<'a>(actor: &'a auth::Actor, request_id: &'a str) -> Caller<'a> {
+        Caller {
+            actor: &actor.name,
+            request_id,
         }
-        self.record_read(req, actor, EntryKind::StudentAccessed, payload)
-            .await
-    }
-
-    /// Record a read of the audit log itself (`audit.read`, `audit.exported`).
-    pub(crate) async fn record_read(
-        &self,
-        req: &HttpRequest,
-        actor: &auth::Actor,
-        kind: EntryKind,
-        payload: serde_json::Value,
-    ) -> Result<(), error::ApiError> {
-        self.store
-            .append(NewEntry::new(kind, &actor.name, request_id(req), payload))
-            .await?;
-        Ok(())
     }
 
     async fn record_suppressed(&self, s: denials::Suppressed) {
@@ -157,31 +145,6 @@ impl AppState {
     }
 }
 
-/// Open the audit store as configured (checkpoint key and intervals).
-fn open_store(settings: &Settings, metrics: &metrics::Metrics) -> Result<Store, StartError> {
-    let a = &settings.audit;
-    let checkpoints = crate::audit::checkpoint::Policy::load(
-        a.checkpoint_key.as_deref(),
-        &settings.data,
-        a.checkpoint_every_entries,
-        a.checkpoint_every_secs,
-    )
-    .map_err(|e| crate::config::ConfigError::Invalid(format!("audit.checkpoint_key: {e}")))?;
-    if checkpoints.key.is_none() {
-        tracing::warn!(
-            "no audit.checkpoint_key: checkpoints are kept unsigned (see `intervene keys checkpoint`)"
-        );
-    }
-    Ok(Store::open_with(
-        &settings.data,
-        crate::audit::Options {
-            observer: Some(metrics.flush_observer()),
-            checkpoints,
-            mode: crate::audit::OpenMode::Serve,
-        },
-    )?)
-}
-
 /// The request id of a request (set by the middleware).
 #[derive(Clone)]
 pub(crate) struct RequestId(pub String);
@@ -191,20 +154,6 @@ pub(crate) fn request_id(req: &HttpRequest) -> String {
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default()
-}
-
-/// Run `f` on the blocking pool, inside the caller's tracing span, and wait for it
-/// without holding the async worker: CPU work (evaluating, compiling, hashing) and
-/// sled reads go through here.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T, error::ApiError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let span = tracing::Span::current();
-    web::block(move || span.in_scope(f))
-        .await
-        .map_err(error::ApiError::internal)
 }
 
 /// How long past `shutdown_timeout_secs` a stop waits for workers that do not answer
@@ -240,7 +189,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let addr = settings.validate()?;
         let metrics = metrics::Metrics::new();
-        let store = open_store(&settings, &metrics)?;
+        let store = crate::app::open_store(&settings, Some(metrics.flush_observer()))?;
         // The directory passes the same gate as any publish (loads, its tests pass);
         // when it does not, the version last active here serves, and says so.
         let candidate = RuleSet::load_dir(&settings.rules)
@@ -297,21 +246,14 @@ impl Application {
         if webhook_secret.is_none() {
             tracing::warn!(variable = %settings.webhook.secret_env, "no webhook secret set; POST /v1/webhooks/sis answers 503 until it is");
         }
-        let students = Students::open(&store).map_err(|e| {
-            StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(
-                e.to_string(),
-            )))
-        })?;
+        let students = Students::open(&store)?;
         let evaluator = Arc::new(Evaluator::new());
-        let registry = Arc::new(
-            Registry::start(rules, &settings.rules, store.clone(), evaluator.clone()).map_err(
-                |e| {
-                    StartError::Audit(crate::audit::AuditError::Io(std::io::Error::other(
-                        e.to_string(),
-                    )))
-                },
-            )?,
-        );
+        let registry = Arc::new(Registry::start(
+            rules,
+            &settings.rules,
+            store.clone(),
+            evaluator.clone(),
+        )?);
         if let Some(problem) = startup_problem {
             registry.note_failed_reload(&problem);
         }
@@ -343,14 +285,16 @@ impl Application {
             denials: denials::Denials::new(settings.audit.denials_per_minute),
             _retention: std::sync::Mutex::new(retention),
             openapi: document::document(),
-            registry,
-            evaluator,
             _watcher: std::sync::Mutex::new(watcher),
-            students,
             webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),
-            store,
-            settings,
+            app: Service {
+                registry,
+                evaluator,
+                store,
+                students,
+                settings,
+            },
             metrics,
         });
         let server = serve(listener, state.clone()).map_err(|source| StartError::Bind {

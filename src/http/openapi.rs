@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use utoipa::{ToResponse, ToSchema};
 
-use crate::batch::LineError;
 use crate::engine::Decision;
+use crate::ndjson::LineError;
 use crate::record::{FieldProblem, Record};
 use crate::rules::{Diagnostic, Domain, Intervention, Param};
 use crate::students::{ImportSummary, Version};

@@ -49,6 +49,6 @@ pub enum LifecycleError {
         source: RecordError,
     },
     /// The blocking task that did the work panicked or was cancelled.
-    #[error("rule store: a background task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    #[error("rule store: {0}")]
+    Interrupted(#[from] crate::blocking::Interrupted),
 }

@@ -92,15 +92,13 @@ pub struct Registry {
 }
 
 /// Run blocking work (sled, files, loading and testing rules) on the blocking pool,
-/// inside the caller's tracing span, so a slow disk or a slow rule test never holds
-/// an async worker.
+/// so a slow disk or a slow rule test never holds an async worker.
 async fn blocking<T, F>(f: F) -> Result<T, LifecycleError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let span = tracing::Span::current();
-    Ok(tokio::task::spawn_blocking(move || span.in_scope(f)).await?)
+    Ok(crate::blocking::run(f).await?)
 }
 
 /// The errors among `diagnostics` (what a failed reload counts).
@@ -126,6 +124,19 @@ impl Registry {
         audit: Store,
         evaluator: Arc<Evaluator>,
     ) -> Result<Registry, LifecycleError> {
+        let reg = Self::open(initial, dir, audit, evaluator)?;
+        history::remember_in(&reg.versions, &reg.active(), "system", How::Startup)?;
+        Ok(reg)
+    }
+
+    /// `initial` as the active set without recording an activation (a one-off
+    /// command such as `intervene import`, which activates nothing).
+    pub fn open(
+        initial: RuleSet,
+        dir: &Path,
+        audit: Store,
+        evaluator: Arc<Evaluator>,
+    ) -> Result<Registry, LifecycleError> {
         let versions = audit.db().open_tree(VERSIONS_TREE)?;
         let reg = Registry {
             active: ArcSwap::from_pointee(initial),
@@ -137,7 +148,6 @@ impl Registry {
             last_reload: Mutex::new(None),
             compiled: Mutex::new(HashMap::new()),
         };
-        history::remember_in(&reg.versions, &reg.active(), "system", How::Startup)?;
         Ok(reg)
     }
 

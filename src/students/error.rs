@@ -66,7 +66,7 @@ pub enum IngestError {
     Encode(#[source] serde_json::Error),
     /// The blocking task that did the work panicked or was cancelled.
     #[error("student store: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    Interrupted(#[from] crate::blocking::Interrupted),
 }
 
 /// A stored value decoded, or why it cannot be.

@@ -115,8 +115,7 @@ fn stripe<'a>(locks: &'a [tokio::sync::Mutex<()>], key: &str) -> &'a tokio::sync
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> Result<T, IngestError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work)).await?
+    crate::blocking::run(work).await?
 }
 
 /// What deciding an event came to.
@@ -399,7 +398,7 @@ impl Students {
 
 /// One refused import line as its JSON error line.
 fn line_error(line: u64, field: &str, error: String) -> String {
-    serde_json::to_string(&crate::batch::LineError { line, field, error }).unwrap_or_default()
+    serde_json::to_string(&crate::ndjson::LineError { line, field, error }).unwrap_or_default()
 }
 
 /// The field an event error is about (empty when none).

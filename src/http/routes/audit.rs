@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::students::{IN_PATH, parse_cursor, student_id};
+use crate::app::reads;
 use crate::audit::{EntryKind, Query};
 use crate::http::AppState;
 use crate::http::auth::Actor;
@@ -93,42 +94,9 @@ pub async fn list(
         kind: q.kind.as_deref().map(EntryKind::parse),
         limit: q.limit.unwrap_or(100),
     };
-    let store = state.store.clone();
-    // A page can hold 500 entries: read and serialize it off the worker.
-    let (body, entries, students) = crate::http::blocking(move || -> Result<_, ApiError> {
-        let page = store.query(&query)?;
-        let students: std::collections::BTreeSet<String> = page
-            .entries
-            .iter()
-            .filter_map(|e| e.student_id().map(str::to_string))
-            .collect();
-        let body = serde_json::to_string(&page).map_err(ApiError::internal)?;
-        Ok((body, page.entries.len(), students))
-    })
-    .await??;
-    match student {
-        Some(s) => {
-            state
-                .record_access(
-                    &req,
-                    &actor,
-                    s.as_str(),
-                    "audit",
-                    json!({"entries": entries}),
-                )
-                .await?
-        }
-        None => {
-            state
-                .record_read(
-                    &req,
-                    &actor,
-                    EntryKind::AuditRead,
-                    json!({"filter": filter, "entries": entries, "students": students}),
-                )
-                .await?
-        }
-    }
+    let rid = crate::http::request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let body = reads::audit_page(&state, by, query, student.as_ref(), filter).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
@@ -158,27 +126,16 @@ pub async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let head = web::block(move || store.head_seq())
-        .await
-        .map_err(ApiError::internal)??;
-    state
-        .record_read(
-            &req,
-            &actor,
-            EntryKind::AuditExported,
-            json!({"through_seq": head}),
-        )
-        .await?;
+    let rid = crate::http::request_id(&req);
+    reads::start_export(&state, AppState::caller(&actor, &rid)).await?;
     let store = state.store.clone();
     let stream = futures_util::stream::unfold(Some(0u64), move |after| {
         let store = store.clone();
         async move {
             let after = after?;
-            let chunk = web::block(move || store.raw_after(after, EXPORT_CHUNK)).await;
-            match chunk {
-                Ok(Ok(rows)) if rows.is_empty() => None,
-                Ok(Ok(rows)) => {
+            match reads::raw_after(&store, after, EXPORT_CHUNK).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
                     let last = rows.last().map(|(s, _)| *s);
                     let mut buf = Vec::new();
                     for (_, bytes) in rows {
@@ -187,21 +144,11 @@ pub async fn export(
                     }
                     Some((Ok::<_, actix_web::Error>(web::Bytes::from(buf)), last))
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(error = %e, "audit export failed");
-                    Some((
-                        Ok(web::Bytes::from(format!(
-                            "{{\"error\":\"export stopped: {e}\"}}\n"
-                        ))),
-                        None,
-                    ))
+                    let line = format!("{{\"error\":\"export stopped: {e}\"}}\n");
+                    Some((Ok(web::Bytes::from(line)), None))
                 }
-                Err(e) => Some((
-                    Ok(web::Bytes::from(format!(
-                        "{{\"error\":\"export stopped: {e}\"}}\n"
-                    ))),
-                    None,
-                )),
             }
         }
     });
@@ -228,10 +175,7 @@ missing entry. A store that cannot be read answers 503 saying why.",
     )
 )]
 pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let report = web::block(move || store.verify(&mut |_| {}))
-        .await
-        .map_err(ApiError::internal)??;
+    let report = reads::verify(&state.store).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -411,7 +355,6 @@ pub async fn lift_hold(
     )
 )]
 pub async fn holds(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
-    let holds = crate::http::blocking(move || store.holds()).await??;
+    let holds = reads::holds(&state.store).await?;
     Ok(HttpResponse::Ok().json(HoldList { holds }))
 }

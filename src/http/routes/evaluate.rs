@@ -4,15 +4,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::audit::{NewEntry, Source, decision_entry_with_json, decision_json};
-use crate::batch::LineError;
+use crate::app;
 use crate::engine::Decision;
 use crate::http::auth::Actor;
 use crate::http::body;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::{AppState, request_id};
-use crate::record::{MAX_RECORD_BYTES, Record, RecordError, parse_record};
+use crate::ndjson::StreamLines;
+use crate::record::{MAX_RECORD_BYTES, Record};
 
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,61 +56,17 @@ pub async fn evaluate(
     let q: EvalQuery = body::query(&req)?;
     body::check_type(&req, &["application/json"])?;
     let text = body::read_text(&req, payload, state.settings.max_body_bytes).await?;
-    let (d, json, entry) = evaluate_off_worker(&state, text, &actor, &req, q.dry_run).await??;
-    state.metrics.observe_decision(&d);
-    if let Some(entry) = entry {
-        state.store.append(entry).await?;
-    }
+    let rid = request_id(&req);
+    let made = app::evaluate::one(&state, text, AppState::caller(&actor, &rid), q.dry_run).await?;
+    let d = &made.decision;
+    state.metrics.observe_decision(d);
     // Identifiers at info; whose decision it was only at debug (logs outlive purges).
     tracing::info!(decision_id = %d.decision_id, flags = d.flags.len(), dry_run = q.dry_run, "decision");
     tracing::debug!(decision_id = %d.decision_id, student_id = %d.student_id, "decision subject");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(String::from(Box::<str>::from(json))))
+        .body(String::from(Box::<str>::from(made.json))))
 }
-
-/// A decision, the JSON it is answered with (the same the audit entry holds), and
-/// its audit entry (none in a dry run).
-type Made = (Decision, Box<serde_json::value::RawValue>, Option<NewEntry>);
-
-/// Parse, evaluate, serialize and hash on the blocking pool: a slow rule set holds a
-/// blocking thread, never an async worker.
-async fn evaluate_off_worker(
-    state: &web::Data<AppState>,
-    text: String,
-    actor: &Actor,
-    req: &HttpRequest,
-    dry_run: bool,
-) -> Result<Result<Made, ApiError>, ApiError> {
-    let st = state.clone();
-    let rules = state.registry.active();
-    let (name, rid) = (actor.name.clone(), request_id(req));
-    // A small record under a rule set of native comparisons is bounded, microseconds
-    // of work: the hop to the blocking pool would cost more than it (measured: a
-    // third of the dry run's throughput). Anything else goes off the worker.
-    let inline = text.len() <= INLINE_MAX_BYTES && rules.is_native_only();
-    let work = move || {
-        let record = parse_record(&text).map_err(ApiError::InvalidRecord)?;
-        let d = st.evaluator.evaluate(&rules, &record);
-        let json = decision_json(&d);
-        let entry = (!dry_run).then(|| {
-            decision_entry_with_json(&d, &json, &record, &rules, Source::Api, &name, &rid)
-        });
-        Ok((d, json, entry))
-    };
-    if inline {
-        Ok(work())
-    } else {
-        crate::http::blocking(work).await
-    }
-}
-
-/// Largest body evaluated on the async worker itself (when every rule is native):
-/// parsing and evaluating it takes tens of microseconds.
-const INLINE_MAX_BYTES: usize = 16 * 1024;
-
-/// Lines evaluated and audited together (one flush for the group).
-const GROUP: usize = 256;
 
 #[utoipa::path(
     post,
@@ -161,7 +117,13 @@ pub async fn batch(
     let rid = request_id(&req);
     let dry_run = q.dry_run;
     actix_web::rt::spawn(async move {
-        if let Err(e) = stream_batch(payload, &state, &actor, &rid, dry_run, &tx).await {
+        let mut lines = StreamLines::new(payload, MAX_RECORD_BYTES);
+        let by = AppState::caller(&actor, &rid);
+        let observe = |d: &Decision| state.metrics.observe_decision(d);
+        let send = async |out: String| tx.send(Ok(web::Bytes::from(out))).await.is_ok();
+        let done = app::evaluate::batch(&state, &mut lines, by, dry_run, &observe, send).await;
+        if let Err(e) = done {
+            let e = ApiError::from(e);
             let line = serde_json::json!({"error": e.to_string()}).to_string() + "\n";
             let _ = tx.send(Ok(web::Bytes::from(line))).await;
         }
@@ -170,95 +132,4 @@ pub async fn batch(
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")
         .streaming(body))
-}
-
-/// A line's number and its record with its decision, or why it was refused.
-/// A line's decision, the JSON it is answered with, and its audit entry (none in a
-/// dry run); or why the line was refused.
-type Evaluated = (
-    u64,
-    Result<(Decision, Box<serde_json::value::RawValue>, Option<NewEntry>), RecordError>,
-);
-
-type Tx = tokio::sync::mpsc::Sender<Result<web::Bytes, actix_web::Error>>;
-
-/// Read the body as lines (each at most one record long), evaluate groups of lines
-/// off the async workers, audit them, and send the answers on.
-async fn stream_batch(
-    payload: web::Payload,
-    state: &web::Data<AppState>,
-    actor: &Actor,
-    rid: &str,
-    dry_run: bool,
-    tx: &Tx,
-) -> Result<(), ApiError> {
-    let mut lines = body::Lines::new(payload, MAX_RECORD_BYTES);
-    loop {
-        let group = lines.next_chunk(GROUP).await?;
-        if group.is_empty() {
-            return Ok(());
-        }
-        flush_group(state, actor, rid, dry_run, group, tx).await?;
-    }
-}
-
-async fn flush_group(
-    state: &web::Data<AppState>,
-    actor: &Actor,
-    rid: &str,
-    dry_run: bool,
-    group: Vec<(u64, Result<String, RecordError>)>,
-    tx: &Tx,
-) -> Result<(), ApiError> {
-    if group.is_empty() {
-        return Ok(());
-    }
-    let st = state.clone();
-    let rules = state.registry.active();
-    let (name, rid) = (actor.name.clone(), rid.to_string());
-    // Evaluating, hashing and serializing the group is CPU work: off the async worker.
-    let mut evaluated: Vec<Evaluated> = crate::http::blocking(move || {
-        group
-            .into_iter()
-            .map(|(n, text)| {
-                let r = text.and_then(|t| parse_record(&t)).map(|rec| {
-                    let d = st.evaluator.evaluate(&rules, &rec);
-                    let json = decision_json(&d);
-                    let entry = (!dry_run).then(|| {
-                        decision_entry_with_json(&d, &json, &rec, &rules, Source::Api, &name, &rid)
-                    });
-                    (d, json, entry)
-                });
-                (n, r)
-            })
-            .collect()
-    })
-    .await?;
-    let mut entries = Vec::new();
-    for (_, r) in &mut evaluated {
-        if let Ok((d, _, entry)) = r {
-            state.metrics.observe_decision(d);
-            entries.extend(entry.take());
-        }
-    }
-    state.store.append_all(entries).await?;
-    let mut out = String::new();
-    for (n, r) in evaluated {
-        match r {
-            // The line is answered with the JSON its audit entry holds.
-            Ok((_, json, _)) => out.push_str(json.get()),
-            Err(e) => out.push_str(
-                &serde_json::to_string(&LineError {
-                    line: n,
-                    field: e.field(),
-                    error: e.to_string(),
-                })
-                .unwrap_or_default(),
-            ),
-        }
-        out.push('\n');
-    }
-    tx.send(Ok(web::Bytes::from(out)))
-        .await
-        .map_err(|_| ApiError::BadRequest("client went away".into()))
 }

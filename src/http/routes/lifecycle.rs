@@ -7,11 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app;
 use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::{AppState, body, request_id};
-use crate::lifecycle::{self, LifecycleError, PreviewReport, ReplayReport, StoredVersion};
+use crate::lifecycle::{self, PreviewReport, ReplayReport, StoredVersion};
 use crate::rules::MAX_FILE_BYTES;
 
 /// A candidate rule set: the files changed from `base_version` (`null` removes one).
@@ -32,25 +33,6 @@ pub struct PreviewQuery {
     pub page: Option<usize>,
     /// Student ids per list (default 100, at most 10,000).
     pub page_size: Option<usize>,
-}
-
-impl From<LifecycleError> for ApiError {
-    fn from(e: LifecycleError) -> Self {
-        match e {
-            LifecycleError::Rejected {
-                message,
-                diagnostics,
-            } => ApiError::RuleDiagnostics {
-                message,
-                diagnostics,
-            },
-            LifecycleError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
-            LifecycleError::BadRequest(m) => ApiError::BadRequest(m),
-            LifecycleError::UnknownVersion(_) => ApiError::NotFound(e.to_string()),
-            LifecycleError::UnsafeDirectory(m) => ApiError::Conflict(m),
-            other => ApiError::internal(other),
-        }
-    }
 }
 
 /// The candidate JSON of a check, preview or publish request.
@@ -76,18 +58,14 @@ async fn read_candidate(
     })
 }
 
-/// Every file name of a candidate (checked before its version is compared, so a bad
-/// name is a 400 whichever version is active).
-fn check_names(c: &Candidate) -> Result<(), ApiError> {
-    for name in c.files.keys() {
-        lifecycle::check_file_name(name)?;
-    }
-    Ok(())
+/// A publish's answer, with the new version as its ETag.
+fn activated(done: app::publish::Activated) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("ETag", format!("\"{}\"", done.version)))
+        .json(done)
 }
 
-/// Read the candidate and build it: with its tests (the publish gate) for `check`,
-/// or only loaded for `preview` (a threshold change usually breaks the boundary tests
-/// until they are updated; the preview shows its effect first).
+/// Read the candidate and build it (see [`app::publish::candidate`]).
 async fn candidate(
     req: &HttpRequest,
     payload: web::Payload,
@@ -95,32 +73,8 @@ async fn candidate(
     run_tests: bool,
 ) -> Result<crate::rules::RuleSet, ApiError> {
     let c = read_candidate(req, payload, state).await?;
-    check_names(&c)?;
-    let active = state.registry.active();
-    if let Some(raw) = &c.base_version {
-        let base = lifecycle::parse_version("`base_version`", raw)?;
-        if base != active.version {
-            return Err(LifecycleError::Stale {
-                based_on: base,
-                active: active.version.clone(),
-            }
-            .into());
-        }
-    }
-    let files = state.registry.candidate_files(&c.files)?;
-    let registry = state.registry.clone();
-    crate::http::blocking(move || {
-        if run_tests {
-            registry.check(files)
-        } else {
-            crate::rules::RuleSet::from_files(files).map_err(|e| LifecycleError::Rejected {
-                message: "the rule set has errors".into(),
-                diagnostics: e.diagnostics,
-            })
-        }
-    })
-    .await?
-    .map_err(ApiError::from)
+    let base = c.base_version.as_deref();
+    Ok(app::publish::candidate(state, base, &c.files, run_tests).await?)
 }
 
 #[utoipa::path(post, path = "/v1/rules/check", tag = "rules", operation_id = "rules_check",
@@ -176,15 +130,7 @@ pub async fn preview(
         q.page.unwrap_or(0),
         q.page_size.unwrap_or(100).clamp(1, 10_000),
     );
-    let st = state.clone();
-    let (report, tests) = crate::http::blocking(move || {
-        let active = st.registry.active();
-        let records = st.students.records().filter_map(|r| r.ok());
-        let report = lifecycle::preview(&active, &rs, records, &st.evaluator, page, size);
-        let tests = crate::ruletest::run(&rs, &st.evaluator);
-        (report, tests)
-    })
-    .await?;
+    let (report, tests) = app::publish::preview(&state, rs, page, size).await?;
     let failures: Vec<String> = tests
         .failures
         .iter()
@@ -242,15 +188,11 @@ pub async fn publish(
         .map_err(|_| ApiError::BadRequest("`If-Match` is not visible ASCII".into()))?;
     let based_on = lifecycle::parse_version("`If-Match`", if_match)?;
     let text = body::read_text(&req, payload, MAX_FILE_BYTES).await?;
-    let previous = state.registry.active().version.clone();
     let changes = BTreeMap::from([(name, Some(text))]);
-    let rs = state
-        .registry
-        .publish(&changes, &based_on, &actor.name, &request_id(&req))
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("ETag", format!("\"{}\"", rs.version)))
-        .json(json!({"version": rs.version, "previous": previous})))
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let done = app::publish::publish(&state, &changes, &based_on, by).await?;
+    Ok(activated(done))
 }
 
 #[utoipa::path(post, path = "/v1/rules/publish", tag = "rules", operation_id = "rules_publish",
@@ -277,21 +219,17 @@ pub async fn publish_many(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let c = read_candidate(&req, payload, &state).await?;
-    check_names(&c)?;
+    app::publish::check_names(&c.files)?;
     let Some(base) = c.base_version else {
         return Err(ApiError::PreconditionRequired(
             "`base_version` is required: the version the files were edited from".into(),
         ));
     };
     let base = lifecycle::parse_version("`base_version`", &base)?;
-    let previous = state.registry.active().version.clone();
-    let rs = state
-        .registry
-        .publish(&c.files, &base, &actor.name, &request_id(&req))
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("ETag", format!("\"{}\"", rs.version)))
-        .json(json!({"version": rs.version, "previous": previous})))
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let done = app::publish::publish(&state, &c.files, &base, by).await?;
+    Ok(activated(done))
 }
 
 #[utoipa::path(post, path = "/v1/rules/reload", tag = "rules", operation_id = "rules_reload",
@@ -309,12 +247,9 @@ pub async fn reload(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let previous = state.registry.active().version.clone();
-    let rs = state
-        .registry
-        .reload(&actor.name, &request_id(&req))
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({"version": rs.version, "previous": previous})))
+    let rid = request_id(&req);
+    let done = app::publish::reload(&state, AppState::caller(&actor, &rid)).await?;
+    Ok(HttpResponse::Ok().json(done))
 }
 
 #[utoipa::path(post, path = "/v1/rules/rollback/{version}", tag = "rules", operation_id = "rules_rollback",
@@ -337,12 +272,10 @@ pub async fn rollback(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let version = lifecycle::parse_version("version", &version)?;
-    let previous = state.registry.active().version.clone();
-    let rs = state
-        .registry
-        .rollback(&version, &actor.name, &request_id(&req))
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({"version": rs.version, "previous": previous})))
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let done = app::publish::rollback(&state, &version, by).await?;
+    Ok(HttpResponse::Ok().json(done))
 }
 
 #[utoipa::path(get, path = "/v1/rules/versions", tag = "rules", operation_id = "rules_versions",
@@ -354,8 +287,7 @@ pub async fn rollback(
         (status = 403, response = doc::Forbidden),
     ))]
 pub async fn versions(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let registry = state.registry.clone();
-    let list = crate::http::blocking(move || registry.list()).await??;
+    let list = app::publish::versions(&state).await?;
     let items: Vec<_> = list.iter().map(|v| json!({"version": v.version, "activations": v.activations, "files": v.files.keys().collect::<Vec<_>>()})).collect();
     Ok(HttpResponse::Ok()
         .json(json!({"active": state.registry.active().version, "versions": items})))
@@ -375,12 +307,10 @@ pub async fn version(
     version: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let registry = state.registry.clone();
     let v = lifecycle::parse_version("version", &version)?;
-    let found = crate::http::blocking(move || registry.stored(&v).map(|s| (v, s))).await??;
-    match found {
-        (_, Some(s)) => Ok(HttpResponse::Ok().json(s)),
-        (v, None) => Err(ApiError::NotFound(format!(
+    match app::publish::version(&state, v.clone()).await? {
+        Some(s) => Ok(HttpResponse::Ok().json(s)),
+        None => Err(ApiError::NotFound(format!(
             "version `{v}` was never active here"
         ))),
     }
@@ -408,23 +338,7 @@ pub async fn replay(
     let seq: u64 = seq
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("`{seq}` is not a sequence number")))?;
-    let st = state.clone();
-    let report = crate::http::blocking(move || -> Result<ReplayReport, ApiError> {
-        let entry = st
-            .store
-            .get(seq)?
-            .ok_or_else(|| ApiError::NotFound(format!("no audit entry {seq}")))?;
-        Ok(lifecycle::replay(&entry, &st.registry, &st.evaluator)?)
-    })
-    .await??;
-    state
-        .record_access(
-            &req,
-            &actor,
-            &report.replayed.student_id,
-            "replay",
-            serde_json::json!({"seq": seq}),
-        )
-        .await?;
+    let rid = request_id(&req);
+    let report = app::reads::replay(&state, AppState::caller(&actor, &rid), seq).await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -2,18 +2,21 @@
 //! `/report` (why, in plain text), and `POST /v1/students/import`.
 //!
 //! A student id in a path or query passes the same rule as a record's
-//! (`record::student_id`) before anything reads, stores or logs it. Store reads and
-//! rule-set compilation run on the blocking pool.
+//! (`record::student_id`) before anything reads, stores or logs it. The reads and
+//! the import are [`crate::app`]'s use cases ([`crate::app::reads`],
+//! [`crate::app::import`]), which record each read and keep blocking work off the
+//! worker.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::{EntryKind, Query};
+use crate::app::{self, AppError, reads};
 use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
-use crate::http::{AppState, blocking};
+use crate::http::{AppState, request_id};
+use crate::ndjson::StreamLines;
 use crate::record::StudentId;
 
 #[derive(utoipa::IntoParams)]
@@ -72,36 +75,10 @@ pub async fn decisions(
 ) -> Result<HttpResponse, ApiError> {
     let id = student_id(&id, IN_PATH)?;
     let q: PageQuery = crate::http::body::query(&req)?;
-    let query = Query {
-        student: Some(id.to_string()),
-        kind: Some(EntryKind::Decision),
-        before: parse_cursor(&q.cursor)?,
-        limit: q.limit.unwrap_or(50),
-        ..Query::default()
-    };
-    let store = state.store.clone();
-    // A page can hold 500 decisions with their inputs: read and serialize it off
-    // the worker too.
-    let (body, entries) = blocking(move || -> Result<_, ApiError> {
-        let page = store.query(&query)?;
-        let decisions: Vec<_> = page
-            .entries
-            .iter()
-            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
-            .collect();
-        let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
-        Ok((body, decisions.len()))
-    })
-    .await??;
-    state
-        .record_access(
-            &req,
-            &actor,
-            id.as_str(),
-            "decisions",
-            json!({"entries": entries}),
-        )
-        .await?;
+    let before = parse_cursor(&q.cursor)?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let body = reads::decisions(&state, by, &id, before, q.limit.unwrap_or(50)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
@@ -145,99 +122,11 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     let id = student_id(&id, IN_PATH)?;
     let q: ReportQuery = crate::http::body::query(&req)?;
-    let st = state.clone();
-    let student = id.clone();
-    // Reading the entry and compiling the version that made it (a cache miss
-    // compiles a whole stored rule set) are blocking work.
-    let (text, seq) = blocking(move || report_text(&st, &student, q.seq)).await??;
-    state
-        .record_access(&req, &actor, id.as_str(), "report", json!({"seq": seq}))
-        .await?;
+    let rid = request_id(&req);
+    let text = reads::report(&state, AppState::caller(&actor, &rid), &id, q.seq).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(text))
-}
-
-/// The report on `student`'s decision at `seq` (default: the latest), and its seq.
-fn report_text(
-    st: &AppState,
-    student: &StudentId,
-    seq: Option<u64>,
-) -> Result<(String, u64), ApiError> {
-    let (entry, intact) = decision_entry(st, student, seq)?;
-    let decision: crate::engine::Decision =
-        serde_json::from_value(entry.payload.get("decision").cloned().unwrap_or_default())
-            .map_err(|e| {
-                ApiError::internal(format!(
-                    "audit entry {}: decision unreadable: {e}",
-                    entry.seq
-                ))
-            })?;
-    let rules = st.registry.compiled(&decision.ruleset_version)?;
-    let mut text = crate::engine::render_report(&decision, &rules);
-    let source = entry.payload["source"]["kind"]
-        .as_str()
-        .unwrap_or("unknown");
-    text.push_str(&format!(
-        "\n  Recorded in the audit log as entry {} at {} (from {source}, by {}); {}.\n",
-        entry.seq,
-        entry.at,
-        entry.actor,
-        if intact {
-            "the entry matches its hash (GET /v1/audit/verify checks the whole chain)"
-        } else {
-            "the entry does NOT match its hash: report this to the district"
-        }
-    ));
-    text.push_str(
-        "  Tiers and interventions are recommendations: the school's team confirms each one.\n",
-    );
-    Ok((text, entry.seq))
-}
-
-/// The decision entry about `student` at `seq` (default: the latest), and whether it
-/// matches its hash.
-fn decision_entry(
-    st: &AppState,
-    student: &StudentId,
-    seq: Option<u64>,
-) -> Result<(crate::audit::Entry, bool), ApiError> {
-    let at = match seq {
-        Some(seq) => Some(seq),
-        None => st
-            .store
-            .query(&Query {
-                student: Some(student.to_string()),
-                kind: Some(EntryKind::Decision),
-                limit: 1,
-                ..Query::default()
-            })?
-            .entries
-            .first()
-            .map(|e| e.seq),
-    };
-    let found = match at {
-        Some(at) => st.store.get_checked(at)?,
-        None => None,
-    };
-    if let Some((e, _)) = &found
-        && e.kind == EntryKind::Decision
-        && let Some(by) = e.purged_by
-    {
-        // Its payload (and so whose it was) is gone.
-        return Err(ApiError::NotFound(format!(
-            "decision {} was removed by the retention purge in audit entry {by}",
-            e.seq
-        )));
-    }
-    found
-        .filter(|(e, _)| e.kind == EntryKind::Decision && e.student_id() == Some(student.as_str()))
-        .ok_or_else(|| {
-            ApiError::NotFound(match seq {
-                Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
-                None => format!("no decision about `{student}` in the audit log"),
-            })
-        })
 }
 
 /// `GET /v1/students/{id}`: the snapshot and the latest decision.
@@ -265,33 +154,9 @@ pub async fn snapshot(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = student_id(&id, IN_PATH)?;
-    let st = state.clone();
-    let found = blocking(move || -> Result<_, ApiError> {
-        let snap = st.students.get(id.as_str()).map_err(ApiError::internal)?;
-        let latest = st.store.query(&Query {
-            student: Some(id.to_string()),
-            kind: Some(EntryKind::Decision),
-            limit: 1,
-            ..Query::default()
-        })?;
-        Ok((id, snap, latest.entries.into_iter().next()))
-    })
-    .await??;
-    let (id, snap, latest) = found;
-    let Some(snap) = snap else {
-        return Err(ApiError::NotFound(format!(
-            "no snapshot for student `{id}`"
-        )));
-    };
-    state
-        .record_access(&req, &actor, id.as_str(), "snapshot", json!({}))
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "student_id": id,
-        "record": snap.record,
-        "versions": snap.versions,
-        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision")})),
-    })))
+    let rid = request_id(&req);
+    let view = reads::snapshot(&state, AppState::caller(&actor, &rid), id).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /v1/students/import`: NDJSON whole records → snapshots, evaluated; error
@@ -344,22 +209,7 @@ pub async fn import(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let q: ImportQuery = crate::http::body::query(&req)?;
-    let format = match q.format.as_deref() {
-        None | Some("canonical") => crate::students::Format::Canonical,
-        Some("edfi") => {
-            let path = state.settings.edfi_descriptors.clone();
-            let d = web::block(move || crate::students::edfi::Descriptors::load(&path))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            crate::students::Format::EdFi(std::sync::Arc::new(d))
-        }
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown import format `{other}`; use `canonical` or `edfi`"
-            )));
-        }
-    };
+    let format = app::import::format(q.format.as_deref(), &state.settings.edfi_descriptors).await?;
     crate::http::body::check_type(
         &req,
         &[
@@ -368,72 +218,25 @@ pub async fn import(
             "application/json",
         ],
     )?;
-    let rid = crate::http::request_id(&req);
+    let rid = request_id(&req);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, actix_web::Error>>(4);
     actix_web::rt::spawn(async move {
-        let mut total = crate::students::ImportSummary::default();
-        let mut lines = crate::http::body::Lines::new(payload, crate::record::MAX_RECORD_BYTES);
-        loop {
-            let chunk = match lines.next_chunk(512).await {
-                Ok(c) if c.is_empty() => break,
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx
-                        .send(Ok(web::Bytes::from(
-                            json!({"error": e.to_string()}).to_string() + "\n",
-                        )))
-                        .await;
-                    return;
-                }
-            };
-            match state
-                .students
-                .import_chunk(
-                    chunk,
-                    &format,
-                    state.registry.active(),
-                    state.evaluator.clone(),
-                    &actor.name,
-                    &rid,
-                )
-                .await
-            {
-                Ok((s, errors)) => {
-                    total.add(&s);
-                    if !errors.is_empty()
-                        && tx
-                            .send(Ok(web::Bytes::from(errors.join("\n") + "\n")))
-                            .await
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "import failed");
-                    let _ = tx
-                        .send(Ok(web::Bytes::from(
-                            json!({"error": "import stopped; the cause is in the server log"})
-                                .to_string()
-                                + "\n",
-                        )))
-                        .await;
-                    return;
-                }
+        let send = async |text: String| tx.send(Ok(web::Bytes::from(text))).await.is_ok();
+        let mut lines = StreamLines::new(payload, crate::record::MAX_RECORD_BYTES);
+        let by = AppState::caller(&actor, &rid);
+        let emit = async |p: app::import::Progress| {
+            p.errors.is_empty() || send(p.errors.join("\n") + "\n").await
+        };
+        let last = match app::import::run(&state, &mut lines, &format, by, emit).await {
+            Ok(total) => json!({"summary": total}),
+            Err(AppError::Gone) => return,
+            Err(e @ AppError::Read(_)) => json!({"error": ApiError::from(e).to_string()}),
+            Err(e) => {
+                tracing::error!(error = %e, "import failed");
+                json!({"error": "import stopped; the cause is in the server log"})
             }
-        }
-        tracing::info!(
-            imported = total.imported,
-            unchanged = total.unchanged,
-            rejected = total.rejected,
-            flagged = total.flagged,
-            "import done"
-        );
-        let _ = tx
-            .send(Ok(web::Bytes::from(
-                json!({"summary": total}).to_string() + "\n",
-            )))
-            .await;
+        };
+        send(last.to_string() + "\n").await;
     });
     let body = crate::http::body::ndjson_stream(rx);
     Ok(HttpResponse::Ok()

@@ -2,13 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::audit::AuditError;
+use crate::app::{self, Caller};
 use crate::http::auth::deny;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
 use crate::http::signature::{self, SignatureError};
 use crate::http::{AppState, body, request_id};
-use crate::students::{Clock, Envelope, EventError, IngestError};
+use crate::students::Envelope;
 
 #[utoipa::path(
     post,
@@ -83,27 +83,12 @@ pub async fn sis(
         return Err(ApiError::Unauthorized(e.to_string()));
     }
     body::check_type(&req, &["application/json"])?;
-    // A small envelope parses in microseconds: one hop to the blocking pool (the
-    // ingest's, below) is enough. A large one is parsed there too.
-    let env = if text.len() <= INLINE_PARSE_MAX_BYTES {
-        parse_envelope(&text)?
-    } else {
-        crate::http::blocking(move || parse_envelope(&text)).await??
+    let rid = request_id(&req);
+    let by = Caller {
+        actor: "sis-webhook",
+        request_id: &rid,
     };
-    let rules = state.registry.active();
-    let clock = Clock::now(state.settings.webhook.replay_window_secs);
-    let outcome = state
-        .students
-        .ingest(
-            env,
-            rules,
-            state.evaluator.clone(),
-            clock,
-            "sis-webhook",
-            &request_id(&req),
-        )
-        .await
-        .map_err(ingest_error)?;
+    let outcome = app::ingest::event(&state, text, by).await?;
     if let Some(d) = &outcome.decision
         && !outcome.duplicate
     {
@@ -114,43 +99,3 @@ pub async fn sis(
     tracing::debug!(event_id = %outcome.event_id, student_id = %outcome.student_id, "sis event student");
     Ok(HttpResponse::Ok().json(outcome))
 }
-
-/// The envelope from the body (on the blocking pool: up to `max_body_bytes` of JSON).
-fn parse_envelope(text: &str) -> Result<Envelope, ApiError> {
-    // The record inside is one level down: the depth `POST /v1/evaluate` allows it.
-    crate::record::check_depth_limit(text, crate::record::MAX_JSON_DEPTH + 1)
-        .map_err(ApiError::InvalidRecord)?;
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
-        let path = e.path().to_string();
-        let syntax = e.inner().is_syntax() || e.inner().is_eof();
-        let msg = e.inner().to_string();
-        let msg = crate::record::without_position(&msg);
-        ApiError::Unprocessable(if syntax {
-            format!("event envelope is not valid JSON: {msg}")
-        } else if path == "." {
-            format!("event envelope: {msg}")
-        } else {
-            format!("`{path}`: {msg}")
-        })
-    })
-}
-
-/// The answer for an event that could not be ingested.
-fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::Event(EventError::Invalid(r)) => ApiError::InvalidRecord(r),
-        IngestError::Event(EventError::UnknownStudent(s)) => ApiError::NotFound(format!(
-            "no snapshot for student `{s}`; send a student.snapshot (or import) first"
-        )),
-        IngestError::Event(e @ EventError::IdReused { .. }) => ApiError::Conflict(e.to_string()),
-        IngestError::Event(other) => ApiError::Unprocessable(other.to_string()),
-        IngestError::Audit(AuditError::Closed) => ApiError::Unavailable(
-            "the audit log is not taking entries (the server is stopping); the event was not applied, send it again"
-                .into(),
-        ),
-        other => ApiError::internal(other),
-    }
-}
-
-/// Largest webhook body parsed on the async worker itself.
-const INLINE_PARSE_MAX_BYTES: usize = 16 * 1024;

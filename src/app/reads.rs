@@ -1,0 +1,291 @@
+//! Reading a student's records or the audit log, together with the entry that
+//! records the read: the FERPA policy. A read about one student is recorded as
+//! `student.accessed` under that student (so "who looked at this student" is one
+//! query); other reads of the log as `audit.read` or `audit.exported`. The entry is
+//! durable before the answer is returned; if it cannot be made durable the read
+//! fails.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::{AppError, Caller, Service};
+use crate::audit::{Entry, EntryKind, NewEntry, Query, Store, VerifyReport};
+use crate::lifecycle::{Registry, ReplayReport};
+use crate::record::StudentId;
+
+/// Record that `by` read `student_id`'s records (`read` names what), with `extra`
+/// fields.
+pub async fn record_access(
+    store: &Store,
+    by: Caller<'_>,
+    student_id: &str,
+    read: &str,
+    extra: Value,
+) -> Result<(), AppError> {
+    let mut payload = json!({"student_id": student_id, "read": read});
+    if let (Some(p), Value::Object(more)) = (payload.as_object_mut(), extra) {
+        p.extend(more);
+    }
+    record_read(store, by, EntryKind::StudentAccessed, payload).await
+}
+
+/// Record a read of the audit log itself (`audit.read`, `audit.exported`).
+pub async fn record_read(
+    store: &Store,
+    by: Caller<'_>,
+    kind: EntryKind,
+    payload: Value,
+) -> Result<(), AppError> {
+    store
+        .append(NewEntry::new(kind, by.actor, by.request_id, payload))
+        .await?;
+    Ok(())
+}
+
+/// The student's snapshot and latest decision, as answered.
+pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Value, AppError> {
+    let (store, students) = (svc.store.clone(), svc.students.clone());
+    let (id, snap, latest) = crate::blocking::run(move || -> Result<_, AppError> {
+        let snap = students.get(id.as_str())?;
+        let latest = latest_decision(&store, &id)?;
+        Ok((id, snap, latest))
+    })
+    .await??;
+    let Some(snap) = snap else {
+        return Err(AppError::NotFound(format!(
+            "no snapshot for student `{id}`"
+        )));
+    };
+    record_access(&svc.store, by, id.as_str(), "snapshot", json!({})).await?;
+    Ok(json!({
+        "student_id": id,
+        "record": snap.record,
+        "versions": snap.versions,
+        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision")})),
+    }))
+}
+
+/// The student's latest decision entry.
+fn latest_decision(store: &Store, id: &StudentId) -> Result<Option<Entry>, AppError> {
+    let page = store.query(&Query {
+        student: Some(id.to_string()),
+        kind: Some("decision".into()),
+        limit: 1,
+        ..Query::default()
+    })?;
+    Ok(page.entries.into_iter().next())
+}
+
+/// A page of the student's decisions, newest first, as answered (JSON).
+pub async fn decisions(
+    svc: &Service,
+    by: Caller<'_>,
+    id: &StudentId,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<String, AppError> {
+    let query = Query {
+        student: Some(id.to_string()),
+        kind: Some("decision".into()),
+        before,
+        limit,
+        ..Query::default()
+    };
+    let store = svc.store.clone();
+    // A page can hold 500 decisions with their inputs: read and serialize it off
+    // the worker too.
+    let (body, entries) = crate::blocking::run(move || -> Result<_, AppError> {
+        let page = store.query(&query)?;
+        let decisions: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
+            .collect();
+        let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
+        Ok((body, decisions.len()))
+    })
+    .await??;
+    let extra = json!({"entries": entries});
+    record_access(&svc.store, by, id.as_str(), "decisions", extra).await?;
+    Ok(body)
+}
+
+/// The plain-text report on the student's decision at `seq` (default: the latest).
+pub async fn report(
+    svc: &Service,
+    by: Caller<'_>,
+    id: &StudentId,
+    seq: Option<u64>,
+) -> Result<String, AppError> {
+    let (store, registry, student) = (svc.store.clone(), svc.registry.clone(), id.clone());
+    // Reading the entry and compiling the version that made it (a cache miss
+    // compiles a whole stored rule set) are blocking work.
+    let (text, seq) =
+        crate::blocking::run(move || report_text(&store, &registry, &student, seq)).await??;
+    record_access(&svc.store, by, id.as_str(), "report", json!({"seq": seq})).await?;
+    Ok(text)
+}
+
+/// Re-evaluate the decision at `seq` under the version that made it.
+pub async fn replay(svc: &Service, by: Caller<'_>, seq: u64) -> Result<ReplayReport, AppError> {
+    let (store, registry, ev) = (
+        svc.store.clone(),
+        svc.registry.clone(),
+        svc.evaluator.clone(),
+    );
+    let report = crate::blocking::run(move || -> Result<ReplayReport, AppError> {
+        let entry = store
+            .get(seq)?
+            .ok_or_else(|| AppError::NotFound(format!("no audit entry {seq}")))?;
+        Ok(crate::lifecycle::replay(&entry, &registry, &ev)?)
+    })
+    .await??;
+    let student = report.replayed.student_id.clone();
+    record_access(&svc.store, by, &student, "replay", json!({"seq": seq})).await?;
+    Ok(report)
+}
+
+/// A page of the audit log, as answered (JSON). Filtered by `student`, the read is
+/// recorded under that student; otherwise as `audit.read` naming `filter` and the
+/// students on the page.
+pub async fn audit_page(
+    svc: &Service,
+    by: Caller<'_>,
+    query: Query,
+    student: Option<&StudentId>,
+    filter: Value,
+) -> Result<String, AppError> {
+    let store = svc.store.clone();
+    // A page can hold 500 entries: read and serialize it off the worker.
+    let (body, entries, students) = crate::blocking::run(move || -> Result<_, AppError> {
+        let page = store.query(&query)?;
+        let students: BTreeSet<String> = page
+            .entries
+            .iter()
+            .filter_map(|e| e.student_id().map(str::to_string))
+            .collect();
+        let body = serde_json::to_string(&page)?;
+        Ok((body, page.entries.len(), students))
+    })
+    .await??;
+    match student {
+        Some(s) => {
+            let extra = json!({"entries": entries});
+            record_access(&svc.store, by, s.as_str(), "audit", extra).await?
+        }
+        None => {
+            let payload = json!({"filter": filter, "entries": entries, "students": students});
+            record_read(&svc.store, by, EntryKind::AuditRead, payload).await?
+        }
+    }
+    Ok(body)
+}
+
+/// Start an export: record it (`audit.exported`, with the last sequence number at
+/// its start, so the export includes that entry) and return that number.
+pub async fn start_export(svc: &Service, by: Caller<'_>) -> Result<u64, AppError> {
+    let store = svc.store.clone();
+    let head = crate::blocking::run(move || store.head_seq()).await??;
+    record_read(
+        &svc.store,
+        by,
+        EntryKind::AuditExported,
+        json!({"through_seq": head}),
+    )
+    .await?;
+    Ok(head)
+}
+
+/// The stored bytes of up to `n` entries after `after`, in order.
+pub async fn raw_after(
+    store: &Store,
+    after: u64,
+    n: usize,
+) -> Result<Vec<(u64, sled::IVec)>, AppError> {
+    let store = store.clone();
+    Ok(crate::blocking::run(move || store.raw_after(after, n)).await??)
+}
+
+/// Check the whole chain (off the worker).
+pub async fn verify(store: &Store) -> Result<VerifyReport, AppError> {
+    let store = store.clone();
+    Ok(crate::blocking::run(move || store.verify(&mut |_| {})).await??)
+}
+
+/// Every legal hold.
+pub async fn holds(store: &Store) -> Result<Vec<crate::audit::Hold>, AppError> {
+    let store = store.clone();
+    Ok(crate::blocking::run(move || store.holds()).await??)
+}
+
+/// The report on `student`'s decision at `seq` (default: the latest), and its seq.
+fn report_text(
+    store: &Store,
+    registry: &Registry,
+    student: &StudentId,
+    seq: Option<u64>,
+) -> Result<(String, u64), AppError> {
+    let (entry, intact) = decision_entry(store, student, seq)?;
+    let decision: crate::engine::Decision =
+        serde_json::from_value(entry.payload.get("decision").cloned().unwrap_or_default())
+            .map_err(|source| AppError::Unreadable {
+                seq: entry.seq,
+                source,
+            })?;
+    let rules = registry.compiled(&decision.ruleset_version)?;
+    let mut text = crate::engine::render_report(&decision, &rules);
+    let source = entry.payload["source"]["kind"]
+        .as_str()
+        .unwrap_or("unknown");
+    text.push_str(&format!(
+        "\n  Recorded in the audit log as entry {} at {} (from {source}, by {}); {}.\n",
+        entry.seq,
+        entry.at,
+        entry.actor,
+        if intact {
+            "the entry matches its hash (GET /v1/audit/verify checks the whole chain)"
+        } else {
+            "the entry does NOT match its hash: report this to the district"
+        }
+    ));
+    text.push_str(
+        "  Tiers and interventions are recommendations: the school's team confirms each one.\n",
+    );
+    Ok((text, entry.seq))
+}
+
+/// The decision entry about `student` at `seq` (default: the latest), and whether it
+/// matches its hash.
+fn decision_entry(
+    store: &Store,
+    student: &StudentId,
+    seq: Option<u64>,
+) -> Result<(Entry, bool), AppError> {
+    let at = match seq {
+        Some(seq) => Some(seq),
+        None => latest_decision(store, student)?.map(|e| e.seq),
+    };
+    let found = match at {
+        Some(at) => store.get_checked(at)?,
+        None => None,
+    };
+    if let Some((e, _)) = &found
+        && e.kind == EntryKind::Decision
+        && let Some(by) = e.purged_by
+    {
+        // Its payload (and so whose it was) is gone.
+        return Err(AppError::NotFound(format!(
+            "decision {} was removed by the retention purge in audit entry {by}",
+            e.seq
+        )));
+    }
+    found
+        .filter(|(e, _)| e.kind == EntryKind::Decision && e.student_id() == Some(student.as_str()))
+        .ok_or_else(|| {
+            AppError::NotFound(match seq {
+                Some(seq) => format!("audit entry {seq} is not a decision about `{student}`"),
+                None => format!("no decision about `{student}` in the audit log"),
+            })
+        })
+}

@@ -1,0 +1,212 @@
+//! `intervene audit`: the audit log of a stopped server's data directory — verify
+//! it, record a loss, export, purge, show.
+
+use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::CliError;
+use crate::audit::{Checkpoint, OpenMode, Options, Query, Store};
+
+/// Open the store in `data` in `mode`, run `f` with it and buffered standard output,
+/// then flush and close it.
+fn with_store(
+    data: &Path,
+    mode: OpenMode,
+    f: impl FnOnce(&Store, &mut BufWriter<StdoutLock<'static>>) -> Result<ExitCode, CliError>,
+) -> Result<ExitCode, CliError> {
+    if !data.join("db").exists() {
+        return Err(CliError::NoStore(data.display().to_string()));
+    }
+    let options = Options {
+        mode,
+        ..Default::default()
+    };
+    let store = Store::open_with(data, options)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let code = f(&store, &mut out)?;
+    out.flush()?;
+    drop(out);
+    store.shutdown();
+    Ok(code)
+}
+
+/// Who the CLI acts as in the entries it appends.
+fn cli_actor() -> String {
+    match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => format!("cli:{user}"),
+        _ => "cli".to_string(),
+    }
+}
+
+/// `intervene audit record-gap`: record lost newest entries as an `audit.gap` entry.
+pub fn record_gap(data: &Path) -> Result<ExitCode, CliError> {
+    let mode = OpenMode::RecordGap { actor: cli_actor() };
+    with_store(data, mode, |store, out| {
+        match store.recorded_gap() {
+            Some(g) => writeln!(
+                out,
+                "recorded: entries {} to {} were lost; entry {} (audit.gap) says so, and the log goes on after it",
+                g.from, g.through, g.recorded_at
+            )?,
+            None => writeln!(
+                out,
+                "nothing to record: the log reaches the last entry it acknowledged"
+            )?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `intervene audit purge`: remove the content of decisions older than `days`.
+pub fn purge(data: &Path, days: u32) -> Result<ExitCode, CliError> {
+    with_store(data, OpenMode::Serve, |store, out| {
+        let before = crate::audit::retention_cutoff(days);
+        let report = store.purge_before(&before, &cli_actor(), "")?;
+        writeln!(
+            out,
+            "purged {} decisions dated before {before} ({} purge entries, {} entries read)",
+            report.purged,
+            report.purge_entries.len(),
+            report.scanned
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `intervene audit export`: every entry as stored, one per line.
+pub fn export(data: &Path) -> Result<ExitCode, CliError> {
+    with_store(data, OpenMode::Inspect, |store, out| {
+        let mut after = 0;
+        loop {
+            let rows = store.raw_after(after, 1000)?;
+            let Some((last, _)) = rows.last() else { break };
+            after = *last;
+            for (_, bytes) in rows {
+                out.write_all(&bytes)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `intervene audit show`: entries, newest first.
+pub fn show(
+    data: &Path,
+    student: Option<String>,
+    rule: Option<String>,
+    limit: usize,
+) -> Result<ExitCode, CliError> {
+    with_store(data, OpenMode::Inspect, |store, out| {
+        let page = store.query(&Query {
+            student,
+            rule,
+            limit,
+            ..Query::default()
+        })?;
+        for e in page.entries {
+            writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `intervene audit verify`: the chain, the recorded head, and kept checkpoints
+/// (signed by `public_key` when given); exit 1 naming the first problem.
+pub fn verify(
+    data: &Path,
+    checkpoints: Option<&Path>,
+    public_key: Option<&str>,
+) -> Result<ExitCode, CliError> {
+    with_store(data, OpenMode::Inspect, |store, out| {
+        verify_with(store, checkpoints, public_key, out)
+    })
+}
+
+fn verify_with(
+    store: &Store,
+    checkpoints: Option<&Path>,
+    public_key: Option<&str>,
+    out: &mut impl Write,
+) -> Result<ExitCode, CliError> {
+    let tty = io::stderr().is_terminal();
+    let report = store.verify(&mut |n| {
+        if tty {
+            eprint!("\r{n} entries checked");
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    if !report.ok {
+        writeln!(
+            out,
+            "BROKEN at entry {}: {}",
+            report.first_bad_seq.unwrap_or(0),
+            report.problem.unwrap_or_default()
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    let mut matched = Vec::new();
+    if let Some(file) = checkpoints {
+        for c in read_checkpoints(file)? {
+            let checked = c
+                .check_signature(public_key)
+                .and_then(|_| store.check_checkpoint(&c));
+            if let Err(problem) = checked {
+                writeln!(
+                    out,
+                    "BROKEN against checkpoint `{}`: {problem}",
+                    file.display()
+                )?;
+                return Ok(ExitCode::from(1));
+            }
+            matched.push(c.seq);
+        }
+    }
+    writeln!(
+        out,
+        "ok: {} entries, chain intact, head {}",
+        report.entries, report.head_hash
+    )?;
+    for g in &report.recorded_gaps {
+        writeln!(
+            out,
+            "note: entries {} to {} were lost (recorded by entry {}, audit.gap)",
+            g.from, g.through, g.recorded_at
+        )?;
+    }
+    if !matched.is_empty() {
+        let signed = if public_key.is_some() {
+            ", signed by the key given"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "matches the checkpoints at entries {matched:?}{signed}"
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One or more checkpoints (JSON documents, e.g. one per line) from `file`.
+fn read_checkpoints(file: &Path) -> Result<Vec<Checkpoint>, CliError> {
+    let path = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| CliError::CheckpointFile {
+        path: path.clone(),
+        source,
+    })?;
+    let all: Vec<Checkpoint> = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|source| CliError::CheckpointParse {
+            path: path.clone(),
+            source,
+        })?;
+    if all.is_empty() {
+        return Err(CliError::NoCheckpoint(path));
+    }
+    Ok(all)
+}
