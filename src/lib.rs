@@ -11,18 +11,27 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`record`] | the student record model, validation, derived indicators |
-//! | [`rules`] | rule-set files: YAML + Rhai, located diagnostics, version hash |
+//! | [`source`] | located text: YAML nodes with line and column, diagnostics, did-you-mean |
+//! | [`record`] | the student record model, validation, derived indicators, `privacy.yaml` |
+//! | [`rules`] | rule-set files in stages: read → raw → check → compile; version hash |
 //! | [`engine`] | the sandboxed evaluator: record × rule set → [`engine::Decision`] |
 //! | [`ruletest`] | running a rule set's own tests (needs the engine, so it sits above it) |
-//! | [`batch`] | JSON / NDJSON records in, decisions out, on every core |
-//! | [`audit`] | the hash-chained audit log in sled: group commit, queries, verify |
+//! | [`audit`] | the hash-chained audit log in sled: group commit, queries, verify, purge |
+//! | [`caseload`] | every student's latest decision and its flags' reviews; pages, summary, CSV |
 //! | [`students`] | latest snapshot per student from SIS events and imports |
-//! | [`http`] | the actix-web service: routes, auth, signatures, problem+json |
+//! | [`lifecycle`] | the active rule set: publish, reload, rollback, preview, replay, versions |
+//! | [`ndjson`] | one bounded NDJSON line reader (files and request bodies) |
+//! | [`blocking`] | the one way CPU and disk work leaves the async workers |
 //! | [`config`] | settings: defaults, file, `INTERVENE_*` environment |
+//! | [`app`] | the use cases, one function each, that HTTP and the CLI both call |
+//! | [`http`] | the actix-web service: route table, auth, signatures, problem+json |
+//! | [`cli`] | the command line's commands (`main.rs` is only flag parsing) |
 //!
-//! Arrows point down only: `http` → `students` → `audit` → `engine` → `rules` →
-//! `record`; `batch` and `ruletest` sit on `engine`.
+//! Arrows point down only (ARCHITECTURE.md draws them; `tests/architecture.rs` checks
+//! that no two modules import each other): `cli` → `http` → `app` → `lifecycle`,
+//! `students`, `caseload` → `audit` → `engine` → `rules` → `record` → `source`;
+//! `ruletest` sits on `engine`; `blocking` and `config` import nothing of the crate,
+//! `ndjson` only `record` and `blocking`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 

@@ -7,7 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// retired options as placeholders so the numbers stay stable).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -74,7 +74,14 @@ enum Command {
     /// Inspect the audit log of a stopped server's data directory
     Audit {
         #[command(subcommand)]
-        action: AuditAction,
+        action: cli::audit::Action,
+        #[arg(long, default_value = "data", global = true)]
+        data: PathBuf,
+    },
+    /// The caseload index of a stopped server's data directory
+    Caseload {
+        #[command(subcommand)]
+        action: cli::caseload::Action,
         #[arg(long, default_value = "data", global = true)]
         data: PathBuf,
     },
@@ -105,44 +112,6 @@ enum Command {
         explain: bool,
         /// Input file, or `-` for standard input
         input: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum AuditAction {
-    /// Check the hash chain, and that the log reaches the last head the server
-    /// acknowledged; exit 1 naming the first bad or missing entry
-    Verify {
-        /// Checkpoints you kept (JSON from `GET /v1/audit/checkpoint` or the server's
-        /// log, one or more): the log must reach each one's `seq` with its `hash`
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
-        /// The server's checkpoint public key (hex): each checkpoint must be signed
-        /// by it. Without it a signature is checked against the key the checkpoint
-        /// names, which shows only that it was not altered since it was signed
-        #[arg(long, value_name = "HEX", requires = "checkpoint")]
-        public_key: Option<String>,
-    },
-    /// Accept that the newest entries were lost (the store was damaged and they
-    /// cannot be restored from a backup): record the loss as an `audit.gap` entry so
-    /// the server can start again without reusing their numbers
-    RecordGap,
-    /// Print every entry as NDJSON
-    Export,
-    /// Remove the content of decisions older than N days, keeping the chain
-    /// verifiable (what `audit.retention_days` does in a running server)
-    Purge {
-        #[arg(long, value_name = "DAYS")]
-        older_than_days: u32,
-    },
-    /// Print entries, newest first
-    Show {
-        #[arg(long)]
-        student: Option<String>,
-        #[arg(long)]
-        rule: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
     },
 }
 
@@ -204,7 +173,8 @@ fn run() -> anyhow::Result<ExitCode> {
             }
             cli::serve::run(s)?
         }
-        Command::Audit { action, data } => audit(action, &data)?,
+        Command::Audit { action, data } => cli::audit::run(action, &data)?,
+        Command::Caseload { action, data } => cli::caseload::run(action, &data)?,
         Command::Import {
             config,
             data,
@@ -226,21 +196,4 @@ fn run() -> anyhow::Result<ExitCode> {
             action: KeysAction::Checkpoint { out },
         } => cli::keys::checkpoint(&out)?,
     })
-}
-
-fn audit(action: AuditAction, data: &Path) -> Result<ExitCode, cli::CliError> {
-    match action {
-        AuditAction::Verify {
-            checkpoint,
-            public_key,
-        } => cli::audit::verify(data, checkpoint.as_deref(), public_key.as_deref()),
-        AuditAction::RecordGap => cli::audit::record_gap(data),
-        AuditAction::Export => cli::audit::export(data),
-        AuditAction::Purge { older_than_days } => cli::audit::purge(data, older_than_days),
-        AuditAction::Show {
-            student,
-            rule,
-            limit,
-        } => cli::audit::show(data, student, rule, limit),
-    }
 }

@@ -31,6 +31,9 @@ pub enum AppError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The caseload index could not be read or written.
+    #[error(transparent)]
+    Caseload(crate::caseload::CaseloadError),
     #[error(transparent)]
     Read(#[from] ReadError),
     /// Writing an answer (the command line's output) failed.

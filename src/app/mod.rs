@@ -11,6 +11,7 @@
 //! | import NDJSON records as snapshots (route and `intervene import`) | [`import`] |
 //! | check, preview, publish, reload, roll back a rule set | [`publish`] |
 //! | read a student's records or the log, with the entry recording the read | [`reads`] |
+//! | read the caseload, its summary, rosters and review queue; review a flag | [`caseload`] |
 //!
 //! [`ndjson::drive`] is the one loop over NDJSON input, read by
 //! [`crate::ndjson`]'s bounded line reader. CPU work (evaluation, compiling a rule
@@ -20,6 +21,7 @@
 //! envelope ([`ingest::event`]).
 
 pub mod batch;
+pub mod caseload;
 mod error;
 pub mod evaluate;
 pub mod import;
@@ -46,6 +48,9 @@ pub struct Service {
     pub evaluator: Arc<Evaluator>,
     pub store: Store,
     pub students: Students,
+    /// Every student's latest decision and its flags' reviews (kept by the audit
+    /// writer: see [`crate::caseload::attach`]).
+    pub caseload: crate::caseload::Index,
     pub settings: Settings,
 }
 
@@ -81,6 +86,7 @@ pub fn open_store(
             observer,
             checkpoints,
             mode: crate::audit::OpenMode::Serve,
+            follow: Some(crate::caseload::attach()),
         },
     )?)
 }

@@ -155,15 +155,22 @@ pub(super) fn unindex(trees: &Trees, e: &Entry) -> Result<(), AuditError> {
 }
 
 /// Write `new` as the entry after `head`, with its index keys (not flushed).
-pub(super) fn write_one(trees: &Trees, head: &Head, new: NewEntry) -> Result<Appended, AuditError> {
+pub(super) fn write_one(
+    trees: &Trees,
+    head: &Head,
+    new: &NewEntry,
+) -> Result<Appended, AuditError> {
     let seq = head.0 + 1;
-    let (bytes, hash) = encode(seq, &now(), &new, &head.1);
+    let at = now();
+    let (bytes, hash) = encode(seq, &at, new, &head.1);
     trees.log.insert(seq.to_be_bytes(), bytes)?;
     index(trees, seq, new.student_id.as_deref(), &new.rule_ids)?;
     Ok(Appended {
         seq,
+        at,
         prev_hash: head.1.clone(),
         hash,
+        superseded: false,
     })
 }
 

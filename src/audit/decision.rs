@@ -51,6 +51,12 @@ impl std::io::Write for HashWriter {
 #[derive(Serialize)]
 struct DecisionPayload<'a> {
     student_id: &'a str,
+    /// Where the student is placed, for the caseload's school and grade filters:
+    /// kept unless the privacy policy masks or hashes the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    school_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grade_level: Option<i64>,
     decision_id: &'a str,
     ruleset_version: &'a str,
     rule_ids: &'a [String],
@@ -105,8 +111,17 @@ pub fn decision_entry_with_json(
     request_id: &str,
 ) -> NewEntry {
     let rule_ids: Vec<String> = d.flags.iter().map(|f| f.rule_id.clone()).collect();
+    let kept = |field: &str| {
+        rules
+            .privacy
+            .fields()
+            .get(field)
+            .is_none_or(|a| *a == crate::record::privacy::Action::Keep)
+    };
     let payload = DecisionPayload {
         student_id: &d.student_id,
+        school_id: record.school_id.as_deref().filter(|_| kept("school_id")),
+        grade_level: record.grade_level.filter(|_| kept("grade_level")),
         decision_id: &d.decision_id,
         ruleset_version: &d.ruleset_version,
         rule_ids: &rule_ids,

@@ -65,8 +65,14 @@ pub struct Companion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     pub seq: u64,
+    /// When it was written (`Entry::at`).
+    pub at: String,
     pub prev_hash: String,
     pub hash: String,
+    /// A follower kept beside the log (the caseload) found the entry out of date:
+    /// it is in the log and changed nothing there (a review of a decision that is
+    /// no longer the student's latest). See `follow`.
+    pub superseded: bool,
 }
 
 /// An entry to append; the store assigns `seq`, `at` and the hashes.

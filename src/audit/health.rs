@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub(super) struct Health {
     damaged: AtomicBool,
     reason: Mutex<Option<String>>,
+    /// Why the follower kept beside the log (the caseload) stopped following it.
+    lagging: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -30,6 +32,20 @@ impl Health {
             *r = Some(reason);
         }
         self.damaged.store(true, Ordering::Release);
+    }
+
+    /// Record that the follower stopped following the log (the first reason is kept).
+    pub(super) fn mark_lagging(&self, reason: String) {
+        if let Ok(mut r) = self.lagging.lock()
+            && r.is_none()
+        {
+            *r = Some(reason);
+        }
+    }
+
+    /// Why the follower is behind the log, if it is.
+    pub(super) fn lagging(&self) -> Option<String> {
+        self.lagging.lock().ok().and_then(|r| r.clone())
     }
 
     /// Why the store is damaged, if it is.

@@ -53,6 +53,11 @@ pub enum EntryKind {
     RulesetRolledBack,
     /// A rule set change was refused (`ruleset.rejected`).
     RulesetRejected,
+    /// A person's review of a decision's flags (`decision.reviewed`).
+    DecisionReviewed,
+    /// A read of the caseload: its filter and the students on the page
+    /// (`caseload.read`).
+    CaseloadRead,
     /// A kind this version does not write, read back as stored.
     Other(OtherKind),
 }
@@ -70,7 +75,7 @@ impl OtherKind {
 
 /// Every kind this version writes (a new variant goes here too, or its name would
 /// read back as `Other`; the tests check each one's name round-trips).
-const KNOWN: [EntryKind; 17] = [
+const KNOWN: [EntryKind; 19] = [
     EntryKind::Decision,
     EntryKind::StudentAccessed,
     EntryKind::StudentWithdrawn,
@@ -88,6 +93,8 @@ const KNOWN: [EntryKind; 17] = [
     EntryKind::RulesetPublished,
     EntryKind::RulesetRolledBack,
     EntryKind::RulesetRejected,
+    EntryKind::DecisionReviewed,
+    EntryKind::CaseloadRead,
 ];
 
 impl EntryKind {
@@ -111,6 +118,8 @@ impl EntryKind {
             EntryKind::RulesetPublished => "ruleset.published",
             EntryKind::RulesetRolledBack => "ruleset.rolled_back",
             EntryKind::RulesetRejected => "ruleset.rejected",
+            EntryKind::DecisionReviewed => "decision.reviewed",
+            EntryKind::CaseloadRead => "caseload.read",
             EntryKind::Other(other) => other.as_str(),
         }
     }

@@ -41,6 +41,7 @@ pub mod checkpoint;
 mod decision;
 mod entry;
 mod error;
+pub mod follow;
 mod health;
 mod holds;
 mod kind;
@@ -173,6 +174,12 @@ impl Store {
         self.inner.health.problem()
     }
 
+    /// Why the state kept beside the log (the caseload index) stopped following it,
+    /// if it did: it is then behind the log until the server restarts and rebuilds it.
+    pub fn follower_lagging(&self) -> Option<String> {
+        self.inner.health.lagging()
+    }
+
     /// Record that the store is damaged (for modules that keep their own trees in
     /// the same sled database and see a sled error there).
     pub fn report_damage(&self, problem: impl Into<String>) {
@@ -288,20 +295,7 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
-        self.reading(|| {
-            let mut out = Vec::new();
-            for item in self
-                .inner
-                .trees
-                .log
-                .range((after + 1).to_be_bytes()..)
-                .take(limit)
-            {
-                let (k, v) = item?;
-                out.push((key_seq(&k), v));
-            }
-            Ok(out)
-        })
+        self.reading(|| follow::raw_after(&self.inner.trees.log, after, limit))
     }
 
     /// Entries matching `q`, newest first.
@@ -415,9 +409,15 @@ impl Store {
         f: impl FnOnce(&sled::Tree) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, AuditError> {
         let meta = self.inner.trees.meta.clone();
-        tokio::task::spawn_blocking(move || f(&meta))
+        crate::blocking::run(move || f(&meta))
             .await
             .map_err(|e| AuditError::Io(std::io::Error::other(e)))?
+    }
+}
+
+impl follow::ReadLog for Store {
+    fn raw_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
+        Store::raw_after(self, after, limit)
     }
 }
 

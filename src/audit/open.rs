@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::chain::{self, Gap, Trees};
 use super::checkpoint::{self, Checkpoint};
 use super::error::AuditError;
+use super::follow::{Attach, LogView};
 use super::health::{self, Health, Identity};
 use super::tail;
 use super::writer::{self, FlushObserver};
@@ -29,6 +30,9 @@ pub enum OpenMode {
 #[derive(Default)]
 pub struct Options {
     pub observer: Option<FlushObserver>,
+    /// State to keep current beside the log (the caseload index), attached after
+    /// recovery and before the writer starts.
+    pub follow: Option<Attach>,
     pub checkpoints: checkpoint::Policy,
     pub mode: OpenMode,
 }
@@ -83,7 +87,20 @@ pub(super) fn open(db: sled::Db, dir: &Path, options: Options) -> Result<Opened,
         // The startup checkpoint (also brings `audit.head` up to date).
         guards.checkpoint(&head).map_err(AuditError::Damaged)?;
     }
-    let writer = writer::Handle::start(trees.clone(), head, options.observer, guards);
+    let follower = match options.follow {
+        Some(attach) => Some(
+            attach(
+                &LogView {
+                    db: trees.db.clone(),
+                    log: trees.log.clone(),
+                },
+                head.0,
+            )
+            .map_err(AuditError::Damaged)?,
+        ),
+        None => None,
+    };
+    let writer = writer::Handle::start(trees.clone(), head, options.observer, guards, follower);
     Ok(Opened {
         trees,
         writer,

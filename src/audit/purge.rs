@@ -76,17 +76,21 @@ impl Plan {
 }
 
 /// Carry out `plan` (fresh or resumed): tombstones, then the purge entry.
-pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appended, AuditError> {
+pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Executed, AuditError> {
     let plan_bytes =
         serde_json::to_vec(plan).map_err(|e| AuditError::unreadable(plan.purge_seq, e))?;
     trees.meta.insert(PENDING, plan_bytes)?;
     let mut digest = Sha256::new();
     let mut removed = Vec::with_capacity(plan.seqs.len());
+    let mut decisions = Vec::new();
     for &seq in &plan.seqs {
         // A hold placed after the candidates were chosen still wins.
-        if let Some(hash) = tombstone(trees, seq, plan.purge_seq)? {
-            digest.update(hash.as_bytes());
+        if let Some(gone) = tombstone(trees, seq, plan.purge_seq)? {
+            digest.update(gone.hash.as_bytes());
             removed.push(seq);
+            if let Some(student) = gone.decision_of {
+                decisions.push((student, seq));
+            }
         }
     }
     let (first, last) = (removed.first(), removed.last());
@@ -102,15 +106,33 @@ pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Appende
             "digest": hex::encode(digest.finalize()),
         }),
     );
-    let appended = write_one(trees, head, entry)?;
+    let appended = write_one(trees, head, &entry)?;
     trees.meta.remove(PENDING)?;
-    Ok(appended)
+    Ok(Executed {
+        appended,
+        decisions,
+    })
 }
 
-/// Replace entry `seq` by its tombstone and drop its index keys; returns its hash,
-/// or `None` when its student is under a legal hold (the entry is kept).
-/// Idempotent: an entry already tombstoned by `purge_seq` is left as it is.
-fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, AuditError> {
+/// What a purge did: its own entry, and the decisions it removed (student, seq),
+/// for the followers kept beside the log.
+pub(super) struct Executed {
+    pub appended: Appended,
+    pub decisions: Vec<(String, u64)>,
+}
+
+/// An entry a purge tombstoned.
+struct Gone {
+    hash: String,
+    /// The student, when the entry was a decision.
+    decision_of: Option<String>,
+}
+
+/// Replace entry `seq` by its tombstone and drop its index keys; returns its hash
+/// (and its student when it was a decision), or `None` when its student is under a
+/// legal hold (the entry is kept). Idempotent: an entry already tombstoned by
+/// `purge_seq` is left as it is (its student is no longer known).
+fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<Gone>, AuditError> {
     let bytes = trees
         .log
         .get(seq.to_be_bytes())?
@@ -121,7 +143,10 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, 
     let e = decode(seq, &bytes)?;
     if let Some(by) = e.purged_by {
         if by == purge_seq {
-            return Ok(Some(e.hash));
+            return Ok(Some(Gone {
+                hash: e.hash,
+                decision_of: None,
+            }));
         }
         return Err(AuditError::Corrupt {
             seq,
@@ -137,7 +162,13 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<String>, 
     trees
         .log
         .insert(seq.to_be_bytes(), chain::encode_tombstone(&e, purge_seq))?;
-    Ok(Some(e.hash))
+    let decision_of = (e.kind == EntryKind::Decision)
+        .then(|| e.student_id().map(str::to_string))
+        .flatten();
+    Ok(Some(Gone {
+        hash: e.hash,
+        decision_of,
+    }))
 }
 
 /// Finish a purge a crash interrupted. Runs before the writer starts; returns the
@@ -170,7 +201,7 @@ pub(super) fn resume(trees: &Trees, head: &Head) -> Result<Option<Head>, AuditEr
         entries = plan.seqs.len(),
         "finishing a purge that was interrupted"
     );
-    let appended = execute(trees, head, &plan)?;
+    let appended = execute(trees, head, &plan)?.appended;
     trees.meta.insert(INDEXED, &appended.seq.to_be_bytes())?;
     Ok(Some((appended.seq, appended.hash)))
 }

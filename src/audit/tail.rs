@@ -115,7 +115,7 @@ fn record_gap(
             "why": "the store lost entries it had acknowledged (damaged or cut off); the loss was accepted and recorded",
         }),
     );
-    let appended = write_one(trees, &(p.seq, p.hash.clone()), entry)?;
+    let appended = write_one(trees, &(p.seq, p.hash.clone()), &entry)?;
     trees.meta.insert(INDEXED, &appended.seq.to_be_bytes())?;
     trees.db.flush()?;
     tracing::warn!(

@@ -16,6 +16,7 @@ use super::chain::{Head, INDEXED, Trees, write_one};
 use super::checkpoint::{self, Checkpoint, HEAD_FILE};
 use super::entry::{Appended, Companion, NewEntry};
 use super::error::AuditError;
+use super::follow::{Follower, Written as FollowedEntry};
 use super::health::{Health, Identity, no_panic};
 use super::purge::{self, Plan, PurgeRequest};
 
@@ -52,11 +53,15 @@ impl Handle {
         head: Head,
         observer: Option<FlushObserver>,
         guards: Guards,
+        follower: Option<Box<dyn Follower>>,
     ) -> Handle {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || run(trees, head, rx, observer, guards))
+            .spawn(move || {
+                let mut follower = Following(follower, guards.health.clone());
+                run(trees, head, rx, observer, guards, &mut follower)
+            })
             .ok();
         Handle {
             tx: Mutex::new(Some(tx)),
@@ -203,6 +208,7 @@ fn run(
     rx: mpsc::Receiver<Msg>,
     observer: Option<FlushObserver>,
     mut guards: Guards,
+    follower: &mut Following,
 ) {
     let mut broken = false;
     let tick = guards.policy.every.min(IDLE_TICK);
@@ -236,7 +242,7 @@ fn run(
         }
         let started = Instant::now();
         let outcome = no_panic("writing the audit log", || {
-            commit(&trees, &mut head, batch, &mut broken)
+            commit(&trees, &mut head, batch, &mut broken, follower)
         });
         let (written, mut failure) = match outcome {
             Ok(done) => done,
@@ -295,6 +301,7 @@ fn commit(
     head: &mut Head,
     batch: Vec<Msg>,
     broken: &mut bool,
+    follower: &mut Following,
 ) -> (Written, Option<String>) {
     let mut written = Vec::with_capacity(batch.len());
     for msg in batch {
@@ -306,10 +313,11 @@ fn commit(
             continue;
         }
         let (result, reply) = match msg {
-            Msg::Append(new, companions, reply) => match write_one(trees, head, new) {
-                Ok(entry) => {
+            Msg::Append(new, companions, reply) => match write_one(trees, head, &new) {
+                Ok(mut entry) => {
                     // The entry is in the log whatever happens to its companions.
                     *head = (entry.seq, entry.hash.clone());
+                    entry.superseded = follower.entry(&new, &entry);
                     (write_companions(&companions).map(|()| entry), reply)
                 }
                 Err(e) => (Err(e), reply),
@@ -317,11 +325,14 @@ fn commit(
             Msg::Purge(request, reply) => {
                 let plan = Plan::new(request, head);
                 let result = purge::execute(trees, head, &plan);
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
-                    *broken = true;
+                match &result {
+                    Ok(done) => follower.purged(&done.decisions),
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit purge failed; the audit log stops taking entries until the server restarts and finishes it");
+                        *broken = true;
+                    }
                 }
-                (result, reply)
+                (result.map(|done| done.appended), reply)
             }
         };
         match result {
@@ -334,6 +345,7 @@ fn commit(
             }
         }
     }
+    follower.applied(head.0);
     let flushed = trees
         .meta
         .insert(INDEXED, &head.0.to_be_bytes())
@@ -359,4 +371,55 @@ fn flush(trees: &Trees) -> Result<(), AuditError> {
         f.sync_data()?;
     }
     Ok(())
+}
+
+/// The follower kept beside the log, if any (see `follow`). After its first error
+/// it is dropped: it then reads as behind the log, and catches up when the store
+/// next opens. The log itself is not affected.
+pub(super) struct Following(Option<Box<dyn Follower>>, Arc<Health>);
+
+impl Following {
+    fn failed(&mut self, what: &str, seq: u64, e: String) {
+        tracing::error!(seq, error = %e, "{what}: the caseload index stops following the audit log until the server restarts and rebuilds it");
+        self.1.mark_lagging(format!("{what} (entry {seq}): {e}"));
+        self.0 = None;
+    }
+
+    /// Tell the follower about a written entry; whether it found it superseded.
+    fn entry(&mut self, new: &NewEntry, appended: &Appended) -> bool {
+        let Some(f) = self.0.as_mut() else {
+            return false;
+        };
+        let written = FollowedEntry {
+            seq: appended.seq,
+            kind: &new.kind,
+            at: &appended.at,
+            hash: &appended.hash,
+            payload: &new.payload,
+        };
+        match f.entry(&written) {
+            Ok(superseded) => superseded,
+            Err(e) => {
+                self.failed("following an entry", appended.seq, e);
+                false
+            }
+        }
+    }
+
+    fn purged(&mut self, decisions: &[(String, u64)]) {
+        for (student, seq) in decisions {
+            let Some(f) = self.0.as_mut() else { return };
+            if let Err(e) = f.purged(student, *seq) {
+                self.failed("following a purge", *seq, e);
+            }
+        }
+    }
+
+    fn applied(&mut self, seq: u64) {
+        if let Some(f) = self.0.as_mut()
+            && let Err(e) = f.applied(seq)
+        {
+            self.failed("recording what the caseload reflects", seq, e);
+        }
+    }
 }

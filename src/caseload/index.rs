@@ -34,6 +34,7 @@ use super::carry::carry_forward;
 use super::entry::CaseEntry;
 use super::error::CaseloadError;
 use super::review::{self, LoggedReview, ReviewPayload};
+use crate::audit::follow::{Attach, Follower, LogView, ReadLog, Written};
 use crate::audit::{Entry, Store};
 
 /// The tree's name; part of the on-disk format.
@@ -330,7 +331,7 @@ struct LogLine<'a> {
 /// Rebuild the tree from scratch from the whole audit log, in `seq` order. Run it
 /// when nothing else writes the index (at startup before serving, or from the CLI
 /// with the server stopped); the index reads as stale until it finishes.
-pub fn rebuild(index: &Index, store: &Store) -> Result<Rebuilt, CaseloadError> {
+pub fn rebuild(index: &Index, store: &impl ReadLog) -> Result<Rebuilt, CaseloadError> {
     index.tree.remove(META_APPLIED)?;
     index.tree.clear()?;
     let (mut after, mut read) = (0u64, 0u64);
@@ -368,10 +369,68 @@ pub fn rebuild(index: &Index, store: &Store) -> Result<Rebuilt, CaseloadError> {
 /// Rebuild the index when it is stale (missing, another format, or behind the
 /// log's head); `None` when it was current.
 pub fn ensure_current(index: &Index, store: &Store) -> Result<Option<Rebuilt>, CaseloadError> {
-    if index.is_stale(store.head_seq()?)? {
-        return rebuild(index, store).map(Some);
+    ensure_current_at(index, store, store.head_seq()?)
+}
+
+/// [`ensure_current`] against a log whose head is `head_seq`.
+fn ensure_current_at(
+    index: &Index,
+    log: &impl ReadLog,
+    head_seq: u64,
+) -> Result<Option<Rebuilt>, CaseloadError> {
+    if index.is_stale(head_seq)? {
+        return rebuild(index, log).map(Some);
     }
     Ok(None)
+}
+
+/// The caseload as a follower of the audit log (`audit::follow`): attached when
+/// the store opens, it first rebuilds the index if it is stale (after a crash, an
+/// upgrade, a deleted tree), then the writer thread applies every entry to it in
+/// the same durable write as the entry.
+pub fn attach() -> Attach {
+    Box::new(|log: &LogView, head: u64| {
+        let failed = |e: CaseloadError| format!("cannot bring the caseload index up to date: {e}");
+        let index = Index::open(log.db()).map_err(failed)?;
+        if let Some(r) = ensure_current_at(&index, log, head).map_err(failed)? {
+            tracing::info!(
+                entries_read = r.entries_read,
+                students = r.students,
+                applied_seq = r.applied_seq,
+                "caseload index rebuilt from the audit log"
+            );
+        }
+        Ok(Box::new(Following { index }) as Box<dyn Follower>)
+    })
+}
+
+/// The index as the writer thread keeps it.
+struct Following {
+    index: Index,
+}
+
+impl Follower for Following {
+    fn entry(&mut self, w: &Written<'_>) -> Result<bool, String> {
+        let change = Change::from_parts(w.seq, w.kind.as_str(), w.at, w.hash, w.payload)
+            .map_err(|e| e.to_string())?;
+        match change {
+            Some(c) => Ok(self.index.update(&c).map_err(|e| e.to_string())?.superseded),
+            None => Ok(false),
+        }
+    }
+
+    fn purged(&mut self, student_id: &str, seq: u64) -> Result<(), String> {
+        let change = Change::Purge {
+            student_id: student_id.to_string(),
+            decision_seq: seq,
+        };
+        self.index.update(&change).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn applied(&mut self, seq: u64) -> Result<(), String> {
+        self.index.mark_applied(seq).map_err(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub mod summary;
 
 pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
 pub use error::CaseloadError;
-pub use index::{Change, Index, Rebuilt, Updated, apply, ensure_current, rebuild};
+pub use index::{Change, Index, Rebuilt, Updated, apply, attach, ensure_current, rebuild};
 pub use params::ParamError;
 pub use query::{CaseloadQuery, Cursor, Filter, Page, Sort, page};
 pub use queue::{QueueItem, QueuePage, QueueQuery, queue};

@@ -342,7 +342,7 @@ impl ReviewPayload {
         // A struct of strings, numbers and dates always serializes.
         let payload = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         NewEntry::new(
-            crate::audit::EntryKind::parse(KIND),
+            crate::audit::EntryKind::DecisionReviewed,
             self.reviewer.clone(),
             request_id,
             payload,

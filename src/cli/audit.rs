@@ -2,11 +2,68 @@
 //! it, record a loss, export, purge, show.
 
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::CliError;
 use crate::audit::{Checkpoint, OpenMode, Options, Query, Store};
+
+/// `intervene audit` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Action {
+    /// Check the hash chain, and that the log reaches the last head the server
+    /// acknowledged; exit 1 naming the first bad or missing entry
+    Verify {
+        /// Checkpoints you kept (JSON from `GET /v1/audit/checkpoint` or the server's
+        /// log, one or more): the log must reach each one's `seq` with its `hash`
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The server's checkpoint public key (hex): each checkpoint must be signed
+        /// by it. Without it a signature is checked against the key the checkpoint
+        /// names, which shows only that it was not altered since it was signed
+        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        public_key: Option<String>,
+    },
+    /// Accept that the newest entries were lost (the store was damaged and they
+    /// cannot be restored from a backup): record the loss as an `audit.gap` entry so
+    /// the server can start again without reusing their numbers
+    RecordGap,
+    /// Print every entry as NDJSON
+    Export,
+    /// Remove the content of decisions older than N days, keeping the chain
+    /// verifiable (what `audit.retention_days` does in a running server)
+    Purge {
+        #[arg(long, value_name = "DAYS")]
+        older_than_days: u32,
+    },
+    /// Print entries, newest first
+    Show {
+        #[arg(long)]
+        student: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// Run `intervene audit <action>` on the store in `data`.
+pub fn run(action: Action, data: &Path) -> Result<ExitCode, CliError> {
+    match action {
+        Action::Verify {
+            checkpoint,
+            public_key,
+        } => verify(data, checkpoint.as_deref(), public_key.as_deref()),
+        Action::RecordGap => record_gap(data),
+        Action::Export => export(data),
+        Action::Purge { older_than_days } => purge(data, older_than_days),
+        Action::Show {
+            student,
+            rule,
+            limit,
+        } => show(data, student, rule, limit),
+    }
+}
 
 /// Open the store in `data` in `mode`, run `f` with it and buffered standard output,
 /// then flush and close it.

@@ -39,6 +39,7 @@ pub fn run(settings: Settings, format: &str, input: &str) -> Result<ExitCode, Cl
         evaluator,
         store: store.clone(),
         students,
+        caseload: crate::caseload::Index::open(store.db())?,
         settings,
     };
     let tty = io::stderr().is_terminal();

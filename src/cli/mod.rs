@@ -5,6 +5,7 @@
 //! [`crate::app`].
 
 pub mod audit;
+pub mod caseload;
 pub mod import;
 pub mod keys;
 pub mod rules;
@@ -64,6 +65,8 @@ pub enum CliError {
     Ingest(#[from] crate::students::IngestError),
     #[error(transparent)]
     App(#[from] crate::app::AppError),
+    #[error(transparent)]
+    Caseload(#[from] crate::caseload::CaseloadError),
 }
 
 /// The settings `serve` and `import` share: defaults, the file (`config`, or

@@ -63,9 +63,16 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::audit::holds,
         routes::audit::place_hold,
         routes::audit::lift_hold,
+        routes::caseload::caseload,
+        routes::caseload::summary,
+        routes::caseload::groups,
+        routes::caseload::queue,
+        routes::caseload::review,
     ),
     components(
         schemas(
+            crate::caseload::ReviewRequest,
+            crate::caseload::review::FlagRequest,
             Record,
             Attendance,
             Course,
@@ -151,6 +158,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         (name = "students", description = "Student snapshots, nightly imports and decision history"),
         (name = "rules", description = "The active rule set and its lifecycle: check, preview, publish, reload, roll back, versions (roles `counselor`, `auditor`, `admin`)"),
         (name = "audit", description = "The hash-chained audit log: query, export, verify (role `auditor`)"),
+        (name = "caseload", description = "Every student's latest decision, its summary against the MTSS reference, rosters, the review queue, and a person's review of each flag (roles `counselor`, `auditor`)"),
     )
 )]
 pub struct ApiDoc;

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 use actix_web::http::Method;
@@ -28,7 +28,14 @@ pub struct Metrics {
     rule_errors: IntCounterVec,
     flush_seconds: Histogram,
     batch_size: Histogram,
+    flag_reviews: IntCounterVec,
+    tier_share: GaugeVec,
+    /// When the share gauges were last computed (they scan the caseload).
+    shares_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// How long the share gauges are kept before a scrape recomputes them.
+pub const SHARES_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -125,8 +132,34 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let flag_reviews = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "intervene_flag_reviews_total",
+                    "Flag reviews by rule and action (confirm, dismiss, defer)",
+                ),
+                &["rule", "action"],
+            )
+            .expect("valid metric"),
+        );
+        let tier_share = register(
+            &r,
+            GaugeVec::new(
+                Opts::new(
+                    "intervene_caseload_tier_share",
+                    "Share of a school's students in the caseload at a tier (2 or 3), overall \
+                     (domain=\"all\") and per domain",
+                ),
+                &["school", "domain", "tier"],
+            )
+            .expect("valid metric"),
+        );
         Metrics {
             registry: r,
+            flag_reviews,
+            tier_share,
+            shares_at: Arc::new(std::sync::Mutex::new(None)),
             requests,
             latency,
             decisions,
@@ -157,6 +190,45 @@ impl Metrics {
             self.rule_errors
                 .with_label_values(&[e.rule_id.as_str()])
                 .inc();
+        }
+    }
+
+    /// Count one flag's review.
+    pub fn flag_reviewed(&self, rule: &str, action: &str) {
+        self.flag_reviews.with_label_values(&[rule, action]).inc();
+    }
+
+    /// Whether the share gauges are due to be recomputed (and if so, take the turn).
+    pub fn shares_due(&self) -> bool {
+        let Ok(mut at) = self.shares_at.lock() else {
+            return false;
+        };
+        if at.is_some_and(|t| t.elapsed() < SHARES_EVERY) {
+            return false;
+        }
+        *at = Some(std::time::Instant::now());
+        true
+    }
+
+    /// Set the share gauges from the caseload summary of each school.
+    pub fn set_shares(
+        &self,
+        by_school: &std::collections::BTreeMap<String, crate::caseload::Summary>,
+    ) {
+        self.tier_share.reset();
+        for (school, s) in by_school {
+            let set = |domain: &str, t2: f64, t3: f64| {
+                self.tier_share
+                    .with_label_values(&[school.as_str(), domain, "2"])
+                    .set(t2);
+                self.tier_share
+                    .with_label_values(&[school.as_str(), domain, "3"])
+                    .set(t3);
+            };
+            set("all", s.overall.tier2_share, s.overall.tier3_share);
+            for (d, c) in &s.by_domain {
+                set(d.as_str(), c.tier2_share, c.tier3_share);
+            }
         }
     }
 

@@ -247,6 +247,9 @@ impl Application {
             tracing::warn!(variable = %settings.webhook.secret_env, "no webhook secret set; POST /v1/webhooks/sis answers 503 until it is");
         }
         let students = Students::open(&store)?;
+        let caseload = crate::caseload::Index::open(store.db()).map_err(|e| {
+            crate::audit::AuditError::Damaged(format!("cannot open the caseload index: {e}"))
+        })?;
         let evaluator = Arc::new(Evaluator::new());
         let registry = Arc::new(Registry::start(
             rules,
@@ -293,6 +296,7 @@ impl Application {
                 evaluator,
                 store,
                 students,
+                caseload,
                 settings,
             },
             metrics,
@@ -372,7 +376,7 @@ impl Application {
 /// and close the audit log: the writer flushes everything queued, then stops.
 async fn close(state: web::Data<AppState>) {
     state.record_suppressed_denials(true).await;
-    let _ = web::block(move || {
+    let _ = crate::blocking::run(move || {
         if let Ok(mut r) = state._retention.lock() {
             r.take();
         }

@@ -6,7 +6,7 @@
 //! sandbox's limits, and the whole preview has a deadline ([`PREVIEW_BOUND`] by
 //! default); past it, the students not yet compared are left out and the report says
 //! the preview was cut short. It is CPU work: call it off the async workers
-//! (`web::block`), as the HTTP handler does.
+//! (`crate::blocking::run`), as the application layer does.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

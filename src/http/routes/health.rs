@@ -34,7 +34,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let rules = state.registry.active();
     let store = state.store.clone();
-    let head = web::block(move || (store.head_seq(), store.problem())).await;
+    let head = crate::blocking::run(move || (store.head_seq(), store.problem())).await;
     match head {
         Ok((_, Some(problem))) => HttpResponse::ServiceUnavailable()
             .content_type("application/problem+json")
@@ -63,6 +63,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         content_type = "text/plain; version=0.0.4"))
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // The share gauges scan the caseload: at most once a minute.
+    if state.metrics.shares_due() {
+        match crate::app::caseload::summary_by_school(&state).await {
+            Ok(by_school) => state.metrics.set_shares(&by_school),
+            Err(e) => tracing::warn!(error = %e, "cannot compute the caseload share gauges"),
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -4,6 +4,7 @@
 //! OpenAPI document's security requirements and by the role test.
 
 pub(super) mod audit;
+pub(super) mod caseload;
 pub(super) mod evaluate;
 pub(super) mod health;
 pub(super) mod lifecycle;
@@ -63,6 +64,11 @@ route_table! {
     GET "/v1/students/{id}" [Counselor] => students::snapshot,
     GET "/v1/students/{id}/decisions" [Counselor, Auditor] => students::decisions,
     GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
+    POST "/v1/students/{id}/reviews" [Counselor] => caseload::review,
+    GET "/v1/caseload" [Counselor, Auditor] => caseload::caseload,
+    GET "/v1/caseload/summary" [Counselor, Auditor] => caseload::summary,
+    GET "/v1/groups" [Counselor] => caseload::groups,
+    GET "/v1/reviews/queue" [Counselor] => caseload::queue,
     GET "/v1/rules" [Counselor, Auditor] => rules::active,
     POST "/v1/rules/check" [Counselor] => lifecycle::check,
     POST "/v1/rules/preview" [Counselor] => lifecycle::preview,

@@ -1,0 +1,290 @@
+//! The team's loop, part 1: the caseload, its summary, rosters and review queue,
+//! and a person's review of a decision's flags.
+//!
+//! Every read that names students (a caseload page, rosters, the queue) appends a
+//! `caseload.read` entry with the filter and the students it answered with, durable
+//! before the answer (FERPA: who saw which students). The summary is counts only and
+//! is not recorded. A review appends `decision.reviewed`; the caseload index takes
+//! it in the same durable write (`caseload::attach`), and the append says whether it
+//! was superseded by a newer decision.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::{AppError, Caller, Service};
+use crate::audit::{EntryKind, NewEntry};
+use crate::caseload::{
+    self, CaseEntry, CaseloadError, CaseloadQuery, Filter, GroupsQuery, ParamError, QueueQuery,
+    Reference, ReviewError, ReviewRequest, Summary,
+};
+use crate::record::StudentId;
+
+/// How a list is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// For a spreadsheet (formula-like cells are quoted as text).
+    Csv,
+}
+
+/// An answer body and the number of students it names.
+pub struct Listing {
+    pub body: Vec<u8>,
+    pub students: usize,
+}
+
+impl From<CaseloadError> for AppError {
+    fn from(e: CaseloadError) -> Self {
+        AppError::Caseload(e)
+    }
+}
+
+impl From<ParamError> for AppError {
+    fn from(e: ParamError) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
+/// Today, as reviews' `until` and the queue count days (UTC).
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// The index may be read: refused while it is behind the log (its follower failed
+/// and the server has not been restarted to rebuild it).
+fn current(svc: &Service) -> Result<(), AppError> {
+    match svc.store.follower_lagging() {
+        Some(why) => Err(AppError::Unavailable(format!(
+            "the caseload is behind the audit log ({why}); restart the server to rebuild it"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A caseload entry as answered: the entry, and each flag's review state today.
+pub fn entry_json(e: &CaseEntry, today: NaiveDate) -> Value {
+    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+    if let Some(flags) = v.get_mut("flags").and_then(Value::as_array_mut) {
+        for (f, entry) in flags.iter_mut().zip(&e.flags) {
+            f["review_state"] = json!(entry.state_on(today).as_str());
+        }
+    }
+    v
+}
+
+/// Record that `by` read the caseload: the filter as asked and the students
+/// answered, in order.
+async fn record_read(
+    svc: &Service,
+    by: Caller<'_>,
+    read: &str,
+    filter: &str,
+    students: Vec<String>,
+) -> Result<(), AppError> {
+    let payload = json!({"read": read, "filter": filter, "students": students});
+    svc.store
+        .append(NewEntry::new(
+            EntryKind::CaseloadRead,
+            by.actor,
+            by.request_id,
+            payload,
+        ))
+        .await?;
+    Ok(())
+}
+
+/// `GET /v1/caseload`: one page, as JSON or CSV. `raw` is the query string as
+/// sent (recorded as the filter).
+pub async fn page(
+    svc: &Service,
+    by: Caller<'_>,
+    pairs: Vec<(String, String)>,
+    raw: &str,
+    format: Format,
+) -> Result<Listing, AppError> {
+    current(svc)?;
+    let query = CaseloadQuery::parse(pairs)?;
+    let index = svc.caseload.clone();
+    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
+        let today = today();
+        let page = caseload::page(&index, &query, today)?;
+        let students: Vec<String> = caseload::query::students_on(&page)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let body = match format {
+            Format::Csv => {
+                caseload::csv::write_caseload(Vec::new(), page.entries.into_iter().map(Ok), today)?
+            }
+            Format::Json => {
+                let items: Vec<Value> = page.entries.iter().map(|e| entry_json(e, today)).collect();
+                serde_json::to_vec(&json!({"students": items, "next_cursor": page.next_cursor}))?
+            }
+        };
+        Ok((body, students))
+    })
+    .await??;
+    let n = students.len();
+    record_read(svc, by, "caseload", raw, students).await?;
+    Ok(Listing { body, students: n })
+}
+
+/// `GET /v1/caseload/summary`: counts only (not a read of any one student).
+pub async fn summary(svc: &Service, pairs: Vec<(String, String)>) -> Result<Summary, AppError> {
+    current(svc)?;
+    let filter = Filter::parse(pairs)?;
+    let reference = Reference::from_rules(&svc.registry.active());
+    let index = svc.caseload.clone();
+    Ok(crate::blocking::run(move || {
+        caseload::summarize(index.entries(), &filter, today(), reference)
+    })
+    .await??)
+}
+
+/// The summary of every school (the metrics' share gauges).
+pub async fn summary_by_school(
+    svc: &Service,
+) -> Result<std::collections::BTreeMap<String, Summary>, AppError> {
+    let reference = Reference::from_rules(&svc.registry.active());
+    let index = svc.caseload.clone();
+    Ok(
+        crate::blocking::run(move || caseload::summarize_by_school(index.entries(), reference))
+            .await??,
+    )
+}
+
+/// `GET /v1/groups`: rosters by intervention or rule.
+pub async fn groups(
+    svc: &Service,
+    by: Caller<'_>,
+    pairs: Vec<(String, String)>,
+    raw: &str,
+    format: Format,
+) -> Result<Listing, AppError> {
+    current(svc)?;
+    let query = GroupsQuery::parse(pairs)?;
+    let index = svc.caseload.clone();
+    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
+        let groups = caseload::groups(index.entries(), &query, today())?;
+        let mut students: Vec<String> = groups
+            .iter()
+            .flat_map(|g| g.students.iter().map(|m| m.student_id.clone()))
+            .collect();
+        students.sort();
+        students.dedup();
+        let body = match format {
+            Format::Csv => caseload::csv::write_groups(Vec::new(), &groups)?,
+            Format::Json => serde_json::to_vec(&json!({"groups": groups}))?,
+        };
+        Ok((body, students))
+    })
+    .await??;
+    let n = students.len();
+    record_read(svc, by, "groups", raw, students).await?;
+    Ok(Listing { body, students: n })
+}
+
+/// `GET /v1/reviews/queue`: unreviewed flags at `min_tier` and above, oldest first.
+pub async fn queue(
+    svc: &Service,
+    by: Caller<'_>,
+    pairs: Vec<(String, String)>,
+    raw: &str,
+    format: Format,
+) -> Result<Listing, AppError> {
+    current(svc)?;
+    let query = QueueQuery::parse(pairs)?;
+    let index = svc.caseload.clone();
+    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
+        let page = caseload::queue(&index, &query, today())?;
+        let mut students: Vec<String> = page.items.iter().map(|i| i.student_id.clone()).collect();
+        students.dedup();
+        let body = match format {
+            Format::Csv => caseload::csv::write_queue(Vec::new(), &page.items)?,
+            Format::Json => {
+                serde_json::to_vec(&json!({"items": page.items, "next_cursor": page.next_cursor}))?
+            }
+        };
+        Ok((body, students))
+    })
+    .await??;
+    let n = students.len();
+    record_read(svc, by, "queue", raw, students).await?;
+    Ok(Listing { body, students: n })
+}
+
+/// What a review came to.
+#[derive(Debug, serde::Serialize)]
+pub struct Reviewed {
+    /// The `decision.reviewed` entry.
+    pub seq: u64,
+    pub hash: String,
+    /// The decision is no longer the student's latest: the review is in the log
+    /// but did not change the caseload.
+    pub superseded: bool,
+    pub review: caseload::ReviewPayload,
+}
+
+/// Why a review was refused, for the caller to answer (404 or 422).
+pub enum ReviewRefused {
+    NotFound(String),
+    Invalid(String),
+    Failed(AppError),
+}
+
+impl<E: Into<AppError>> From<E> for ReviewRefused {
+    fn from(e: E) -> Self {
+        ReviewRefused::Failed(e.into())
+    }
+}
+
+/// `POST /v1/students/{id}/reviews`: check the review against the decision it names
+/// and append it.
+pub async fn review(
+    svc: &Service,
+    by: Caller<'_>,
+    student: &StudentId,
+    request: ReviewRequest,
+) -> Result<Reviewed, ReviewRefused> {
+    current(svc)?;
+    let (store, id, reviewer) = (svc.store.clone(), student.to_string(), by.actor.to_string());
+    let checked = crate::blocking::run(move || -> Result<_, AppError> {
+        let decision = store.get(request.decision_seq)?;
+        Ok(request.validate(&id, decision.as_ref(), &reviewer, today()))
+    })
+    .await??;
+    let payload = match checked {
+        Ok(p) => p,
+        Err(e @ ReviewError::Unreadable(_)) => {
+            return Err(ReviewRefused::Failed(AppError::Unavailable(e.to_string())));
+        }
+        Err(e) if e.is_not_found() => return Err(ReviewRefused::NotFound(e.to_string())),
+        Err(e) => return Err(ReviewRefused::Invalid(e.to_string())),
+    };
+    let appended = svc.store.append(payload.entry(by.request_id)).await?;
+    for f in &payload.flags {
+        tracing::info!(
+            student_id = %payload.student_id,
+            decision_seq = payload.decision_seq,
+            rule_id = %f.rule_id,
+            action = f.action.as_str(),
+            superseded = appended.superseded,
+            "flag reviewed"
+        );
+    }
+    Ok(Reviewed {
+        seq: appended.seq,
+        hash: appended.hash,
+        superseded: appended.superseded,
+        review: payload,
+    })
+}
+
+/// The caseload entry of a student (for showing review states beside a decision);
+/// `None` when not in the caseload or the index is behind the log.
+pub fn entry_of(svc: &Service, student: &str) -> Option<CaseEntry> {
+    if svc.store.follower_lagging().is_some() {
+        return None;
+    }
+    svc.caseload.get(student).ok().flatten()
+}

@@ -1,0 +1,309 @@
+//! The caseload, its summary, rosters, the review queue and reviews (see
+//! [`crate::app::caseload`]). Lists answer JSON, or CSV with `Accept: text/csv` or
+//! `?format=csv`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::students::{IN_PATH, student_id};
+use crate::app::caseload::{self as use_case, Format, Listing, ReviewRefused};
+use crate::caseload::ReviewRequest;
+use crate::http::auth::Actor;
+use crate::http::error::ApiError;
+use crate::http::openapi as doc;
+use crate::http::{AppState, request_id};
+
+/// Query pairs as sent, without `format`, and the format asked for (the `format`
+/// parameter wins over `Accept`).
+fn pairs_and_format(req: &HttpRequest) -> Result<(Vec<(String, String)>, Format), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))?;
+    let mut format = None;
+    let mut rest = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if k == "format" {
+            if format.is_some() {
+                return Err(ApiError::BadRequest("`format` is given twice".into()));
+            }
+            format = Some(match v.as_str() {
+                "json" => Format::Json,
+                "csv" => Format::Csv,
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "`format` must be one of json, csv".into(),
+                    ));
+                }
+            });
+        } else {
+            rest.push((k, v));
+        }
+    }
+    let accept_csv = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")));
+    let format = format.unwrap_or(if accept_csv {
+        Format::Csv
+    } else {
+        Format::Json
+    });
+    Ok((rest, format))
+}
+
+fn render(listing: Listing, format: Format, name: &str) -> HttpResponse {
+    match format {
+        Format::Json => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(listing.body),
+        Format::Csv => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ))
+            .body(listing.body),
+    }
+}
+
+/// Filters shared by the caseload, its summary and the queue (documentation only:
+/// the handlers read the query string themselves, so an unknown parameter is an
+/// error naming it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CaseloadParams {
+    /// School id.
+    school: Option<String>,
+    /// Grade level (-1 to 13).
+    grade: Option<i64>,
+    /// `attendance`, `academic`, `behavioral` or `social_emotional`: tier filters
+    /// then read that domain's tier, and alone it means "flagged in that domain".
+    domain: Option<String>,
+    /// Exactly this tier (0 to 3): the highest, or the domain's with `domain`.
+    tier: Option<u8>,
+    /// This tier or higher.
+    min_tier: Option<u8>,
+    /// Some flag of this rule id.
+    rule: Option<String>,
+    /// A recommended intervention id.
+    intervention: Option<String>,
+    /// Some flag in this review state today: `unreviewed`, `confirmed`,
+    /// `dismissed`, `deferred`.
+    review: Option<String>,
+    /// Student id prefix.
+    q: Option<String>,
+    /// `student` (default), `tier` (highest first), `evaluated_at` (oldest first).
+    sort: Option<String>,
+    /// From the previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<usize>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    format: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/caseload",
+    tag = "caseload",
+    operation_id = "caseload",
+    summary = "Students' latest decisions, filtered, sorted and paged",
+    description = "Each student's latest decision: school, grade, tier per domain, highest \
+tier, flags with their review state today, recommended interventions, decision `seq` and \
+`evaluated_at`. `sort=student` pages return every student present from the first page to the \
+last exactly once while decisions arrive; `sort=tier` and `sort=evaluated_at` return each at \
+most once (a student whose decision changed mid-walk shows on the next walk). As CSV, cells \
+that a spreadsheet would read as a formula are quoted as text. The read is audited \
+(`caseload.read`, with the filter and the students on the page).",
+    params(CaseloadParams),
+    responses(
+        (status = 200, description = "One page (`next_cursor` is null on the last)", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn caseload(
+    actor: Actor,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (pairs, format) = pairs_and_format(&req)?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let listing = use_case::page(&state, by, pairs, req.query_string(), format).await?;
+    Ok(render(listing, format, "caseload"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/caseload/summary",
+    tag = "caseload",
+    operation_id = "caseload_summary",
+    summary = "Students per tier per domain, against the MTSS reference shares",
+    description = "Counts only (not a read of any one student, so not audited): students per \
+tier overall and per domain, the share at tier 2 and tier 3 against the reference \
+(`params.tier2_share`, `params.tier3_share`; defaults 0.15 and 0.05), and students per rule and \
+per recommended intervention. Takes the caseload's filters (no `sort`, `cursor`, `limit`).",
+    params(CaseloadParams),
+    responses(
+        (status = 200, description = "The summary", body = Object),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn summary(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (pairs, _) = pairs_and_format(&req)?;
+    let s = use_case::summary(&state, pairs).await?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct GroupsParams {
+    /// `intervention` (default) or `rule`.
+    by: Option<String>,
+    school: Option<String>,
+    grade: Option<i64>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/groups",
+    tag = "caseload",
+    operation_id = "groups",
+    summary = "Rosters for flexible grouping, by intervention or by rule",
+    description = "Each group has its intervention (or rule), tier, domain, and its students with \
+the flags that put them there, highest tier first. Audited as `caseload.read`.",
+    params(GroupsParams),
+    responses(
+        (status = 200, description = "The groups", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn groups(
+    actor: Actor,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (pairs, format) = pairs_and_format(&req)?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let listing = use_case::groups(&state, by, pairs, req.query_string(), format).await?;
+    Ok(render(listing, format, "groups"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/reviews/queue",
+    tag = "caseload",
+    operation_id = "review_queue",
+    summary = "Flags nobody has reviewed yet, oldest first",
+    description = "Unreviewed flags (never reviewed, or their review's `until` has passed) at \
+`min_tier` (default 2) and above, oldest first (by when the flag started firing), with the \
+caseload's filters except `review` and `sort`. Audited as `caseload.read`.",
+    params(CaseloadParams),
+    responses(
+        (status = 200, description = "One page of the queue", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn queue(
+    actor: Actor,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (pairs, format) = pairs_and_format(&req)?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let listing = use_case::queue(&state, by, pairs, req.query_string(), format).await?;
+    Ok(render(listing, format, "review-queue"))
+}
+
+/// Largest review body, in bytes (64 flags with reasons fit many times over).
+const MAX_REVIEW_BYTES: usize = 256 * 1024;
+
+#[utoipa::path(
+    post,
+    path = "/v1/students/{id}/reviews",
+    tag = "caseload",
+    operation_id = "review_flags",
+    summary = "Confirm, dismiss or defer flags of a student's decision",
+    description = "Appends one `decision.reviewed` audit entry naming the decision's `seq` and \
+`hash`, the reviewer and each flag's action. A dismissal needs a `reason`; `until` \
+(`YYYY-MM-DD`, default 30 days on for dismiss and defer) is when the review stops holding. \
+The flags must be flags of that decision and the decision the student's (404 naming which is \
+wrong; 422 for a wrong flag or a missing reason). A review of a decision that is no longer the \
+student's latest is kept in the log and answered with `\"superseded\": true`; it does not \
+change the caseload. A later decision keeps a flag's review while the flag fires at the same \
+tier (or lower) and `until` has not passed.",
+    params(("id" = String, Path, description = "Student id")),
+    request_body(content = ReviewRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The review is in the log", body = Object),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn review(
+    actor: Actor,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let student = student_id(&id, IN_PATH)?;
+    crate::http::body::check_type(&req, &["application/json"])?;
+    let limit = MAX_REVIEW_BYTES.min(state.settings.max_body_bytes);
+    let text = crate::http::body::read_text(&req, payload, limit).await?;
+    let request: ReviewRequest = serde_json::from_str(&text).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "review: {}",
+            crate::record::without_position(&e.to_string())
+        ))
+    })?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    match use_case::review(&state, by, &student, request).await {
+        Ok(done) => {
+            for f in &done.review.flags {
+                state.metrics.flag_reviewed(&f.rule_id, f.action.as_str());
+            }
+            Ok(HttpResponse::Created().json(done))
+        }
+        Err(ReviewRefused::NotFound(m)) => Err(ApiError::NotFound(m)),
+        Err(ReviewRefused::Invalid(m)) => Err(ApiError::Unprocessable(m)),
+        Err(ReviewRefused::Failed(e)) => Err(e.into()),
+    }
+}
