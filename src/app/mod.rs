@@ -12,6 +12,7 @@
 //! | check, preview, publish, reload, roll back a rule set | [`publish`] |
 //! | read a student's records or the log, with the entry recording the read | [`reads`] |
 //! | read the caseload, its summary, rosters and review queue; review a flag | [`caseload`] |
+//! | the review state of a decision's flags, shown beside the decision | [`reviews`] |
 //!
 //! [`ndjson::drive`] is the one loop over NDJSON input, read by
 //! [`crate::ndjson`]'s bounded line reader. CPU work (evaluation, compiling a rule
@@ -29,6 +30,7 @@ pub mod ingest;
 pub mod ndjson;
 pub mod publish;
 pub mod reads;
+pub mod reviews;
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{AppError, Caller, Service};
+use super::{AppError, Caller, Service, reviews};
 use crate::audit::{Entry, EntryKind, NewEntry, Query, Store, VerifyReport};
 use crate::lifecycle::{Registry, ReplayReport};
 use crate::record::StudentId;
@@ -45,11 +45,13 @@ pub async fn record_read(
 
 /// The student's snapshot and latest decision, as answered.
 pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Value, AppError> {
-    let (store, students) = (svc.store.clone(), svc.students.clone());
-    let (id, snap, latest) = crate::blocking::run(move || -> Result<_, AppError> {
+    let (store, students, index) = (svc.store.clone(), svc.students.clone(), caseload_of(svc));
+    let (id, snap, latest, reviews) = crate::blocking::run(move || -> Result<_, AppError> {
         let snap = students.get(id.as_str())?;
         let latest = latest_decision(&store, &id)?;
-        Ok((id, snap, latest))
+        let seqs: Vec<u64> = latest.iter().map(|e| e.seq).collect();
+        let reviews = reviews::of_decisions(&store, index.as_ref(), id.as_str(), &seqs, today())?;
+        Ok((id, snap, latest, reviews))
     })
     .await??;
     let Some(snap) = snap else {
@@ -62,8 +64,31 @@ pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Va
         "student_id": id,
         "record": snap.record,
         "versions": snap.versions,
-        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision")})),
+        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(reviews.get(&e.seq))})),
     }))
+}
+
+/// The caseload index, unless it is behind the log (then reviews are read from
+/// the log alone).
+fn caseload_of(svc: &Service) -> Option<crate::caseload::Index> {
+    svc.store
+        .follower_lagging()
+        .is_none()
+        .then(|| svc.caseload.clone())
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// A decision's flag reviews as answered: rule id → state and review.
+fn reviews_json(shown: Option<&std::collections::BTreeMap<String, reviews::Shown>>) -> Value {
+    let map: serde_json::Map<String, Value> = shown
+        .into_iter()
+        .flatten()
+        .map(|(rule, s)| (rule.clone(), s.json()))
+        .collect();
+    Value::Object(map)
 }
 
 /// The student's latest decision entry.
@@ -92,15 +117,17 @@ pub async fn decisions(
         limit,
         ..Query::default()
     };
-    let store = svc.store.clone();
+    let (store, index, student) = (svc.store.clone(), caseload_of(svc), id.to_string());
     // A page can hold 500 decisions with their inputs: read and serialize it off
     // the worker too.
     let (body, entries) = crate::blocking::run(move || -> Result<_, AppError> {
         let page = store.query(&query)?;
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        let reviews = reviews::of_decisions(&store, index.as_ref(), &student, &seqs, today())?;
         let decisions: Vec<_> = page
             .entries
             .iter()
-            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision")}))
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(reviews.get(&e.seq))}))
             .collect();
         let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
         Ok((body, decisions.len()))
@@ -119,10 +146,12 @@ pub async fn report(
     seq: Option<u64>,
 ) -> Result<String, AppError> {
     let (store, registry, student) = (svc.store.clone(), svc.registry.clone(), id.clone());
+    let index = caseload_of(svc);
     // Reading the entry and compiling the version that made it (a cache miss
     // compiles a whole stored rule set) are blocking work.
     let (text, seq) =
-        crate::blocking::run(move || report_text(&store, &registry, &student, seq)).await??;
+        crate::blocking::run(move || report_text(&store, &registry, index.as_ref(), &student, seq))
+            .await??;
     record_access(&svc.store, by, id.as_str(), "report", json!({"seq": seq})).await?;
     Ok(text)
 }
@@ -223,6 +252,7 @@ pub async fn holds(store: &Store) -> Result<Vec<crate::audit::Hold>, AppError> {
 fn report_text(
     store: &Store,
     registry: &Registry,
+    index: Option<&crate::caseload::Index>,
     student: &StudentId,
     seq: Option<u64>,
 ) -> Result<(String, u64), AppError> {
@@ -235,6 +265,15 @@ fn report_text(
             })?;
     let rules = registry.compiled(&decision.ruleset_version)?;
     let mut text = crate::engine::render_report(&decision, &rules);
+    if !decision.flags.is_empty() {
+        let reviews = reviews::of_decisions(store, index, student.as_str(), &[entry.seq], today())?;
+        let flags: Vec<String> = decision.flags.iter().map(|f| f.rule_id.clone()).collect();
+        let none = Default::default();
+        text.push_str(&reviews::report_lines(
+            &flags,
+            reviews.get(&entry.seq).unwrap_or(&none),
+        ));
+    }
     let source = entry.payload["source"]["kind"]
         .as_str()
         .unwrap_or("unknown");

@@ -263,3 +263,84 @@ fn a_rebuild_gives_the_caseload_the_live_index_kept() {
     );
     store.shutdown();
 }
+
+fn open_following(dir: &std::path::Path) -> Store {
+    let options = crate::audit::Options {
+        follow: Some(attach()),
+        ..Default::default()
+    };
+    Store::open_with(dir, options).unwrap()
+}
+
+/// The index as the audit writer keeps it (attached at open): decisions, a review
+/// carried forward, a superseded review, a withdrawal and a purge land with their
+/// entries; reopening with the tree cleared rebuilds the same caseload before the
+/// store takes its first entry.
+#[test]
+fn the_writer_keeps_the_index_and_reopening_rebuilds_it() {
+    let (rules, picked) = flagged(2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_following(dir.path());
+    let index = Index::open(store.db()).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let decide =
+        |i: usize| decision_entry(&picked[i].1, &picked[i].0, &rules, Source::Api, "t", "");
+    let review_of = |d: &Entry| {
+        let rule = d.payload["rule_ids"][0].as_str().unwrap();
+        let req: review::ReviewRequest = serde_json::from_value(json!({
+            "decision_seq": d.seq, "flags": [{"rule_id": rule, "action": "confirm"}]
+        }))
+        .unwrap();
+        req.validate(d.student_id().unwrap(), Some(d), "counselor", today)
+            .unwrap()
+            .entry("")
+    };
+    let (a, b) = (&picked[0].0.student_id, &picked[1].0.student_id);
+    let d_a = append(&store, decide(0));
+    append(&store, decide(1));
+    let first = store.append_blocking(review_of(&d_a)).unwrap();
+    assert!(!first.superseded);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let cutoff = crate::audit::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let d_a2 = append(&store, decide(0));
+    let late = store.append_blocking(review_of(&d_a)).unwrap();
+    assert!(
+        late.superseded,
+        "a review of an older decision is superseded"
+    );
+    let now_a = index.get(a).unwrap().unwrap();
+    assert_eq!(now_a.decision_seq, d_a2.seq);
+    assert_eq!(
+        now_a.flags[0].state_on(today),
+        ReviewState::Confirmed,
+        "carried"
+    );
+    assert_eq!(index.applied_seq().unwrap(), Some(late.seq));
+
+    let report = store.purge_before(&cutoff, "retention", "").unwrap();
+    assert_eq!(report.purged, 2, "d_a and b's only decision");
+    assert!(index.get(b).unwrap().is_none(), "purged: b leaves");
+    let kept = snapshot(&index);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].flags[0].state_on(today),
+        ReviewState::Unreviewed,
+        "the review made on a purged decision ends"
+    );
+    assert_eq!(
+        index.applied_seq().unwrap(),
+        Some(store.head_seq().unwrap())
+    );
+    store.shutdown();
+    drop((store, index));
+
+    let db = crate::audit::open_db(dir.path()).unwrap();
+    db.open_tree(TREE).unwrap().clear().unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = open_following(dir.path());
+    let index = Index::open(store.db()).unwrap();
+    assert_eq!(snapshot(&index), kept, "rebuilt at open");
+    store.shutdown();
+}
