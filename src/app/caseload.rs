@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::{AppError, Caller, Service};
 use crate::audit::{EntryKind, NewEntry};
 use crate::caseload::{
-    self, CaseEntry, CaseloadError, CaseloadQuery, Filter, GroupsQuery, ParamError, QueueQuery,
-    Reference, ReviewError, ReviewRequest, Summary,
+    self, CaseEntry, CaseloadError, CaseloadQuery, Filter, GroupsQuery, Index, ParamError,
+    QueueQuery, Reference, ReviewError, ReviewRequest, Summary,
 };
 use crate::record::StudentId;
 
@@ -93,40 +93,98 @@ async fn record_read(
     Ok(())
 }
 
-/// `GET /v1/caseload`: one page, as JSON or CSV. `raw` is the query string as
-/// sent (recorded as the filter).
-pub async fn page(
+/// The reads that name students.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// `GET /v1/caseload`: one page.
+    Caseload,
+    /// `GET /v1/groups`: rosters by intervention or rule.
+    Groups,
+    /// `GET /v1/reviews/queue`: unreviewed flags at `min_tier` and above, oldest first.
+    Queue,
+}
+
+impl List {
+    fn name(self) -> &'static str {
+        match self {
+            List::Caseload => "caseload",
+            List::Groups => "groups",
+            List::Queue => "queue",
+        }
+    }
+}
+
+/// Answer `list` for the query `pairs` (`raw`: the query string as sent, recorded
+/// as the filter), as JSON or CSV, and record the read with the students answered.
+pub async fn list(
     svc: &Service,
     by: Caller<'_>,
+    list: List,
     pairs: Vec<(String, String)>,
     raw: &str,
     format: Format,
 ) -> Result<Listing, AppError> {
     current(svc)?;
-    let query = CaseloadQuery::parse(pairs)?;
     let index = svc.caseload.clone();
-    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
-        let today = today();
-        let page = caseload::page(&index, &query, today)?;
-        let students: Vec<String> = caseload::query::students_on(&page)
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        let body = match format {
-            Format::Csv => {
-                caseload::csv::write_caseload(Vec::new(), page.entries.into_iter().map(Ok), today)?
-            }
-            Format::Json => {
-                let items: Vec<Value> = page.entries.iter().map(|e| entry_json(e, today)).collect();
-                serde_json::to_vec(&json!({"students": items, "next_cursor": page.next_cursor}))?
-            }
-        };
-        Ok((body, students))
-    })
-    .await??;
+    let work = move || match list {
+        List::Caseload => caseload_page(&index, CaseloadQuery::parse(pairs)?, format),
+        List::Groups => rosters(&index, GroupsQuery::parse(pairs)?, format),
+        List::Queue => queue_page(&index, QueueQuery::parse(pairs)?, format),
+    };
+    let (body, students) = crate::blocking::run(work).await??;
     let n = students.len();
-    record_read(svc, by, "caseload", raw, students).await?;
+    record_read(svc, by, list.name(), raw, students).await?;
     Ok(Listing { body, students: n })
+}
+
+/// A body and the students it names, in order.
+type Answer = Result<(Vec<u8>, Vec<String>), AppError>;
+
+fn caseload_page(index: &Index, query: CaseloadQuery, format: Format) -> Answer {
+    let today = today();
+    let page = caseload::page(index, &query, today)?;
+    let students = caseload::query::students_on(&page)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let body = match format {
+        Format::Csv => {
+            caseload::csv::write_caseload(Vec::new(), page.entries.into_iter().map(Ok), today)?
+        }
+        Format::Json => {
+            let items: Vec<Value> = page.entries.iter().map(|e| entry_json(e, today)).collect();
+            serde_json::to_vec(&json!({"students": items, "next_cursor": page.next_cursor}))?
+        }
+    };
+    Ok((body, students))
+}
+
+fn rosters(index: &Index, query: GroupsQuery, format: Format) -> Answer {
+    let groups = caseload::groups(index.entries(), &query, today())?;
+    let mut students: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.students.iter().map(|m| m.student_id.clone()))
+        .collect();
+    students.sort();
+    students.dedup();
+    let body = match format {
+        Format::Csv => caseload::csv::write_groups(Vec::new(), &groups)?,
+        Format::Json => serde_json::to_vec(&json!({"groups": groups}))?,
+    };
+    Ok((body, students))
+}
+
+fn queue_page(index: &Index, query: QueueQuery, format: Format) -> Answer {
+    let page = caseload::queue(index, &query, today())?;
+    let mut students: Vec<String> = page.items.iter().map(|i| i.student_id.clone()).collect();
+    students.dedup();
+    let body = match format {
+        Format::Csv => caseload::csv::write_queue(Vec::new(), &page.items)?,
+        Format::Json => {
+            serde_json::to_vec(&json!({"items": page.items, "next_cursor": page.next_cursor}))?
+        }
+    };
+    Ok((body, students))
 }
 
 /// `GET /v1/caseload/summary`: counts only (not a read of any one student).
@@ -151,66 +209,6 @@ pub async fn summary_by_school(
         crate::blocking::run(move || caseload::summarize_by_school(index.entries(), reference))
             .await??,
     )
-}
-
-/// `GET /v1/groups`: rosters by intervention or rule.
-pub async fn groups(
-    svc: &Service,
-    by: Caller<'_>,
-    pairs: Vec<(String, String)>,
-    raw: &str,
-    format: Format,
-) -> Result<Listing, AppError> {
-    current(svc)?;
-    let query = GroupsQuery::parse(pairs)?;
-    let index = svc.caseload.clone();
-    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
-        let groups = caseload::groups(index.entries(), &query, today())?;
-        let mut students: Vec<String> = groups
-            .iter()
-            .flat_map(|g| g.students.iter().map(|m| m.student_id.clone()))
-            .collect();
-        students.sort();
-        students.dedup();
-        let body = match format {
-            Format::Csv => caseload::csv::write_groups(Vec::new(), &groups)?,
-            Format::Json => serde_json::to_vec(&json!({"groups": groups}))?,
-        };
-        Ok((body, students))
-    })
-    .await??;
-    let n = students.len();
-    record_read(svc, by, "groups", raw, students).await?;
-    Ok(Listing { body, students: n })
-}
-
-/// `GET /v1/reviews/queue`: unreviewed flags at `min_tier` and above, oldest first.
-pub async fn queue(
-    svc: &Service,
-    by: Caller<'_>,
-    pairs: Vec<(String, String)>,
-    raw: &str,
-    format: Format,
-) -> Result<Listing, AppError> {
-    current(svc)?;
-    let query = QueueQuery::parse(pairs)?;
-    let index = svc.caseload.clone();
-    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
-        let page = caseload::queue(&index, &query, today())?;
-        let mut students: Vec<String> = page.items.iter().map(|i| i.student_id.clone()).collect();
-        students.dedup();
-        let body = match format {
-            Format::Csv => caseload::csv::write_queue(Vec::new(), &page.items)?,
-            Format::Json => {
-                serde_json::to_vec(&json!({"items": page.items, "next_cursor": page.next_cursor}))?
-            }
-        };
-        Ok((body, students))
-    })
-    .await??;
-    let n = students.len();
-    record_read(svc, by, "queue", raw, students).await?;
-    Ok(Listing { body, students: n })
 }
 
 /// What a review came to.

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::students::{IN_PATH, student_id};
-use crate::app::caseload::{self as use_case, Format, Listing, ReviewRefused};
+use crate::app::caseload::{self as use_case, Format, List, ReviewRefused};
 use crate::caseload::ReviewRequest;
 use crate::http::auth::Actor;
 use crate::http::error::ApiError;
@@ -51,8 +51,19 @@ fn pairs_and_format(req: &HttpRequest) -> Result<(Vec<(String, String)>, Format)
     Ok((rest, format))
 }
 
-fn render(listing: Listing, format: Format, name: &str) -> HttpResponse {
-    match format {
+/// Answer one of the reads that name students, as JSON or CSV.
+async fn listing(
+    actor: Actor,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    list: List,
+    file: &str,
+) -> Result<HttpResponse, ApiError> {
+    let (pairs, format) = pairs_and_format(&req)?;
+    let rid = request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let listing = use_case::list(&state, by, list, pairs, req.query_string(), format).await?;
+    Ok(match format {
         Format::Json => HttpResponse::Ok()
             .content_type("application/json")
             .body(listing.body),
@@ -60,10 +71,10 @@ fn render(listing: Listing, format: Format, name: &str) -> HttpResponse {
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.csv\""),
+                format!("attachment; filename=\"{file}.csv\""),
             ))
             .body(listing.body),
-    }
+    })
 }
 
 /// Filters shared by the caseload, its summary and the queue (documentation only:
@@ -133,11 +144,7 @@ pub async fn caseload(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (pairs, format) = pairs_and_format(&req)?;
-    let rid = request_id(&req);
-    let by = AppState::caller(&actor, &rid);
-    let listing = use_case::page(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "caseload"))
+    listing(actor, req, state, List::Caseload, "caseload").await
 }
 
 #[utoipa::path(
@@ -205,11 +212,7 @@ pub async fn groups(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (pairs, format) = pairs_and_format(&req)?;
-    let rid = request_id(&req);
-    let by = AppState::caller(&actor, &rid);
-    let listing = use_case::groups(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "groups"))
+    listing(actor, req, state, List::Groups, "groups").await
 }
 
 #[utoipa::path(
@@ -238,11 +241,7 @@ pub async fn queue(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (pairs, format) = pairs_and_format(&req)?;
-    let rid = request_id(&req);
-    let by = AppState::caller(&actor, &rid);
-    let listing = use_case::queue(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "review-queue"))
+    listing(actor, req, state, List::Queue, "review-queue").await
 }
 
 /// Largest review body, in bytes (64 flags with reasons fit many times over).
