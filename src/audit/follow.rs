@@ -9,7 +9,9 @@
 //! (which the follower records in the same flush, so on reopening it can tell
 //! whether it is current). A follower is attached when the store opens, before the
 //! writer starts ([`Options::follow`](super::Options)), so no entry can slip
-//! between its catching up and its following.
+//! between its catching up and its following. One that cannot catch up (a log
+//! damaged where it must read) is left out rather than keeping the store from
+//! opening, and reads as lagging ([`Store::follower_lagging`](super::Store)).
 
 use super::chain::key_seq;
 use super::error::AuditError;

@@ -87,19 +87,22 @@ pub(super) fn open(db: sled::Db, dir: &Path, options: Options) -> Result<Opened,
         // The startup checkpoint (also brings `audit.head` up to date).
         guards.checkpoint(&head).map_err(AuditError::Damaged)?;
     }
-    let follower = match options.follow {
-        Some(attach) => Some(
-            attach(
-                &LogView {
-                    db: trees.db.clone(),
-                    log: trees.log.clone(),
-                },
-                head.0,
-            )
-            .map_err(AuditError::Damaged)?,
-        ),
-        None => None,
+    let view = LogView {
+        db: trees.db.clone(),
+        log: trees.log.clone(),
     };
+    // A follower that cannot catch up (a log damaged where it must read) does not
+    // keep the store from opening: the log is what auditors need to see the damage.
+    let follower = options.follow.and_then(|attach| {
+        match health::no_panic("bringing the caseload up to date", || attach(&view, head.0)) {
+            Ok(Ok(f)) => Some(f),
+            Ok(Err(problem)) | Err(problem) => {
+                tracing::error!(%problem, "the caseload index is not kept until the server restarts and rebuilds it");
+                health.mark_lagging(problem);
+                None
+            }
+        }
+    });
     let writer = writer::Handle::start(trees.clone(), head, options.observer, guards, follower);
     Ok(Opened {
         trees,
