@@ -64,7 +64,7 @@ pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Va
         "student_id": id,
         "record": snap.record,
         "versions": snap.versions,
-        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(reviews.get(&e.seq))})),
+        "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(&e, reviews.get(&e.seq))})),
     }))
 }
 
@@ -81,12 +81,21 @@ fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-/// A decision's flag reviews as answered: rule id → state and review.
-fn reviews_json(shown: Option<&std::collections::BTreeMap<String, reviews::Shown>>) -> Value {
-    let map: serde_json::Map<String, Value> = shown
-        .into_iter()
-        .flatten()
-        .map(|(rule, s)| (rule.clone(), s.json()))
+/// The review of every flag of decision entry `e` as answered: rule id → state
+/// (`unreviewed` when nobody reviewed it) and the review.
+fn reviews_json(
+    e: &Entry,
+    shown: Option<&std::collections::BTreeMap<String, reviews::Shown>>,
+) -> Value {
+    let flags = e.payload["rule_ids"].as_array().into_iter().flatten();
+    let map: serde_json::Map<String, Value> = flags
+        .filter_map(Value::as_str)
+        .map(|rule| {
+            let v = shown
+                .and_then(|s| s.get(rule))
+                .map_or_else(|| json!({"state": "unreviewed"}), reviews::Shown::json);
+            (rule.to_string(), v)
+        })
         .collect();
     Value::Object(map)
 }
@@ -127,7 +136,7 @@ pub async fn decisions(
         let decisions: Vec<_> = page
             .entries
             .iter()
-            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(reviews.get(&e.seq))}))
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(e, reviews.get(&e.seq))}))
             .collect();
         let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
         Ok((body, decisions.len()))

@@ -112,6 +112,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             DecisionHistory,
             DecisionHistoryItem,
             LatestDecision,
+            FlagReviewView,
             StudentView,
             RuleView,
             ActiveRuleSet,

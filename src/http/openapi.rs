@@ -180,6 +180,8 @@ pub struct DecisionHistoryItem {
     pub actor: String,
     pub source: DecisionSource,
     pub decision: Decision,
+    /// Rule id of each flag → its review by the school's team.
+    pub reviews: BTreeMap<String, FlagReviewView>,
 }
 
 /// The latest audited decision of a student.
@@ -189,6 +191,20 @@ pub struct LatestDecision {
     pub at: String,
     pub source: DecisionSource,
     pub decision: Decision,
+    /// Rule id of each flag → its review by the school's team (carried forward
+    /// from earlier decisions while the flag fires at the same tier).
+    pub reviews: BTreeMap<String, FlagReviewView>,
+}
+
+/// A flag's review state today, and the review when there is one.
+#[derive(ToSchema)]
+pub struct FlagReviewView {
+    /// `unreviewed`, `confirmed`, `dismissed` or `deferred` (a review whose `until`
+    /// has passed reads `unreviewed`).
+    pub state: String,
+    /// Who reviewed it, when, the action, the reason, `until`, and the entries.
+    #[schema(value_type = Option<Object>)]
+    pub review: Option<serde_json::Value>,
 }
 
 /// `GET /v1/students/{id}`: the latest snapshot and decision.
