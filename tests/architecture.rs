@@ -27,10 +27,22 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The file's code as the build sees it outside tests: comments dropped, and
-/// everything from the first `#[cfg(test)]` on (test modules sit at the end).
+/// everything from the first `#[cfg(test)]` that opens a module on (test modules sit
+/// at the end; a `#[cfg(test)]` on one item elsewhere does not cut the file).
 fn code(path: &Path) -> String {
     let text = fs::read_to_string(path).expect("source file");
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    let opens_module = |rest: &str| {
+        let rest = rest.trim_start();
+        ["mod ", "pub mod ", "pub(crate) mod ", "#[path"]
+            .iter()
+            .any(|p| rest.starts_with(p))
+    };
+    let cut = text
+        .match_indices("#[cfg(test)]")
+        .map(|(i, m)| i + m.len())
+        .find(|&end| opens_module(&text[end..]))
+        .map_or(text.len(), |end| end - "#[cfg(test)]".len());
+    let text = &text[..cut];
     text.lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
