@@ -19,6 +19,7 @@
 //! | [`audit`] | the hash-chained audit log in sled: group commit, queries, verify, purge |
 //! | [`caseload`] | every student's latest decision and its flags' reviews; pages, summary, CSV |
 //! | [`students`] | latest snapshot per student from SIS events and imports |
+//! | [`plans`] | intervention plans with measurable goals, progress points and sessions |
 //! | [`lifecycle`] | the active rule set: publish, reload, rollback, preview, replay, versions |
 //! | [`ndjson`] | one bounded NDJSON line reader (files and request bodies) |
 //! | [`blocking`] | the one way CPU and disk work leaves the async workers |
@@ -45,6 +46,7 @@ pub mod engine;
 pub mod http;
 pub mod lifecycle;
 pub mod ndjson;
+pub mod plans;
 pub mod record;
 pub mod rules;
 pub mod ruletest;

@@ -14,6 +14,12 @@ pub enum AppError {
     /// The input is not a valid record (or envelope too deep to read).
     #[error("{0}")]
     InvalidRecord(RecordError),
+    /// A request other than a record with problems, each naming its field.
+    #[error("{0}")]
+    InvalidInput(RecordError),
+    /// The change was made from a revision that is no longer the current one.
+    #[error("{0}")]
+    Stale(String),
     /// The input is well formed but cannot be used (an envelope that does not parse).
     #[error("{0}")]
     Unprocessable(String),

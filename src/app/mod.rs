@@ -13,6 +13,7 @@
 //! | read a student's records or the log, with the entry recording the read | [`reads`] |
 //! | read the caseload, its summary, rosters and review queue; review a flag | [`caseload`] |
 //! | the review state of a decision's flags, shown beside the decision | [`reviews`] |
+//! | open, read and change intervention plans; record progress and sessions | [`plans`] |
 //!
 //! [`ndjson::drive`] is the one loop over NDJSON input, read by
 //! [`crate::ndjson`]'s bounded line reader. CPU work (evaluation, compiling a rule
@@ -28,6 +29,7 @@ pub mod evaluate;
 pub mod import;
 pub mod ingest;
 pub mod ndjson;
+pub mod plans;
 pub mod publish;
 pub mod reads;
 pub mod reviews;
@@ -53,6 +55,8 @@ pub struct Service {
     /// Every student's latest decision and its flags' reviews (kept by the audit
     /// writer: see [`crate::caseload::attach`]).
     pub caseload: crate::caseload::Index,
+    /// Intervention plans, their progress points and sessions.
+    pub plans: crate::plans::Plans,
     pub settings: Settings,
 }
 

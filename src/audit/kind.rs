@@ -58,6 +58,16 @@ pub enum EntryKind {
     /// A read of the caseload: its filter and the students on the page
     /// (`caseload.read`).
     CaseloadRead,
+    /// An intervention plan was opened (`plan.opened`).
+    PlanOpened,
+    /// A plan's goal, owner or status changed (`plan.updated`).
+    PlanUpdated,
+    /// A progress point was recorded on a plan (`plan.progress`).
+    PlanProgress,
+    /// A session of a plan was recorded (`plan.session`).
+    PlanSession,
+    /// A plan was closed: met, discontinued or escalated (`plan.closed`).
+    PlanClosed,
     /// A kind this version does not write, read back as stored.
     Other(OtherKind),
 }
@@ -75,7 +85,7 @@ impl OtherKind {
 
 /// Every kind this version writes (a new variant goes here too, or its name would
 /// read back as `Other`; the tests check each one's name round-trips).
-const KNOWN: [EntryKind; 19] = [
+const KNOWN: [EntryKind; 24] = [
     EntryKind::Decision,
     EntryKind::StudentAccessed,
     EntryKind::StudentWithdrawn,
@@ -95,6 +105,11 @@ const KNOWN: [EntryKind; 19] = [
     EntryKind::RulesetRejected,
     EntryKind::DecisionReviewed,
     EntryKind::CaseloadRead,
+    EntryKind::PlanOpened,
+    EntryKind::PlanUpdated,
+    EntryKind::PlanProgress,
+    EntryKind::PlanSession,
+    EntryKind::PlanClosed,
 ];
 
 impl EntryKind {
@@ -120,6 +135,11 @@ impl EntryKind {
             EntryKind::RulesetRejected => "ruleset.rejected",
             EntryKind::DecisionReviewed => "decision.reviewed",
             EntryKind::CaseloadRead => "caseload.read",
+            EntryKind::PlanOpened => "plan.opened",
+            EntryKind::PlanUpdated => "plan.updated",
+            EntryKind::PlanProgress => "plan.progress",
+            EntryKind::PlanSession => "plan.session",
+            EntryKind::PlanClosed => "plan.closed",
             EntryKind::Other(other) => other.as_str(),
         }
     }

@@ -40,6 +40,8 @@ pub fn run(settings: Settings, format: &str, input: &str) -> Result<ExitCode, Cl
         store: store.clone(),
         students,
         caseload: crate::caseload::Index::open(store.db())?,
+        plans: crate::plans::Plans::open(store.db())
+            .map_err(|e| app::AppError::Unavailable(e.to_string()))?,
         settings,
     };
     let tty = io::stderr().is_terminal();

@@ -20,6 +20,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     InvalidRecord(RecordError),
+    /// A request body other than a record with problems, each naming its field.
+    #[error("{0}")]
+    InvalidInput(RecordError),
     #[error("{0}")]
     Unprocessable(String),
     #[error("{message}")]
@@ -57,6 +60,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request"),
             ApiError::InvalidRecord(_) => ("invalid-record", "Invalid student record"),
+            ApiError::InvalidInput(_) => ("invalid-input", "Invalid request"),
             ApiError::Unprocessable(_) => ("unprocessable", "Request cannot be processed"),
             ApiError::RuleDiagnostics { .. } => ("invalid-rules", "Rule set has errors"),
             ApiError::Unauthorized(_) => ("unauthorized", "Missing or invalid credentials"),
@@ -137,6 +141,8 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::InvalidRecord(r) => ApiError::InvalidRecord(r),
+            AppError::InvalidInput(r) => ApiError::InvalidInput(r),
+            AppError::Stale(m) => ApiError::PreconditionFailed(m),
             AppError::Unprocessable(m) => ApiError::Unprocessable(m),
             AppError::BadRequest(m) => ApiError::BadRequest(m),
             AppError::NotFound(m) => ApiError::NotFound(m),
@@ -156,6 +162,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRecord(_)
+            | ApiError::InvalidInput(_)
             | ApiError::Unprocessable(_)
             | ApiError::RuleDiagnostics { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -182,7 +189,7 @@ impl ResponseError for ApiError {
             "detail": self.to_string(),
         });
         match self {
-            ApiError::InvalidRecord(e) => {
+            ApiError::InvalidRecord(e) | ApiError::InvalidInput(e) => {
                 body["errors"] = json!(e.problems);
             }
             ApiError::RuleDiagnostics { diagnostics, .. } => {

@@ -250,6 +250,9 @@ impl Application {
         let caseload = crate::caseload::Index::open(store.db()).map_err(|e| {
             crate::audit::AuditError::Damaged(format!("cannot open the caseload index: {e}"))
         })?;
+        let plans = crate::plans::Plans::open(store.db()).map_err(|e| {
+            crate::audit::AuditError::Damaged(format!("cannot open the plan trees: {e}"))
+        })?;
         let evaluator = Arc::new(Evaluator::new());
         let registry = Arc::new(Registry::start(
             rules,
@@ -297,6 +300,7 @@ impl Application {
                 store,
                 students,
                 caseload,
+                plans,
                 settings,
             },
             metrics,

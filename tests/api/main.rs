@@ -15,6 +15,7 @@ mod health;
 mod import;
 mod lifecycle;
 mod logs;
+mod plans;
 mod privacy;
 mod retention;
 mod roles;

@@ -8,6 +8,7 @@ pub(super) mod caseload;
 pub(super) mod evaluate;
 pub(super) mod health;
 pub(super) mod lifecycle;
+pub(super) mod plans;
 pub(super) mod rules;
 pub(super) mod students;
 pub(super) mod webhooks;
@@ -65,6 +66,12 @@ route_table! {
     GET "/v1/students/{id}/decisions" [Counselor, Auditor] => students::decisions,
     GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
     POST "/v1/students/{id}/reviews" [Counselor] => caseload::review,
+    POST "/v1/students/{id}/plans" [Counselor] => plans::open,
+    GET "/v1/students/{id}/plans" [Counselor, Auditor] => plans::of_student,
+    GET "/v1/plans/{id}" [Counselor, Auditor] => plans::get,
+    PATCH "/v1/plans/{id}" [Counselor] => plans::update,
+    POST "/v1/plans/{id}/progress" [Counselor, Ingest] => plans::progress,
+    POST "/v1/plans/{id}/sessions" [Counselor, Ingest] => plans::session,
     GET "/v1/caseload" [Counselor, Auditor] => caseload::caseload,
     GET "/v1/caseload/summary" [Counselor, Auditor] => caseload::summary,
     GET "/v1/groups" [Counselor] => caseload::groups,

@@ -1,0 +1,200 @@
+//! Plans kept beside the audit log: every write is an audit entry under the student
+//! (`plan.opened`, `plan.updated`, `plan.progress`, `plan.session`, `plan.closed`)
+//! and the plan's new state lands with it as a companion write (the same durable
+//! group commit), so a plan is never ahead of its log and an answered write survives
+//! a crash.
+//!
+//! Writes to plans are serialised by one lock: a change is checked against the
+//! revision it was made from (`If-Match`) and stored before the next one is read.
+
+use serde_json::json;
+
+use super::plan::{MAX_POINTS, Plan, ProgressPoint, SessionRecord};
+use crate::audit::{AuditError, Companion, EntryKind, NewEntry, Store};
+
+/// Tree of plans by id.
+pub const PLANS_TREE: &str = "plans";
+/// Tree of `student_id NUL plan_id` keys: a student's plans.
+pub const BY_STUDENT_TREE: &str = "plans_by_student";
+
+/// Why a plan write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no plan `{0}`")]
+    NotFound(String),
+    #[error("the plan is at revision {current}; reload it and change it again")]
+    Stale { current: u64 },
+    #[error("the plan already holds {MAX_POINTS} points or sessions")]
+    Full,
+    /// The change is refused: every problem, naming its field.
+    #[error("{}", .0.iter().map(|p| format!("{}: {}", p.field, p.problem)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<crate::record::FieldProblem>),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("plan store: {0}")]
+    Store(#[from] sled::Error),
+    #[error("plan store: entry `{key}` unreadable: {source}")]
+    Unreadable {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What a write does to a plan.
+pub enum Write {
+    Open,
+    Update { if_match: u64 },
+    Progress(ProgressPoint),
+    Session(SessionRecord),
+}
+
+/// The plan trees of the audit store's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Plans {
+    plans: sled::Tree,
+    by_student: sled::Tree,
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+fn student_key(student: &str, plan_id: &str) -> Vec<u8> {
+    let mut k = student.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(plan_id.as_bytes());
+    k
+}
+
+impl Plans {
+    pub fn open(db: &sled::Db) -> Result<Plans, PlanError> {
+        Ok(Plans {
+            plans: db.open_tree(PLANS_TREE)?,
+            by_student: db.open_tree(BY_STUDENT_TREE)?,
+            lock: Default::default(),
+        })
+    }
+
+    /// The plan `id`.
+    pub fn get(&self, id: &str) -> Result<Option<Plan>, PlanError> {
+        self.plans
+            .get(id.as_bytes())?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|source| PlanError::Unreadable {
+                    key: id.to_string(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// The student's plans, oldest first.
+    pub fn of_student(&self, student: &str) -> Result<Vec<Plan>, PlanError> {
+        let mut prefix = student.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.by_student.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(p) = self.get(&id)? {
+                out.push(p);
+            }
+        }
+        out.sort_by(|a, b| (a.start, &a.plan_id).cmp(&(b.start, &b.plan_id)));
+        Ok(out)
+    }
+
+    /// Make `write` on `next` (the plan as it should stand, made by `change` from the
+    /// stored plan) durable with its audit entry by `actor`; the plan as stored.
+    pub async fn write(
+        &self,
+        store: &Store,
+        actor: &str,
+        request_id: &str,
+        id: &str,
+        write: Write,
+        change: impl FnOnce(Option<Plan>) -> Result<Plan, PlanError>,
+    ) -> Result<Plan, PlanError> {
+        let _turn = self.lock.lock().await;
+        let (plans, key) = (self.clone(), id.to_string());
+        let current = crate::blocking::run(move || plans.get(&key))
+            .await
+            .map_err(|e| AuditError::Io(std::io::Error::other(e)))??;
+        if let (Write::Update { if_match }, Some(c)) = (&write, &current)
+            && c.revision != *if_match
+        {
+            return Err(PlanError::Stale {
+                current: c.revision,
+            });
+        }
+        let mut next = change(current.clone())?;
+        let kind = match &write {
+            Write::Open => EntryKind::PlanOpened,
+            Write::Update { .. } if !next.status.is_open() => EntryKind::PlanClosed,
+            Write::Update { .. } => EntryKind::PlanUpdated,
+            Write::Progress(p) => {
+                if next.progress.len() >= MAX_POINTS {
+                    return Err(PlanError::Full);
+                }
+                next.progress.push(p.clone());
+                next.progress.sort_by_key(|p| p.date);
+                EntryKind::PlanProgress
+            }
+            Write::Session(s) => {
+                if next.sessions.len() >= MAX_POINTS {
+                    return Err(PlanError::Full);
+                }
+                next.sessions.push(s.clone());
+                next.sessions.sort_by_key(|s| s.date);
+                EntryKind::PlanSession
+            }
+        };
+        next.revision += 1;
+        let entry = NewEntry::new(kind, actor, request_id, entry_payload(&write, &next));
+        let companions = self.companions(&next);
+        store.append_with(entry, companions).await?;
+        Ok(next)
+    }
+
+    fn companions(&self, plan: &Plan) -> Vec<Companion> {
+        vec![
+            Companion {
+                tree: self.plans.clone(),
+                key: plan.plan_id.as_bytes().to_vec(),
+                value: serde_json::to_vec(plan).unwrap_or_default(),
+            },
+            Companion {
+                tree: self.by_student.clone(),
+                key: student_key(&plan.student_id, &plan.plan_id),
+                value: Vec::new(),
+            },
+        ]
+    }
+}
+
+/// The audit payload of a plan write: what changed, under the student.
+fn entry_payload(write: &Write, plan: &Plan) -> serde_json::Value {
+    let base = json!({
+        "student_id": plan.student_id,
+        "plan_id": plan.plan_id,
+        "intervention": plan.intervention,
+    });
+    let more = match write {
+        Write::Open | Write::Update { .. } => json!({"plan": plan_fields(plan)}),
+        Write::Progress(p) => json!({"progress": p}),
+        Write::Session(s) => json!({"session": s}),
+    };
+    let mut v = base;
+    if let (Some(a), serde_json::Value::Object(b)) = (v.as_object_mut(), more) {
+        a.extend(b);
+    }
+    v
+}
+
+/// The plan without its points and sessions (each of those has its own entry).
+fn plan_fields(plan: &Plan) -> serde_json::Value {
+    let mut v = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("progress");
+        o.remove("sessions");
+    }
+    v
+}
