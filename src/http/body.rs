@@ -61,6 +61,25 @@ pub async fn read_text(
     })
 }
 
+/// A JSON body (`Content-Type: application/json`) of at most `limit` bytes as `T`;
+/// a 400 naming `what` and the problem (without serde's line and column, which
+/// mean nothing in a one-line body).
+pub async fn json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    what: &str,
+) -> Result<T, ApiError> {
+    check_type(req, &["application/json"])?;
+    let text = read_text(req, payload, limit).await?;
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{what}: {}",
+            crate::record::without_position(&e.to_string())
+        ))
+    })
+}
+
 /// Parse the query string after authorization (actix's `web::Query` extractor runs
 /// before the handler, so an anonymous caller would learn the parameters); errors
 /// name the parameter.

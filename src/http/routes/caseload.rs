@@ -283,15 +283,8 @@ pub async fn review(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let student = student_id(&id, IN_PATH)?;
-    crate::http::body::check_type(&req, &["application/json"])?;
     let limit = MAX_REVIEW_BYTES.min(state.settings.max_body_bytes);
-    let text = crate::http::body::read_text(&req, payload, limit).await?;
-    let request: ReviewRequest = serde_json::from_str(&text).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "review: {}",
-            crate::record::without_position(&e.to_string())
-        ))
-    })?;
+    let request: ReviewRequest = crate::http::body::json(&req, payload, limit, "review").await?;
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
     match use_case::review(&state, by, &student, request).await {

@@ -25,14 +25,7 @@ async fn json_body<T: DeserializeOwned>(
     payload: web::Payload,
     what: &str,
 ) -> Result<T, ApiError> {
-    crate::http::body::check_type(req, &["application/json"])?;
-    let text = crate::http::body::read_text(req, payload, MAX_PLAN_BYTES).await?;
-    serde_json::from_str(&text).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "{what}: {}",
-            crate::record::without_position(&e.to_string())
-        ))
-    })
+    crate::http::body::json(req, payload, MAX_PLAN_BYTES, what).await
 }
 
 fn plan_id(raw: &str) -> Result<&str, ApiError> {
