@@ -46,14 +46,18 @@ pub async fn record_read(
 /// The student's snapshot and latest decision, as answered.
 pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Value, AppError> {
     let (store, students, index) = (svc.store.clone(), svc.students.clone(), caseload_of(svc));
-    let (id, snap, latest, reviews) = crate::blocking::run(move || -> Result<_, AppError> {
-        let snap = students.get(id.as_str())?;
-        let latest = latest_decision(&store, &id)?;
-        let seqs: Vec<u64> = latest.iter().map(|e| e.seq).collect();
-        let reviews = reviews::of_decisions(&store, index.as_ref(), id.as_str(), &seqs, today())?;
-        Ok((id, snap, latest, reviews))
-    })
-    .await??;
+    let plans = svc.plans.clone();
+    let (id, snap, latest, reviews, plans) =
+        crate::blocking::run(move || -> Result<_, AppError> {
+            let snap = students.get(id.as_str())?;
+            let latest = latest_decision(&store, &id)?;
+            let seqs: Vec<u64> = latest.iter().map(|e| e.seq).collect();
+            let reviews =
+                reviews::of_decisions(&store, index.as_ref(), id.as_str(), &seqs, today())?;
+            let plans = plans.of_student(id.as_str())?;
+            Ok((id, snap, latest, reviews, plans))
+        })
+        .await??;
     let Some(snap) = snap else {
         return Err(AppError::NotFound(format!(
             "no snapshot for student `{id}`"
@@ -64,6 +68,7 @@ pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Va
         "student_id": id,
         "record": snap.record,
         "versions": snap.versions,
+        "plans": plans,
         "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(&e, reviews.get(&e.seq))})),
     }))
 }

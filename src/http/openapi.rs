@@ -216,6 +216,8 @@ pub struct StudentView {
     /// Part name (`profile`, `attendance`, `sel`, `behavior`, `course:<id>`,
     /// `assessment:<name>|<date>`) → the event that last set it.
     pub versions: BTreeMap<String, Version>,
+    /// The student's intervention plans, oldest first.
+    pub plans: Vec<crate::plans::Plan>,
     pub latest_decision: Option<LatestDecision>,
 }
 
