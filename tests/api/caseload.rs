@@ -1,0 +1,745 @@
+//! The caseload, its summary, rosters, review queue and reviews against the real
+//! server: every filter and sort checked against counts the test makes from the
+//! records it sent (never from the server's own answers), CSV a spreadsheet cannot
+//! run, cursor walks while decisions arrive, review validation and carrying a
+//! review forward, the index rebuilt after it is deleted, purges and withdrawals,
+//! and the audit trail of every read and review.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys, assert_problem, header, json_ok, parse_ndjson,
+    rules_dir, spawn_app,
+};
+
+const DOMAINS: [&str; 4] = ["attendance", "academic", "behavioral", "social_emotional"];
+
+// ---------------------------------------------------------------------------
+// What the records say, worked out by the test
+// ---------------------------------------------------------------------------
+
+/// A rule of the shipped rule set, as its YAML file says.
+struct RuleInfo {
+    domain: String,
+    tier: u8,
+    recommend: Vec<String>,
+}
+
+/// The shipped rules and interventions, read from `rules/` (not from the server).
+struct Catalogue {
+    rules: BTreeMap<String, RuleInfo>,
+    /// Intervention id → its tier.
+    interventions: BTreeMap<String, u8>,
+}
+
+fn yaml(dir: &Path, name: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn catalogue() -> Catalogue {
+    let dir = rules_dir();
+    let mut rules = BTreeMap::new();
+    for file in DOMAINS.map(|d| format!("{d}.yaml")) {
+        let doc = yaml(&dir, &file);
+        for r in doc["rules"].as_sequence().expect("rules list") {
+            let text = |k: &str| r[k].as_str().expect("text").to_string();
+            rules.insert(
+                text("id"),
+                RuleInfo {
+                    domain: text("domain"),
+                    tier: r["tier"].as_u64().expect("tier") as u8,
+                    recommend: r["recommend"]
+                        .as_sequence()
+                        .map(|s| {
+                            s.iter()
+                                .map(|i| i.as_str().expect("id").to_string())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+            );
+        }
+    }
+    let doc = yaml(&dir, "interventions.yaml");
+    let interventions = doc["interventions"]
+        .as_sequence()
+        .expect("interventions list")
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().expect("id").to_string(),
+                i["tier"].as_u64().expect("tier") as u8,
+            )
+        })
+        .collect();
+    Catalogue {
+        rules,
+        interventions,
+    }
+}
+
+/// One student as sent, and what their record must come to.
+#[derive(Clone, Debug)]
+struct Kid {
+    id: String,
+    school: Option<String>,
+    grade: i64,
+    /// Which import (0, 1, 2) sent the record; each ran in its own second.
+    batch: usize,
+    record: Value,
+    /// The rules the record fires, by the thresholds in DOMAIN.md.
+    rules: BTreeSet<String>,
+    /// Highest tier per domain.
+    tiers: BTreeMap<String, u8>,
+    highest: u8,
+    /// Intervention → the fired rules recommending it.
+    interventions: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Kid {
+    fn tier_in(&self, domain: &str) -> u8 {
+        self.tiers[domain]
+    }
+
+    /// Work out tiers and interventions from `rules`.
+    fn finish(mut self, cat: &Catalogue) -> Kid {
+        self.tiers = DOMAINS.iter().map(|d| (d.to_string(), 0)).collect();
+        for r in &self.rules {
+            let info = &cat.rules[r];
+            let t = self.tiers.get_mut(&info.domain).expect("known domain");
+            *t = (*t).max(info.tier);
+            for i in &info.recommend {
+                self.interventions
+                    .entry(i.clone())
+                    .or_default()
+                    .insert(r.clone());
+            }
+        }
+        self.highest = self.tiers.values().copied().max().unwrap_or(0);
+        self
+    }
+}
+
+fn course(id: &str, subject: &str, pct: f64) -> Value {
+    json!({"course_id": id, "title": format!("{subject} course"), "subject": subject, "grade_pct": pct, "credits": 1.0})
+}
+
+fn screener(subject: &str, percentile: f64) -> Value {
+    json!({"name": "Screener", "subject": subject, "percentile": percentile, "date": "2026-09-20"})
+}
+
+/// Student `i` of the cohort: attendance, courses, behavior and SEL levels chosen
+/// so that every tier and most rules occur, with the rules each level fires by
+/// the thresholds of DOMAIN.md (absence 5/10/20%, failing under 60, core = math and
+/// ELA, GPA ≤ 2.0, percentiles 10/25, referrals 2/6, suspensions 1/2, T ≤ 40).
+fn kid(i: usize, cat: &Catalogue) -> Kid {
+    let a = [0, 0, 0, 0, 1, 1, 2, 3][(i * 3) % 8];
+    let c = [0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6][(i * 5 + 1) % 11];
+    let b = [0, 0, 0, 0, 0, 1, 2, 3, 4][(i * 7 + 2) % 9];
+    let e = [0, 1, 1, 1, 1, 2, 2][(i * 5) % 7];
+    let school = (i % 50 != 49).then(|| format!("SCH-{}", (i * 7 + 3) % 6));
+    let grade = ((i as i64) * 11) % 15 - 1;
+    kid_with(
+        &format!("CL-{i:04}"),
+        school,
+        grade,
+        (a, c, b, e),
+        i / 100,
+        cat,
+    )
+}
+
+/// A student at the given (attendance, course, behavior, SEL) levels (see [`kid`]).
+fn kid_with(
+    id: &str,
+    school: Option<String>,
+    grade: i64,
+    (a, c, b, e): (usize, usize, usize, usize),
+    batch: usize,
+    cat: &Catalogue,
+) -> Kid {
+    let mut rules: Vec<&str> = Vec::new();
+    let present = [100.0, 93.0, 85.0, 75.0][a];
+    rules.extend(match a {
+        1 => &["attendance-watch"][..],
+        2 => &["chronic-absence"],
+        3 => &["severe-chronic-absence"],
+        _ => &[],
+    });
+    let passing = vec![course("M1", "math", 85.0), course("E1", "ela", 88.0)];
+    let (courses, gpa, assessments, academic): (Vec<Value>, f64, Vec<Value>, &[&str]) = match c {
+        1 => (passing, 1.8, vec![], &["low-gpa"]),
+        2 => {
+            let mut cs = passing;
+            cs.push(course("H1", "social_studies", 50.0));
+            (cs, 3.0, vec![], &["course-failure"])
+        }
+        3 => (
+            vec![course("M1", "math", 40.0), course("E1", "ela", 45.0)],
+            3.0,
+            vec![],
+            &["course-failure", "multiple-core-failures"],
+        ),
+        4 => (
+            passing,
+            3.0,
+            vec![screener("reading", 20.0)],
+            &["reading-below-benchmark"],
+        ),
+        5 => (
+            passing,
+            3.0,
+            vec![screener("reading", 5.0), screener("math", 15.0)],
+            &["reading-well-below-benchmark", "math-below-benchmark"],
+        ),
+        6 => (
+            vec![course("M1", "math", 50.0), course("E1", "ela", 88.0)],
+            3.0,
+            vec![],
+            &["course-failure"],
+        ),
+        _ => (passing, 3.0, vec![], &[]),
+    };
+    rules.extend(academic);
+    let (referrals, in_school, out_of_school) =
+        [(0, 0, 0), (3, 0, 0), (7, 0, 0), (0, 0, 1), (1, 1, 1)][b];
+    rules.extend(match b {
+        1 => &["repeated-referrals"][..],
+        2 => &["frequent-referrals"],
+        3 => &["suspension"],
+        4 => &["repeated-suspensions"],
+        _ => &[],
+    });
+    if a >= 2 && (c == 3 || c == 6) && b >= 1 {
+        rules.push("abc-off-track");
+    }
+    let mut record = json!({
+        "student_id": id,
+        "grade_level": grade,
+        "as_of": "2026-11-20",
+        "attendance": {"days_enrolled": 100.0, "days_present": present},
+        "courses": courses,
+        "gpa": gpa,
+        "assessments": assessments,
+        "behavior": {"office_referrals": referrals, "suspensions_in_school": in_school, "suspensions_out_of_school": out_of_school},
+    });
+    if let Some(s) = &school {
+        record["school_id"] = json!(s);
+    }
+    match e {
+        1 => {
+            record["sel"] = json!({"screener": "DESSA-mini", "t_score": 55.0, "date": "2026-10-01"})
+        }
+        2 => {
+            record["sel"] =
+                json!({"screener": "DESSA-mini", "t_score": 35.0, "date": "2026-10-01"});
+            rules.push("sel-need-for-instruction");
+        }
+        _ => {}
+    }
+    Kid {
+        id: id.to_string(),
+        school,
+        grade,
+        batch,
+        record,
+        rules: rules.into_iter().map(String::from).collect(),
+        tiers: BTreeMap::new(),
+        highest: 0,
+        interventions: BTreeMap::new(),
+    }
+    .finish(cat)
+}
+
+/// The 300-student cohort, checked to hold every tier and most rules, so no
+/// filter below can pass by matching nothing.
+fn cohort(cat: &Catalogue) -> Vec<Kid> {
+    let kids: Vec<Kid> = (0..300).map(|i| kid(i, cat)).collect();
+    for t in 0..=3u8 {
+        let n = kids.iter().filter(|k| k.highest == t).count();
+        assert!(n >= 5, "the cohort has only {n} students at tier {t}");
+    }
+    let fired: BTreeSet<&String> = kids.iter().flat_map(|k| &k.rules).collect();
+    assert!(
+        fired.len() >= 14,
+        "only {} rules fire: {fired:?}",
+        fired.len()
+    );
+    assert!(kids.iter().any(|k| k.school.is_none()));
+    kids
+}
+
+// ---------------------------------------------------------------------------
+// Talking to the server
+// ---------------------------------------------------------------------------
+
+/// `a=b&c=d`, percent-encoded.
+fn qs(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+async fn get_ok(app: &TestApp, path: &str, key: &str) -> Value {
+    json_ok(app.get_as(path, Some(key)).await).await
+}
+
+/// POST an NDJSON import as the SIS; asserts every line was taken.
+async fn import(app: &TestApp, records: &[&Value]) -> Value {
+    let body: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let resp = app
+        .post_raw_as(
+            "/v1/students/import",
+            "application/x-ndjson",
+            body,
+            Some(INGEST_KEY),
+        )
+        .await;
+    let status = resp.status();
+    let text = resp.text().await.expect("import answer");
+    assert_eq!(status, 200, "import: {text}");
+    let lines = parse_ndjson(&text);
+    let (last, errors) = lines.split_last().expect("a summary line");
+    assert!(errors.is_empty(), "import refused lines: {errors:?}");
+    let summary = last["summary"].clone();
+    assert_eq!(summary["rejected"], 0, "import rejected records: {summary}");
+    summary
+}
+
+/// Evaluate a record as the SIS (a new decision for its student).
+async fn evaluate(app: &TestApp, record: &Value) -> Value {
+    json_ok(
+        app.post_json_as("/v1/evaluate", record, Some(INGEST_KEY))
+            .await,
+    )
+    .await
+}
+
+/// Import the cohort in its three batches, each in a later wall-clock second than
+/// the one before (decision times have whole seconds), so `sort=evaluated_at` has
+/// an order the test knows.
+async fn import_cohort(app: &TestApp, kids: &[Kid]) {
+    for batch in 0..3 {
+        if batch > 0 {
+            next_second().await;
+        }
+        let records: Vec<&Value> = kids
+            .iter()
+            .filter(|k| k.batch == batch)
+            .map(|k| &k.record)
+            .collect();
+        let summary = import(app, &records).await;
+        assert_eq!(summary["imported"], records.len(), "{summary}");
+    }
+}
+
+/// Wait until the wall clock is in the next whole second.
+async fn next_second() {
+    let now = chrono::Utc::now();
+    let next = now.timestamp() + 1;
+    let wait = 1_000_000_000i64 - i64::from(now.timestamp_subsec_nanos()) + 5_000_000;
+    tokio::time::sleep(std::time::Duration::from_nanos(wait as u64)).await;
+    assert!(chrono::Utc::now().timestamp() >= next);
+}
+
+/// Every entry of `/v1/caseload?<query>` as `key`, following `next_cursor` with
+/// pages of `limit`; asserts no page is longer than `limit`.
+async fn walk(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
+    walk_list(app, "/v1/caseload", "students", query, limit).await
+}
+
+async fn walk_list(
+    app: &TestApp,
+    path: &str,
+    field: &str,
+    query: &str,
+    limit: usize,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..2_000 {
+        let mut q = format!("limit={limit}");
+        if !query.is_empty() {
+            q = format!("{query}&{q}");
+        }
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let page = get_ok(app, &with_query(path, &q), COUNSELOR_KEY).await;
+        let items = page[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("no `{field}` list: {page}"));
+        assert!(
+            items.len() <= limit,
+            "{} items > limit {limit}",
+            items.len()
+        );
+        out.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+    panic!("the walk of {path}?{query} did not end");
+}
+
+fn ids(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e["student_id"].as_str().expect("student_id").to_string())
+        .collect()
+}
+
+fn sorted_ids<'a>(kids: impl Iterator<Item = &'a Kid>) -> Vec<String> {
+    let mut v: Vec<String> = kids.map(|k| k.id.clone()).collect();
+    v.sort();
+    v
+}
+
+/// The caseload entry of one student (`None` when not in the caseload).
+async fn entry_of(app: &TestApp, id: &str) -> Option<Value> {
+    let page = get_ok(
+        app,
+        &format!("/v1/caseload?{}", qs(&[("q", id), ("limit", "500")])),
+        COUNSELOR_KEY,
+    )
+    .await;
+    page["students"]
+        .as_array()
+        .expect("students")
+        .iter()
+        .find(|e| e["student_id"] == id)
+        .cloned()
+}
+
+async fn must_entry(app: &TestApp, id: &str) -> Value {
+    entry_of(app, id)
+        .await
+        .unwrap_or_else(|| panic!("{id} is not in the caseload"))
+}
+
+/// The flag of `rule` in a caseload entry.
+fn flag<'a>(entry: &'a Value, rule: &str) -> &'a Value {
+    entry["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .find(|f| f["rule_id"] == rule)
+        .unwrap_or_else(|| panic!("no flag `{rule}` in {entry}"))
+}
+
+fn state(entry: &Value, rule: &str) -> String {
+    flag(entry, rule)["review_state"]
+        .as_str()
+        .expect("review_state")
+        .to_string()
+}
+
+fn seq_of(entry: &Value) -> u64 {
+    entry["decision_seq"].as_u64().expect("decision_seq")
+}
+
+/// POST a review as the counselor.
+async fn review(app: &TestApp, student: &str, body: &Value) -> reqwest::Response {
+    app.post_json_as(
+        &format!("/v1/students/{}/reviews", enc(student)),
+        body,
+        Some(COUNSELOR_KEY),
+    )
+    .await
+}
+
+/// A review that must be taken: its 201 body.
+async fn review_ok(app: &TestApp, student: &str, body: &Value) -> Value {
+    let resp = review(app, student, body).await;
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    assert_eq!(status, 201, "review of {student}: {text}");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// A path segment, percent-encoded.
+fn enc(segment: &str) -> String {
+    form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+// ---------------------------------------------------------------------------
+// 1. A 300-student import: contents, filters, sorts
+// ---------------------------------------------------------------------------
+
+/// An entry says what the record says: school, grade, tiers, flags, interventions.
+fn assert_entry_is(e: &Value, k: &Kid, cat: &Catalogue) {
+    let id = &k.id;
+    assert_eq!(
+        e["school"].as_str(),
+        k.school.as_deref(),
+        "{id} school: {e}"
+    );
+    assert_eq!(e["grade"], k.grade, "{id} grade: {e}");
+    for d in DOMAINS {
+        assert_eq!(e["tiers"][d], k.tier_in(d), "{id} {d} tier: {e}");
+    }
+    assert_eq!(e["highest_tier"], k.highest, "{id} highest tier: {e}");
+    let flags: BTreeSet<String> = e["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| {
+            let r = f["rule_id"].as_str().expect("rule_id");
+            let info = &cat.rules[r];
+            assert_eq!(f["tier"], info.tier, "{id} {r}: {f}");
+            assert_eq!(f["domain"], info.domain.as_str(), "{id} {r}: {f}");
+            assert_eq!(f["review_state"], "unreviewed", "{id} {r}: {f}");
+            r.to_string()
+        })
+        .collect();
+    assert_eq!(flags, k.rules, "{id} flags");
+    let recs: BTreeMap<String, BTreeSet<String>> = e["interventions"]
+        .as_array()
+        .expect("interventions")
+        .iter()
+        .map(|r| {
+            let i = r["intervention"].as_str().expect("intervention");
+            assert_eq!(r["tier"], cat.interventions[i], "{id} {i} tier: {r}");
+            let because = r["because"]
+                .as_array()
+                .expect("because")
+                .iter()
+                .map(|b| b.as_str().expect("rule").to_string())
+                .collect();
+            (i.to_string(), because)
+        })
+        .collect();
+    assert_eq!(recs, k.interventions, "{id} interventions");
+}
+
+type Pred = Box<dyn Fn(&Kid) -> bool>;
+
+/// Each filter (alone and combined) and what it must select.
+fn filter_cases() -> Vec<(String, Pred)> {
+    let has = |r: &'static str| move |k: &Kid| k.rules.contains(r);
+    let rec = |i: &'static str| move |k: &Kid| k.interventions.contains_key(i);
+    let mut cases: Vec<(String, Pred)> = vec![
+        (
+            qs(&[("school", "SCH-2")]),
+            Box::new(|k| k.school.as_deref() == Some("SCH-2")),
+        ),
+        (qs(&[("grade", "9")]), Box::new(|k| k.grade == 9)),
+        (qs(&[("grade", "-1")]), Box::new(|k| k.grade == -1)),
+        (
+            qs(&[("domain", "attendance")]),
+            Box::new(|k| k.tier_in("attendance") > 0),
+        ),
+        (
+            qs(&[("domain", "behavioral"), ("tier", "3")]),
+            Box::new(|k| k.tier_in("behavioral") == 3),
+        ),
+        (
+            qs(&[("domain", "academic"), ("min_tier", "2")]),
+            Box::new(|k| k.tier_in("academic") >= 2),
+        ),
+        (
+            qs(&[("domain", "social_emotional"), ("tier", "0")]),
+            Box::new(|k| k.tier_in("social_emotional") == 0),
+        ),
+        (qs(&[("min_tier", "2")]), Box::new(|k| k.highest >= 2)),
+        (
+            qs(&[("rule", "abc-off-track")]),
+            Box::new(has("abc-off-track")),
+        ),
+        (
+            qs(&[("rule", "attendance-watch")]),
+            Box::new(has("attendance-watch")),
+        ),
+        (
+            qs(&[("rule", "course-failure"), ("domain", "academic")]),
+            Box::new(has("course-failure")),
+        ),
+        // A rule of another domain matches nothing.
+        (
+            qs(&[("rule", "course-failure"), ("domain", "attendance")]),
+            Box::new(|_| false),
+        ),
+        (
+            qs(&[("intervention", "tutoring")]),
+            Box::new(rec("tutoring")),
+        ),
+        (
+            qs(&[("intervention", "check-in-check-out")]),
+            Box::new(rec("check-in-check-out")),
+        ),
+        (
+            qs(&[("intervention", "small-group-sel")]),
+            Box::new(rec("small-group-sel")),
+        ),
+        (
+            qs(&[("q", "CL-01")]),
+            Box::new(|k| k.id.starts_with("CL-01")),
+        ),
+        (
+            qs(&[("q", "CL-002")]),
+            Box::new(|k| k.id.starts_with("CL-002")),
+        ),
+        (
+            qs(&[
+                ("school", "SCH-1"),
+                ("domain", "attendance"),
+                ("min_tier", "3"),
+            ]),
+            Box::new(|k| k.school.as_deref() == Some("SCH-1") && k.tier_in("attendance") >= 3),
+        ),
+        (
+            qs(&[("q", "CL-02"), ("rule", "low-gpa")]),
+            Box::new(|k| k.id.starts_with("CL-02") && k.rules.contains("low-gpa")),
+        ),
+        (qs(&[("school", "NO-SUCH-SCHOOL")]), Box::new(|_| false)),
+    ];
+    for t in 0..=3u8 {
+        cases.push((
+            qs(&[("tier", &t.to_string())]),
+            Box::new(move |k| k.highest == t),
+        ));
+    }
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_filter_and_sort_of_a_300_student_import_matches_the_records_sent() {
+    let cat = catalogue();
+    let kids = cohort(&cat);
+    let by_id: BTreeMap<&str, &Kid> = kids.iter().map(|k| (k.id.as_str(), k)).collect();
+    let app = spawn_app(all_keys()).await;
+    import_cohort(&app, &kids).await;
+
+    // Everyone, each entry as the record says.
+    let all = walk(&app, "", 500).await;
+    assert_eq!(ids(&all), sorted_ids(kids.iter()), "the whole caseload");
+    for e in &all {
+        let id = e["student_id"].as_str().expect("id");
+        assert_entry_is(e, by_id[id], &cat);
+    }
+
+    // Every filter against the count made here.
+    for (query, pred) in filter_cases() {
+        let want = sorted_ids(kids.iter().filter(|k| pred(k)));
+        let got = ids(&walk(&app, &query, 500).await);
+        assert_eq!(
+            got,
+            want,
+            "?{query}: {} served, {} expected",
+            got.len(),
+            want.len()
+        );
+        // The same in small pages (cursors combined with the filter).
+        let paged = ids(&walk(&app, &query, 7).await);
+        assert_eq!(paged, want, "?{query} in pages of 7");
+    }
+
+    // Sorts.
+    let student = ids(&walk(&app, "sort=student", 37).await);
+    assert_eq!(student, sorted_ids(kids.iter()), "sort=student");
+
+    let mut by_tier: Vec<&Kid> = kids.iter().collect();
+    by_tier.sort_by(|a, b| b.highest.cmp(&a.highest).then(a.id.cmp(&b.id)));
+    let want: Vec<String> = by_tier.iter().map(|k| k.id.clone()).collect();
+    assert_eq!(ids(&walk(&app, "sort=tier", 37).await), want, "sort=tier");
+
+    let mut att: Vec<&Kid> = kids
+        .iter()
+        .filter(|k| k.tier_in("attendance") > 0)
+        .collect();
+    att.sort_by(|a, b| {
+        b.tier_in("attendance")
+            .cmp(&a.tier_in("attendance"))
+            .then(a.id.cmp(&b.id))
+    });
+    let want: Vec<String> = att.iter().map(|k| k.id.clone()).collect();
+    assert_eq!(
+        ids(&walk(&app, "sort=tier&domain=attendance", 20).await),
+        want,
+        "sort=tier by the attendance tier"
+    );
+
+    let mut sch: Vec<&Kid> = kids
+        .iter()
+        .filter(|k| k.school.as_deref() == Some("SCH-0") && k.highest >= 2)
+        .collect();
+    sch.sort_by(|a, b| b.highest.cmp(&a.highest).then(a.id.cmp(&b.id)));
+    let want: Vec<String> = sch.iter().map(|k| k.id.clone()).collect();
+    assert_eq!(
+        ids(&walk(&app, "sort=tier&school=SCH-0&min_tier=2", 5).await),
+        want,
+        "sort=tier with filters"
+    );
+
+    // Oldest decision first: the three imports in the order they were sent.
+    let oldest = walk(&app, "sort=evaluated_at", 37).await;
+    let got = ids(&oldest);
+    let mut set = got.clone();
+    set.sort();
+    assert_eq!(
+        set,
+        sorted_ids(kids.iter()),
+        "sort=evaluated_at serves everyone once"
+    );
+    let batches: Vec<usize> = got.iter().map(|id| by_id[id.as_str()].batch).collect();
+    assert!(
+        batches.windows(2).all(|w| w[0] <= w[1]),
+        "sort=evaluated_at is not oldest import first: {batches:?}"
+    );
+    for w in oldest.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let (ta, tb) = (a["evaluated_at"].as_str(), b["evaluated_at"].as_str());
+        assert!(
+            ta < tb || (ta == tb && a["student_id"].as_str() < b["student_id"].as_str()),
+            "out of order: {a} then {b}"
+        );
+    }
+
+    // Bad parameters name themselves.
+    let bad: [(&str, &[&str]); 8] = [
+        ("shcool=SCH-1", &["shcool", "did you mean `school`"]),
+        ("tier=4", &["tier"]),
+        ("review=maybe", &["review", "unreviewed"]),
+        ("sort=name", &["sort", "evaluated_at"]),
+        ("limit=0", &["limit"]),
+        ("limit=501", &["limit", "500"]),
+        ("cursor=zz", &["cursor"]),
+        ("format=xml", &["format"]),
+    ];
+    for (query, needles) in bad {
+        let resp = app
+            .get_as(&format!("/v1/caseload?{query}"), Some(COUNSELOR_KEY))
+            .await;
+        assert_problem(resp, 400, needles).await;
+    }
+    let page = get_ok(&app, "/v1/caseload?sort=student&limit=5", COUNSELOR_KEY).await;
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let resp = app
+        .get_as(
+            &format!("/v1/caseload?sort=tier&cursor={cursor}"),
+            Some(COUNSELOR_KEY),
+        )
+        .await;
+    assert_problem(resp, 400, &["cursor", "sort"]).await;
+}
