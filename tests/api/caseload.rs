@@ -743,3 +743,373 @@ async fn every_filter_and_sort_of_a_300_student_import_matches_the_records_sent(
         .await;
     assert_problem(resp, 400, &["cursor", "sort"]).await;
 }
+
+// ---------------------------------------------------------------------------
+// 1b. Summary, groups and the queue of the same import; the review filter
+// ---------------------------------------------------------------------------
+
+fn assert_close(got: &Value, want: f64, what: &str) {
+    let g = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {got}"));
+    assert!((g - want).abs() < 1e-9, "{what}: {g}, expected {want}");
+}
+
+/// The summary the records call for, over `kids`.
+fn assert_summary(s: &Value, kids: &[&Kid], what: &str) {
+    let n = kids.len();
+    assert_eq!(s["students"], n, "{what}: students");
+    assert_eq!(
+        s["reference"],
+        json!({"tier2_share": 0.15, "tier3_share": 0.05}),
+        "{what}: the MTSS reference of DOMAIN.md"
+    );
+    let check = |counts: &Value, tier_of: &dyn Fn(&Kid) -> u8, label: &str| {
+        let mut want = [0u64; 4];
+        for k in kids {
+            want[usize::from(tier_of(k))] += 1;
+        }
+        assert_eq!(counts["tiers"], json!(want), "{what} {label}: {counts}");
+        let share = |t: usize| {
+            if n == 0 {
+                0.0
+            } else {
+                want[t] as f64 / n as f64
+            }
+        };
+        assert_close(&counts["tier2_share"], share(2), &format!("{what} {label} tier 2 share"));
+        assert_close(&counts["tier3_share"], share(3), &format!("{what} {label} tier 3 share"));
+        assert_eq!(counts["tier2_above_reference"], share(2) > 0.15, "{what} {label}");
+        assert_eq!(counts["tier3_above_reference"], share(3) > 0.05, "{what} {label}");
+    };
+    check(&s["overall"], &|k| k.highest, "overall");
+    for d in DOMAINS {
+        check(&s["by_domain"][d], &|k| k.tier_in(d), d);
+    }
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    let mut interventions: BTreeMap<String, u64> = BTreeMap::new();
+    for k in kids {
+        for r in &k.rules {
+            *rules.entry(r.clone()).or_default() += 1;
+        }
+        for i in k.interventions.keys() {
+            *interventions.entry(i.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(s["by_rule"], json!(rules), "{what}: students per rule");
+    assert_eq!(
+        s["by_intervention"],
+        json!(interventions),
+        "{what}: students per intervention"
+    );
+}
+
+/// What one roster must be: its id, tier, domain, interventions, and each student
+/// with the rules that put them there.
+struct WantGroup {
+    id: String,
+    tier: u8,
+    domain: String,
+    interventions: BTreeSet<String>,
+    students: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn want_groups(kids: &[&Kid], cat: &Catalogue, by_rule: bool) -> Vec<WantGroup> {
+    let mut groups: BTreeMap<(std::cmp::Reverse<u8>, String), WantGroup> = BTreeMap::new();
+    for k in kids {
+        let memberships: Vec<(String, BTreeSet<String>)> = if by_rule {
+            k.rules
+                .iter()
+                .map(|r| (r.clone(), BTreeSet::from([r.clone()])))
+                .collect()
+        } else {
+            k.interventions
+                .iter()
+                .map(|(i, because)| (i.clone(), because.clone()))
+                .collect()
+        };
+        for (id, rules) in memberships {
+            let (tier, domain, interventions) = if by_rule {
+                let info = &cat.rules[&id];
+                (
+                    info.tier,
+                    info.domain.clone(),
+                    info.recommend.iter().cloned().collect(),
+                )
+            } else {
+                let domains: BTreeSet<&String> =
+                    rules.iter().map(|r| &cat.rules[r].domain).collect();
+                assert_eq!(domains.len(), 1, "{id} is recommended from one domain here");
+                let domain = domains.into_iter().next().expect("a domain").clone();
+                (cat.interventions[&id], domain, BTreeSet::from([id.clone()]))
+            };
+            groups
+                .entry((std::cmp::Reverse(tier), id.clone()))
+                .or_insert_with(|| WantGroup {
+                    id,
+                    tier,
+                    domain,
+                    interventions,
+                    students: BTreeMap::new(),
+                })
+                .students
+                .insert(k.id.clone(), rules);
+        }
+    }
+    groups.into_values().collect()
+}
+
+fn assert_groups(got: &Value, want: &[WantGroup], by: &str, what: &str) {
+    let got = got["groups"].as_array().expect("groups");
+    let got_ids: Vec<(u64, &str)> = got
+        .iter()
+        .map(|g| (g["tier"].as_u64().expect("tier"), g["id"].as_str().expect("id")))
+        .collect();
+    let want_ids: Vec<(u64, &str)> = want
+        .iter()
+        .map(|g| (u64::from(g.tier), g.id.as_str()))
+        .collect();
+    assert_eq!(got_ids, want_ids, "{what}: groups, highest tier first");
+    for (g, w) in got.iter().zip(want) {
+        let id = &w.id;
+        assert_eq!(g["by"], by, "{what} {id}");
+        assert_eq!(g["domain"], w.domain.as_str(), "{what} {id}: domain");
+        let interventions: BTreeSet<String> = g["interventions"]
+            .as_array()
+            .expect("interventions")
+            .iter()
+            .map(|i| i.as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(interventions, w.interventions, "{what} {id}: interventions");
+        let members: Vec<&str> = g["students"]
+            .as_array()
+            .expect("students")
+            .iter()
+            .map(|m| m["student_id"].as_str().expect("id"))
+            .collect();
+        let want_members: Vec<&str> = w.students.keys().map(String::as_str).collect();
+        assert_eq!(members, want_members, "{what} {id}: students in id order");
+        for m in g["students"].as_array().expect("students") {
+            let sid = m["student_id"].as_str().expect("id");
+            let flags: BTreeSet<String> = m["flags"]
+                .as_array()
+                .expect("flags")
+                .iter()
+                .map(|f| f["rule_id"].as_str().expect("rule").to_string())
+                .collect();
+            assert_eq!(&flags, &w.students[sid], "{what} {id}: flags of {sid}");
+        }
+    }
+}
+
+/// Every (student, rule) the queue must hold: unreviewed flags at `min_tier` and up.
+fn want_queue(
+    kids: &[&Kid],
+    cat: &Catalogue,
+    min_tier: u8,
+    reviewed: &BTreeMap<(String, String), &str>,
+) -> BTreeSet<(String, String)> {
+    kids.iter()
+        .flat_map(|k| k.rules.iter().map(move |r| (k.id.clone(), r.clone())))
+        .filter(|(_, r)| cat.rules[r].tier >= min_tier)
+        .filter(|key| !reviewed.contains_key(key))
+        .collect()
+}
+
+async fn queue_items(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
+    walk_list(app, "/v1/reviews/queue", "items", query, limit).await
+}
+
+fn pairs(items: &[Value]) -> BTreeSet<(String, String)> {
+    let set: BTreeSet<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["student_id"].as_str().expect("id").to_string(),
+                i["rule_id"].as_str().expect("rule").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(set.len(), items.len(), "an item is served twice");
+    set
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
+    let cat = catalogue();
+    let kids = cohort(&cat);
+    let by_id: BTreeMap<&str, &Kid> = kids.iter().map(|k| (k.id.as_str(), k)).collect();
+    let app = spawn_app(all_keys()).await;
+    import_cohort(&app, &kids).await;
+    let everyone: Vec<&Kid> = kids.iter().collect();
+
+    // The summary, whole and filtered; an empty selection has shares of 0.
+    let whole = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
+    assert_summary(&whole, &everyone, "summary");
+    for (query, pred) in filter_cases() {
+        let s = get_ok(&app, &format!("/v1/caseload/summary?{query}"), COUNSELOR_KEY).await;
+        let chosen: Vec<&Kid> = kids.iter().filter(|k| pred(k)).collect();
+        assert_summary(&s, &chosen, &format!("summary?{query}"));
+    }
+    let resp = app
+        .get_as("/v1/caseload/summary?sort=tier", Some(COUNSELOR_KEY))
+        .await;
+    assert_problem(resp, 400, &["sort"]).await;
+
+    // Rosters by intervention (the default) and by rule, whole and filtered.
+    let g = get_ok(&app, "/v1/groups", COUNSELOR_KEY).await;
+    assert_groups(&g, &want_groups(&everyone, &cat, false), "intervention", "groups");
+    let g = get_ok(&app, "/v1/groups?by=rule", COUNSELOR_KEY).await;
+    assert_groups(&g, &want_groups(&everyone, &cat, true), "rule", "groups?by=rule");
+    let pivot = &kids[10];
+    let (school, grade) = (pivot.school.clone().expect("a school"), pivot.grade);
+    let in_school: Vec<&Kid> = kids
+        .iter()
+        .filter(|k| k.school.as_ref() == Some(&school) && k.grade == grade)
+        .collect();
+    assert!(in_school.len() > 3, "{in_school:?}");
+    for by in ["intervention", "rule"] {
+        let g = get_ok(
+            &app,
+            &format!("/v1/groups?by={by}&school={school}&grade={grade}"),
+            COUNSELOR_KEY,
+        )
+        .await;
+        let what = format!("{school} grade {grade}");
+        assert_groups(&g, &want_groups(&in_school, &cat, by == "rule"), by, &what);
+    }
+    let resp = app.get_as("/v1/groups?by=tier", Some(COUNSELOR_KEY)).await;
+    assert_problem(resp, 400, &["by", "intervention", "rule"]).await;
+
+    // The queue: every unreviewed flag at tier 2 and up, oldest first.
+    let none = BTreeMap::new();
+    let items = queue_items(&app, "", 50).await;
+    assert_eq!(pairs(&items), want_queue(&everyone, &cat, 2, &none), "the queue");
+    let batches: Vec<usize> = items
+        .iter()
+        .map(|i| by_id[i["student_id"].as_str().expect("id")].batch)
+        .collect();
+    assert!(
+        batches.windows(2).all(|w| w[0] <= w[1]),
+        "the queue is not oldest first: {batches:?}"
+    );
+    for w in items.windows(2) {
+        let key = |i: &Value| {
+            (
+                i["since"].as_str().expect("since").to_string(),
+                i["student_id"].as_str().expect("id").to_string(),
+                i["rule_id"].as_str().expect("rule").to_string(),
+            )
+        };
+        assert!(key(&w[0]) < key(&w[1]), "queue order: {} then {}", w[0], w[1]);
+    }
+    let tier3_sch1: Vec<&Kid> = kids
+        .iter()
+        .filter(|k| k.school.as_deref() == Some("SCH-1"))
+        .collect();
+    let got = pairs(&queue_items(&app, "min_tier=3&school=SCH-1", 10).await);
+    assert_eq!(got, want_queue(&tier3_sch1, &cat, 3, &none), "queue?min_tier=3&school=SCH-1");
+    let got = pairs(&queue_items(&app, "domain=behavioral", 500).await);
+    let want: BTreeSet<(String, String)> = want_queue(&everyone, &cat, 2, &none)
+        .into_iter()
+        .filter(|(_, r)| cat.rules[r].domain == "behavioral")
+        .collect();
+    assert_eq!(got, want, "queue?domain=behavioral");
+    let resp = app
+        .get_as("/v1/reviews/queue?review=unreviewed", Some(COUNSELOR_KEY))
+        .await;
+    assert_problem(resp, 400, &["review"]).await;
+
+    // Reviews: A confirms one flag, B dismisses all of theirs, C defers one.
+    let two_or_more = |k: &&Kid| k.rules.iter().filter(|r| cat.rules[*r].tier >= 2).count() >= 2;
+    let mut pick = kids.iter().filter(two_or_more);
+    let a = pick.next().expect("a student with two flags");
+    let c = pick.next().expect("another student with two flags");
+    let b = kids
+        .iter()
+        .find(|k| !k.rules.is_empty() && k.id != a.id && k.id != c.id)
+        .expect("a flagged student");
+    let ra = a.rules.iter().find(|r| cat.rules[*r].tier >= 2).expect("a tier 2 flag").clone();
+    let rc = c.rules.iter().find(|r| cat.rules[*r].tier >= 2).expect("a tier 2 flag").clone();
+    let until = (today() + chrono::Duration::days(7)).to_string();
+    let mut reviewed: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let e = must_entry(&app, &a.id).await;
+    review_ok(
+        &app,
+        &a.id,
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": ra, "action": "confirm"}]}),
+    )
+    .await;
+    reviewed.insert((a.id.clone(), ra.clone()), "confirmed");
+    let e = must_entry(&app, &b.id).await;
+    let flags: Vec<Value> = b
+        .rules
+        .iter()
+        .map(|r| json!({"rule_id": r, "action": "dismiss", "reason": "documented hospital stay"}))
+        .collect();
+    review_ok(&app, &b.id, &json!({"decision_seq": seq_of(&e), "flags": flags})).await;
+    for r in &b.rules {
+        reviewed.insert((b.id.clone(), r.clone()), "dismissed");
+    }
+    let e = must_entry(&app, &c.id).await;
+    review_ok(
+        &app,
+        &c.id,
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": rc, "action": "defer", "until": until}], "note": "after the parent meeting"}),
+    )
+    .await;
+    reviewed.insert((c.id.clone(), rc.clone()), "deferred");
+
+    let state_of = |k: &Kid, r: &str| {
+        reviewed
+            .get(&(k.id.clone(), r.to_string()))
+            .copied()
+            .unwrap_or("unreviewed")
+    };
+    for (filter, rule) in [
+        ("confirmed", None),
+        ("dismissed", None),
+        ("deferred", None),
+        ("unreviewed", None),
+        ("unreviewed", Some(ra.as_str())),
+        ("confirmed", Some(ra.as_str())),
+        ("dismissed", Some(ra.as_str())),
+    ] {
+        let want = sorted_ids(kids.iter().filter(|k| {
+            k.rules
+                .iter()
+                .any(|r| rule.is_none_or(|x| x == r) && state_of(k, r) == filter)
+        }));
+        let mut pairs_q = vec![("review", filter)];
+        if let Some(r) = rule {
+            pairs_q.push(("rule", r));
+        }
+        let query = qs(&pairs_q);
+        assert_eq!(ids(&walk(&app, &query, 500).await), want, "?{query}");
+    }
+    // Every flag shows its state.
+    for e in walk(&app, "", 500).await {
+        let k = by_id[e["student_id"].as_str().expect("id")];
+        for r in &k.rules {
+            assert_eq!(state(&e, r), state_of(k, r), "{} {r}", k.id);
+        }
+    }
+    // The queue lost exactly the reviewed flags; the summary did not change.
+    let got = pairs(&queue_items(&app, "", 100).await);
+    assert_eq!(got, want_queue(&everyone, &cat, 2, &reviewed), "the queue after reviews");
+    let after = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
+    assert_eq!(after, whole, "reviews change no count");
+    // The roster shows the review beside the flag.
+    let g = get_ok(&app, &format!("/v1/groups?by=rule&school={}", enc(a.school.as_deref().unwrap_or("x"))), COUNSELOR_KEY).await;
+    if a.school.is_some() {
+        let member = g["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter(|g| g["id"] == ra.as_str())
+            .flat_map(|g| g["students"].as_array().expect("students"))
+            .find(|m| m["student_id"] == a.id.as_str())
+            .unwrap_or_else(|| panic!("{} is not in the {ra} roster: {g}", a.id));
+        assert_eq!(member["flags"][0]["review"], "confirmed", "{member}");
+    }
+}
