@@ -1113,3 +1113,208 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
         assert_eq!(member["flags"][0]["review"], "confirmed", "{member}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// 2. CSV a spreadsheet opens without running anything
+// ---------------------------------------------------------------------------
+
+/// Rows of RFC 4180 text (CRLF line ends, `"` doubled inside quotes), after the
+/// byte-order mark the answer starts with.
+fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(bytes).expect("CSV is UTF-8");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or_else(|| panic!("no byte-order mark first: {text:?}"));
+    let (mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(ch) = chars.next() {
+        if quoted {
+            match ch {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    cell.push('"');
+                }
+                '"' => quoted = false,
+                _ => cell.push(ch),
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                assert!(cell.is_empty(), "a quote inside an unquoted cell: {text:?}");
+                quoted = true;
+            }
+            ',' => row.push(std::mem::take(&mut cell)),
+            '\r' => {
+                assert_eq!(chars.next(), Some('\n'), "a CR without LF: {text:?}");
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            '\n' => panic!("a bare LF ends a row: {text:?}"),
+            _ => cell.push(ch),
+        }
+    }
+    assert!(!quoted, "an unterminated quote: {text:?}");
+    assert!(
+        cell.is_empty() && row.is_empty(),
+        "the last row has no CRLF: {text:?}"
+    );
+    rows
+}
+
+/// Whether a spreadsheet would read the cell as a formula: it starts (after
+/// spaces) with `=`, `+`, `-`, `@`, a tab or a CR, and is not a plain number.
+fn runs_as_formula(cell: &str) -> bool {
+    let t = cell.trim_start_matches(' ');
+    matches!(t.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
+        && t.parse::<f64>().is_err()
+}
+
+/// GET `path` as the counselor with `accept`; asserts a CSV answer and returns
+/// its rows, header first, and the raw text.
+async fn csv(app: &TestApp, path: &str, accept: Option<&str>) -> (Vec<Vec<String>>, String) {
+    let mut rb = app.client.get(app.url(path)).bearer_auth(COUNSELOR_KEY);
+    if let Some(a) = accept {
+        rb = rb.header("accept", a);
+    }
+    let resp = rb.send().await.expect("GET");
+    assert_eq!(resp.status(), 200, "{path}");
+    assert_eq!(header(&resp, "content-type"), "text/csv; charset=utf-8", "{path}");
+    let disposition = header(&resp, "content-disposition");
+    assert!(
+        disposition.starts_with("attachment; filename=\"") && disposition.ends_with(".csv\""),
+        "{path}: {disposition}"
+    );
+    let bytes = resp.bytes().await.expect("body");
+    let rows = parse_csv(&bytes);
+    for row in &rows {
+        assert_eq!(row.len(), rows[0].len(), "{path}: a row of another width: {row:?}");
+        for cell in row {
+            assert!(!runs_as_formula(cell), "{path}: a formula cell `{cell}` in {row:?}");
+        }
+    }
+    (rows, String::from_utf8(bytes.to_vec()).expect("UTF-8"))
+}
+
+/// The row whose `column` holds `value` (as the spreadsheet shows it).
+fn row_where<'a>(rows: &'a [Vec<String>], column: &str, value: &str) -> &'a [String] {
+    let at = rows[0]
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column}: {:?}", rows[0]));
+    rows.iter()
+        .skip(1)
+        .find(|r| r[at] == value)
+        .unwrap_or_else(|| panic!("no row with {column} = {value}: {rows:?}"))
+}
+
+fn cell<'a>(rows: &'a [Vec<String>], row: &'a [String], column: &str) -> &'a str {
+    let at = rows[0].iter().position(|h| h == column).expect("column");
+    &row[at]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_quotes_hostile_cells_as_text() {
+    const LINK: &str = r#"=HYPERLINK("http://evil.example/","click")"#;
+    let app = spawn_app(all_keys()).await;
+    // (student id, school, grade): ids and schools a spreadsheet would run.
+    let students: [(&str, &str, i64); 6] = [
+        ("CSV-1", LINK, 9),
+        ("=1+2", "SCH-1", 9),
+        ("-2+3", "SCH-1", 10),
+        ("+CMD", "SCH-1", 11),
+        ("@SUM(A1)", "  =1+1", 12),
+        ("CSV-3", r#"Lincoln, "North""#, -1),
+    ];
+    let records: Vec<Value> = students
+        .iter()
+        .map(|(id, school, grade)| {
+            json!({"student_id": id, "school_id": school, "grade_level": grade, "gpa": 1.5})
+        })
+        .collect();
+    let summary = import(&app, &records.iter().collect::<Vec<_>>()).await;
+    assert_eq!(summary["imported"], 6, "the record validator takes them: {summary}");
+
+    let (rows, raw) = csv(&app, "/v1/caseload?format=csv&limit=500", None).await;
+    assert_eq!(
+        rows[0],
+        [
+            "student_id",
+            "school",
+            "grade",
+            "highest_tier",
+            "attendance_tier",
+            "academic_tier",
+            "behavioral_tier",
+            "social_emotional_tier",
+            "flags",
+            "unreviewed_flags",
+            "interventions",
+            "evaluated_at",
+            "decision_seq",
+        ]
+    );
+    assert_eq!(rows.len(), 7, "a header and one row per student: {rows:?}");
+    let link = row_where(&rows, "student_id", "CSV-1");
+    assert_eq!(cell(&rows, link, "school"), format!("'{LINK}"), "the link shows as text");
+    assert!(
+        raw.contains(r#""'=HYPERLINK(""http://evil.example/"",""click"")""#),
+        "the cell is quoted with its quotes doubled: {raw}"
+    );
+    assert_eq!(cell(&rows, link, "flags"), "low-gpa (tier 2, unreviewed)");
+    assert_eq!(cell(&rows, link, "unreviewed_flags"), "1");
+    assert_eq!(cell(&rows, link, "highest_tier"), "2");
+    assert_eq!(cell(&rows, link, "interventions"), "tutoring; advisory");
+    for id in ["=1+2", "-2+3", "+CMD", "@SUM(A1)"] {
+        row_where(&rows, "student_id", &format!("'{id}"));
+    }
+    let spaced = row_where(&rows, "student_id", "'@SUM(A1)");
+    assert_eq!(cell(&rows, spaced, "school"), "'  =1+1", "leading spaces do not hide a formula");
+    let comma = row_where(&rows, "student_id", "CSV-3");
+    assert_eq!(cell(&rows, comma, "school"), r#"Lincoln, "North""#);
+    assert_eq!(cell(&rows, comma, "grade"), "-1", "pre-K stays a number");
+    assert!(raw.contains(",-1,"), "a computed number is written bare: {raw}");
+
+    // `Accept: text/csv` gives the same bytes; `format` wins over `Accept`.
+    let (_, by_accept) = csv(&app, "/v1/caseload?limit=500", Some("text/csv")).await;
+    assert_eq!(by_accept, raw, "Accept: text/csv and ?format=csv differ");
+    let (_, by_list) =
+        csv(&app, "/v1/caseload?limit=500", Some("application/json;q=0.5, text/csv")).await;
+    assert_eq!(by_list, raw);
+    let resp = app
+        .client
+        .get(app.url("/v1/caseload?format=json&limit=500"))
+        .bearer_auth(COUNSELOR_KEY)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("GET");
+    let page = json_ok(resp).await;
+    assert_eq!(page["students"].as_array().map(Vec::len), Some(6));
+
+    // A filter on a hostile school finds it.
+    let (rows, _) = csv(
+        &app,
+        &format!("/v1/caseload?{}", qs(&[("school", LINK), ("format", "csv")])),
+        None,
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+
+    // Rosters and the queue are as safe.
+    let (rows, _) = csv(&app, "/v1/groups?format=csv", None).await;
+    assert_eq!(rows[0][..6], ["group_by", "group", "tier", "domain", "interventions", "student_id"]);
+    // Each student is in both of low-gpa's rosters (tutoring and advisory).
+    assert_eq!(rows.len(), 1 + 2 * 6, "{rows:?}");
+    row_where(&rows, "student_id", "'=1+2");
+    let (rows, _) = csv(&app, "/v1/groups?by=rule", Some("text/csv")).await;
+    assert_eq!(rows.len(), 1 + 6, "{rows:?}");
+    let r = row_where(&rows, "student_id", "CSV-1");
+    assert_eq!(cell(&rows, r, "school"), format!("'{LINK}"));
+    assert_eq!(cell(&rows, r, "flags"), "low-gpa (tier 2, unreviewed)");
+    let (rows, _) = csv(&app, "/v1/reviews/queue", Some("text/csv")).await;
+    assert_eq!(rows.len(), 1 + 6, "{rows:?}");
+    let r = row_where(&rows, "student_id", "'-2+3");
+    assert_eq!(cell(&rows, r, "rule_id"), "low-gpa");
+}
