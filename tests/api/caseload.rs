@@ -1318,3 +1318,189 @@ async fn csv_quotes_hostile_cells_as_text() {
     let r = row_where(&rows, "student_id", "'-2+3");
     assert_eq!(cell(&rows, r, "rule_id"), "low-gpa");
 }
+
+// ---------------------------------------------------------------------------
+// 3. Cursor walks while decisions arrive
+// ---------------------------------------------------------------------------
+
+/// A task sending decisions for existing students (evaluations, and imports that
+/// also add new students whose ids sort between theirs) until told to stop.
+struct Mutator {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Decisions the server has answered for.
+    posted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Students given a decision (recorded before it is sent).
+    touched: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>,
+    /// New students imported.
+    created: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Mutator {
+    fn start(app: &TestApp, kids: &[Kid], round: usize) -> Mutator {
+        use std::sync::atomic::Ordering::SeqCst;
+        let m = Mutator {
+            stop: Default::default(),
+            posted: Default::default(),
+            touched: Default::default(),
+            created: Default::default(),
+            task: tokio::spawn(async {}),
+        };
+        let (stop, posted, touched, created) = (
+            m.stop.clone(),
+            m.posted.clone(),
+            m.touched.clone(),
+            m.created.clone(),
+        );
+        let (client, base) = (app.client.clone(), app.address.clone());
+        let records: Vec<Value> = kids.iter().map(|k| k.record.clone()).collect();
+        let task = tokio::spawn(async move {
+            for k in 0..5_000usize {
+                if stop.load(SeqCst) {
+                    return;
+                }
+                let i = (k * 37 + 11 + round * 101) % records.len();
+                let mut rec = records[i].clone();
+                let id = rec["student_id"].as_str().expect("id").to_string();
+                rec["attendance"]["days_present"] = json!([100.0, 93.0, 85.0, 75.0][k % 4]);
+                let resp = if k % 5 == 4 {
+                    let new_id = format!("{id}-new-{round}-{k}");
+                    let mut fresh = rec.clone();
+                    fresh["student_id"] = json!(new_id);
+                    touched.lock().expect("lock").insert(id.clone());
+                    created.lock().expect("lock").insert(new_id);
+                    client
+                        .post(format!("{base}/v1/students/import"))
+                        .bearer_auth(INGEST_KEY)
+                        .header("content-type", "application/x-ndjson")
+                        .body(format!("{rec}\n{fresh}\n"))
+                        .send()
+                        .await
+                } else {
+                    touched.lock().expect("lock").insert(id.clone());
+                    client
+                        .post(format!("{base}/v1/evaluate"))
+                        .bearer_auth(INGEST_KEY)
+                        .json(&rec)
+                        .send()
+                        .await
+                };
+                let resp = resp.expect("a decision is sent");
+                assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+                // An import answers once its lines are durable.
+                let _ = resp.bytes().await;
+                posted.fetch_add(1, SeqCst);
+            }
+        });
+        Mutator { task, ..m }
+    }
+
+    fn posted(&self) -> usize {
+        self.posted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wait (at most 5 s) until a decision arrives after the `seen`-th.
+    async fn next_after(&self, seen: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.posted() <= seen {
+            assert!(std::time::Instant::now() < deadline, "no decision arrived in 5 s");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stop; the students touched and created.
+    async fn finish(self) -> (BTreeSet<String>, BTreeSet<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.await.expect("the decision task");
+        let touched = self.touched.lock().expect("lock").clone();
+        let created = self.created.lock().expect("lock").clone();
+        (touched, created)
+    }
+}
+
+/// Walk `/v1/caseload?<query>` in pages of `limit` with at least one new decision
+/// landing between any two pages; the ids served, and the students touched and
+/// created during the walk.
+async fn walk_while_deciding(
+    app: &TestApp,
+    kids: &[Kid],
+    round: usize,
+    query: &str,
+    limit: usize,
+) -> (Vec<String>, BTreeSet<String>, BTreeSet<String>, usize) {
+    let m = Mutator::start(app, kids, round);
+    m.next_after(0).await;
+    let mut served = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let seen = m.posted();
+        let mut q = format!("{query}&limit={limit}");
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let page = get_ok(app, &format!("/v1/caseload?{q}"), COUNSELOR_KEY).await;
+        pages += 1;
+        served.extend(ids(page["students"].as_array().expect("students")));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(pages < 1_000, "the walk does not end");
+        m.next_after(seen).await;
+    }
+    let (touched, created) = m.finish().await;
+    (served, touched, created, pages)
+}
+
+fn twice(ids: &[String]) -> Vec<&String> {
+    let mut seen = BTreeSet::new();
+    ids.iter().filter(|i| !seen.insert(*i)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_walks_serve_each_student_once_while_decisions_arrive() {
+    let cat = catalogue();
+    let kids = cohort(&cat);
+    let app = spawn_app(all_keys()).await;
+    let records: Vec<&Value> = kids.iter().map(|k| &k.record).collect();
+    import(&app, &records).await;
+    let mut known: BTreeSet<String> = kids.iter().map(|k| k.id.clone()).collect();
+
+    // By student: everyone present from the first page to the last, exactly once.
+    let (served, touched, created, pages) =
+        walk_while_deciding(&app, &kids, 0, "sort=student", 7).await;
+    assert!(pages >= 40, "{pages} pages");
+    assert!(touched.len() >= 20, "only {} students got decisions mid-walk", touched.len());
+    assert!(!created.is_empty());
+    assert!(twice(&served).is_empty(), "served twice: {:?}", twice(&served));
+    let got: BTreeSet<String> = served.iter().cloned().collect();
+    let missing: Vec<&String> = known.difference(&got).collect();
+    assert!(missing.is_empty(), "never served: {missing:?}");
+    let extra: Vec<&String> = got.difference(&known).filter(|i| !created.contains(*i)).collect();
+    assert!(extra.is_empty(), "served students nobody sent: {extra:?}");
+    let mut in_order = served.clone();
+    in_order.sort();
+    assert_eq!(served, in_order, "sort=student is in id order");
+    known.extend(created);
+
+    // By tier and by time: each at most once; those whose decision did not change
+    // during the walk exactly once.
+    for (round, query, limit) in [(1, "sort=tier", 11), (2, "sort=evaluated_at", 13)] {
+        let (served, touched, created, _) =
+            walk_while_deciding(&app, &kids, round, query, limit).await;
+        assert!(twice(&served).is_empty(), "{query}: served twice: {:?}", twice(&served));
+        let got: BTreeSet<String> = served.iter().cloned().collect();
+        let missing: Vec<&String> = known
+            .iter()
+            .filter(|i| !touched.contains(*i) && !got.contains(*i))
+            .collect();
+        assert!(missing.is_empty(), "{query}: never served: {missing:?}");
+        let extra: Vec<&String> = got
+            .iter()
+            .filter(|i| !known.contains(*i) && !created.contains(*i))
+            .collect();
+        assert!(extra.is_empty(), "{query}: served students nobody sent: {extra:?}");
+        known.extend(created);
+    }
+}
