@@ -1504,3 +1504,185 @@ async fn cursor_walks_serve_each_student_once_while_decisions_arrive() {
         known.extend(created);
     }
 }
+
+// ---------------------------------------------------------------------------
+// 4. Review validation, the review entry, superseded reviews
+// ---------------------------------------------------------------------------
+
+/// 15% absent and a GPA of 1.5: `chronic-absence` (attendance, tier 2) and
+/// `low-gpa` (academic, tier 2).
+fn absent_and_low_gpa(id: &str, present: f64) -> Value {
+    json!({"student_id": id, "school_id": "SCH-R", "grade_level": 7,
+           "attendance": {"days_enrolled": 100.0, "days_present": present}, "gpa": 1.5})
+}
+
+fn day(offset: i64) -> String {
+    (today() + chrono::Duration::days(offset)).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_are_checked_against_the_decision_they_name() {
+    let app = spawn_app(all_keys()).await;
+    evaluate(&app, &absent_and_low_gpa("R-1", 85.0)).await;
+    evaluate(&app, &crate::helpers::low_gpa("R-2")).await;
+    let r1 = must_entry(&app, "R-1").await;
+    let s1 = seq_of(&r1);
+    let confirm = |rule: &str| json!({"rule_id": rule, "action": "confirm"});
+    let body = |flags: Value| json!({"decision_seq": s1, "flags": flags});
+
+    // Not found: another student's decision, an unknown student, no such entry,
+    // an entry that is not a decision.
+    let one = body(json!([confirm("low-gpa")]));
+    assert_problem(review(&app, "R-2", &one).await, 404, &[&format!("decision {s1}"), "R-2"])
+        .await;
+    assert_problem(review(&app, "R-404", &one).await, 404, &["R-404"]).await;
+    let missing = json!({"decision_seq": 999_999, "flags": [confirm("low-gpa")]});
+    assert_problem(review(&app, "R-1", &missing).await, 404, &["decision 999999 not found"])
+        .await;
+    let kinds = app.kinds_in_log();
+    let other = kinds.iter().position(|k| k != "decision").expect("a non-decision entry") + 1;
+    let not_decision = json!({"decision_seq": other, "flags": [confirm("low-gpa")]});
+    assert_problem(review(&app, "R-1", &not_decision).await, 404, &["not found"]).await;
+
+    // Unprocessable: each problem names its field.
+    let cases: Vec<(Value, Vec<String>)> = vec![
+        (
+            body(json!([confirm("severe-chronic-absence")])),
+            vec![
+                "flags[0].rule_id".into(),
+                "`severe-chronic-absence` is not a flag of decision".into(),
+                "its flags: ".into(),
+                "low-gpa".into(),
+            ],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "dismiss"}])),
+            vec!["flags[0].reason".into(), "a dismissal needs a reason".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "dismiss", "reason": "   "}])),
+            vec!["flags[0].reason".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "defer", "until": "2026-13-01"}])),
+            vec!["flags[0].until".into(), "YYYY-MM-DD".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "defer", "until": day(-1)}])),
+            vec!["flags[0].until".into(), "in the past".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "defer", "until": day(366)}])),
+            vec!["flags[0].until".into(), "365 days".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "approve"}])),
+            vec!["flags[0].action".into(), "confirm, dismiss, defer".into()],
+        ),
+        (body(json!([])), vec!["flags".into(), "at least one".into()]),
+        (
+            body(json!([confirm("low-gpa"), confirm("low-gpa")])),
+            vec!["flags[1].rule_id".into(), "named twice".into()],
+        ),
+        (
+            body(json!([{"rule_id": "low-gpa", "action": "dismiss"}, confirm("no-such-rule")])),
+            vec!["flags[0].reason".into(), "flags[1].rule_id".into(), "no-such-rule".into()],
+        ),
+        (
+            json!({"decision_seq": s1, "flags": [confirm("low-gpa")], "note": "a\u{1b}[2Jb"}),
+            vec!["note".into(), "control".into()],
+        ),
+    ];
+    for (b, needles) in &cases {
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        assert_problem(review(&app, "R-1", b).await, 422, &needles).await;
+    }
+    // Bad requests: an unknown member, not JSON, not JSON's media type.
+    let extra = json!({"decision_seq": s1, "flags": [confirm("low-gpa")], "reviewer": "someone else"});
+    assert_problem(review(&app, "R-1", &extra).await, 400, &["reviewer"]).await;
+    let resp = app
+        .post_raw_as("/v1/students/R-1/reviews", "application/json", "{", Some(COUNSELOR_KEY))
+        .await;
+    assert_problem(resp, 400, &["review"]).await;
+    let resp = app
+        .post_raw_as(
+            "/v1/students/R-1/reviews",
+            "text/plain",
+            one.to_string(),
+            Some(COUNSELOR_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 415);
+    // Only a counselor reviews.
+    for key in [INGEST_KEY, crate::helpers::AUDITOR_KEY] {
+        let resp = app.post_json_as("/v1/students/R-1/reviews", &one, Some(key)).await;
+        assert_eq!(resp.status(), 403);
+    }
+    // Nothing refused reached the log or the caseload.
+    assert!(
+        !app.kinds_in_log().iter().any(|k| k == "decision.reviewed"),
+        "a refused review was logged"
+    );
+    assert_eq!(must_entry(&app, "R-1").await, r1, "a refused review changed the caseload");
+
+    // A valid review: 201 with the entry's seq and hash, naming the decision.
+    let done = review_ok(
+        &app,
+        "R-1",
+        &json!({"decision_seq": s1, "note": "met with the family",
+                "flags": [confirm("chronic-absence"),
+                          {"rule_id": "low-gpa", "action": "dismiss", "reason": "grades entered late"}]}),
+    )
+    .await;
+    let seq = done["seq"].as_u64().expect("seq");
+    let hash = done["hash"].as_str().expect("hash");
+    assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{done}");
+    assert_eq!(done["superseded"], false, "{done}");
+    let rv = &done["review"];
+    assert_eq!(rv["decision_seq"], s1);
+    assert_eq!(rv["decision_hash"], r1["decision_hash"]);
+    assert_eq!(rv["reviewer"], "counselor");
+    assert_eq!(rv["flags"][0]["until"], Value::Null, "a confirmation has no end: {rv}");
+    assert_eq!(rv["flags"][1]["until"], day(30), "a dismissal holds 30 days: {rv}");
+    assert_eq!(rv["flags"][1]["tier"], 2);
+    assert_eq!(rv["flags"][1]["domain"], "academic");
+    let logged = app.audit_all("kind=decision.reviewed", 50).await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!((logged[0]["seq"].as_u64(), logged[0]["hash"].as_str()), (Some(seq), Some(hash)));
+    assert_eq!(logged[0]["actor"], "counselor");
+    assert_eq!(logged[0]["payload"]["decision_hash"], r1["decision_hash"]);
+    assert_eq!(logged[0]["payload"]["note"], "met with the family");
+    let now = must_entry(&app, "R-1").await;
+    assert_eq!(state(&now, "chronic-absence"), "confirmed");
+    assert_eq!(state(&now, "low-gpa"), "dismissed");
+    let f = flag(&now, "low-gpa");
+    assert_eq!(f["review"]["reason"], "grades entered late");
+    assert_eq!(f["review"]["reviewer"], "counselor");
+    assert_eq!(f["review"]["review_seq"], seq);
+    assert_eq!(f["review"]["until"], day(30));
+
+    // A newer decision: a review of the old one is kept in the log, answered as
+    // superseded, and changes nothing.
+    evaluate(&app, &absent_and_low_gpa("R-1", 84.0)).await;
+    let newer = must_entry(&app, "R-1").await;
+    assert!(seq_of(&newer) > s1);
+    let late = review_ok(
+        &app,
+        "R-1",
+        &json!({"decision_seq": s1, "flags": [{"rule_id": "low-gpa", "action": "defer"}]}),
+    )
+    .await;
+    assert_eq!(late["superseded"], true, "{late}");
+    assert_eq!(must_entry(&app, "R-1").await, newer, "a superseded review changed the caseload");
+    assert_eq!(app.audit_all("kind=decision.reviewed", 50).await.len(), 2);
+    // On the latest decision it is not superseded.
+    let current = review_ok(
+        &app,
+        "R-1",
+        &json!({"decision_seq": seq_of(&newer), "flags": [{"rule_id": "low-gpa", "action": "defer"}]}),
+    )
+    .await;
+    assert_eq!(current["superseded"], false, "{current}");
+    assert_eq!(state(&must_entry(&app, "R-1").await, "low-gpa"), "deferred");
+    assert_eq!(app.verify().await["ok"], true);
+}
