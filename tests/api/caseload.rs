@@ -1686,3 +1686,156 @@ async fn reviews_are_checked_against_the_decision_they_name() {
     assert_eq!(state(&must_entry(&app, "R-1").await, "low-gpa"), "deferred");
     assert_eq!(app.verify().await["ok"], true);
 }
+
+// ---------------------------------------------------------------------------
+// 5. Carrying a review forward, at each boundary
+// ---------------------------------------------------------------------------
+
+/// Publish `attendance.yaml` with `chronic-absence` at `tier` (the same rule
+/// rising or falling a tier, as a district's edit of the rule set does).
+async fn set_chronic_tier(app: &TestApp, rules: &Path, tier: u8) {
+    const AT: &str = "name: Chronically absent\n    domain: attendance\n    tier: ";
+    let text = std::fs::read_to_string(rules.join("attendance.yaml")).expect("attendance.yaml");
+    let at = text.find(AT).expect("chronic-absence's tier") + AT.len();
+    let edited = format!("{}{tier}{}", &text[..at], &text[at + 1..]);
+    let etag = header(&app.get_as("/v1/rules", Some(COUNSELOR_KEY)).await, "etag");
+    let resp = app
+        .client
+        .put(app.url("/v1/rules/files/attendance.yaml"))
+        .bearer_auth(COUNSELOR_KEY)
+        .header("content-type", "application/yaml")
+        .header("if-match", etag)
+        .body(edited)
+        .send()
+        .await
+        .expect("PUT");
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "publishing chronic-absence at tier {tier}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_carries_forward_until_the_flag_changes() {
+    // A copy of the rules without their tests, so the same rule can change tier.
+    let rules = crate::helpers::copy_rules();
+    std::fs::remove_dir_all(rules.path().join("tests")).expect("remove the rule tests");
+    let path = rules.path().to_path_buf();
+    let app = crate::helpers::spawn_app_with(all_keys(), move |s| s.rules = path).await;
+    let confirm_chronic = async |id: &str| {
+        let e = must_entry(&app, id).await;
+        review_ok(
+            &app,
+            id,
+            &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": "chronic-absence", "action": "confirm"}]}),
+        )
+        .await
+    };
+    for id in ["C-SAME", "C-UNTIL", "C-RISE", "C-BACK", "C-TIER", "C-TIER2", "C-PAST"] {
+        evaluate(&app, &absent_and_low_gpa(id, 85.0)).await;
+    }
+
+    // Same tier: a new decision keeps both reviews, and they are the ones made.
+    let done = confirm_chronic("C-SAME").await;
+    let e = must_entry(&app, "C-SAME").await;
+    let dismissed = review_ok(
+        &app,
+        "C-SAME",
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": "low-gpa", "action": "dismiss", "reason": "transfer grades pending"}]}),
+    )
+    .await;
+    evaluate(&app, &absent_and_low_gpa("C-SAME", 84.0)).await;
+    let next = must_entry(&app, "C-SAME").await;
+    assert!(seq_of(&next) > seq_of(&e), "a new decision");
+    assert_eq!(state(&next, "chronic-absence"), "confirmed", "{next}");
+    assert_eq!(state(&next, "low-gpa"), "dismissed", "{next}");
+    assert_eq!(flag(&next, "chronic-absence")["review"]["review_seq"], done["seq"]);
+    assert_eq!(flag(&next, "low-gpa")["review"]["review_seq"], dismissed["seq"]);
+    assert_eq!(flag(&next, "low-gpa")["since"], flag(&e, "low-gpa")["since"], "still the same run");
+    let queued = pairs(&queue_items(&app, "q=C-SAME", 50).await);
+    assert!(queued.is_empty(), "reviewed flags are queued again: {queued:?}");
+
+    // `until` today still holds on a decision made today.
+    let e = must_entry(&app, "C-UNTIL").await;
+    review_ok(
+        &app,
+        "C-UNTIL",
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": "low-gpa", "action": "defer", "until": day(0)}]}),
+    )
+    .await;
+    evaluate(&app, &absent_and_low_gpa("C-UNTIL", 84.0)).await;
+    let next = must_entry(&app, "C-UNTIL").await;
+    assert_eq!(state(&next, "low-gpa"), "deferred", "until = today holds today: {next}");
+
+    // Attendance rising from chronic to severe: the tier 3 flag is news.
+    confirm_chronic("C-RISE").await;
+    evaluate(&app, &absent_and_low_gpa("C-RISE", 75.0)).await;
+    let next = must_entry(&app, "C-RISE").await;
+    assert_eq!(next["tiers"]["attendance"], 3);
+    assert_eq!(state(&next, "severe-chronic-absence"), "unreviewed");
+    assert!(ids(&walk(&app, "review=confirmed&q=C-RISE", 10).await).is_empty());
+    let queued = pairs(&queue_items(&app, "q=C-RISE", 50).await);
+    assert!(queued.contains(&("C-RISE".into(), "severe-chronic-absence".into())), "{queued:?}");
+
+    // Cleared and back: unreviewed, and its wait starts again.
+    confirm_chronic("C-BACK").await;
+    evaluate(&app, &absent_and_low_gpa("C-BACK", 100.0)).await;
+    let cleared = must_entry(&app, "C-BACK").await;
+    assert_eq!(cleared["tiers"]["attendance"], 0, "{cleared}");
+    next_second().await;
+    evaluate(&app, &absent_and_low_gpa("C-BACK", 85.0)).await;
+    let back = must_entry(&app, "C-BACK").await;
+    assert_eq!(state(&back, "chronic-absence"), "unreviewed", "{back}");
+    assert_eq!(flag(&back, "chronic-absence")["since"], back["evaluated_at"], "{back}");
+    assert_ne!(flag(&back, "low-gpa")["since"], back["evaluated_at"], "low-gpa kept firing");
+
+    // The same rule at another tier (the district edits the rule set): lower
+    // keeps the review; rising back to the reviewed tier, or above it, does not.
+    confirm_chronic("C-TIER").await;
+    confirm_chronic("C-TIER2").await;
+    set_chronic_tier(&app, rules.path(), 1).await;
+    evaluate(&app, &absent_and_low_gpa("C-TIER", 85.0)).await;
+    let lower = must_entry(&app, "C-TIER").await;
+    assert_eq!(flag(&lower, "chronic-absence")["tier"], 1);
+    assert_eq!(state(&lower, "chronic-absence"), "confirmed", "a lower tier keeps it: {lower}");
+    set_chronic_tier(&app, rules.path(), 2).await;
+    evaluate(&app, &absent_and_low_gpa("C-TIER", 85.0)).await;
+    let again = must_entry(&app, "C-TIER").await;
+    assert_eq!(flag(&again, "chronic-absence")["tier"], 2);
+    assert_eq!(state(&again, "chronic-absence"), "unreviewed", "the rise back is shown: {again}");
+    set_chronic_tier(&app, rules.path(), 3).await;
+    evaluate(&app, &absent_and_low_gpa("C-TIER2", 85.0)).await;
+    let higher = must_entry(&app, "C-TIER2").await;
+    assert_eq!(flag(&higher, "chronic-absence")["tier"], 3);
+    assert_eq!(state(&higher, "chronic-absence"), "unreviewed", "a rise is shown: {higher}");
+
+    // `until` passed. The clock cannot be moved and a review cannot be made with an
+    // `until` in the past, so the log gets the entry a deferral made yesterday
+    // until yesterday would have left (the shape the server itself writes).
+    let e = must_entry(&app, "C-PAST").await;
+    let f = flag(&e, "low-gpa");
+    let payload = json!({
+        "student_id": "C-PAST", "decision_seq": seq_of(&e), "decision_hash": e["decision_hash"],
+        "reviewer": "counselor",
+        "flags": [{"rule_id": "low-gpa", "domain": f["domain"], "tier": f["tier"], "action": "defer", "until": day(-1)}]
+    });
+    app.state
+        .store
+        .append(intervene::audit::NewEntry::new(
+            intervene::audit::EntryKind::DecisionReviewed,
+            "counselor",
+            "",
+            payload,
+        ))
+        .await
+        .expect("append the review");
+    let past = must_entry(&app, "C-PAST").await;
+    assert_eq!(flag(&past, "low-gpa")["review"]["until"], day(-1), "{past}");
+    assert_eq!(state(&past, "low-gpa"), "unreviewed", "an expired deferral: {past}");
+    assert!(ids(&walk(&app, "review=deferred&q=C-PAST", 10).await).is_empty());
+    let queued = pairs(&queue_items(&app, "q=C-PAST", 50).await);
+    assert!(queued.contains(&("C-PAST".into(), "low-gpa".into())), "{queued:?}");
+    evaluate(&app, &absent_and_low_gpa("C-PAST", 84.0)).await;
+    let next = must_entry(&app, "C-PAST").await;
+    assert_eq!(flag(&next, "low-gpa")["review"], Value::Null, "not carried: {next}");
+    assert_eq!(app.verify().await["ok"], true);
+}
