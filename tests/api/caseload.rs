@@ -1839,3 +1839,223 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     assert_eq!(flag(&next, "low-gpa")["review"], Value::Null, "not carried: {next}");
     assert_eq!(app.verify().await["ok"], true);
 }
+
+// ---------------------------------------------------------------------------
+// 6. The index deleted and rebuilt (the real binary, stopped and started)
+// ---------------------------------------------------------------------------
+
+const REBUILD_SECRET: &str = "whsec-caseload-rebuild-test";
+
+/// The real binary on `data`, with a webhook secret, healthy.
+async fn start_binary(data: &Path) -> crate::helpers::BinaryServer {
+    let server = crate::helpers::BinaryServer::start_env(
+        data,
+        &rules_dir(),
+        std::time::Duration::from_secs(20),
+        &[("INTERVENE_WEBHOOK_SECRET", REBUILD_SECRET)],
+    );
+    server.wait_healthy(&crate::helpers::client()).await;
+    server
+}
+
+fn stop_binary(server: &mut crate::helpers::BinaryServer) {
+    let status = server.terminate(std::time::Duration::from_secs(20));
+    assert!(status.success(), "clean stop; log:\n{}", server.log());
+}
+
+async fn bin_get(http: &reqwest::Client, url: String) -> Value {
+    let resp = http.get(&url).send().await.expect("GET");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    assert_eq!(status, 200, "{url}: {text}");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+async fn bin_post(http: &reqwest::Client, url: String, ct: &str, body: String) -> Value {
+    let resp = http
+        .post(&url)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    assert!(status.is_success(), "{url}: {status} {text}");
+    parse_ndjson(&text).pop().unwrap_or(Value::Null)
+}
+
+/// Everything the caseload answers: every page, the summary, the queue, rosters.
+async fn everything(http: &reqwest::Client, base: &str) -> Value {
+    let page = bin_get(http, format!("{base}/v1/caseload?limit=500")).await;
+    assert_eq!(page["next_cursor"], Value::Null, "one page holds the caseload");
+    let queue = bin_get(http, format!("{base}/v1/reviews/queue?limit=500")).await;
+    assert_eq!(queue["next_cursor"], Value::Null);
+    json!({
+        "caseload": page["students"],
+        "summary": bin_get(http, format!("{base}/v1/caseload/summary")).await,
+        "queue": queue["items"],
+        "groups": bin_get(http, format!("{base}/v1/groups")).await,
+        "by_rule": bin_get(http, format!("{base}/v1/groups?by=rule")).await,
+    })
+}
+
+fn run_cli(args: &[&str], data: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_intervene"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run intervene");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "intervene {args:?}: {text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
+    let cat = catalogue();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let kids: Vec<Kid> = (0..60).map(|i| kid(i, &cat)).collect();
+
+    // Students decided and reviewed, then purged on the command line.
+    let mut server = start_binary(data).await;
+    {
+        let http = crate::helpers::client();
+        let base = &server.address;
+        let old: String = kids[..5]
+            .iter()
+            .map(|k| {
+                let mut r = k.record.clone();
+                r["student_id"] = json!(format!("OLD-{}", k.id));
+                format!("{r}\n")
+            })
+            .collect();
+        bin_post(&http, format!("{base}/v1/students/import"), "application/x-ndjson", old).await;
+        let page = bin_get(&http, format!("{base}/v1/caseload?q=OLD-&limit=500")).await;
+        let first = page["students"]
+            .as_array()
+            .expect("students")
+            .iter()
+            .find(|e| e["flags"][0].is_object())
+            .expect("a flagged student")
+            .clone();
+        let rule = first["flags"][0]["rule_id"].clone();
+        let body = json!({"decision_seq": first["decision_seq"], "flags": [{"rule_id": rule, "action": "confirm"}]});
+        let url = format!("{base}/v1/students/{}/reviews", first["student_id"].as_str().expect("id"));
+        bin_post(&http, url, "application/json", body.to_string()).await;
+    }
+    stop_binary(&mut server);
+    let purged = run_cli(&["audit", "purge", "--older-than-days", "0"], data);
+    assert!(purged.contains("purged 5 decisions"), "{purged}");
+
+    // The cohort: imported, reviewed, one re-decided, one withdrawn.
+    let mut server = start_binary(data).await;
+    let before = {
+        let http = crate::helpers::client();
+        let base = server.address.clone();
+        let gone = bin_get(&http, format!("{base}/v1/caseload?q=OLD-")).await;
+        assert_eq!(gone["students"], json!([]), "purged students left the caseload");
+        let body: String = kids.iter().map(|k| format!("{}\n", k.record)).collect();
+        bin_post(&http, format!("{base}/v1/students/import"), "application/x-ndjson", body).await;
+        let flagged: Vec<&Kid> = kids.iter().filter(|k| k.rules.len() >= 2).take(4).collect();
+        for (k, action) in flagged.iter().zip(["confirm", "dismiss", "defer", "confirm"]) {
+            let page = bin_get(&http, format!("{base}/v1/caseload?q={}", k.id)).await;
+            let e = &page["students"][0];
+            let rule = k.rules.iter().next().expect("a rule");
+            let body = json!({"decision_seq": e["decision_seq"], "note": "team meeting",
+                              "flags": [{"rule_id": rule, "action": action, "reason": "seen by the team"}]});
+            let url = format!("{base}/v1/students/{}/reviews", k.id);
+            bin_post(&http, url.clone(), "application/json", body.to_string()).await;
+            if action == "dismiss" {
+                // A new decision carries the review; a late review of the old one
+                // is superseded.
+                let mut r = k.record.clone();
+                r["gpa"] = json!(r["gpa"].as_f64().unwrap_or(3.0) - 0.01);
+                bin_post(&http, format!("{base}/v1/evaluate"), "application/json", r.to_string()).await;
+                let late = bin_post(&http, url, "application/json", body.to_string()).await;
+                assert_eq!(late["superseded"], true, "{late}");
+            }
+        }
+        let withdrawn = &kids[7].id;
+        let event = json!({"event_id": "evt-rebuild-1", "type": "student.withdrawn",
+                           "occurred_at": (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                           "student_id": withdrawn})
+        .to_string();
+        let sig = intervene::http::signature::sign(
+            REBUILD_SECRET.as_bytes(),
+            chrono::Utc::now().timestamp(),
+            event.as_bytes(),
+        );
+        let resp = http
+            .post(format!("{base}/v1/webhooks/sis"))
+            .header("content-type", "application/json")
+            .header("x-intervene-signature", sig)
+            .body(event)
+            .send()
+            .await
+            .expect("webhook");
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+        let all = everything(&http, &base).await;
+        let listed = ids(all["caseload"].as_array().expect("caseload"));
+        let want: Vec<String> = sorted_ids(kids.iter().filter(|k| &k.id != withdrawn));
+        assert_eq!(listed, want, "the cohort less the withdrawn student");
+        let text = all.to_string();
+        for s in ["confirmed", "dismissed", "deferred"] {
+            assert!(text.contains(&format!("\"review_state\":\"{s}\"")), "no {s} flag");
+        }
+        all
+    };
+    stop_binary(&mut server);
+
+    // Delete the index (the `caseload` tree) and start again: rebuilt at startup.
+    {
+        let db = intervene::audit::open_db(data).expect("open the stopped server's data");
+        assert!(
+            db.tree_names().iter().any(|n| n.as_ref() == b"caseload"),
+            "the index is the `caseload` tree"
+        );
+        assert!(db.drop_tree("caseload").expect("drop the tree"));
+        db.flush().expect("flush");
+    }
+    let mut server = start_binary(data).await;
+    {
+        let http = crate::helpers::client();
+        let after = everything(&http, &server.address).await;
+        assert_eq!(after, before, "the caseload rebuilt at startup differs");
+    }
+    assert!(
+        server.log().contains("caseload index rebuilt from the audit log"),
+        "no rebuild was logged:\n{}",
+        server.log()
+    );
+    stop_binary(&mut server);
+
+    // By hand, on the stopped server: the same again, and the next start finds
+    // the index current.
+    let out = run_cli(&["caseload", "rebuild"], data);
+    assert!(
+        out.contains(&format!("caseload rebuilt: {} students", kids.len() - 1)),
+        "{out}"
+    );
+    let mut server = start_binary(data).await;
+    {
+        let http = crate::helpers::client();
+        let after = everything(&http, &server.address).await;
+        assert_eq!(after, before, "the caseload rebuilt by hand differs");
+        let v = bin_get(&http, format!("{}/v1/audit/verify", server.address)).await;
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    assert!(
+        !server.log().contains("caseload index rebuilt"),
+        "a current index was rebuilt again:\n{}",
+        server.log()
+    );
+    stop_binary(&mut server);
+}
