@@ -2059,3 +2059,154 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
     );
     stop_binary(&mut server);
 }
+
+// ---------------------------------------------------------------------------
+// 7. Purges and withdrawals remove students
+// ---------------------------------------------------------------------------
+
+/// A server with one key per role and a webhook secret of its own.
+async fn spawn_with_webhook() -> (TestApp, String) {
+    let var = format!("TEST_SECRET_CASELOAD_{}", std::process::id());
+    let secret = format!("whsec-caseload-{}", std::process::id());
+    // SAFETY: the variable name is unique to this test (the process id and a prefix
+    // no other test uses), so no other thread reads or writes it; std's environment
+    // lock serialises this write with std readers elsewhere.
+    unsafe { std::env::set_var(&var, &secret) };
+    let app = crate::helpers::spawn_app_with(all_keys(), move |s| {
+        s.webhook = intervene::config::Webhook {
+            secret_env: var,
+            replay_window_secs: 300,
+        };
+    })
+    .await;
+    (app, secret)
+}
+
+/// Send a signed SIS event; its outcome.
+async fn send_event(app: &TestApp, secret: &str, event: &Value) -> Value {
+    let body = event.to_string();
+    let sig =
+        intervene::http::signature::sign(secret.as_bytes(), chrono::Utc::now().timestamp(), body.as_bytes());
+    let resp = app
+        .client
+        .post(app.url("/v1/webhooks/sis"))
+        .header("content-type", "application/json")
+        .header("x-intervene-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    json_ok(resp).await
+}
+
+fn soon(secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Every student named anywhere in the caseload's reads.
+async fn named_anywhere(app: &TestApp) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = ids(&walk(app, "", 500).await).into_iter().collect();
+    for i in queue_items(app, "min_tier=0", 500).await {
+        out.insert(i["student_id"].as_str().expect("id").to_string());
+    }
+    for by in ["intervention", "rule"] {
+        let g = get_ok(app, &format!("/v1/groups?by={by}"), COUNSELOR_KEY).await;
+        for group in g["groups"].as_array().expect("groups") {
+            for m in group["students"].as_array().expect("students") {
+                out.insert(m["student_id"].as_str().expect("id").to_string());
+            }
+        }
+    }
+    out
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_and_a_withdrawal_remove_students_from_the_caseload() {
+    let (app, secret) = spawn_with_webhook().await;
+    let low = |id: &str, gpa: f64| json!({"student_id": id, "school_id": "SCH-P", "gpa": gpa});
+
+    // P-1 reviewed on a decision the purge will take, then decided again after the
+    // cutoff; P-2 decided only before it.
+    evaluate(&app, &low("P-1", 1.5)).await;
+    evaluate(&app, &absent_and_low_gpa("P-2", 85.0)).await;
+    let old = must_entry(&app, "P-1").await;
+    let old_p2 = must_entry(&app, "P-2").await;
+    review_ok(
+        &app,
+        "P-1",
+        &json!({"decision_seq": seq_of(&old), "flags": [{"rule_id": "low-gpa", "action": "confirm"}]}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cutoff = intervene::audit::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    evaluate(&app, &low("P-1", 1.4)).await;
+    evaluate(&app, &low("K-1", 1.5)).await;
+    let carried = must_entry(&app, "P-1").await;
+    assert_eq!(state(&carried, "low-gpa"), "confirmed", "carried before the purge");
+    assert_eq!(named_anywhere(&app).await, set(&["K-1", "P-1", "P-2"]));
+
+    let store = app.state.store.clone();
+    let report = tokio::task::spawn_blocking(move || store.purge_before(&cutoff, "test", ""))
+        .await
+        .expect("join")
+        .expect("purge");
+    assert_eq!(report.purged, 2, "P-1's first and P-2's decisions: {report:?}");
+
+    assert_eq!(
+        named_anywhere(&app).await,
+        set(&["K-1", "P-1"]),
+        "P-2's only decision was purged"
+    );
+    let summary = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
+    assert_eq!(summary["students"], 2, "{summary}");
+    let p1 = must_entry(&app, "P-1").await;
+    assert!(seq_of(&p1) > seq_of(&old), "P-1 keeps its newer decision");
+    assert_eq!(
+        state(&p1, "low-gpa"),
+        "unreviewed",
+        "a review of a purged decision ends: {p1}"
+    );
+    // The purged decision cannot be reviewed.
+    let body = json!({"decision_seq": seq_of(&old_p2), "flags": [{"rule_id": "low-gpa", "action": "confirm"}]});
+    assert_problem(review(&app, "P-2", &body).await, 404, &["not found"]).await;
+
+    // A withdrawal: the student leaves every read; the others stay.
+    let recs = [low("W-1", 1.5), absent_and_low_gpa("W-2", 85.0)];
+    import(&app, &recs.iter().collect::<Vec<_>>()).await;
+    let w1 = must_entry(&app, "W-1").await;
+    let out = send_event(
+        &app,
+        &secret,
+        &json!({"event_id": "evt-cl-w1", "type": "student.withdrawn", "occurred_at": soon(30), "student_id": "W-1"}),
+    )
+    .await;
+    assert_eq!(out["status"], "withdrawn", "{out}");
+    assert_eq!(named_anywhere(&app).await, set(&["K-1", "P-1", "W-2"]));
+    let summary = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
+    assert_eq!(summary["students"], 3, "{summary}");
+    // A review of the withdrawn student's last decision is kept in the log as
+    // superseded and brings nothing back.
+    let body = json!({"decision_seq": seq_of(&w1), "flags": [{"rule_id": "low-gpa", "action": "confirm"}]});
+    let late = review_ok(&app, "W-1", &body).await;
+    assert_eq!(late["superseded"], true, "{late}");
+    assert_eq!(entry_of(&app, "W-1").await, None, "the review brought W-1 back");
+
+    // A newer snapshot re-enrols the student, unreviewed.
+    let out = send_event(
+        &app,
+        &secret,
+        &json!({"event_id": "evt-cl-w1-back", "type": "student.snapshot", "occurred_at": soon(60),
+                "student_id": "W-1", "data": low("W-1", 1.6)}),
+    )
+    .await;
+    assert_eq!(out["status"], "applied", "{out}");
+    let back = must_entry(&app, "W-1").await;
+    assert_eq!(state(&back, "low-gpa"), "unreviewed");
+    assert_eq!(app.verify().await["ok"], true);
+}
