@@ -2210,3 +2210,90 @@ async fn a_purge_and_a_withdrawal_remove_students_from_the_caseload() {
     assert_eq!(state(&back, "low-gpa"), "unreviewed");
     assert_eq!(app.verify().await["ok"], true);
 }
+
+// ---------------------------------------------------------------------------
+// 8. Every read and review in the audit log
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
+    let app = spawn_app(all_keys()).await;
+    let recs: Vec<Value> = (0..5)
+        .map(|i| absent_and_low_gpa(&format!("A-{i}"), 85.0 + f64::from(i)))
+        .collect();
+    import(&app, &recs.iter().collect::<Vec<_>>()).await;
+    let reads_before = app
+        .kinds_in_log()
+        .iter()
+        .filter(|k| *k == "caseload.read")
+        .count();
+    assert_eq!(reads_before, 0);
+
+    // (path, query, key, what the read answered with), in order.
+    let mut done: Vec<(&str, String, &str, Vec<String>)> = Vec::new();
+    let q = "school=SCH-R&limit=2";
+    let page = get_ok(&app, &format!("/v1/caseload?{q}"), COUNSELOR_KEY).await;
+    done.push(("caseload", q.into(), "counselor", ids(page["students"].as_array().expect("page"))));
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let q2 = format!("school=SCH-R&limit=2&cursor={cursor}");
+    let page = get_ok(&app, &format!("/v1/caseload?{q2}"), crate::helpers::AUDITOR_KEY).await;
+    done.push(("caseload", q2, "auditor", ids(page["students"].as_array().expect("page"))));
+    let (rows, _) = csv(&app, "/v1/caseload?format=csv&q=A-1", None).await;
+    assert_eq!(rows.len(), 2);
+    done.push(("caseload", "format=csv&q=A-1".into(), "counselor", vec!["A-1".into()]));
+    let g = get_ok(&app, "/v1/groups?by=rule", COUNSELOR_KEY).await;
+    assert!(!g["groups"].as_array().expect("groups").is_empty());
+    done.push(("groups", "by=rule".into(), "counselor", (0..5).map(|i| format!("A-{i}")).collect()));
+    let items = get_ok(&app, "/v1/reviews/queue?q=A-2", COUNSELOR_KEY).await;
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
+    done.push(("queue", "q=A-2".into(), "counselor", vec!["A-2".into()]));
+    // Counts only, and refused reads, are not reads of anyone.
+    get_ok(&app, "/v1/caseload/summary?school=SCH-R", COUNSELOR_KEY).await;
+    let resp = app.get_as("/v1/caseload?tier=9", Some(COUNSELOR_KEY)).await;
+    assert_problem(resp, 400, &["tier"]).await;
+    let resp = app.get_as("/v1/groups", Some(INGEST_KEY)).await;
+    assert_eq!(resp.status(), 403);
+
+    // One review taken, one refused (finding the decision is a read too).
+    let e = must_entry(&app, "A-3").await;
+    done.push(("caseload", "q=A-3&limit=500".into(), "counselor", vec!["A-3".into()]));
+    let taken = review_ok(
+        &app,
+        "A-3",
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": "chronic-absence", "action": "defer", "until": day(14)}]}),
+    )
+    .await;
+    let resp = review(
+        &app,
+        "A-3",
+        &json!({"decision_seq": seq_of(&e), "flags": [{"rule_id": "low-gpa", "action": "dismiss"}]}),
+    )
+    .await;
+    assert_problem(resp, 422, &["reason"]).await;
+
+    let mut logged = app.audit_all("kind=caseload.read", 2).await;
+    logged.reverse();
+    assert_eq!(logged.len(), done.len(), "one entry per read: {logged:#?}");
+    for (entry, (read, filter, actor, students)) in logged.iter().zip(&done) {
+        assert_eq!(entry["actor"], *actor, "{entry}");
+        assert_eq!(entry["payload"]["read"], *read, "{entry}");
+        assert_eq!(entry["payload"]["filter"], filter.as_str(), "{entry}");
+        assert_eq!(entry["payload"]["students"], json!(students), "{entry}");
+        assert!(!entry["request_id"].as_str().unwrap_or("").is_empty(), "{entry}");
+    }
+    let reviews = app.audit_all("kind=decision.reviewed", 10).await;
+    assert_eq!(reviews.len(), 1, "only the taken review: {reviews:?}");
+    let r = &reviews[0];
+    assert_eq!((&r["seq"], &r["hash"]), (&taken["seq"], &taken["hash"]));
+    assert_eq!(r["actor"], "counselor");
+    assert_eq!(r["payload"]["student_id"], "A-3");
+    assert_eq!(r["payload"]["decision_seq"], seq_of(&e));
+    assert_eq!(r["payload"]["decision_hash"], e["decision_hash"]);
+    assert_eq!(r["payload"]["flags"][0]["action"], "defer");
+    assert_eq!(r["payload"]["flags"][0]["until"], day(14));
+    // The review is found under the student too.
+    let mine = app.audit_all("student=A-3&kind=decision.reviewed", 10).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let v = app.verify().await;
+    assert_eq!(v["ok"], true, "{v}");
+}
