@@ -777,10 +777,26 @@ fn assert_summary(s: &Value, kids: &[&Kid], what: &str) {
                 want[t] as f64 / n as f64
             }
         };
-        assert_close(&counts["tier2_share"], share(2), &format!("{what} {label} tier 2 share"));
-        assert_close(&counts["tier3_share"], share(3), &format!("{what} {label} tier 3 share"));
-        assert_eq!(counts["tier2_above_reference"], share(2) > 0.15, "{what} {label}");
-        assert_eq!(counts["tier3_above_reference"], share(3) > 0.05, "{what} {label}");
+        assert_close(
+            &counts["tier2_share"],
+            share(2),
+            &format!("{what} {label} tier 2 share"),
+        );
+        assert_close(
+            &counts["tier3_share"],
+            share(3),
+            &format!("{what} {label} tier 3 share"),
+        );
+        assert_eq!(
+            counts["tier2_above_reference"],
+            share(2) > 0.15,
+            "{what} {label}"
+        );
+        assert_eq!(
+            counts["tier3_above_reference"],
+            share(3) > 0.05,
+            "{what} {label}"
+        );
     };
     check(&s["overall"], &|k| k.highest, "overall");
     for d in DOMAINS {
@@ -863,7 +879,12 @@ fn assert_groups(got: &Value, want: &[WantGroup], by: &str, what: &str) {
     let got = got["groups"].as_array().expect("groups");
     let got_ids: Vec<(u64, &str)> = got
         .iter()
-        .map(|g| (g["tier"].as_u64().expect("tier"), g["id"].as_str().expect("id")))
+        .map(|g| {
+            (
+                g["tier"].as_u64().expect("tier"),
+                g["id"].as_str().expect("id"),
+            )
+        })
         .collect();
     let want_ids: Vec<(u64, &str)> = want
         .iter()
@@ -947,7 +968,12 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
     let whole = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
     assert_summary(&whole, &everyone, "summary");
     for (query, pred) in filter_cases() {
-        let s = get_ok(&app, &format!("/v1/caseload/summary?{query}"), COUNSELOR_KEY).await;
+        let s = get_ok(
+            &app,
+            &format!("/v1/caseload/summary?{query}"),
+            COUNSELOR_KEY,
+        )
+        .await;
         let chosen: Vec<&Kid> = kids.iter().filter(|k| pred(k)).collect();
         assert_summary(&s, &chosen, &format!("summary?{query}"));
     }
@@ -958,9 +984,19 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
 
     // Rosters by intervention (the default) and by rule, whole and filtered.
     let g = get_ok(&app, "/v1/groups", COUNSELOR_KEY).await;
-    assert_groups(&g, &want_groups(&everyone, &cat, false), "intervention", "groups");
+    assert_groups(
+        &g,
+        &want_groups(&everyone, &cat, false),
+        "intervention",
+        "groups",
+    );
     let g = get_ok(&app, "/v1/groups?by=rule", COUNSELOR_KEY).await;
-    assert_groups(&g, &want_groups(&everyone, &cat, true), "rule", "groups?by=rule");
+    assert_groups(
+        &g,
+        &want_groups(&everyone, &cat, true),
+        "rule",
+        "groups?by=rule",
+    );
     let pivot = &kids[10];
     let (school, grade) = (pivot.school.clone().expect("a school"), pivot.grade);
     let in_school: Vec<&Kid> = kids
@@ -984,7 +1020,11 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
     // The queue: every unreviewed flag at tier 2 and up, oldest first.
     let none = BTreeMap::new();
     let items = queue_items(&app, "", 50).await;
-    assert_eq!(pairs(&items), want_queue(&everyone, &cat, 2, &none), "the queue");
+    assert_eq!(
+        pairs(&items),
+        want_queue(&everyone, &cat, 2, &none),
+        "the queue"
+    );
     let batches: Vec<usize> = items
         .iter()
         .map(|i| by_id[i["student_id"].as_str().expect("id")].batch)
@@ -1001,14 +1041,23 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
                 i["rule_id"].as_str().expect("rule").to_string(),
             )
         };
-        assert!(key(&w[0]) < key(&w[1]), "queue order: {} then {}", w[0], w[1]);
+        assert!(
+            key(&w[0]) < key(&w[1]),
+            "queue order: {} then {}",
+            w[0],
+            w[1]
+        );
     }
     let tier3_sch1: Vec<&Kid> = kids
         .iter()
         .filter(|k| k.school.as_deref() == Some("SCH-1"))
         .collect();
     let got = pairs(&queue_items(&app, "min_tier=3&school=SCH-1", 10).await);
-    assert_eq!(got, want_queue(&tier3_sch1, &cat, 3, &none), "queue?min_tier=3&school=SCH-1");
+    assert_eq!(
+        got,
+        want_queue(&tier3_sch1, &cat, 3, &none),
+        "queue?min_tier=3&school=SCH-1"
+    );
     let got = pairs(&queue_items(&app, "domain=behavioral", 500).await);
     let want: BTreeSet<(String, String)> = want_queue(&everyone, &cat, 2, &none)
         .into_iter()
@@ -1029,8 +1078,18 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
         .iter()
         .find(|k| !k.rules.is_empty() && k.id != a.id && k.id != c.id)
         .expect("a flagged student");
-    let ra = a.rules.iter().find(|r| cat.rules[*r].tier >= 2).expect("a tier 2 flag").clone();
-    let rc = c.rules.iter().find(|r| cat.rules[*r].tier >= 2).expect("a tier 2 flag").clone();
+    let ra = a
+        .rules
+        .iter()
+        .find(|r| cat.rules[*r].tier >= 2)
+        .expect("a tier 2 flag")
+        .clone();
+    let rc = c
+        .rules
+        .iter()
+        .find(|r| cat.rules[*r].tier >= 2)
+        .expect("a tier 2 flag")
+        .clone();
     let until = (today() + chrono::Duration::days(7)).to_string();
     let mut reviewed: BTreeMap<(String, String), &str> = BTreeMap::new();
     let e = must_entry(&app, &a.id).await;
@@ -1047,7 +1106,12 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
         .iter()
         .map(|r| json!({"rule_id": r, "action": "dismiss", "reason": "documented hospital stay"}))
         .collect();
-    review_ok(&app, &b.id, &json!({"decision_seq": seq_of(&e), "flags": flags})).await;
+    review_ok(
+        &app,
+        &b.id,
+        &json!({"decision_seq": seq_of(&e), "flags": flags}),
+    )
+    .await;
     for r in &b.rules {
         reviewed.insert((b.id.clone(), r.clone()), "dismissed");
     }
@@ -1096,11 +1160,23 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
     }
     // The queue lost exactly the reviewed flags; the summary did not change.
     let got = pairs(&queue_items(&app, "", 100).await);
-    assert_eq!(got, want_queue(&everyone, &cat, 2, &reviewed), "the queue after reviews");
+    assert_eq!(
+        got,
+        want_queue(&everyone, &cat, 2, &reviewed),
+        "the queue after reviews"
+    );
     let after = get_ok(&app, "/v1/caseload/summary", COUNSELOR_KEY).await;
     assert_eq!(after, whole, "reviews change no count");
     // The roster shows the review beside the flag.
-    let g = get_ok(&app, &format!("/v1/groups?by=rule&school={}", enc(a.school.as_deref().unwrap_or("x"))), COUNSELOR_KEY).await;
+    let g = get_ok(
+        &app,
+        &format!(
+            "/v1/groups?by=rule&school={}",
+            enc(a.school.as_deref().unwrap_or("x"))
+        ),
+        COUNSELOR_KEY,
+    )
+    .await;
     if a.school.is_some() {
         let member = g["groups"]
             .as_array()
@@ -1180,7 +1256,11 @@ async fn csv(app: &TestApp, path: &str, accept: Option<&str>) -> (Vec<Vec<String
     }
     let resp = rb.send().await.expect("GET");
     assert_eq!(resp.status(), 200, "{path}");
-    assert_eq!(header(&resp, "content-type"), "text/csv; charset=utf-8", "{path}");
+    assert_eq!(
+        header(&resp, "content-type"),
+        "text/csv; charset=utf-8",
+        "{path}"
+    );
     let disposition = header(&resp, "content-disposition");
     assert!(
         disposition.starts_with("attachment; filename=\"") && disposition.ends_with(".csv\""),
@@ -1189,9 +1269,16 @@ async fn csv(app: &TestApp, path: &str, accept: Option<&str>) -> (Vec<Vec<String
     let bytes = resp.bytes().await.expect("body");
     let rows = parse_csv(&bytes);
     for row in &rows {
-        assert_eq!(row.len(), rows[0].len(), "{path}: a row of another width: {row:?}");
+        assert_eq!(
+            row.len(),
+            rows[0].len(),
+            "{path}: a row of another width: {row:?}"
+        );
         for cell in row {
-            assert!(!runs_as_formula(cell), "{path}: a formula cell `{cell}` in {row:?}");
+            assert!(
+                !runs_as_formula(cell),
+                "{path}: a formula cell `{cell}` in {row:?}"
+            );
         }
     }
     (rows, String::from_utf8(bytes.to_vec()).expect("UTF-8"))
@@ -1234,7 +1321,10 @@ async fn csv_quotes_hostile_cells_as_text() {
         })
         .collect();
     let summary = import(&app, &records.iter().collect::<Vec<_>>()).await;
-    assert_eq!(summary["imported"], 6, "the record validator takes them: {summary}");
+    assert_eq!(
+        summary["imported"], 6,
+        "the record validator takes them: {summary}"
+    );
 
     let (rows, raw) = csv(&app, "/v1/caseload?format=csv&limit=500", None).await;
     assert_eq!(
@@ -1257,7 +1347,11 @@ async fn csv_quotes_hostile_cells_as_text() {
     );
     assert_eq!(rows.len(), 7, "a header and one row per student: {rows:?}");
     let link = row_where(&rows, "student_id", "CSV-1");
-    assert_eq!(cell(&rows, link, "school"), format!("'{LINK}"), "the link shows as text");
+    assert_eq!(
+        cell(&rows, link, "school"),
+        format!("'{LINK}"),
+        "the link shows as text"
+    );
     assert!(
         raw.contains(r#""'=HYPERLINK(""http://evil.example/"",""click"")""#),
         "the cell is quoted with its quotes doubled: {raw}"
@@ -1270,17 +1364,28 @@ async fn csv_quotes_hostile_cells_as_text() {
         row_where(&rows, "student_id", &format!("'{id}"));
     }
     let spaced = row_where(&rows, "student_id", "'@SUM(A1)");
-    assert_eq!(cell(&rows, spaced, "school"), "'  =1+1", "leading spaces do not hide a formula");
+    assert_eq!(
+        cell(&rows, spaced, "school"),
+        "'  =1+1",
+        "leading spaces do not hide a formula"
+    );
     let comma = row_where(&rows, "student_id", "CSV-3");
     assert_eq!(cell(&rows, comma, "school"), r#"Lincoln, "North""#);
     assert_eq!(cell(&rows, comma, "grade"), "-1", "pre-K stays a number");
-    assert!(raw.contains(",-1,"), "a computed number is written bare: {raw}");
+    assert!(
+        raw.contains(",-1,"),
+        "a computed number is written bare: {raw}"
+    );
 
     // `Accept: text/csv` gives the same bytes; `format` wins over `Accept`.
     let (_, by_accept) = csv(&app, "/v1/caseload?limit=500", Some("text/csv")).await;
     assert_eq!(by_accept, raw, "Accept: text/csv and ?format=csv differ");
-    let (_, by_list) =
-        csv(&app, "/v1/caseload?limit=500", Some("application/json;q=0.5, text/csv")).await;
+    let (_, by_list) = csv(
+        &app,
+        "/v1/caseload?limit=500",
+        Some("application/json;q=0.5, text/csv"),
+    )
+    .await;
     assert_eq!(by_list, raw);
     let resp = app
         .client
@@ -1296,7 +1401,10 @@ async fn csv_quotes_hostile_cells_as_text() {
     // A filter on a hostile school finds it.
     let (rows, _) = csv(
         &app,
-        &format!("/v1/caseload?{}", qs(&[("school", LINK), ("format", "csv")])),
+        &format!(
+            "/v1/caseload?{}",
+            qs(&[("school", LINK), ("format", "csv")])
+        ),
         None,
     )
     .await;
@@ -1304,7 +1412,17 @@ async fn csv_quotes_hostile_cells_as_text() {
 
     // Rosters and the queue are as safe.
     let (rows, _) = csv(&app, "/v1/groups?format=csv", None).await;
-    assert_eq!(rows[0][..6], ["group_by", "group", "tier", "domain", "interventions", "student_id"]);
+    assert_eq!(
+        rows[0][..6],
+        [
+            "group_by",
+            "group",
+            "tier",
+            "domain",
+            "interventions",
+            "student_id"
+        ]
+    );
     // Each student is in both of low-gpa's rosters (tutoring and advisory).
     assert_eq!(rows.len(), 1 + 2 * 6, "{rows:?}");
     row_where(&rows, "student_id", "'=1+2");
@@ -1386,7 +1504,12 @@ impl Mutator {
                         .await
                 };
                 let resp = resp.expect("a decision is sent");
-                assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+                assert_eq!(
+                    resp.status(),
+                    200,
+                    "{}",
+                    resp.text().await.unwrap_or_default()
+                );
                 // An import answers once its lines are durable.
                 let _ = resp.bytes().await;
                 posted.fetch_add(1, SeqCst);
@@ -1403,7 +1526,10 @@ impl Mutator {
     async fn next_after(&self, seen: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while self.posted() <= seen {
-            assert!(std::time::Instant::now() < deadline, "no decision arrived in 5 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no decision arrived in 5 s"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
@@ -1471,13 +1597,24 @@ async fn cursor_walks_serve_each_student_once_while_decisions_arrive() {
     let (served, touched, created, pages) =
         walk_while_deciding(&app, &kids, 0, "sort=student", 7).await;
     assert!(pages >= 40, "{pages} pages");
-    assert!(touched.len() >= 20, "only {} students got decisions mid-walk", touched.len());
+    assert!(
+        touched.len() >= 20,
+        "only {} students got decisions mid-walk",
+        touched.len()
+    );
     assert!(!created.is_empty());
-    assert!(twice(&served).is_empty(), "served twice: {:?}", twice(&served));
+    assert!(
+        twice(&served).is_empty(),
+        "served twice: {:?}",
+        twice(&served)
+    );
     let got: BTreeSet<String> = served.iter().cloned().collect();
     let missing: Vec<&String> = known.difference(&got).collect();
     assert!(missing.is_empty(), "never served: {missing:?}");
-    let extra: Vec<&String> = got.difference(&known).filter(|i| !created.contains(*i)).collect();
+    let extra: Vec<&String> = got
+        .difference(&known)
+        .filter(|i| !created.contains(*i))
+        .collect();
     assert!(extra.is_empty(), "served students nobody sent: {extra:?}");
     let mut in_order = served.clone();
     in_order.sort();
@@ -1489,7 +1626,11 @@ async fn cursor_walks_serve_each_student_once_while_decisions_arrive() {
     for (round, query, limit) in [(1, "sort=tier", 11), (2, "sort=evaluated_at", 13)] {
         let (served, touched, created, _) =
             walk_while_deciding(&app, &kids, round, query, limit).await;
-        assert!(twice(&served).is_empty(), "{query}: served twice: {:?}", twice(&served));
+        assert!(
+            twice(&served).is_empty(),
+            "{query}: served twice: {:?}",
+            twice(&served)
+        );
         let got: BTreeSet<String> = served.iter().cloned().collect();
         let missing: Vec<&String> = known
             .iter()
@@ -1500,7 +1641,10 @@ async fn cursor_walks_serve_each_student_once_while_decisions_arrive() {
             .iter()
             .filter(|i| !known.contains(*i) && !created.contains(*i))
             .collect();
-        assert!(extra.is_empty(), "{query}: served students nobody sent: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "{query}: served students nobody sent: {extra:?}"
+        );
         known.extend(created);
     }
 }
@@ -1533,16 +1677,33 @@ async fn reviews_are_checked_against_the_decision_they_name() {
     // Not found: another student's decision, an unknown student, no such entry,
     // an entry that is not a decision.
     let one = body(json!([confirm("low-gpa")]));
-    assert_problem(review(&app, "R-2", &one).await, 404, &[&format!("decision {s1}"), "R-2"])
-        .await;
+    assert_problem(
+        review(&app, "R-2", &one).await,
+        404,
+        &[&format!("decision {s1}"), "R-2"],
+    )
+    .await;
     assert_problem(review(&app, "R-404", &one).await, 404, &["R-404"]).await;
     let missing = json!({"decision_seq": 999_999, "flags": [confirm("low-gpa")]});
-    assert_problem(review(&app, "R-1", &missing).await, 404, &["decision 999999 not found"])
-        .await;
+    assert_problem(
+        review(&app, "R-1", &missing).await,
+        404,
+        &["decision 999999 not found"],
+    )
+    .await;
     let kinds = app.kinds_in_log();
-    let other = kinds.iter().position(|k| k != "decision").expect("a non-decision entry") + 1;
+    let other = kinds
+        .iter()
+        .position(|k| k != "decision")
+        .expect("a non-decision entry")
+        + 1;
     let not_decision = json!({"decision_seq": other, "flags": [confirm("low-gpa")]});
-    assert_problem(review(&app, "R-1", &not_decision).await, 404, &["not found"]).await;
+    assert_problem(
+        review(&app, "R-1", &not_decision).await,
+        404,
+        &["not found"],
+    )
+    .await;
 
     // Unprocessable: each problem names its field.
     let cases: Vec<(Value, Vec<String>)> = vec![
@@ -1557,7 +1718,10 @@ async fn reviews_are_checked_against_the_decision_they_name() {
         ),
         (
             body(json!([{"rule_id": "low-gpa", "action": "dismiss"}])),
-            vec!["flags[0].reason".into(), "a dismissal needs a reason".into()],
+            vec![
+                "flags[0].reason".into(),
+                "a dismissal needs a reason".into(),
+            ],
         ),
         (
             body(json!([{"rule_id": "low-gpa", "action": "dismiss", "reason": "   "}])),
@@ -1586,7 +1750,11 @@ async fn reviews_are_checked_against_the_decision_they_name() {
         ),
         (
             body(json!([{"rule_id": "low-gpa", "action": "dismiss"}, confirm("no-such-rule")])),
-            vec!["flags[0].reason".into(), "flags[1].rule_id".into(), "no-such-rule".into()],
+            vec![
+                "flags[0].reason".into(),
+                "flags[1].rule_id".into(),
+                "no-such-rule".into(),
+            ],
         ),
         (
             json!({"decision_seq": s1, "flags": [confirm("low-gpa")], "note": "a\u{1b}[2Jb"}),
@@ -1598,10 +1766,16 @@ async fn reviews_are_checked_against_the_decision_they_name() {
         assert_problem(review(&app, "R-1", b).await, 422, &needles).await;
     }
     // Bad requests: an unknown member, not JSON, not JSON's media type.
-    let extra = json!({"decision_seq": s1, "flags": [confirm("low-gpa")], "reviewer": "someone else"});
+    let extra =
+        json!({"decision_seq": s1, "flags": [confirm("low-gpa")], "reviewer": "someone else"});
     assert_problem(review(&app, "R-1", &extra).await, 400, &["reviewer"]).await;
     let resp = app
-        .post_raw_as("/v1/students/R-1/reviews", "application/json", "{", Some(COUNSELOR_KEY))
+        .post_raw_as(
+            "/v1/students/R-1/reviews",
+            "application/json",
+            "{",
+            Some(COUNSELOR_KEY),
+        )
         .await;
     assert_problem(resp, 400, &["review"]).await;
     let resp = app
@@ -1615,7 +1789,9 @@ async fn reviews_are_checked_against_the_decision_they_name() {
     assert_eq!(resp.status(), 415);
     // Only a counselor reviews.
     for key in [INGEST_KEY, crate::helpers::AUDITOR_KEY] {
-        let resp = app.post_json_as("/v1/students/R-1/reviews", &one, Some(key)).await;
+        let resp = app
+            .post_json_as("/v1/students/R-1/reviews", &one, Some(key))
+            .await;
         assert_eq!(resp.status(), 403);
     }
     // Nothing refused reached the log or the caseload.
@@ -1623,7 +1799,11 @@ async fn reviews_are_checked_against_the_decision_they_name() {
         !app.kinds_in_log().iter().any(|k| k == "decision.reviewed"),
         "a refused review was logged"
     );
-    assert_eq!(must_entry(&app, "R-1").await, r1, "a refused review changed the caseload");
+    assert_eq!(
+        must_entry(&app, "R-1").await,
+        r1,
+        "a refused review changed the caseload"
+    );
 
     // A valid review: 201 with the entry's seq and hash, naming the decision.
     let done = review_ok(
@@ -1636,19 +1816,33 @@ async fn reviews_are_checked_against_the_decision_they_name() {
     .await;
     let seq = done["seq"].as_u64().expect("seq");
     let hash = done["hash"].as_str().expect("hash");
-    assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()), "{done}");
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{done}"
+    );
     assert_eq!(done["superseded"], false, "{done}");
     let rv = &done["review"];
     assert_eq!(rv["decision_seq"], s1);
     assert_eq!(rv["decision_hash"], r1["decision_hash"]);
     assert_eq!(rv["reviewer"], "counselor");
-    assert_eq!(rv["flags"][0]["until"], Value::Null, "a confirmation has no end: {rv}");
-    assert_eq!(rv["flags"][1]["until"], day(30), "a dismissal holds 30 days: {rv}");
+    assert_eq!(
+        rv["flags"][0]["until"],
+        Value::Null,
+        "a confirmation has no end: {rv}"
+    );
+    assert_eq!(
+        rv["flags"][1]["until"],
+        day(30),
+        "a dismissal holds 30 days: {rv}"
+    );
     assert_eq!(rv["flags"][1]["tier"], 2);
     assert_eq!(rv["flags"][1]["domain"], "academic");
     let logged = app.audit_all("kind=decision.reviewed", 50).await;
     assert_eq!(logged.len(), 1, "{logged:?}");
-    assert_eq!((logged[0]["seq"].as_u64(), logged[0]["hash"].as_str()), (Some(seq), Some(hash)));
+    assert_eq!(
+        (logged[0]["seq"].as_u64(), logged[0]["hash"].as_str()),
+        (Some(seq), Some(hash))
+    );
     assert_eq!(logged[0]["actor"], "counselor");
     assert_eq!(logged[0]["payload"]["decision_hash"], r1["decision_hash"]);
     assert_eq!(logged[0]["payload"]["note"], "met with the family");
@@ -1673,7 +1867,11 @@ async fn reviews_are_checked_against_the_decision_they_name() {
     )
     .await;
     assert_eq!(late["superseded"], true, "{late}");
-    assert_eq!(must_entry(&app, "R-1").await, newer, "a superseded review changed the caseload");
+    assert_eq!(
+        must_entry(&app, "R-1").await,
+        newer,
+        "a superseded review changed the caseload"
+    );
     assert_eq!(app.audit_all("kind=decision.reviewed", 50).await.len(), 2);
     // On the latest decision it is not superseded.
     let current = review_ok(
@@ -1711,7 +1909,10 @@ async fn set_chronic_tier(app: &TestApp, rules: &Path, tier: u8) {
         .expect("PUT");
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
-    assert_eq!(status, 200, "publishing chronic-absence at tier {tier}: {body}");
+    assert_eq!(
+        status, 200,
+        "publishing chronic-absence at tier {tier}: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1730,7 +1931,9 @@ async fn a_review_carries_forward_until_the_flag_changes() {
         )
         .await
     };
-    for id in ["C-SAME", "C-UNTIL", "C-RISE", "C-BACK", "C-TIER", "C-TIER2", "C-PAST"] {
+    for id in [
+        "C-SAME", "C-UNTIL", "C-RISE", "C-BACK", "C-TIER", "C-TIER2", "C-PAST",
+    ] {
         evaluate(&app, &absent_and_low_gpa(id, 85.0)).await;
     }
 
@@ -1748,11 +1951,24 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     assert!(seq_of(&next) > seq_of(&e), "a new decision");
     assert_eq!(state(&next, "chronic-absence"), "confirmed", "{next}");
     assert_eq!(state(&next, "low-gpa"), "dismissed", "{next}");
-    assert_eq!(flag(&next, "chronic-absence")["review"]["review_seq"], done["seq"]);
-    assert_eq!(flag(&next, "low-gpa")["review"]["review_seq"], dismissed["seq"]);
-    assert_eq!(flag(&next, "low-gpa")["since"], flag(&e, "low-gpa")["since"], "still the same run");
+    assert_eq!(
+        flag(&next, "chronic-absence")["review"]["review_seq"],
+        done["seq"]
+    );
+    assert_eq!(
+        flag(&next, "low-gpa")["review"]["review_seq"],
+        dismissed["seq"]
+    );
+    assert_eq!(
+        flag(&next, "low-gpa")["since"],
+        flag(&e, "low-gpa")["since"],
+        "still the same run"
+    );
     let queued = pairs(&queue_items(&app, "q=C-SAME", 50).await);
-    assert!(queued.is_empty(), "reviewed flags are queued again: {queued:?}");
+    assert!(
+        queued.is_empty(),
+        "reviewed flags are queued again: {queued:?}"
+    );
 
     // `until` today still holds on a decision made today.
     let e = must_entry(&app, "C-UNTIL").await;
@@ -1764,7 +1980,11 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     .await;
     evaluate(&app, &absent_and_low_gpa("C-UNTIL", 84.0)).await;
     let next = must_entry(&app, "C-UNTIL").await;
-    assert_eq!(state(&next, "low-gpa"), "deferred", "until = today holds today: {next}");
+    assert_eq!(
+        state(&next, "low-gpa"),
+        "deferred",
+        "until = today holds today: {next}"
+    );
 
     // Attendance rising from chronic to severe: the tier 3 flag is news.
     confirm_chronic("C-RISE").await;
@@ -1774,7 +1994,10 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     assert_eq!(state(&next, "severe-chronic-absence"), "unreviewed");
     assert!(ids(&walk(&app, "review=confirmed&q=C-RISE", 10).await).is_empty());
     let queued = pairs(&queue_items(&app, "q=C-RISE", 50).await);
-    assert!(queued.contains(&("C-RISE".into(), "severe-chronic-absence".into())), "{queued:?}");
+    assert!(
+        queued.contains(&("C-RISE".into(), "severe-chronic-absence".into())),
+        "{queued:?}"
+    );
 
     // Cleared and back: unreviewed, and its wait starts again.
     confirm_chronic("C-BACK").await;
@@ -1785,8 +2008,16 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     evaluate(&app, &absent_and_low_gpa("C-BACK", 85.0)).await;
     let back = must_entry(&app, "C-BACK").await;
     assert_eq!(state(&back, "chronic-absence"), "unreviewed", "{back}");
-    assert_eq!(flag(&back, "chronic-absence")["since"], back["evaluated_at"], "{back}");
-    assert_ne!(flag(&back, "low-gpa")["since"], back["evaluated_at"], "low-gpa kept firing");
+    assert_eq!(
+        flag(&back, "chronic-absence")["since"],
+        back["evaluated_at"],
+        "{back}"
+    );
+    assert_ne!(
+        flag(&back, "low-gpa")["since"],
+        back["evaluated_at"],
+        "low-gpa kept firing"
+    );
 
     // The same rule at another tier (the district edits the rule set): lower
     // keeps the review; rising back to the reviewed tier, or above it, does not.
@@ -1796,17 +2027,29 @@ async fn a_review_carries_forward_until_the_flag_changes() {
     evaluate(&app, &absent_and_low_gpa("C-TIER", 85.0)).await;
     let lower = must_entry(&app, "C-TIER").await;
     assert_eq!(flag(&lower, "chronic-absence")["tier"], 1);
-    assert_eq!(state(&lower, "chronic-absence"), "confirmed", "a lower tier keeps it: {lower}");
+    assert_eq!(
+        state(&lower, "chronic-absence"),
+        "confirmed",
+        "a lower tier keeps it: {lower}"
+    );
     set_chronic_tier(&app, rules.path(), 2).await;
     evaluate(&app, &absent_and_low_gpa("C-TIER", 85.0)).await;
     let again = must_entry(&app, "C-TIER").await;
     assert_eq!(flag(&again, "chronic-absence")["tier"], 2);
-    assert_eq!(state(&again, "chronic-absence"), "unreviewed", "the rise back is shown: {again}");
+    assert_eq!(
+        state(&again, "chronic-absence"),
+        "unreviewed",
+        "the rise back is shown: {again}"
+    );
     set_chronic_tier(&app, rules.path(), 3).await;
     evaluate(&app, &absent_and_low_gpa("C-TIER2", 85.0)).await;
     let higher = must_entry(&app, "C-TIER2").await;
     assert_eq!(flag(&higher, "chronic-absence")["tier"], 3);
-    assert_eq!(state(&higher, "chronic-absence"), "unreviewed", "a rise is shown: {higher}");
+    assert_eq!(
+        state(&higher, "chronic-absence"),
+        "unreviewed",
+        "a rise is shown: {higher}"
+    );
 
     // `until` passed. The clock cannot be moved and a review cannot be made with an
     // `until` in the past, so the log gets the entry a deferral made yesterday
@@ -1830,13 +2073,24 @@ async fn a_review_carries_forward_until_the_flag_changes() {
         .expect("append the review");
     let past = must_entry(&app, "C-PAST").await;
     assert_eq!(flag(&past, "low-gpa")["review"]["until"], day(-1), "{past}");
-    assert_eq!(state(&past, "low-gpa"), "unreviewed", "an expired deferral: {past}");
+    assert_eq!(
+        state(&past, "low-gpa"),
+        "unreviewed",
+        "an expired deferral: {past}"
+    );
     assert!(ids(&walk(&app, "review=deferred&q=C-PAST", 10).await).is_empty());
     let queued = pairs(&queue_items(&app, "q=C-PAST", 50).await);
-    assert!(queued.contains(&("C-PAST".into(), "low-gpa".into())), "{queued:?}");
+    assert!(
+        queued.contains(&("C-PAST".into(), "low-gpa".into())),
+        "{queued:?}"
+    );
     evaluate(&app, &absent_and_low_gpa("C-PAST", 84.0)).await;
     let next = must_entry(&app, "C-PAST").await;
-    assert_eq!(flag(&next, "low-gpa")["review"], Value::Null, "not carried: {next}");
+    assert_eq!(
+        flag(&next, "low-gpa")["review"],
+        Value::Null,
+        "not carried: {next}"
+    );
     assert_eq!(app.verify().await["ok"], true);
 }
 
@@ -1888,7 +2142,11 @@ async fn bin_post(http: &reqwest::Client, url: String, ct: &str, body: String) -
 /// Everything the caseload answers: every page, the summary, the queue, rosters.
 async fn everything(http: &reqwest::Client, base: &str) -> Value {
     let page = bin_get(http, format!("{base}/v1/caseload?limit=500")).await;
-    assert_eq!(page["next_cursor"], Value::Null, "one page holds the caseload");
+    assert_eq!(
+        page["next_cursor"],
+        Value::Null,
+        "one page holds the caseload"
+    );
     let queue = bin_get(http, format!("{base}/v1/reviews/queue?limit=500")).await;
     assert_eq!(queue["next_cursor"], Value::Null);
     json!({
@@ -1937,7 +2195,13 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
                 format!("{r}\n")
             })
             .collect();
-        bin_post(&http, format!("{base}/v1/students/import"), "application/x-ndjson", old).await;
+        bin_post(
+            &http,
+            format!("{base}/v1/students/import"),
+            "application/x-ndjson",
+            old,
+        )
+        .await;
         let page = bin_get(&http, format!("{base}/v1/caseload?q=OLD-&limit=500")).await;
         let first = page["students"]
             .as_array()
@@ -1948,7 +2212,10 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
             .clone();
         let rule = first["flags"][0]["rule_id"].clone();
         let body = json!({"decision_seq": first["decision_seq"], "flags": [{"rule_id": rule, "action": "confirm"}]});
-        let url = format!("{base}/v1/students/{}/reviews", first["student_id"].as_str().expect("id"));
+        let url = format!(
+            "{base}/v1/students/{}/reviews",
+            first["student_id"].as_str().expect("id")
+        );
         bin_post(&http, url, "application/json", body.to_string()).await;
     }
     stop_binary(&mut server);
@@ -1961,11 +2228,24 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
         let http = crate::helpers::client();
         let base = server.address.clone();
         let gone = bin_get(&http, format!("{base}/v1/caseload?q=OLD-")).await;
-        assert_eq!(gone["students"], json!([]), "purged students left the caseload");
+        assert_eq!(
+            gone["students"],
+            json!([]),
+            "purged students left the caseload"
+        );
         let body: String = kids.iter().map(|k| format!("{}\n", k.record)).collect();
-        bin_post(&http, format!("{base}/v1/students/import"), "application/x-ndjson", body).await;
+        bin_post(
+            &http,
+            format!("{base}/v1/students/import"),
+            "application/x-ndjson",
+            body,
+        )
+        .await;
         let flagged: Vec<&Kid> = kids.iter().filter(|k| k.rules.len() >= 2).take(4).collect();
-        for (k, action) in flagged.iter().zip(["confirm", "dismiss", "defer", "confirm"]) {
+        for (k, action) in flagged
+            .iter()
+            .zip(["confirm", "dismiss", "defer", "confirm"])
+        {
             let page = bin_get(&http, format!("{base}/v1/caseload?q={}", k.id)).await;
             let e = &page["students"][0];
             let rule = k.rules.iter().next().expect("a rule");
@@ -1978,7 +2258,13 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
                 // is superseded.
                 let mut r = k.record.clone();
                 r["gpa"] = json!(r["gpa"].as_f64().unwrap_or(3.0) - 0.01);
-                bin_post(&http, format!("{base}/v1/evaluate"), "application/json", r.to_string()).await;
+                bin_post(
+                    &http,
+                    format!("{base}/v1/evaluate"),
+                    "application/json",
+                    r.to_string(),
+                )
+                .await;
                 let late = bin_post(&http, url, "application/json", body.to_string()).await;
                 assert_eq!(late["superseded"], true, "{late}");
             }
@@ -2001,14 +2287,22 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
             .send()
             .await
             .expect("webhook");
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+        assert_eq!(
+            resp.status(),
+            200,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
         let all = everything(&http, &base).await;
         let listed = ids(all["caseload"].as_array().expect("caseload"));
         let want: Vec<String> = sorted_ids(kids.iter().filter(|k| &k.id != withdrawn));
         assert_eq!(listed, want, "the cohort less the withdrawn student");
         let text = all.to_string();
         for s in ["confirmed", "dismissed", "deferred"] {
-            assert!(text.contains(&format!("\"review_state\":\"{s}\"")), "no {s} flag");
+            assert!(
+                text.contains(&format!("\"review_state\":\"{s}\"")),
+                "no {s} flag"
+            );
         }
         all
     };
@@ -2031,7 +2325,9 @@ async fn the_caseload_rebuilt_after_its_index_is_deleted_is_the_same() {
         assert_eq!(after, before, "the caseload rebuilt at startup differs");
     }
     assert!(
-        server.log().contains("caseload index rebuilt from the audit log"),
+        server
+            .log()
+            .contains("caseload index rebuilt from the audit log"),
         "no rebuild was logged:\n{}",
         server.log()
     );
@@ -2085,8 +2381,11 @@ async fn spawn_with_webhook() -> (TestApp, String) {
 /// Send a signed SIS event; its outcome.
 async fn send_event(app: &TestApp, secret: &str, event: &Value) -> Value {
     let body = event.to_string();
-    let sig =
-        intervene::http::signature::sign(secret.as_bytes(), chrono::Utc::now().timestamp(), body.as_bytes());
+    let sig = intervene::http::signature::sign(
+        secret.as_bytes(),
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
     let resp = app
         .client
         .post(app.url("/v1/webhooks/sis"))
@@ -2148,7 +2447,11 @@ async fn a_purge_and_a_withdrawal_remove_students_from_the_caseload() {
     evaluate(&app, &low("P-1", 1.4)).await;
     evaluate(&app, &low("K-1", 1.5)).await;
     let carried = must_entry(&app, "P-1").await;
-    assert_eq!(state(&carried, "low-gpa"), "confirmed", "carried before the purge");
+    assert_eq!(
+        state(&carried, "low-gpa"),
+        "confirmed",
+        "carried before the purge"
+    );
     assert_eq!(named_anywhere(&app).await, set(&["K-1", "P-1", "P-2"]));
 
     let store = app.state.store.clone();
@@ -2156,7 +2459,10 @@ async fn a_purge_and_a_withdrawal_remove_students_from_the_caseload() {
         .await
         .expect("join")
         .expect("purge");
-    assert_eq!(report.purged, 2, "P-1's first and P-2's decisions: {report:?}");
+    assert_eq!(
+        report.purged, 2,
+        "P-1's first and P-2's decisions: {report:?}"
+    );
 
     assert_eq!(
         named_anywhere(&app).await,
@@ -2195,7 +2501,11 @@ async fn a_purge_and_a_withdrawal_remove_students_from_the_caseload() {
     let body = json!({"decision_seq": seq_of(&w1), "flags": [{"rule_id": "low-gpa", "action": "confirm"}]});
     let late = review_ok(&app, "W-1", &body).await;
     assert_eq!(late["superseded"], true, "{late}");
-    assert_eq!(entry_of(&app, "W-1").await, None, "the review brought W-1 back");
+    assert_eq!(
+        entry_of(&app, "W-1").await,
+        None,
+        "the review brought W-1 back"
+    );
 
     // A newer snapshot re-enrols the student, unreviewed.
     let out = send_event(
@@ -2233,17 +2543,42 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
     let mut done: Vec<(&str, String, &str, Vec<String>)> = Vec::new();
     let q = "school=SCH-R&limit=2";
     let page = get_ok(&app, &format!("/v1/caseload?{q}"), COUNSELOR_KEY).await;
-    done.push(("caseload", q.into(), "counselor", ids(page["students"].as_array().expect("page"))));
+    done.push((
+        "caseload",
+        q.into(),
+        "counselor",
+        ids(page["students"].as_array().expect("page")),
+    ));
     let cursor = page["next_cursor"].as_str().expect("a second page");
     let q2 = format!("school=SCH-R&limit=2&cursor={cursor}");
-    let page = get_ok(&app, &format!("/v1/caseload?{q2}"), crate::helpers::AUDITOR_KEY).await;
-    done.push(("caseload", q2, "auditor", ids(page["students"].as_array().expect("page"))));
+    let page = get_ok(
+        &app,
+        &format!("/v1/caseload?{q2}"),
+        crate::helpers::AUDITOR_KEY,
+    )
+    .await;
+    done.push((
+        "caseload",
+        q2,
+        "auditor",
+        ids(page["students"].as_array().expect("page")),
+    ));
     let (rows, _) = csv(&app, "/v1/caseload?format=csv&q=A-1", None).await;
     assert_eq!(rows.len(), 2);
-    done.push(("caseload", "format=csv&q=A-1".into(), "counselor", vec!["A-1".into()]));
+    done.push((
+        "caseload",
+        "format=csv&q=A-1".into(),
+        "counselor",
+        vec!["A-1".into()],
+    ));
     let g = get_ok(&app, "/v1/groups?by=rule", COUNSELOR_KEY).await;
     assert!(!g["groups"].as_array().expect("groups").is_empty());
-    done.push(("groups", "by=rule".into(), "counselor", (0..5).map(|i| format!("A-{i}")).collect()));
+    done.push((
+        "groups",
+        "by=rule".into(),
+        "counselor",
+        (0..5).map(|i| format!("A-{i}")).collect(),
+    ));
     let items = get_ok(&app, "/v1/reviews/queue?q=A-2", COUNSELOR_KEY).await;
     assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
     done.push(("queue", "q=A-2".into(), "counselor", vec!["A-2".into()]));
@@ -2256,7 +2591,12 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
 
     // One review taken, one refused (finding the decision is a read too).
     let e = must_entry(&app, "A-3").await;
-    done.push(("caseload", "q=A-3&limit=500".into(), "counselor", vec!["A-3".into()]));
+    done.push((
+        "caseload",
+        "q=A-3&limit=500".into(),
+        "counselor",
+        vec!["A-3".into()],
+    ));
     let taken = review_ok(
         &app,
         "A-3",
@@ -2279,7 +2619,10 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
         assert_eq!(entry["payload"]["read"], *read, "{entry}");
         assert_eq!(entry["payload"]["filter"], filter.as_str(), "{entry}");
         assert_eq!(entry["payload"]["students"], json!(students), "{entry}");
-        assert!(!entry["request_id"].as_str().unwrap_or("").is_empty(), "{entry}");
+        assert!(
+            !entry["request_id"].as_str().unwrap_or("").is_empty(),
+            "{entry}"
+        );
     }
     let reviews = app.audit_all("kind=decision.reviewed", 10).await;
     assert_eq!(reviews.len(), 1, "only the taken review: {reviews:?}");
@@ -2292,7 +2635,9 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
     assert_eq!(r["payload"]["flags"][0]["action"], "defer");
     assert_eq!(r["payload"]["flags"][0]["until"], day(14));
     // The review is found under the student too.
-    let mine = app.audit_all("student=A-3&kind=decision.reviewed", 10).await;
+    let mine = app
+        .audit_all("student=A-3&kind=decision.reviewed", 10)
+        .await;
     assert_eq!(mine.len(), 1, "{mine:?}");
     let v = app.verify().await;
     assert_eq!(v["ok"], true, "{v}");
