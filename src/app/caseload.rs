@@ -27,10 +27,12 @@ pub enum Format {
     Csv,
 }
 
-/// An answer body and the number of students it names.
+/// An answer body, the number of students it names, and the cursor of the next
+/// page when there is one (a CSV body cannot carry it).
 pub struct Listing {
     pub body: Vec<u8>,
     pub students: usize,
+    pub next_cursor: Option<String>,
 }
 
 impl From<CaseloadError> for AppError {
@@ -105,9 +107,10 @@ pub async fn page(
     current(svc)?;
     let query = CaseloadQuery::parse(pairs)?;
     let index = svc.caseload.clone();
-    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
+    let (body, students, next_cursor) = crate::blocking::run(move || -> Result<_, AppError> {
         let today = today();
         let page = caseload::page(&index, &query, today)?;
+        let next = page.next_cursor.clone();
         let students: Vec<String> = caseload::query::students_on(&page)
             .into_iter()
             .map(str::to_string)
@@ -121,12 +124,16 @@ pub async fn page(
                 serde_json::to_vec(&json!({"students": items, "next_cursor": page.next_cursor}))?
             }
         };
-        Ok((body, students))
+        Ok((body, students, next))
     })
     .await??;
     let n = students.len();
     record_read(svc, by, "caseload", raw, students).await?;
-    Ok(Listing { body, students: n })
+    Ok(Listing {
+        body,
+        students: n,
+        next_cursor,
+    })
 }
 
 /// `GET /v1/caseload/summary`: counts only (not a read of any one student).
@@ -181,7 +188,11 @@ pub async fn groups(
     .await??;
     let n = students.len();
     record_read(svc, by, "groups", raw, students).await?;
-    Ok(Listing { body, students: n })
+    Ok(Listing {
+        body,
+        students: n,
+        next_cursor: None,
+    })
 }
 
 /// `GET /v1/reviews/queue`: unreviewed flags at `min_tier` and above, oldest first.
@@ -195,8 +206,9 @@ pub async fn queue(
     current(svc)?;
     let query = QueueQuery::parse(pairs)?;
     let index = svc.caseload.clone();
-    let (body, students) = crate::blocking::run(move || -> Result<_, AppError> {
+    let (body, students, next_cursor) = crate::blocking::run(move || -> Result<_, AppError> {
         let page = caseload::queue(&index, &query, today())?;
+        let next = page.next_cursor.clone();
         let mut students: Vec<String> = page.items.iter().map(|i| i.student_id.clone()).collect();
         students.dedup();
         let body = match format {
@@ -205,12 +217,16 @@ pub async fn queue(
                 serde_json::to_vec(&json!({"items": page.items, "next_cursor": page.next_cursor}))?
             }
         };
-        Ok((body, students))
+        Ok((body, students, next))
     })
     .await??;
     let n = students.len();
     record_read(svc, by, "queue", raw, students).await?;
-    Ok(Listing { body, students: n })
+    Ok(Listing {
+        body,
+        students: n,
+        next_cursor,
+    })
 }
 
 /// What a review came to.

@@ -2642,3 +2642,73 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
     let v = app.verify().await;
     assert_eq!(v["ok"], true, "{v}");
 }
+
+// ---------------------------------------------------------------------------
+// Bugs found here
+// ---------------------------------------------------------------------------
+
+/// The `rel="next"` target of a `Link` header, if any.
+fn next_link(resp: &reqwest::Response) -> Option<String> {
+    let link = header(resp, "link");
+    let (target, params) = link.split_once(';')?;
+    params.contains("rel=\"next\"").then(|| {
+        target
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    })
+}
+
+/// A CSV page held no `next_cursor` and nothing else said that more students
+/// followed: a counselor exporting the caseload got the first 50 students and no
+/// sign of the rest. Every page with a next one now links to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_page_links_to_the_next_page() {
+    let app = spawn_app(all_keys()).await;
+    let recs: Vec<Value> = (0..7)
+        .map(|i| json!({"student_id": format!("N-{i}"), "school_id": "=SUM(1)", "gpa": 1.5}))
+        .collect();
+    import(&app, &recs.iter().collect::<Vec<_>>()).await;
+    for (start, per_page) in [
+        ("/v1/caseload?format=csv&school=%3DSUM%281%29&limit=3", 3),
+        ("/v1/reviews/queue?limit=2&format=csv", 2),
+    ] {
+        let mut url = start.to_string();
+        let mut served: Vec<String> = Vec::new();
+        for pages in 1.. {
+            let resp = app.get_as(&url, Some(COUNSELOR_KEY)).await;
+            assert_eq!(resp.status(), 200, "{url}");
+            let next = next_link(&resp);
+            let rows = parse_csv(&resp.bytes().await.expect("body"));
+            assert!(rows.len() - 1 <= per_page, "{url}: {rows:?}");
+            served.extend(rows.into_iter().skip(1).map(|r| r[0].clone()));
+            match next {
+                Some(n) => {
+                    assert!(n.starts_with(start.split('?').next().expect("path")), "{n}");
+                    assert!(n.contains("cursor="), "{n}");
+                    url = n;
+                }
+                None => break,
+            }
+            assert!(pages < 10, "the links do not end");
+        }
+        let want: Vec<String> = (0..7).map(|i| format!("N-{i}")).collect();
+        assert_eq!(
+            served, want,
+            "{start}: every student once, following the links"
+        );
+    }
+    // JSON pages say the same.
+    let resp = app
+        .get_as("/v1/caseload?limit=3", Some(COUNSELOR_KEY))
+        .await;
+    let link = next_link(&resp).expect("a link to the next page");
+    let page = json_ok(resp).await;
+    let cursor = page["next_cursor"].as_str().expect("next_cursor");
+    assert!(link.ends_with(&format!("cursor={cursor}")), "{link}");
+    let resp = app
+        .get_as("/v1/caseload?limit=50", Some(COUNSELOR_KEY))
+        .await;
+    assert_eq!(next_link(&resp), None, "the last page links nowhere");
+}

@@ -51,12 +51,17 @@ fn pairs_and_format(req: &HttpRequest) -> Result<(Vec<(String, String)>, Format)
     Ok((rest, format))
 }
 
-fn render(listing: Listing, format: Format, name: &str) -> HttpResponse {
+/// The answer; a page with a next one links to it (`Link: <…>; rel="next"`,
+/// RFC 8288), which is how a CSV page, whose body has no room for
+/// `next_cursor`, says that more students follow.
+fn render(req: &HttpRequest, listing: Listing, format: Format, name: &str) -> HttpResponse {
+    let mut answer = HttpResponse::Ok();
+    if let Some(cursor) = &listing.next_cursor {
+        answer.insert_header((header::LINK, next_link(req, cursor)));
+    }
     match format {
-        Format::Json => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(listing.body),
-        Format::Csv => HttpResponse::Ok()
+        Format::Json => answer.content_type("application/json").body(listing.body),
+        Format::Csv => answer
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 header::CONTENT_DISPOSITION,
@@ -64,6 +69,18 @@ fn render(listing: Listing, format: Format, name: &str) -> HttpResponse {
             ))
             .body(listing.body),
     }
+}
+
+/// `<path?query>; rel="next"`: the request's query with `cursor` set to `cursor`.
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k != "cursor" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
 }
 
 /// Filters shared by the caseload, its summary and the queue (documentation only:
@@ -113,7 +130,8 @@ pub struct CaseloadParams {
 tier, flags with their review state today, recommended interventions, decision `seq` and \
 `evaluated_at`. `sort=student` pages return every student present from the first page to the \
 last exactly once while decisions arrive; `sort=tier` and `sort=evaluated_at` return each at \
-most once (a student whose decision changed mid-walk shows on the next walk). As CSV, cells \
+most once (a student whose decision changed mid-walk shows on the next walk). A page with a \
+next one links to it (`Link: <…>; rel=\"next\"`; a CSV page has only that). As CSV, cells \
 that a spreadsheet would read as a formula are quoted as text. The read is audited \
 (`caseload.read`, with the filter and the students on the page).",
     params(CaseloadParams),
@@ -137,7 +155,7 @@ pub async fn caseload(
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
     let listing = use_case::page(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "caseload"))
+    Ok(render(&req, listing, format, "caseload"))
 }
 
 #[utoipa::path(
@@ -209,7 +227,7 @@ pub async fn groups(
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
     let listing = use_case::groups(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "groups"))
+    Ok(render(&req, listing, format, "groups"))
 }
 
 #[utoipa::path(
@@ -220,7 +238,8 @@ pub async fn groups(
     summary = "Flags nobody has reviewed yet, oldest first",
     description = "Unreviewed flags (never reviewed, or their review's `until` has passed) at \
 `min_tier` (default 2) and above, oldest first (by when the flag started firing), with the \
-caseload's filters except `review` and `sort`. Audited as `caseload.read`.",
+caseload's filters except `review` and `sort`. A page with a next one links to it \
+(`Link: <…>; rel=\"next\"`). Audited as `caseload.read`.",
     params(CaseloadParams),
     responses(
         (status = 200, description = "One page of the queue", content(
@@ -242,7 +261,7 @@ pub async fn queue(
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
     let listing = use_case::queue(&state, by, pairs, req.query_string(), format).await?;
-    Ok(render(listing, format, "review-queue"))
+    Ok(render(&req, listing, format, "review-queue"))
 }
 
 /// Largest review body, in bytes (64 flags with reasons fit many times over).
