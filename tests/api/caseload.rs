@@ -2712,3 +2712,26 @@ async fn a_csv_page_links_to_the_next_page() {
         .await;
     assert_eq!(next_link(&resp), None, "the last page links nowhere");
 }
+
+/// A review body of the wrong shape was refused as "review: invalid type: null,
+/// expected a string", naming no field; it now names the member.
+#[tokio::test]
+async fn a_review_of_the_wrong_shape_names_the_member() {
+    let app = spawn_app(all_keys()).await;
+    evaluate(&app, &crate::helpers::low_gpa("T-1")).await;
+    let s = seq_of(&must_entry(&app, "T-1").await);
+    let cases = [
+        (
+            json!({"decision_seq": s, "flags": [{"rule_id": null, "action": "confirm"}]}),
+            "flags[0].rule_id",
+        ),
+        (
+            json!({"decision_seq": s, "flags": [{"rule_id": "low-gpa", "action": "confirm"}, {"rule_id": "x", "action": 3}]}),
+            "flags[1].action",
+        ),
+        (json!({"decision_seq": "7", "flags": []}), "decision_seq"),
+    ];
+    for (body, member) in cases {
+        assert_problem(review(&app, "T-1", &body).await, 400, &[member]).await;
+    }
+}

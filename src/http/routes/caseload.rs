@@ -306,11 +306,16 @@ pub async fn review(
     crate::http::body::check_type(&req, &["application/json"])?;
     let limit = MAX_REVIEW_BYTES.min(state.settings.max_body_bytes);
     let text = crate::http::body::read_text(&req, payload, limit).await?;
-    let request: ReviewRequest = serde_json::from_str(&text).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "review: {}",
-            crate::record::without_position(&e.to_string())
-        ))
+    let request: ReviewRequest = serde_path_to_error::deserialize(
+        &mut serde_json::Deserializer::from_str(&text),
+    )
+    .map_err(|e| {
+        let inner = e.inner().to_string();
+        let msg = crate::record::without_position(&inner);
+        match e.path().to_string().as_str() {
+            "." => ApiError::BadRequest(format!("review: {msg}")),
+            path => ApiError::BadRequest(format!("review `{path}`: {msg}")),
+        }
     })?;
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
