@@ -955,6 +955,28 @@ fn pairs(items: &[Value]) -> BTreeSet<(String, String)> {
     set
 }
 
+/// The samples of one metric in `/metrics`: (labels, value).
+async fn samples(app: &TestApp, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let resp = app.get_as("/metrics", None).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("metrics");
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+        .map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ").expect("a sample");
+            let labels = labels
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once("=\"").expect("label");
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (labels, value.trim().parse().expect("a number"))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
     let cat = catalogue();
@@ -981,6 +1003,41 @@ async fn summary_groups_queue_and_review_filters_match_the_records_sent() {
         .get_as("/v1/caseload/summary?sort=tier", Some(COUNSELOR_KEY))
         .await;
     assert_problem(resp, 400, &["sort"]).await;
+
+    // The share gauges per school, as the summary of that school.
+    let gauges = samples(&app, "intervene_caseload_tier_share").await;
+    for school in (0..6).map(|n| format!("SCH-{n}")) {
+        let of: Vec<&Kid> = kids
+            .iter()
+            .filter(|k| k.school.as_ref() == Some(&school))
+            .collect();
+        for (domain, tier) in [
+            ("all", 2u8),
+            ("all", 3),
+            ("attendance", 3),
+            ("social_emotional", 2),
+        ] {
+            let at = |k: &&&Kid| {
+                if domain == "all" {
+                    k.highest == tier
+                } else {
+                    k.tier_in(domain) == tier
+                }
+            };
+            let want = of.iter().filter(at).count() as f64 / of.len() as f64;
+            let got = gauges
+                .iter()
+                .find(|(l, _)| {
+                    l["school"] == school && l["domain"] == domain && l["tier"] == tier.to_string()
+                })
+                .unwrap_or_else(|| panic!("no gauge for {school} {domain} {tier}: {gauges:?}"))
+                .1;
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{school} {domain} tier {tier}: {got} != {want}"
+            );
+        }
+    }
 
     // Rosters by intervention (the default) and by rule, whole and filtered.
     let g = get_ok(&app, "/v1/groups", COUNSELOR_KEY).await;
@@ -2626,6 +2683,19 @@ async fn every_read_and_review_is_in_the_audit_log_and_the_chain_verifies() {
     }
     let reviews = app.audit_all("kind=decision.reviewed", 10).await;
     assert_eq!(reviews.len(), 1, "only the taken review: {reviews:?}");
+    let counted = samples(&app, "intervene_flag_reviews_total").await;
+    let count = |rule: &str, action: &str| {
+        counted
+            .iter()
+            .find(|(l, _)| l["rule"] == rule && l["action"] == action)
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(count("chronic-absence", "defer"), Some(1.0), "{counted:?}");
+    assert_eq!(
+        count("low-gpa", "dismiss"),
+        None,
+        "a refused review is counted: {counted:?}"
+    );
     let r = &reviews[0];
     assert_eq!((&r["seq"], &r["hash"]), (&taken["seq"], &taken["hash"]));
     assert_eq!(r["actor"], "counselor");
