@@ -27,10 +27,12 @@ pub enum Format {
     Csv,
 }
 
-/// An answer body and the number of students it names.
+/// An answer body, the number of students it names, and the cursor of the next
+/// page when there is one (a CSV body cannot carry it).
 pub struct Listing {
     pub body: Vec<u8>,
     pub students: usize,
+    pub next_cursor: Option<String>,
 }
 
 impl From<CaseloadError> for AppError {
@@ -131,18 +133,23 @@ pub async fn list(
         List::Groups => rosters(&index, GroupsQuery::parse(pairs)?, format),
         List::Queue => queue_page(&index, QueueQuery::parse(pairs)?, format),
     };
-    let (body, students) = crate::blocking::run(work).await??;
+    let (body, students, next_cursor) = crate::blocking::run(work).await??;
     let n = students.len();
     record_read(svc, by, list.name(), raw, students).await?;
-    Ok(Listing { body, students: n })
+    Ok(Listing {
+        body,
+        students: n,
+        next_cursor,
+    })
 }
 
-/// A body and the students it names, in order.
-type Answer = Result<(Vec<u8>, Vec<String>), AppError>;
+/// A body, the students it names (in order) and the next page's cursor.
+type Answer = Result<(Vec<u8>, Vec<String>, Option<String>), AppError>;
 
 fn caseload_page(index: &Index, query: CaseloadQuery, format: Format) -> Answer {
     let today = today();
     let page = caseload::page(index, &query, today)?;
+    let next = page.next_cursor.clone();
     let students = caseload::query::students_on(&page)
         .into_iter()
         .map(str::to_string)
@@ -156,7 +163,7 @@ fn caseload_page(index: &Index, query: CaseloadQuery, format: Format) -> Answer 
             serde_json::to_vec(&json!({"students": items, "next_cursor": page.next_cursor}))?
         }
     };
-    Ok((body, students))
+    Ok((body, students, next))
 }
 
 fn rosters(index: &Index, query: GroupsQuery, format: Format) -> Answer {
@@ -171,11 +178,12 @@ fn rosters(index: &Index, query: GroupsQuery, format: Format) -> Answer {
         Format::Csv => caseload::csv::write_groups(Vec::new(), &groups)?,
         Format::Json => serde_json::to_vec(&json!({"groups": groups}))?,
     };
-    Ok((body, students))
+    Ok((body, students, None))
 }
 
 fn queue_page(index: &Index, query: QueueQuery, format: Format) -> Answer {
     let page = caseload::queue(index, &query, today())?;
+    let next = page.next_cursor.clone();
     let mut students: Vec<String> = page.items.iter().map(|i| i.student_id.clone()).collect();
     students.dedup();
     let body = match format {
@@ -184,7 +192,7 @@ fn queue_page(index: &Index, query: QueueQuery, format: Format) -> Answer {
             serde_json::to_vec(&json!({"items": page.items, "next_cursor": page.next_cursor}))?
         }
     };
-    Ok((body, students))
+    Ok((body, students, next))
 }
 
 /// `GET /v1/caseload/summary`: counts only (not a read of any one student).

@@ -62,7 +62,7 @@ pub async fn read_text(
 }
 
 /// A JSON body (`Content-Type: application/json`) of at most `limit` bytes as `T`;
-/// a 400 naming `what` and the problem (without serde's line and column, which
+/// a 400 naming `what`, the member at fault (`flags[0].rule_id`) and the problem (without serde's line and column, which
 /// mean nothing in a one-line body).
 pub async fn json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
@@ -72,11 +72,14 @@ pub async fn json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     check_type(req, &["application/json"])?;
     let text = read_text(req, payload, limit).await?;
-    serde_json::from_str(&text).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "{what}: {}",
-            crate::record::without_position(&e.to_string())
-        ))
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner().to_string();
+        let msg = crate::record::without_position(&inner);
+        match e.path().to_string().as_str() {
+            "." => ApiError::BadRequest(format!("{what}: {msg}")),
+            path => ApiError::BadRequest(format!("{what} `{path}`: {msg}")),
+        }
     })
 }
 

@@ -214,7 +214,7 @@ pub struct StudentView {
     /// The snapshot as assembled from SIS events and imports.
     pub record: Record,
     /// Part name (`profile`, `attendance`, `sel`, `behavior`, `course:<id>`,
-    /// `assessment:<name>|<date>`) → the event that last set it.
+    /// `assessment:<name>|<subject>|<date>`) → the event that last set it.
     pub versions: BTreeMap<String, Version>,
     /// The student's intervention plans, oldest first.
     pub plans: Vec<crate::plans::Plan>,

@@ -78,24 +78,22 @@ fn take(s: &mut Snapshot, change: &Change, v: &Version) -> bool {
         // A list item older than the last snapshot's list was settled by it.
         Change::Course(_) if s.versions.get("courses").is_some_and(|l| v < l) => false,
         Change::Assessment(_) if s.versions.get("assessments").is_some_and(|l| v < l) => false,
+        // A list an event changes is kept in the order of its items' identities, so
+        // the record does not depend on the order the events arrived in.
         Change::Course(c) => {
             s.claim(format!("course:{}", c.course_id), v) && {
-                upsert(
-                    s.record.courses.get_or_insert_with(Vec::new),
-                    c.clone(),
-                    |x| x.course_id == c.course_id,
-                );
+                let list = s.record.courses.get_or_insert_with(Vec::new);
+                upsert(list, c.clone(), |x| x.course_id == c.course_id);
+                list.sort_by(|x, y| x.course_id.cmp(&y.course_id));
                 true
             }
         }
         Change::Assessment(a) => {
             s.claim(assessment_key(a), v) && {
                 let key = assessment_key(a);
-                upsert(
-                    s.record.assessments.get_or_insert_with(Vec::new),
-                    a.clone(),
-                    |x| assessment_key(x) == key,
-                );
+                let list = s.record.assessments.get_or_insert_with(Vec::new);
+                upsert(list, a.clone(), |x| assessment_key(x) == key);
+                list.sort_by_cached_key(assessment_key);
                 true
             }
         }
@@ -138,6 +136,51 @@ mod tests {
             Applied::Updated(s) => *s,
             other => panic!("not updated: {other:?}"),
         }
+    }
+
+    /// Two results of one screener on one day (reading, math) sent as events in
+    /// either order: once both were kept (their identity has the subject), the list
+    /// held them in arrival order, so a stream delivered out of order ended in
+    /// another record.
+    #[test]
+    fn list_items_from_events_end_in_one_order_whatever_order_they_arrive_in() {
+        use crate::record::{Assessment, Course, Subject};
+        let result = |subject| {
+            Change::Assessment(Assessment {
+                name: "Screener".into(),
+                subject,
+                percentile: Some(40.0),
+                date: Some("2026-11-15".into()),
+            })
+        };
+        let course = |id: &str| {
+            Change::Course(Course {
+                course_id: id.into(),
+                title: None,
+                subject: Some(Subject::Other),
+                grade_pct: Some(70.0),
+                letter: None,
+                credits: None,
+            })
+        };
+        let events = [
+            result(Subject::Reading),
+            result(Subject::Math),
+            course("ENG1"),
+            course("BIO1"),
+        ];
+        let run = |order: &[usize]| {
+            let mut s = Snapshot::new("S1");
+            for (n, &i) in order.iter().enumerate() {
+                let id = format!("e{i}");
+                s = updated(
+                    Snapshot::apply(Some(&s), "S1", &v(n as u32, &id), &events[i]).expect("apply"),
+                );
+            }
+            s.record
+        };
+        assert_eq!(run(&[0, 1, 2, 3]), run(&[3, 1, 2, 0]));
+        assert_eq!(run(&[0, 1, 2, 3]).assessments.map(|l| l.len()), Some(2));
     }
 
     /// Incidents the behavior baseline already covers count for nothing; kept by

@@ -25,7 +25,7 @@ use super::error::{EventError, invalid};
 pub struct Snapshot {
     pub record: Record,
     /// Part name (`profile`, `attendance`, `sel`, `behavior`, `course:<id>`,
-    /// `assessment:<name>|<date>`) → version that set it.
+    /// `assessment:<name>|<subject>|<date>`) → version that set it.
     pub versions: BTreeMap<String, Version>,
     /// Behavior counts as of the last snapshot (`versions["behavior"]`).
     #[serde(default)]
@@ -39,8 +39,15 @@ pub struct Snapshot {
     pub withdrawn: Option<Version>,
 }
 
+/// An assessment result's identity: one screener (`name`) gives a result per
+/// subject, often on the same day (a reading and a math result of "MAP Growth").
 pub(super) fn assessment_key(a: &Assessment) -> String {
-    format!("assessment:{}|{}", a.name, a.date.as_deref().unwrap_or(""))
+    format!(
+        "assessment:{}|{}|{}",
+        a.name,
+        a.subject.as_str(),
+        a.date.as_deref().unwrap_or("")
+    )
 }
 
 impl Snapshot {
@@ -300,5 +307,31 @@ mod tests {
             s.encode(),
             Err(EventError::TooLarge { what: "record", .. })
         ));
+    }
+
+    /// One screener name with a reading and a math result on the same day: the
+    /// identity of a result left out the subject, so the math result replaced the
+    /// reading one and the reading rules stopped firing.
+    #[test]
+    fn a_screeners_reading_and_math_results_of_one_day_are_both_kept() {
+        use crate::record::Subject;
+        let result = |subject, percentile| Assessment {
+            name: "MAP Growth".into(),
+            subject,
+            percentile: Some(percentile),
+            date: Some("2026-09-20".into()),
+        };
+        let mut r = Record::empty("S1");
+        r.assessments = Some(vec![
+            result(Subject::Reading, 5.0),
+            result(Subject::Math, 15.0),
+        ]);
+        let v = Version {
+            at: "2026-11-20T08:00:00.000000000Z".into(),
+            event_id: "import:1".into(),
+        };
+        let mut s = Snapshot::new("S1");
+        assert!(s.take_snapshot(&r, &v));
+        assert_eq!(s.record.assessments, r.assessments, "both results are kept");
     }
 }

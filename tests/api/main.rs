@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod batch;
+mod caseload;
 mod contract;
 mod edfi;
 mod evaluate;

@@ -51,7 +51,9 @@ fn pairs_and_format(req: &HttpRequest) -> Result<(Vec<(String, String)>, Format)
     Ok((rest, format))
 }
 
-/// Answer one of the reads that name students, as JSON or CSV.
+/// Answer one of the reads that name students, as JSON or CSV. A page with a next
+/// one links to it (`Link: <…>; rel="next"`, RFC 8288), which is how a CSV page,
+/// whose body has no room for `next_cursor`, says that more students follow.
 async fn listing(
     actor: Actor,
     req: HttpRequest,
@@ -63,11 +65,13 @@ async fn listing(
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
     let listing = use_case::list(&state, by, list, pairs, req.query_string(), format).await?;
+    let mut answer = HttpResponse::Ok();
+    if let Some(cursor) = &listing.next_cursor {
+        answer.insert_header((header::LINK, next_link(&req, cursor)));
+    }
     Ok(match format {
-        Format::Json => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(listing.body),
-        Format::Csv => HttpResponse::Ok()
+        Format::Json => answer.content_type("application/json").body(listing.body),
+        Format::Csv => answer
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 header::CONTENT_DISPOSITION,
@@ -75,6 +79,18 @@ async fn listing(
             ))
             .body(listing.body),
     })
+}
+
+/// `<path?query>; rel="next"`: the request's query with `cursor` set to `cursor`.
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        if k != "cursor" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
 }
 
 /// Filters shared by the caseload, its summary and the queue (documentation only:
@@ -124,7 +140,8 @@ pub struct CaseloadParams {
 tier, flags with their review state today, recommended interventions, decision `seq` and \
 `evaluated_at`. `sort=student` pages return every student present from the first page to the \
 last exactly once while decisions arrive; `sort=tier` and `sort=evaluated_at` return each at \
-most once (a student whose decision changed mid-walk shows on the next walk). As CSV, cells \
+most once (a student whose decision changed mid-walk shows on the next walk). A page with a \
+next one links to it (`Link: <…>; rel=\"next\"`; a CSV page has only that). As CSV, cells \
 that a spreadsheet would read as a formula are quoted as text. The read is audited \
 (`caseload.read`, with the filter and the students on the page).",
     params(CaseloadParams),
@@ -223,7 +240,8 @@ pub async fn groups(
     summary = "Flags nobody has reviewed yet, oldest first",
     description = "Unreviewed flags (never reviewed, or their review's `until` has passed) at \
 `min_tier` (default 2) and above, oldest first (by when the flag started firing), with the \
-caseload's filters except `review` and `sort`. Audited as `caseload.read`.",
+caseload's filters except `review` and `sort`. A page with a next one links to it \
+(`Link: <…>; rel=\"next\"`). Audited as `caseload.read`.",
     params(CaseloadParams),
     responses(
         (status = 200, description = "One page of the queue", content(
