@@ -1,6 +1,7 @@
 //! Intervention plans: opened from a decision's flags, read with their revision as the
 //! ETag, changed only from the current revision, with progress points and sessions
-//! checked against the plan; every write an audit entry under the student.
+//! checked against the plan; every write an audit entry under the student. Also the
+//! review of a decision's flags as shown beside the decision (history, report).
 
 use serde_json::{Value, json};
 
@@ -250,4 +251,50 @@ async fn progress_and_sessions_are_checked_against_the_plan() {
     assert_eq!(kinds.iter().filter(|k| *k == "plan.progress").count(), 1);
     assert_eq!(kinds.iter().filter(|k| *k == "plan.session").count(), 1);
     assert_eq!(app.verify().await["ok"], true);
+}
+
+/// A review shows beside the decision it was made on and is carried to the next
+/// decision while the flag fires at the same tier: in the history (`reviews`, every
+/// flag with its state) and in the plain-text report.
+#[tokio::test]
+async fn a_review_shows_in_the_history_and_the_report() {
+    let app = spawn_app(all_keys()).await;
+    app.evaluate(&low_gpa("S")).await;
+    let seq = decision_seq(&app, "S").await;
+    let review = json!({"decision_seq": seq, "flags": [
+        {"rule_id": "low-gpa", "action": "confirm", "reason": "failing two classes"}
+    ]});
+    let resp = app
+        .post_json_as("/v1/students/S/reviews", &review, Some(COUNSELOR_KEY))
+        .await;
+    assert_eq!(resp.status(), 201);
+    app.evaluate(&low_gpa("S")).await;
+
+    let history = json_ok(app.get("/v1/students/S/decisions").await).await;
+    let decisions = history["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 2);
+    for d in decisions {
+        let r = &d["reviews"]["low-gpa"];
+        assert_eq!(r["state"], "confirmed", "{d}");
+        assert_eq!(
+            r["review"]["decision_seq"], seq,
+            "made on the first decision"
+        );
+        let flags = d["decision"]["flags"].as_array().expect("flags");
+        assert_eq!(
+            d["reviews"].as_object().map(|m| m.len()),
+            Some(flags.len()),
+            "every flag has a state"
+        );
+    }
+    let text = app
+        .get("/v1/students/S/report")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("low-gpa: confirmed by") && text.contains("because failing two classes"),
+        "{text}"
+    );
 }
