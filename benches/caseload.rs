@@ -50,8 +50,12 @@ fn build(n: usize) -> Stored {
         ..Default::default()
     };
     let store = Store::open_with(dir.path(), options).expect("store");
-    let rules = RuleSet::load_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").as_path())
-        .expect("shipped rules load");
+    let rules = RuleSet::load_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rules")
+            .as_path(),
+    )
+    .expect("shipped rules load");
     let ev = Evaluator::new();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
