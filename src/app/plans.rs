@@ -160,8 +160,9 @@ pub struct ProgressRequest {
 pub struct SessionRequest {
     #[schema(value_type = String, format = Date)]
     pub date: NaiveDate,
-    /// 0 to 480.
-    pub minutes: u32,
+    /// Whole minutes, 0 to 480.
+    #[schema(value_type = u32, minimum = 0, maximum = 480)]
+    pub minutes: f64,
     pub delivered: bool,
 }
 
@@ -249,12 +250,17 @@ pub async fn session(
     id: &str,
     req: SessionRequest,
 ) -> Result<Plan, AppError> {
-    if req.minutes > 480 {
-        return Err(one("minutes", "must be 0 to 480"));
+    let whole = req.minutes.is_finite() && req.minutes.fract() == 0.0;
+    if !whole || !(0.0..=480.0).contains(&req.minutes) {
+        return Err(one(
+            "minutes",
+            "must be a whole number of minutes from 0 to 480",
+        ));
     }
     let s = SessionRecord {
         date: req.date,
-        minutes: req.minutes,
+        // Checked just above: a whole number from 0 to 480.
+        minutes: req.minutes as u32,
         delivered: req.delivered,
     };
     write_to(svc, by, id, Write::Session(s), move |plan| {

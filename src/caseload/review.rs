@@ -52,12 +52,14 @@ pub struct ReviewRequest {
 pub struct FlagRequest {
     pub rule_id: String,
     /// `confirm`, `dismiss` or `defer`.
+    #[schema(pattern = "^(confirm|dismiss|defer)$")]
     pub action: String,
     /// Required to dismiss.
     #[serde(default)]
     pub reason: Option<String>,
     /// `YYYY-MM-DD`, today or later; default 30 days on for dismiss and defer.
     #[serde(default)]
+    #[schema(format = Date)]
     pub until: Option<String>,
 }
 

@@ -173,7 +173,7 @@ fn report(
     let page_of = |mut ids: Vec<String>| -> Vec<String> {
         ids.sort();
         ids.into_iter()
-            .skip(page * page_size)
+            .skip(page.saturating_mul(page_size))
             .take(page_size)
             .collect()
     };

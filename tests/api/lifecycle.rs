@@ -1682,3 +1682,36 @@ async fn stored_versions_record_every_activation_and_who_made_it() {
     .await;
     assert_chain_ok(&app).await;
 }
+
+/// Bug: `page * page_size` overflowed (a 500 in a debug build, a wrapped page in a
+/// release build) for a page far past the end. Every accepted page is now an answer:
+/// past the end, whole counts and empty id lists.
+#[tokio::test]
+async fn a_preview_page_far_past_the_end_is_empty_not_an_overflow() {
+    let (app, _rules) = spawn_on_copy(false).await;
+    let v0 = active_version(&app).await;
+    app.evaluate(&low_gpa("S1")).await;
+    let caseload =
+        std::fs::read_to_string(fixtures_dir().join("caseload.ndjson")).expect("caseload");
+    let first: String = caseload.lines().take(20).collect::<Vec<_>>().join("\n");
+    app.post_raw_as(
+        "/v1/students/import",
+        "application/x-ndjson",
+        first,
+        Some(INGEST_KEY),
+    )
+    .await;
+    let candidate = json!({"base_version": v0, "files": {"params.yaml": params_low_gpa("2.5")}});
+    let path = format!("/v1/rules/preview?page={}&page_size=10000", u64::MAX);
+    let report = json_ok(
+        app.post_json_as(&path, &candidate, Some(COUNSELOR_KEY))
+            .await,
+    )
+    .await;
+    let rules = report["rules"].as_array().expect("rules");
+    assert!(!rules.is_empty(), "the counts are still whole: {report}");
+    for r in rules {
+        assert_eq!(r["newly_flagged_ids"], json!([]), "{r}");
+        assert_eq!(r["cleared_ids"], json!([]), "{r}");
+    }
+}

@@ -93,41 +93,149 @@ fn next_link(req: &HttpRequest, cursor: &str) -> String {
     format!("<{}?{}>; rel=\"next\"", req.path(), query.finish())
 }
 
+/// The names a list is answered in (documentation of `format`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ListFormat {
+    Json,
+    Csv,
+}
+
+/// The orders of a caseload page (documentation of `sort`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum SortName {
+    Student,
+    Tier,
+    EvaluatedAt,
+}
+
+/// Review states (documentation of `review`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ReviewName {
+    Unreviewed,
+    Confirmed,
+    Dismissed,
+    Deferred,
+}
+
 /// Filters shared by the caseload, its summary and the queue (documentation only:
 /// the handlers read the query string themselves, so an unknown parameter is an
-/// error naming it).
+/// error naming it). Text values are 1 to 128 characters without control characters.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct CaseloadParams {
     /// School id.
+    #[param(min_length = 1, max_length = 128)]
     school: Option<String>,
-    /// Grade level (-1 to 13).
+    /// Grade level, -1 (pre-K) to 13.
+    #[param(minimum = -1, maximum = 13)]
     grade: Option<i64>,
-    /// `attendance`, `academic`, `behavioral` or `social_emotional`: tier filters
-    /// then read that domain's tier, and alone it means "flagged in that domain".
-    domain: Option<String>,
-    /// Exactly this tier (0 to 3): the highest, or the domain's with `domain`.
+    /// Tier filters then read that domain's tier; alone it means "flagged in that
+    /// domain".
+    domain: Option<crate::rules::Domain>,
+    /// Exactly this tier: the highest, or the domain's with `domain`.
+    #[param(minimum = 0, maximum = 3)]
     tier: Option<u8>,
     /// This tier or higher.
+    #[param(minimum = 0, maximum = 3)]
     min_tier: Option<u8>,
     /// Some flag of this rule id.
+    #[param(min_length = 1, max_length = 128)]
     rule: Option<String>,
     /// A recommended intervention id.
+    #[param(min_length = 1, max_length = 128)]
     intervention: Option<String>,
-    /// Some flag in this review state today: `unreviewed`, `confirmed`,
-    /// `dismissed`, `deferred`.
-    review: Option<String>,
+    /// Some flag in this review state today.
+    review: Option<ReviewName>,
     /// Student id prefix.
+    #[param(min_length = 1, max_length = 128)]
     q: Option<String>,
     /// `student` (default), `tier` (highest first), `evaluated_at` (oldest first).
-    sort: Option<String>,
-    /// From the previous page's `next_cursor`.
+    sort: Option<SortName>,
+    /// The previous page's `next_cursor` (opaque; only for the same `sort`).
     cursor: Option<String>,
-    /// Page size, 1 to 500 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
-    format: Option<String>,
+    format: Option<ListFormat>,
+}
+
+/// The summary's parameters: the caseload's filters (it answers JSON).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SummaryParams {
+    /// School id.
+    #[param(min_length = 1, max_length = 128)]
+    school: Option<String>,
+    /// Grade level, -1 (pre-K) to 13.
+    #[param(minimum = -1, maximum = 13)]
+    grade: Option<i64>,
+    /// Tier filters then read that domain's tier; alone it means "flagged in that
+    /// domain".
+    domain: Option<crate::rules::Domain>,
+    /// Exactly this tier: the highest, or the domain's with `domain`.
+    #[param(minimum = 0, maximum = 3)]
+    tier: Option<u8>,
+    /// This tier or higher.
+    #[param(minimum = 0, maximum = 3)]
+    min_tier: Option<u8>,
+    /// Some flag of this rule id.
+    #[param(min_length = 1, max_length = 128)]
+    rule: Option<String>,
+    /// A recommended intervention id.
+    #[param(min_length = 1, max_length = 128)]
+    intervention: Option<String>,
+    /// Some flag in this review state today.
+    review: Option<ReviewName>,
+    /// Student id prefix.
+    #[param(min_length = 1, max_length = 128)]
+    q: Option<String>,
+}
+
+/// The queue's parameters: the caseload's filters but `review`, and paging.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct QueueParams {
+    /// School id.
+    #[param(min_length = 1, max_length = 128)]
+    school: Option<String>,
+    /// Grade level, -1 (pre-K) to 13.
+    #[param(minimum = -1, maximum = 13)]
+    grade: Option<i64>,
+    /// Tier filters then read that domain's tier; alone it means "flagged in that
+    /// domain".
+    domain: Option<crate::rules::Domain>,
+    /// Exactly this tier: the highest, or the domain's with `domain`.
+    #[param(minimum = 0, maximum = 3)]
+    tier: Option<u8>,
+    /// This tier or higher.
+    #[param(minimum = 0, maximum = 3)]
+    min_tier: Option<u8>,
+    /// Some flag of this rule id.
+    #[param(min_length = 1, max_length = 128)]
+    rule: Option<String>,
+    /// A recommended intervention id.
+    #[param(min_length = 1, max_length = 128)]
+    intervention: Option<String>,
+    /// Student id prefix.
+    #[param(min_length = 1, max_length = 128)]
+    q: Option<String>,
+    /// The previous page's `next_cursor` (opaque; only for the same `sort`).
+    cursor: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+    /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    format: Option<ListFormat>,
 }
 
 #[utoipa::path(
@@ -174,7 +282,7 @@ pub async fn caseload(
 tier overall and per domain, the share at tier 2 and tier 3 against the reference \
 (`params.tier2_share`, `params.tier3_share`; defaults 0.15 and 0.05), and students per rule and \
 per recommended intervention. Takes the caseload's filters (no `sort`, `cursor`, `limit`).",
-    params(CaseloadParams),
+    params(SummaryParams),
     responses(
         (status = 200, description = "The summary", body = Object),
         (status = 400, response = doc::BadRequest),
@@ -197,11 +305,22 @@ pub async fn summary(
 #[allow(dead_code)]
 pub struct GroupsParams {
     /// `intervention` (default) or `rule`.
-    by: Option<String>,
+    by: Option<GroupByName>,
+    #[param(min_length = 1, max_length = 128)]
     school: Option<String>,
+    #[param(minimum = -1, maximum = 13)]
     grade: Option<i64>,
     /// `json` (default) or `csv`.
-    format: Option<String>,
+    format: Option<ListFormat>,
+}
+
+/// What rosters group by (documentation of `by`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum GroupByName {
+    Intervention,
+    Rule,
 }
 
 #[utoipa::path(
@@ -242,7 +361,7 @@ pub async fn groups(
 `min_tier` (default 2) and above, oldest first (by when the flag started firing), with the \
 caseload's filters except `review` and `sort`. A page with a next one links to it \
 (`Link: <…>; rel=\"next\"`). Audited as `caseload.read`.",
-    params(CaseloadParams),
+    params(QueueParams),
     responses(
         (status = 200, description = "One page of the queue", content(
             (Object = "application/json"),

@@ -4,11 +4,11 @@
 //! OpenAPI document's security requirements and by the role test.
 
 pub(super) mod audit;
-pub(super) mod caseload;
+pub mod caseload;
 pub(super) mod evaluate;
 pub(super) mod health;
 pub(super) mod lifecycle;
-pub(super) mod plans;
+pub mod plans;
 pub(super) mod rules;
 pub(super) mod students;
 pub(super) mod webhooks;

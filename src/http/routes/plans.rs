@@ -42,6 +42,12 @@ fn plan_id(raw: &str) -> Result<&str, ApiError> {
     }
 }
 
+/// `GET /v1/students/{id}/plans`.
+#[derive(utoipa::ToSchema, serde::Serialize)]
+pub struct PlanList {
+    pub plans: Vec<Plan>,
+}
+
 /// A plan with its revision as the `ETag`.
 fn answer(status: actix_web::http::StatusCode, plan: &Plan) -> HttpResponse {
     HttpResponse::build(status)
@@ -86,7 +92,7 @@ pub async fn open(
 audited (`student.accessed`).",
     params(("id" = String, Path, description = "Student id")),
     responses(
-        (status = 200, description = "The plans", body = Vec<Plan>),
+        (status = 200, description = "The plans", body = PlanList),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
@@ -100,7 +106,7 @@ pub async fn of_student(
     let student = student_id(&id, IN_PATH)?;
     let rid = request_id(&req);
     let list = use_case::of_student(&state, AppState::caller(&actor, &rid), &student).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"plans": list})))
+    Ok(HttpResponse::Ok().json(PlanList { plans: list }))
 }
 
 #[utoipa::path(get, path = "/v1/plans/{id}", tag = "plans", operation_id = "plan_get",
@@ -149,7 +155,8 @@ older revision gets 412. A new goal makes the plan `modified`; closing it (`met`
 `discontinued`, `escalated`) needs an `exit_reason` and appends `plan.closed`; other changes \
 append `plan.updated`. A closed plan takes no more changes.",
     params(("id" = String, Path, description = "Plan id"),
-        ("If-Match" = String, Header, description = "The plan's ETag when it was read")),
+        ("If-Match" = String, Header, pattern = r#"^"?[0-9]{1,19}"?$"#,
+            description = "The plan's ETag when it was read (`\"3\"`)")),
     request_body(content = PlanUpdate, content_type = "application/json"),
     responses(
         (status = 200, description = "The plan as changed", body = Plan),
@@ -158,6 +165,7 @@ append `plan.updated`. A closed plan takes no more changes.",
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
         (status = 412, response = doc::PreconditionFailed),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
         (status = 428, response = doc::PreconditionRequired),
     ))]
@@ -189,6 +197,7 @@ the plan's start or in the future, or a closed plan is refused. Appends `plan.pr
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
     ))]
 pub async fn progress(
@@ -223,6 +232,7 @@ far. Appends `plan.session`.",
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = doc::Forbidden),
         (status = 404, response = doc::NotFound),
+        (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::Unprocessable),
     ))]
 pub async fn session(
