@@ -45,6 +45,7 @@ pub mod engine;
 pub mod http;
 pub mod lifecycle;
 pub mod ndjson;
+pub mod plans;
 pub mod record;
 pub mod rules;
 pub mod ruletest;
