@@ -19,7 +19,7 @@
 //! | [`audit`] | the hash-chained audit log in sled: group commit, queries, verify, purge |
 //! | [`caseload`] | every student's latest decision and its flags' reviews; pages, summary, CSV |
 //! | [`students`] | latest snapshot per student from SIS events and imports |
-//! | [`plans`] | intervention plans with measurable goals, progress points and sessions |
+//! | [`plans`] | intervention plans with measurable goals, progress points and sessions; the progress math |
 //! | [`lifecycle`] | the active rule set: publish, reload, rollback, preview, replay, versions |
 //! | [`ndjson`] | one bounded NDJSON line reader (files and request bodies) |
 //! | [`blocking`] | the one way CPU and disk work leaves the async workers |
@@ -30,7 +30,7 @@
 //!
 //! Arrows point down only (ARCHITECTURE.md draws them; `tests/architecture.rs` checks
 //! that no two modules import each other): `cli` → `http` → `app` → `lifecycle`,
-//! `students`, `caseload` → `audit` → `engine` → `rules` → `record` → `source`;
+//! `students`, `caseload`, `plans` → `audit` → `engine` → `rules` → `record` → `source`;
 //! `ruletest` sits on `engine`; `blocking` and `config` import nothing of the crate,
 //! `ndjson` only `record` and `blocking`.
 
