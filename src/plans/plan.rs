@@ -315,3 +315,34 @@ impl PlanUpdate {
         }
     }
 }
+
+impl Plan {
+    /// Where the plan stands on `as_of` (aim, trend, points off aim, fidelity...),
+    /// from the progress math; `None` when the stored goal is not one it accepts.
+    pub fn summary(&self, as_of: NaiveDate) -> Option<super::progress::Summary> {
+        use super::progress::{self, Point, Schedule, Session};
+        let g = &self.goal;
+        let goal = progress::Goal::new(g.baseline, g.target, self.start, g.by).ok()?;
+        let points: Vec<Point> = self
+            .progress
+            .iter()
+            .map(|p| Point {
+                date: p.date,
+                value: p.value,
+            })
+            .collect();
+        let sessions: Vec<Session> = self
+            .sessions
+            .iter()
+            .map(|s| Session {
+                date: s.date,
+                minutes: s.minutes,
+                delivered: s.delivered,
+            })
+            .collect();
+        let schedule = Schedule::new(self.sessions_per_week).ok()?;
+        Some(progress::summarize(
+            &goal, &points, &sessions, &schedule, as_of,
+        ))
+    }
+}

@@ -231,6 +231,17 @@ async fn progress_and_sessions_are_checked_against_the_plan() {
     assert_eq!(plan["progress"][0]["value"], 1.4);
     assert_eq!(plan["sessions"][0]["delivered"], true);
     assert_eq!(plan["revision"], 3);
+    let s = &plan["summary"];
+    assert_eq!(s["data_points"], 1);
+    assert_eq!(s["direction"], "increase");
+    assert_eq!(s["weeks_active"], 1, "started 7 days ago");
+    assert_eq!(s["slope_per_week"], Value::Null, "a trend needs 3 points");
+    // The aim a week in: 1.2 + 0.8 × 7/63 ≈ 1.29, so 1.4 is on the right side of it.
+    assert_eq!(
+        (s["points_off_aim"].as_u64(), s["points_on_track"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(s["sessions_planned"], 2.0);
     let resp = app
         .post_json_as(
             &sessions,

@@ -43,16 +43,25 @@ fn plan_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// `GET /v1/students/{id}/plans`.
-#[derive(utoipa::ToSchema, serde::Serialize)]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct PlanList {
     pub plans: Vec<Plan>,
 }
 
-/// A plan with its revision as the `ETag`.
+/// A plan with where it stands today (`summary`), its revision as the `ETag`.
 fn answer(status: actix_web::http::StatusCode, plan: &Plan) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, format!("\"{}\"", plan.revision)))
-        .json(plan)
+        .json(with_summary(plan))
+}
+
+/// The plan as answered: the stored plan and `summary` (the progress math today).
+fn with_summary(plan: &Plan) -> serde_json::Value {
+    let mut v = serde_json::to_value(plan).unwrap_or_default();
+    let today = chrono::Utc::now().date_naive();
+    v["summary"] = serde_json::to_value(plan.summary(today)).unwrap_or_default();
+    v
 }
 
 #[utoipa::path(post, path = "/v1/students/{id}/plans", tag = "plans", operation_id = "plan_open",
@@ -106,12 +115,16 @@ pub async fn of_student(
     let student = student_id(&id, IN_PATH)?;
     let rid = request_id(&req);
     let list = use_case::of_student(&state, AppState::caller(&actor, &rid), &student).await?;
-    Ok(HttpResponse::Ok().json(PlanList { plans: list }))
+    let plans: Vec<serde_json::Value> = list.iter().map(with_summary).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "plans": plans })))
 }
 
 #[utoipa::path(get, path = "/v1/plans/{id}", tag = "plans", operation_id = "plan_get",
     summary = "One plan",
-    description = "The plan, with its revision as the `ETag`. The read is audited \
+    description = "The plan, with its revision as the `ETag`, and `summary`: where it stands \
+today by the progress math (aim now, trend per week from 3 points, points off the aim line in a \
+row from the newest, aim gap (negative = behind), fidelity = delivered / planned sessions over \
+completed weeks, weeks active, goal met). Every plan answer carries it. The read is audited \
 (`student.accessed`, under the plan's student).",
     params(("id" = String, Path, description = "Plan id")),
     responses(
