@@ -11,7 +11,7 @@
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::{AppError, Caller, Service};
+use super::{AppError, Caller, Service, today};
 use crate::audit::{EntryKind, NewEntry};
 use crate::caseload::{
     self, CaseEntry, CaseloadError, CaseloadQuery, Filter, GroupsQuery, Index, ParamError,
@@ -45,11 +45,6 @@ impl From<ParamError> for AppError {
     fn from(e: ParamError) -> Self {
         AppError::BadRequest(e.to_string())
     }
-}
-
-/// Today, as reviews' `until` and the queue count days (UTC).
-fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
 }
 
 /// The index may be read: refused while it is behind the log (its follower failed
@@ -231,19 +226,6 @@ pub struct Reviewed {
     pub review: caseload::ReviewPayload,
 }
 
-/// Why a review was refused, for the caller to answer (404 or 422).
-pub enum ReviewRefused {
-    NotFound(String),
-    Invalid(String),
-    Failed(AppError),
-}
-
-impl<E: Into<AppError>> From<E> for ReviewRefused {
-    fn from(e: E) -> Self {
-        ReviewRefused::Failed(e.into())
-    }
-}
-
 /// `POST /v1/students/{id}/reviews`: check the review against the decision it names
 /// and append it.
 pub async fn review(
@@ -251,7 +233,7 @@ pub async fn review(
     by: Caller<'_>,
     student: &StudentId,
     request: ReviewRequest,
-) -> Result<Reviewed, ReviewRefused> {
+) -> Result<Reviewed, AppError> {
     current(svc)?;
     let (store, id, reviewer) = (svc.store.clone(), student.to_string(), by.actor.to_string());
     let checked = crate::blocking::run(move || -> Result<_, AppError> {
@@ -261,11 +243,9 @@ pub async fn review(
     .await??;
     let payload = match checked {
         Ok(p) => p,
-        Err(e @ ReviewError::Unreadable(_)) => {
-            return Err(ReviewRefused::Failed(AppError::Unavailable(e.to_string())));
-        }
-        Err(e) if e.is_not_found() => return Err(ReviewRefused::NotFound(e.to_string())),
-        Err(e) => return Err(ReviewRefused::Invalid(e.to_string())),
+        Err(e @ ReviewError::Unreadable(_)) => return Err(AppError::Unavailable(e.to_string())),
+        Err(e) if e.is_not_found() => return Err(AppError::NotFound(e.to_string())),
+        Err(e) => return Err(AppError::Unprocessable(e.to_string())),
     };
     let appended = svc.store.append(payload.entry(by.request_id)).await?;
     for f in &payload.flags {
@@ -284,13 +264,4 @@ pub async fn review(
         superseded: appended.superseded,
         review: payload,
     })
-}
-
-/// The caseload entry of a student (for showing review states beside a decision);
-/// `None` when not in the caseload or the index is behind the log.
-pub fn entry_of(svc: &Service, student: &str) -> Option<CaseEntry> {
-    if svc.store.follower_lagging().is_some() {
-        return None;
-    }
-    svc.caseload.get(student).ok().flatten()
 }

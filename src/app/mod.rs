@@ -60,6 +60,11 @@ pub struct Service {
     pub settings: Settings,
 }
 
+/// Today (UTC): the day reviews' `until`, the review queue and plans count from.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
 /// Who causes an entry: the actor's name and the request id (empty from the CLI).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {

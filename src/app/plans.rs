@@ -166,18 +166,6 @@ pub struct SessionRequest {
     pub delivered: bool,
 }
 
-/// The values a measure can take (a value outside is refused).
-pub fn measure_range(measure: &str) -> Option<(f64, f64)> {
-    Some(match measure {
-        "attendance.absence_rate" => (0.0, 1.0),
-        "reading_percentile" | "math_percentile" => (0.0, 100.0),
-        "sel.t_score" => (0.0, 100.0),
-        "behavior.office_referrals" | "failing_courses" => (0.0, 1000.0),
-        "gpa" => (0.0, 5.0),
-        _ => return None,
-    })
-}
-
 fn check_date(plan: &Plan, date: NaiveDate) -> Result<(), PlanError> {
     let p = |field: &str, text: String| {
         PlanError::Invalid(vec![FieldProblem {
@@ -194,7 +182,7 @@ fn check_date(plan: &Plan, date: NaiveDate) -> Result<(), PlanError> {
             format!("is before the plan's start ({})", plan.start),
         ));
     }
-    if date > chrono::Utc::now().date_naive() + chrono::Days::new(1) {
+    if date > super::today() + chrono::Days::new(1) {
         return Err(p("date", "is in the future".into()));
     }
     Ok(())
@@ -229,7 +217,7 @@ pub async fn progress(
     };
     write_to(svc, by, id, Write::Progress(point.clone()), move |plan| {
         check_date(plan, point.date)?;
-        let Some((lo, hi)) = measure_range(&plan.goal.measure) else {
+        let Some((lo, hi)) = crate::plans::plan::measure_range(&plan.goal.measure) else {
             return Ok(());
         };
         if point.value < lo || point.value > hi {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{AppError, Caller, Service, reviews};
+use super::{AppError, Caller, Service, reviews, today};
 use crate::audit::{Entry, EntryKind, NewEntry, Query, Store, VerifyReport};
 use crate::lifecycle::{Registry, ReplayReport};
 use crate::record::StudentId;
@@ -80,10 +80,6 @@ fn caseload_of(svc: &Service) -> Option<crate::caseload::Index> {
         .follower_lagging()
         .is_none()
         .then(|| svc.caseload.clone())
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
 }
 
 /// The review of every flag of decision entry `e` as answered: rule id → state

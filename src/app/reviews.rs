@@ -122,13 +122,8 @@ pub fn of_decisions(
                     decision_seq: r.decision_seq,
                     tier: f.tier,
                 };
-                let state = if review.in_force_on(today) {
-                    review.action.state().as_str()
-                } else {
-                    "unreviewed"
-                };
                 Shown {
-                    state,
+                    state: review.state_on(today).as_str(),
                     review: Some(review),
                 }
             });

@@ -115,6 +115,16 @@ impl FlagReview {
     pub fn in_force_on(&self, day: NaiveDate) -> bool {
         self.until.is_none_or(|u| day <= u)
     }
+
+    /// The state this review gives its flag on `day`: its action's while it holds,
+    /// unreviewed once its `until` has passed.
+    pub fn state_on(&self, day: NaiveDate) -> ReviewState {
+        if self.in_force_on(day) {
+            self.action.state()
+        } else {
+            ReviewState::Unreviewed
+        }
+    }
 }
 
 /// One flag of the latest decision and its review.
@@ -134,10 +144,9 @@ impl FlagEntry {
     /// The flag's review state on `today`: a review whose `until` has passed no
     /// longer counts, so the flag is unreviewed again.
     pub fn state_on(&self, today: NaiveDate) -> ReviewState {
-        match &self.review {
-            Some(r) if r.in_force_on(today) => r.action.state(),
-            _ => ReviewState::Unreviewed,
-        }
+        self.review
+            .as_ref()
+            .map_or(ReviewState::Unreviewed, |r| r.state_on(today))
     }
 }
 

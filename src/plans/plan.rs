@@ -8,17 +8,26 @@ use serde::{Deserialize, Serialize};
 use crate::record::FieldProblem;
 use crate::rules::{Domain, RuleSet};
 
-/// Record indicators a goal can measure: their value is taken from each new
-/// decision about the student.
-pub const RECORD_MEASURES: [&str; 7] = [
-    "attendance.absence_rate",
-    "reading_percentile",
-    "math_percentile",
-    "sel.t_score",
-    "behavior.office_referrals",
-    "gpa",
-    "failing_courses",
+/// Record indicators a goal can measure (their value is taken from each new
+/// decision about the student), each with the values a progress point may take.
+pub const RECORD_MEASURES: [(&str, f64, f64); 7] = [
+    ("attendance.absence_rate", 0.0, 1.0),
+    ("reading_percentile", 0.0, 100.0),
+    ("math_percentile", 0.0, 100.0),
+    ("sel.t_score", 0.0, 100.0),
+    ("behavior.office_referrals", 0.0, 1000.0),
+    ("gpa", 0.0, 5.0),
+    ("failing_courses", 0.0, 1000.0),
 ];
+
+/// The values measure `name` can take (a value outside is refused); `None` for a
+/// name that is not a measure.
+pub fn measure_range(name: &str) -> Option<(f64, f64)> {
+    RECORD_MEASURES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, lo, hi)| (*lo, *hi))
+}
 
 /// Longest free text (owner, note, exit reason), in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
@@ -165,8 +174,9 @@ pub fn check_text(problems: &mut Vec<FieldProblem>, field: &str, text: &str) {
 
 /// Check a goal: a known measure, finite numbers, a direction, `by` after `start`.
 pub fn check_goal(problems: &mut Vec<FieldProblem>, goal: &Goal, start: NaiveDate) {
-    if !RECORD_MEASURES.contains(&goal.measure.as_str()) {
-        let hint = crate::source::diag::suggest(&goal.measure, RECORD_MEASURES.iter().copied());
+    if measure_range(&goal.measure).is_none() {
+        let names = RECORD_MEASURES.iter().map(|(n, _, _)| *n);
+        let hint = crate::source::diag::suggest(&goal.measure, names);
         problem(
             problems,
             "goal.measure",

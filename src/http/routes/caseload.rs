@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::students::{IN_PATH, student_id};
-use crate::app::caseload::{self as use_case, Format, List, ReviewRefused};
+use crate::app::caseload::{self as use_case, Format, List};
 use crate::caseload::ReviewRequest;
 use crate::http::auth::Actor;
 use crate::http::error::ApiError;
@@ -424,15 +424,9 @@ pub async fn review(
     let request: ReviewRequest = crate::http::body::json(&req, payload, limit, "review").await?;
     let rid = request_id(&req);
     let by = AppState::caller(&actor, &rid);
-    match use_case::review(&state, by, &student, request).await {
-        Ok(done) => {
-            for f in &done.review.flags {
-                state.metrics.flag_reviewed(&f.rule_id, f.action.as_str());
-            }
-            Ok(HttpResponse::Created().json(done))
-        }
-        Err(ReviewRefused::NotFound(m)) => Err(ApiError::NotFound(m)),
-        Err(ReviewRefused::Invalid(m)) => Err(ApiError::Unprocessable(m)),
-        Err(ReviewRefused::Failed(e)) => Err(e.into()),
+    let done = use_case::review(&state, by, &student, request).await?;
+    for f in &done.review.flags {
+        state.metrics.flag_reviewed(&f.rule_id, f.action.as_str());
     }
+    Ok(HttpResponse::Created().json(done))
 }

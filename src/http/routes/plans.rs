@@ -59,8 +59,7 @@ fn answer(status: actix_web::http::StatusCode, plan: &Plan) -> HttpResponse {
 /// The plan as answered: the stored plan and `summary` (the progress math today).
 fn with_summary(plan: &Plan) -> serde_json::Value {
     let mut v = serde_json::to_value(plan).unwrap_or_default();
-    let today = chrono::Utc::now().date_naive();
-    v["summary"] = serde_json::to_value(plan.summary(today)).unwrap_or_default();
+    v["summary"] = serde_json::to_value(plan.summary(crate::app::today())).unwrap_or_default();
     v
 }
 
