@@ -21,7 +21,8 @@
 //! unreviewed. So between any two consecutive decisions a rise is always shown.
 //!
 //! A flag that fired on the previous decision keeps its `since` (when the run of
-//! decisions flagging it began), whatever happens to its review.
+//! decisions flagging it began), whatever happens to its review. Likewise a domain
+//! whose tier did not change keeps its `tier_since`.
 //!
 //! "Today" is the new decision's day (`evaluated_at`), never the wall clock, so a
 //! rebuild from the log carries exactly what the live index carried. Reviews that
@@ -37,6 +38,13 @@ pub const DEFAULT_HOLD_DAYS: i64 = 30;
 /// `next` (a fresh entry of the student's new decision) with the reviews of `prev`
 /// that still apply, per the rules above.
 pub fn carry_forward(prev: &CaseEntry, mut next: CaseEntry) -> CaseEntry {
+    for (domain, since) in &mut next.tier_since {
+        if prev.tier_in(*domain) == next.tiers.get(domain).copied().unwrap_or(0)
+            && let Some(p) = prev.tier_since.get(domain)
+        {
+            since.clone_from(p);
+        }
+    }
     let Some(day) = next.evaluated_on() else {
         // No readable day to compare `until` with: carry nothing (the safe side).
         return next;
@@ -95,6 +103,30 @@ mod tests {
 
     fn state(e: &CaseEntry, rule: &str) -> ReviewState {
         e.flag(rule).unwrap().state_on(e.evaluated_on().unwrap())
+    }
+
+    #[test]
+    fn tier_since_is_kept_while_the_tier_holds_and_restarts_when_it_changes() {
+        let first = entry(1, 1, &[("absence", "attendance", 2)]);
+        let same = carry_forward(&first, entry(2, 8, &[("absence", "attendance", 2)]));
+        let since = |e: &CaseEntry, d| e.tier_since.get(&d).cloned().unwrap_or_default();
+        use crate::rules::Domain;
+        assert_eq!(since(&same, Domain::Attendance), "2026-12-01T09:00:00.000Z");
+        let up = carry_forward(&same, entry(3, 15, &[("absence", "attendance", 3)]));
+        assert_eq!(since(&up, Domain::Attendance), "2026-12-15T09:00:00.000Z");
+        assert_eq!(
+            since(&up, Domain::Academic),
+            "2026-12-01T09:00:00.000Z",
+            "academic stayed at tier 0 the whole time"
+        );
+        let facts = up.history_facts(day(29));
+        let get = |p: &str| facts.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone());
+        use crate::record::Value;
+        assert_eq!(get("history.attendance.prev_tier"), Some(Value::Int(3)));
+        assert_eq!(get("history.attendance.weeks_at_tier"), Some(Value::Int(2)));
+        assert_eq!(get("history.academic.weeks_at_tier"), Some(Value::Int(4)));
+        let before = up.history_facts(day(1));
+        assert!(before.contains(&("history.attendance.weeks_at_tier".into(), Value::Int(0))));
     }
 
     #[test]

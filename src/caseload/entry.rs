@@ -181,6 +181,10 @@ pub struct CaseEntry {
     pub evaluated_at: String,
     /// The audit entry that last changed this entry (a decision or a review).
     pub updated_seq: u64,
+    /// Per domain, when the student's current tier there began (`evaluated_at` of
+    /// the first decision of the run at that tier): `student.history.<domain>.weeks_at_tier`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tier_since: BTreeMap<Domain, String>,
 }
 
 impl CaseEntry {
@@ -192,6 +196,27 @@ impl CaseEntry {
     /// The flag of rule `rule_id`, if it fired.
     pub fn flag(&self, rule_id: &str) -> Option<&FlagEntry> {
         self.flags.iter().find(|f| f.rule_id == rule_id)
+    }
+
+    /// The history facts rules read (`student.history.<domain>.prev_tier` and
+    /// `.weeks_at_tier`, paths after `student.`) for a new evaluation on `as_of`:
+    /// this entry's tier per domain and the whole weeks since it began (0 when
+    /// `as_of` is earlier). A domain without a readable start gives no weeks.
+    pub fn history_facts(&self, as_of: NaiveDate) -> Vec<(String, crate::record::Value)> {
+        use crate::record::Value;
+        let mut out = Vec::new();
+        for (domain, tier) in &self.tiers {
+            let d = domain.as_str();
+            out.push((
+                format!("history.{d}.prev_tier"),
+                Value::Int(i64::from(*tier)),
+            ));
+            if let Some(since) = self.tier_since.get(domain).and_then(|s| day_of(s)) {
+                let weeks = ((as_of - since).num_days() / 7).max(0);
+                out.push((format!("history.{d}.weeks_at_tier"), Value::Int(weeks)));
+            }
+        }
+        out
     }
 
     /// The day of `evaluated_at` (`None` when it is not RFC 3339).
@@ -305,6 +330,11 @@ impl Payload {
             })
             .collect();
         let interventions = recommended(d.recommendations, &flags);
+        let tier_since = d
+            .tiers
+            .keys()
+            .map(|dom| (*dom, d.evaluated_at.clone()))
+            .collect();
         CaseEntry {
             student_id: self.student_id,
             school,
@@ -318,6 +348,7 @@ impl Payload {
             decision_id: d.decision_id,
             evaluated_at: d.evaluated_at,
             updated_seq: seq,
+            tier_since,
         }
     }
 }

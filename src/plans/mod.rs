@@ -1,6 +1,6 @@
 //! Intervention plans and how a student responds to them: the plans themselves, their
 //! progress points and sessions, kept beside the audit log, and the progress math.
-//! The history-aware facts that rules read build on these (not yet written).
+//! The plan facts that rules read (`student.plans.<key>.<fact>`) are built from them.
 //!
 //! | file | job |
 //! |---|---|
@@ -10,6 +10,7 @@
 //! | [`error`] | the progress math's error type: what was refused, naming the field |
 
 pub mod error;
+pub mod facts;
 pub mod plan;
 pub mod progress;
 pub mod store;
