@@ -68,7 +68,7 @@ pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Va
         "student_id": id,
         "record": snap.record,
         "versions": snap.versions,
-        "plans": plans,
+        "plans": plans.iter().map(|p| crate::plans::report::with_summary(p, today())).collect::<Vec<_>>(),
         "latest_decision": latest.map(|e| json!({"seq": e.seq, "at": e.at, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(&e, reviews.get(&e.seq))})),
     }))
 }
@@ -156,12 +156,16 @@ pub async fn report(
     seq: Option<u64>,
 ) -> Result<String, AppError> {
     let (store, registry, student) = (svc.store.clone(), svc.registry.clone(), id.clone());
-    let index = caseload_of(svc);
+    let (index, plans) = (caseload_of(svc), svc.plans.clone());
     // Reading the entry and compiling the version that made it (a cache miss
     // compiles a whole stored rule set) are blocking work.
-    let (text, seq) =
-        crate::blocking::run(move || report_text(&store, &registry, index.as_ref(), &student, seq))
-            .await??;
+    let (text, seq) = crate::blocking::run(move || {
+        let (mut text, seq) = report_text(&store, &registry, index.as_ref(), &student, seq)?;
+        let plans = plans.of_student(student.as_str())?;
+        text.push_str(&crate::plans::report::report_lines(&plans, today()));
+        Ok::<_, AppError>((text, seq))
+    })
+    .await??;
     record_access(&svc.store, by, id.as_str(), "report", json!({"seq": seq})).await?;
     Ok(text)
 }

@@ -58,9 +58,7 @@ fn answer(status: actix_web::http::StatusCode, plan: &Plan) -> HttpResponse {
 
 /// The plan as answered: the stored plan and `summary` (the progress math today).
 fn with_summary(plan: &Plan) -> serde_json::Value {
-    let mut v = serde_json::to_value(plan).unwrap_or_default();
-    v["summary"] = serde_json::to_value(plan.summary(crate::app::today())).unwrap_or_default();
-    v
+    crate::plans::report::with_summary(plan, crate::app::today())
 }
 
 #[utoipa::path(post, path = "/v1/students/{id}/plans", tag = "plans", operation_id = "plan_open",
