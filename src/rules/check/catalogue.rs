@@ -47,20 +47,20 @@ pub fn check(
         measures,
     } = raw;
     let text = |name: &str| files.get(name).map_or("", String::as_str);
-    let (measures, measures_known) = match measures {
+    let (measures, declared) = match measures {
         Catalogue::Read(raw) => {
             let mut ctx = Ctx::new("measures.yaml", text("measures.yaml"), diags);
-            (super::measures::check(&mut ctx, raw), true)
+            let (measures, declared) = super::measures::check(&mut ctx, raw);
+            (measures, Some(declared))
         }
-        Catalogue::Absent => (Vec::new(), true),
-        Catalogue::Unreadable => (Vec::new(), false),
+        Catalogue::Absent => (Vec::new(), Some(Vec::new())),
+        Catalogue::Unreadable => (Vec::new(), None),
     };
     let (interventions, interventions_known) = match interventions {
         Catalogue::Read(raw) => {
             let text = text("interventions.yaml");
             let mut ctx = Ctx::new("interventions.yaml", text, diags);
-            let known = measures_known.then_some(measures.as_slice());
-            (check_interventions(&mut ctx, raw, known), true)
+            (check_interventions(&mut ctx, raw, declared.as_deref()), true)
         }
         Catalogue::Absent | Catalogue::Unreadable => (Vec::new(), false),
     };
@@ -86,18 +86,18 @@ pub fn check(
     }
 }
 
-/// An intervention's `progress_measure`: a record indicator or a measure of
-/// `measures` (`None`: measures.yaml is unreadable and its own error explains).
-fn progress_measure(ctx: &mut Ctx, t: &Text, measures: Option<&[Measure]>) {
-    let Some(measures) = measures else { return };
+/// An intervention's `progress_measure`: a record indicator or a measure id declared
+/// in `measures.yaml` (`None`: the file is unreadable and its own error explains).
+fn progress_measure(ctx: &mut Ctx, t: &Text, declared: Option<&[String]>) {
+    let Some(declared) = declared else { return };
     let v = t.value.as_str();
-    if record_measure(v).is_some() || measures.iter().any(|m| m.id == v) {
+    if record_measure(v).is_some() || declared.iter().any(|m| m == v) {
         return;
     }
     let names = RECORD_MEASURES
         .iter()
         .map(|m| m.name)
-        .chain(measures.iter().map(|m| m.id.as_str()));
+        .chain(declared.iter().map(String::as_str));
     ctx.error_at(
         &t.node,
         format!("unknown progress measure `{v}`"),
@@ -145,14 +145,14 @@ fn sessions_per_week(ctx: &mut Ctx, node: &Node) -> Option<f64> {
 fn check_interventions(
     ctx: &mut Ctx,
     raw: Vec<RawIntervention>,
-    measures: Option<&[Measure]>,
+    declared: Option<&[String]>,
 ) -> Vec<Intervention> {
     let mut out: Vec<Intervention> = Vec::new();
     for item in raw {
         let domain = item.domain.as_ref().and_then(|n| domain(ctx, n));
         let tier = item.tier.as_ref().and_then(|n| tier(ctx, n));
         if let Some(t) = &item.progress_measure {
-            progress_measure(ctx, t, measures);
+            progress_measure(ctx, t, declared);
         }
         let weeks = item
             .default_weeks
