@@ -147,3 +147,66 @@ async fn the_active_rule_set_shows_its_measures_and_plan_defaults() {
     assert_eq!(cico["default_weeks"], 8);
     assert_eq!(cico["sessions_per_week"], 5.0);
 }
+
+#[tokio::test]
+async fn publishing_measures_yaml_makes_a_new_version_whose_range_plans_use() {
+    let rules = crate::helpers::copy_rules();
+    let path = rules.path().to_path_buf();
+    let app = crate::helpers::spawn_app_with(all_keys(), move |s| s.rules = path).await;
+    let before = json_ok(app.get("/v1/rules").await).await;
+    let v0 = before["version"].as_str().expect("version").to_string();
+    let text = std::fs::read_to_string(rules.path().join("measures.yaml")).expect("read");
+
+    // A range that is no range is refused where it is written; nothing changes.
+    let broken = text.replacen("max: 250", "max: 0", 1);
+    let body = json!({"base_version": v0, "files": {"measures.yaml": broken}});
+    let resp = app
+        .post_json_as("/v1/rules/publish", &body, Some(COUNSELOR_KEY))
+        .await;
+    let problem = assert_problem(resp, 422, &["nothing was changed"]).await;
+    let e = &problem["errors"][0];
+    assert_eq!(
+        (e["file"].as_str(), e["line"].as_u64()),
+        (Some("measures.yaml"), Some(10)),
+        "{e}"
+    );
+    assert_eq!(e["message"], "`max` (0) must be greater than `min` (0)");
+    let still = json_ok(app.get("/v1/rules").await).await;
+    assert_eq!(still["version"], v0.as_str());
+
+    let wider = text.replacen("max: 250", "max: 300", 1);
+    let body = json!({"base_version": v0, "files": {"measures.yaml": wider}});
+    let resp = app
+        .post_json_as("/v1/rules/publish", &body, Some(COUNSELOR_KEY))
+        .await;
+    let published = json_ok(resp).await;
+    assert_ne!(
+        published["version"],
+        v0.as_str(),
+        "measures.yaml is in the version"
+    );
+    let on_disk = std::fs::read_to_string(rules.path().join("measures.yaml")).expect("read");
+    assert_eq!(on_disk, wider);
+    let after = json_ok(app.get("/v1/rules").await).await;
+    assert_eq!(after["measures"][0]["max"], 300.0);
+
+    let resp = app
+        .post_json_as(
+            "/v1/students/S/plans",
+            &reading_plan("oral-reading-fluency"),
+            Some(COUNSELOR_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let plan: Value = resp.json().await.expect("json");
+    let id = plan["plan_id"].as_str().expect("id");
+    let point = json!({"date": days_from_today(0), "value": 280});
+    let resp = app
+        .post_json_as(
+            &format!("/v1/plans/{id}/progress"),
+            &point,
+            Some(COUNSELOR_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "280 is inside the published range");
+}

@@ -60,7 +60,10 @@ pub fn check(
         Catalogue::Read(raw) => {
             let text = text("interventions.yaml");
             let mut ctx = Ctx::new("interventions.yaml", text, diags);
-            (check_interventions(&mut ctx, raw, declared.as_deref()), true)
+            (
+                check_interventions(&mut ctx, raw, declared.as_deref()),
+                true,
+            )
         }
         Catalogue::Absent | Catalogue::Unreadable => (Vec::new(), false),
     };

@@ -185,9 +185,15 @@ mod tests {
         let gpa = rs.goal_measure("gpa").unwrap();
         assert_eq!((gpa.min, gpa.max), (0.0, 5.0));
         let orf = rs.goal_measure("oral-reading-fluency").unwrap();
-        assert_eq!((orf.min, orf.max, orf.unit), (0.0, 250.0, "words correct per minute"));
+        assert_eq!(
+            (orf.min, orf.max, orf.unit),
+            (0.0, 250.0, "words correct per minute")
+        );
         assert!(rs.goal_measure("oral-reading").is_none());
-        assert!(rs.measure("gpa").is_none(), "a record indicator is not a manual measure");
+        assert!(
+            rs.measure("gpa").is_none(),
+            "a record indicator is not a manual measure"
+        );
         assert_eq!(rs.goal_measure_names().count(), 7 + 4);
     }
 
