@@ -40,6 +40,11 @@ const CASES: &[&str] = &[
     "lib-syntax",
     "lib-top-level-statement",
     "many-problems",
+    "measure-duplicate-id",
+    "measure-min-not-below-max",
+    "measure-non-finite",
+    "measure-record-indicator-id",
+    "measure-unknown-key",
     "missing-interventions",
     "missing-key",
     "non-boolean",
@@ -54,6 +59,7 @@ const CASES: &[&str] = &[
     "unknown-intervention",
     "unknown-key",
     "unknown-param",
+    "unknown-progress-measure",
     "unknown-subfield",
     "yaml-missing-colon",
     "yaml-syntax",
@@ -358,6 +364,94 @@ fn unknown_intervention() {
         .hint("did you mean `advisory`? (interventions are listed in interventions.yaml)")
         .under("advisery")
         .check("unknown-intervention", &only("unknown-intervention"));
+}
+
+// ---------------------------------------------------------------- measures.yaml
+
+#[test]
+fn measure_duplicate_id_names_the_first_line() {
+    error(
+        "measures.yaml",
+        8,
+        9,
+        "duplicate measure id `oral-reading-fluency`",
+    )
+    .hint("`oral-reading-fluency` is already defined on line 2; measure ids must be unique")
+    .under("oral-reading-fluency")
+    .check("measure-duplicate-id", &only("measure-duplicate-id"));
+}
+
+#[test]
+fn measure_min_must_be_below_max() {
+    error(
+        "measures.yaml",
+        6,
+        10,
+        "`max` (0) must be greater than `min` (100)",
+    )
+    .hint("`min` and `max` are the least and greatest value a progress point may take")
+    .under("0")
+    .check(
+        "measure-min-not-below-max",
+        &only("measure-min-not-below-max"),
+    );
+}
+
+#[test]
+fn measure_range_must_be_finite() {
+    error(
+        "measures.yaml",
+        6,
+        10,
+        "`max` must be a finite number, found `.inf`",
+    )
+    .hint("write an ordinary number such as `0` or `250`")
+    .under(".inf")
+    .check("measure-non-finite", &only("measure-non-finite"));
+}
+
+#[test]
+fn measure_unknown_key_with_did_you_mean() {
+    let case = "measure-unknown-key";
+    let diags = diagnostics(case);
+    assert_eq!(diags.len(), 2, "{}", diag::render(&diags));
+    // The misspelt `better` also leaves the measure without one.
+    error("measures.yaml", 2, 5, "a measure is missing `better`").check(case, &diags[0]);
+    error("measures.yaml", 7, 5, "unknown key `beter` in a measure")
+        .hint("did you mean `better`?")
+        .under("beter")
+        .check(case, &diags[1]);
+}
+
+#[test]
+fn measure_id_may_not_be_a_record_indicator() {
+    error(
+        "measures.yaml",
+        8,
+        9,
+        "measure id `gpa` is the name of a record indicator",
+    )
+    .hint("record indicators (attendance.absence_rate, reading_percentile, math_percentile, sel.t_score, behavior.office_referrals, gpa, failing_courses) are taken from each decision; give the manual measure another id, e.g. `gpa-manual`")
+    .under("gpa")
+    .check("measure-record-indicator-id", &only("measure-record-indicator-id"));
+}
+
+#[test]
+fn unknown_progress_measure_in_the_catalogue() {
+    error(
+        "interventions.yaml",
+        73,
+        23,
+        "unknown progress measure `oral-reading-fluensy`",
+    )
+    .hint(
+        "did you mean `oral-reading-fluency`? (a record indicator, or a measure of measures.yaml)",
+    )
+    .under("oral-reading-fluensy")
+    .check(
+        "unknown-progress-measure",
+        &only("unknown-progress-measure"),
+    );
 }
 
 #[test]
@@ -687,10 +781,13 @@ fn lib_top_level_statement() {
 
 #[test]
 fn lib_top_level_column_counts_characters() {
-    let interventions =
-        fs::read_to_string(manifest_dir().join("rules/interventions.yaml")).expect("read");
+    let shipped = |f: &str| fs::read_to_string(manifest_dir().join("rules").join(f)).expect("read");
     let files = [
-        ("interventions.yaml".to_string(), interventions),
+        (
+            "interventions.yaml".to_string(),
+            shipped("interventions.yaml"),
+        ),
+        ("measures.yaml".to_string(), shipped("measures.yaml")),
         ("lib/h.rhai".to_string(), "/* é */ let y = 1;\n".to_string()),
     ]
     .into_iter()

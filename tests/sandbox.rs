@@ -29,12 +29,13 @@ fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
 
-/// A rule-set directory with the shipped catalogue, params, attendance and academic
+/// A rule-set directory with the shipped catalogue, measures, params, attendance and academic
 /// packs and lib, plus `hostile.yaml` holding `rules` and any extra lib files.
 fn rule_set_dir(hostile_rules: &str, lib: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in [
         "interventions.yaml",
+        "measures.yaml",
         "params.yaml",
         "attendance.yaml",
         "academic.yaml",

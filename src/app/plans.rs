@@ -132,11 +132,12 @@ pub async fn update(
     change: PlanUpdate,
 ) -> Result<Plan, AppError> {
     let write = Write::Update { if_match };
+    let rules = svc.registry.active();
     let done = svc
         .plans
         .write(&svc.store, by.actor, by.request_id, id, write, |current| {
             let p = current.ok_or_else(|| PlanError::NotFound(id.to_string()))?;
-            change.apply_to(&p).map_err(PlanError::Invalid)
+            change.apply_to(&p, &rules).map_err(PlanError::Invalid)
         })
         .await?;
     Ok(done)
@@ -215,15 +216,20 @@ pub async fn progress(
         source: source.to_string(),
         note: req.note,
     };
+    let rules = svc.registry.active();
     write_to(svc, by, id, Write::Progress(point.clone()), move |plan| {
         check_date(plan, point.date)?;
-        let Some((lo, hi)) = crate::plans::plan::measure_range(&plan.goal.measure) else {
+        // A measure the active rule set no longer declares keeps its points unchecked.
+        let Some(m) = rules.goal_measure(&plan.goal.measure) else {
             return Ok(());
         };
-        if point.value < lo || point.value > hi {
+        if point.value < m.min || point.value > m.max {
             return Err(PlanError::Invalid(vec![FieldProblem {
                 field: "value".into(),
-                problem: format!("must be from {lo} to {hi} for `{}`", plan.goal.measure),
+                problem: format!(
+                    "must be from {} to {} ({}) for `{}`",
+                    m.min, m.max, m.unit, plan.goal.measure
+                ),
             }]));
         }
         Ok(())

@@ -18,7 +18,7 @@ use crate::ndjson::LineError;
 use crate::record::{
     Assessment, Attendance, Behavior, Course, FieldProblem, Programs, Record, Sel, Subject,
 };
-use crate::rules::{Diagnostic, Domain, Intervention, Param, Severity};
+use crate::rules::{Better, Diagnostic, Domain, Intervention, Measure, Param, Severity};
 use crate::students::{Envelope, ImportSummary, Outcome, Version};
 
 /// The API as an OpenAPI 3.1 document (see [`document`] for the constraints added from
@@ -122,6 +122,8 @@ keys configured runs in open local mode (loopback only) and asks for none."
             Diagnostic,
             Severity,
             Intervention,
+            Measure,
+            Better,
             Param,
             Problem,
             ProblemError,

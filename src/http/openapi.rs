@@ -13,7 +13,7 @@ use utoipa::{ToResponse, ToSchema};
 use crate::engine::Decision;
 use crate::ndjson::LineError;
 use crate::record::{FieldProblem, Record};
-use crate::rules::{Diagnostic, Domain, Intervention, Param};
+use crate::rules::{Diagnostic, Domain, Intervention, Measure, Param};
 use crate::students::{ImportSummary, Version};
 
 // ---------------------------------------------------------------------------------
@@ -255,6 +255,8 @@ pub struct ActiveRuleSet {
     /// Named thresholds by name.
     pub params: BTreeMap<String, Param>,
     pub interventions: Vec<Intervention>,
+    /// `measures.yaml`: manual progress measures a plan's goal may name.
+    pub measures: Vec<Measure>,
     /// `privacy.yaml`: record field → what the audit log keeps of it (`keep`, `mask`
     /// or `hash`); fields not listed are kept.
     pub privacy: BTreeMap<String, crate::record::privacy::Action>,

@@ -8,27 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::record::FieldProblem;
 use crate::rules::{Domain, RuleSet};
 
-/// Record indicators a goal can measure (their value is taken from each new
-/// decision about the student), each with the values a progress point may take.
-pub const RECORD_MEASURES: [(&str, f64, f64); 7] = [
-    ("attendance.absence_rate", 0.0, 1.0),
-    ("reading_percentile", 0.0, 100.0),
-    ("math_percentile", 0.0, 100.0),
-    ("sel.t_score", 0.0, 100.0),
-    ("behavior.office_referrals", 0.0, 1000.0),
-    ("gpa", 0.0, 5.0),
-    ("failing_courses", 0.0, 1000.0),
-];
-
-/// The values measure `name` can take (a value outside is refused); `None` for a
-/// name that is not a measure.
-pub fn measure_range(name: &str) -> Option<(f64, f64)> {
-    RECORD_MEASURES
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, lo, hi)| (*lo, *hi))
-}
-
 /// Longest free text (owner, note, exit reason), in characters.
 pub const MAX_TEXT_CHARS: usize = 500;
 /// Progress points and sessions one plan may hold.
@@ -58,7 +37,10 @@ impl Status {
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Goal {
-    /// A record indicator (`reading_percentile`, ...) or a manual measure.
+    /// A record indicator (`attendance.absence_rate`, `reading_percentile`,
+    /// `math_percentile`, `sel.t_score`, `behavior.office_referrals`, `gpa`,
+    /// `failing_courses`) or the id of a manual measure of the active rule set's
+    /// `measures.yaml` (`oral-reading-fluency`, ...).
     pub measure: String,
     pub baseline: f64,
     pub target: f64,
@@ -89,7 +71,10 @@ pub struct PlanRequest {
     pub start: NaiveDate,
     #[serde(default)]
     pub review_every_days: Option<u32>,
+    /// More than 0, at most 21; when omitted, the intervention's `sessions_per_week`
+    /// in the catalogue (if it has one).
     #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 21)]
     pub sessions_per_week: Option<f64>,
     #[serde(default)]
     pub minutes_per_session: Option<u32>,
@@ -172,15 +157,26 @@ pub fn check_text(problems: &mut Vec<FieldProblem>, field: &str, text: &str) {
     }
 }
 
-/// Check a goal: a known measure, finite numbers, a direction, `by` after `start`.
-pub fn check_goal(problems: &mut Vec<FieldProblem>, goal: &Goal, start: NaiveDate) {
-    if measure_range(&goal.measure).is_none() {
-        let names = RECORD_MEASURES.iter().map(|(n, _, _)| *n);
-        let hint = crate::source::diag::suggest(&goal.measure, names);
+/// Check a goal: a measure of `rules` (a record indicator or a manual measure of
+/// its `measures.yaml`), finite numbers, a direction, `by` after `start`.
+pub fn check_goal(
+    problems: &mut Vec<FieldProblem>,
+    goal: &Goal,
+    start: NaiveDate,
+    rules: &RuleSet,
+) {
+    if rules.goal_measure(&goal.measure).is_none() {
+        let names = rules.goal_measure_names();
+        let hint = crate::source::diag::suggest(&goal.measure, names.clone());
+        let all: Vec<_> = names.map(|n| format!("`{n}`")).collect();
         problem(
             problems,
             "goal.measure",
-            format!("`{}` is not a measure: {hint}", goal.measure),
+            format!(
+                "`{}` is not a measure: {hint} (accepted: {})",
+                goal.measure,
+                all.join(", ")
+            ),
         );
     }
     for (field, v) in [
@@ -229,7 +225,7 @@ impl PlanRequest {
             );
         }
         check_text(&mut problems, "owner", &self.owner);
-        check_goal(&mut problems, &self.goal, self.start);
+        check_goal(&mut problems, &self.goal, self.start, rules);
         if self
             .sessions_per_week
             .is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= 21.0))
@@ -259,7 +255,8 @@ impl PlanRequest {
             goal: self.goal,
             start: self.start,
             review_every_days: self.review_every_days,
-            sessions_per_week: self.sessions_per_week,
+            // The catalogue's usual sessions when the request does not say.
+            sessions_per_week: self.sessions_per_week.or(i.sessions_per_week),
             minutes_per_session: self.minutes_per_session,
             opened_from: self.opened_from,
             status: Status::Active,
@@ -288,7 +285,8 @@ pub struct PlanUpdate {
 impl PlanUpdate {
     /// `plan` with this update, or every problem. Closing (`met`, `discontinued`,
     /// `escalated`) needs an `exit_reason`; a closed plan takes no more changes.
-    pub fn apply_to(self, plan: &Plan) -> Result<Plan, Vec<FieldProblem>> {
+    /// A new goal's measure must be one of `rules`, the active rule set.
+    pub fn apply_to(self, plan: &Plan, rules: &RuleSet) -> Result<Plan, Vec<FieldProblem>> {
         let mut problems = Vec::new();
         if !plan.status.is_open() {
             problem(
@@ -300,7 +298,7 @@ impl PlanUpdate {
         }
         let mut next = plan.clone();
         if let Some(g) = self.goal {
-            check_goal(&mut problems, &g, plan.start);
+            check_goal(&mut problems, &g, plan.start, rules);
             next.goal = g;
             next.status = Status::Modified;
         }

@@ -41,7 +41,12 @@ impl RuleSet {
 fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> {
     let mut diags = Vec::new();
     let raw = raw::decode(&files, &mut diags);
-    let cats = check::catalogues(raw.interventions, raw.params, &files, &mut diags);
+    let catalogues = check::RawCatalogues {
+        interventions: raw.interventions,
+        params: raw.params,
+        measures: raw.measures,
+    };
+    let cats = check::catalogues(catalogues, &files, &mut diags);
     for (name, text) in &raw.lib {
         check::lib_top_level(name, text, &mut diags);
     }
@@ -93,6 +98,7 @@ fn assemble(
         rules,
         params: cats.params,
         interventions: cats.interventions,
+        measures: cats.measures,
         privacy,
         files,
         warnings,

@@ -5,6 +5,7 @@
 //! ```text
 //! interventions.yaml   catalogue of interventions rules may recommend
 //! params.yaml          named thresholds
+//! measures.yaml        optional: manual progress measures a plan's goal may name
 //! *.yaml               rule packs (one domain per file by convention)
 //! privacy.yaml         optional: what the audit log keeps of each record field
 //! lib/*.rhai           helper functions callable from every condition
@@ -23,6 +24,7 @@ mod check;
 mod compile;
 pub mod expr;
 mod load;
+pub mod measure;
 mod model;
 pub mod native;
 mod raw;
@@ -35,5 +37,6 @@ pub mod template;
 pub use crate::source::{diag, yaml};
 
 pub use crate::source::diag::{Diagnostic, Severity};
+pub use measure::{Better, GoalMeasure, Measure, RECORD_MEASURES, RecordMeasure, record_measure};
 pub use model::{Clearing, Domain, Intervention, LoadError, Param, Rule, RuleSet, version_of};
 pub use read::{MAX_FILE_BYTES, MAX_FILES, ReadError, is_rule_set_file};

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::expr::CmpOp;
+use super::measure::{GoalMeasure, Measure, RECORD_MEASURES, record_measure};
 use super::native;
 use super::template::Template;
 use crate::record::facts::FieldRef;
@@ -74,6 +75,18 @@ pub struct Intervention {
     pub tier: u8,
     pub description: String,
     pub monitoring: String,
+    /// What a plan for it usually measures: a record indicator or a measure id of
+    /// `measures.yaml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_measure: Option<String>,
+    /// How many weeks a plan for it usually runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 52)]
+    pub default_weeks: Option<u8>,
+    /// Sessions a week when a plan does not say (more than 0, at most 14).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0, maximum = 14)]
+    pub sessions_per_week: Option<f64>,
 }
 
 /// A named threshold.
@@ -146,6 +159,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub params: BTreeMap<String, Param>,
     pub interventions: Vec<Intervention>,
+    /// The manual progress measures of `measures.yaml` (empty without one).
+    pub measures: Vec<Measure>,
     /// What the audit log keeps of each record field (`privacy.yaml`; empty: all).
     pub privacy: crate::record::privacy::Policy,
     /// Every file of the set, by relative path (what the version covers).
@@ -197,6 +212,27 @@ impl RuleSet {
 
     pub fn intervention(&self, id: &str) -> Option<&Intervention> {
         self.interventions.iter().find(|i| i.id == id)
+    }
+
+    /// The manual measure `id` of `measures.yaml`.
+    pub fn measure(&self, id: &str) -> Option<&Measure> {
+        self.measures.iter().find(|m| m.id == id)
+    }
+
+    /// What a goal measuring `name` may record: a record indicator or a manual
+    /// measure of this set; `None` for any other name.
+    pub fn goal_measure(&self, name: &str) -> Option<GoalMeasure<'_>> {
+        record_measure(name)
+            .map(GoalMeasure::from)
+            .or_else(|| self.measure(name).map(GoalMeasure::from))
+    }
+
+    /// Every name a goal may measure: the record indicators, then this set's measures.
+    pub fn goal_measure_names(&self) -> impl Iterator<Item = &str> + Clone {
+        RECORD_MEASURES
+            .iter()
+            .map(|m| m.name)
+            .chain(self.measures.iter().map(|m| m.id.as_str()))
     }
 
     /// Rule test files (`tests/*.yaml`) with their text.

@@ -39,6 +39,21 @@ pub struct RawIntervention {
     pub tier: Option<Node>,
     pub description: Option<Text>,
     pub monitoring: Option<Text>,
+    pub progress_measure: Option<Text>,
+    pub default_weeks: Option<Node>,
+    pub sessions_per_week: Option<Node>,
+}
+
+/// One entry of `measures.yaml`, before its values are checked.
+#[derive(Debug)]
+pub struct RawMeasure {
+    pub id: Option<Text>,
+    pub name: Option<Text>,
+    pub unit: Option<Text>,
+    pub min: Option<Node>,
+    pub max: Option<Node>,
+    pub better: Option<Node>,
+    pub description: Option<Text>,
 }
 
 /// One line of `params.yaml`: a name and what it maps to (a number, or a mapping of
@@ -73,6 +88,8 @@ pub struct RawRule<'f> {
 pub struct RawRuleSet<'f> {
     pub interventions: Catalogue<RawIntervention>,
     pub params: Catalogue<RawParam>,
+    /// `measures.yaml` (optional).
+    pub measures: Catalogue<RawMeasure>,
     /// The rules of every pack, in file order.
     pub rules: Vec<RawRule<'f>>,
     /// `lib/*.rhai`: name and text.
@@ -101,12 +118,13 @@ pub fn decode<'f>(
 ) -> RawRuleSet<'f> {
     let interventions = interventions(files.get("interventions.yaml"), diags);
     let params = params(files.get("params.yaml"), diags);
+    let measures = measures(files.get("measures.yaml"), diags);
     let mut rules = Vec::new();
     for (name, text) in files {
         let is_pack = !name.contains('/')
             && !matches!(
                 name.as_str(),
-                "interventions.yaml" | "params.yaml" | "privacy.yaml"
+                "interventions.yaml" | "params.yaml" | "privacy.yaml" | "measures.yaml"
             );
         if is_pack {
             pack(name, text, &mut rules, diags);
@@ -120,6 +138,7 @@ pub fn decode<'f>(
     RawRuleSet {
         interventions,
         params,
+        measures,
         rules,
         lib,
         privacy: files.get("privacy.yaml").map(String::as_str),
@@ -162,7 +181,17 @@ fn interventions(text: Option<&String>, diags: &mut Vec<Diagnostic>) -> Catalogu
 }
 
 fn intervention(ctx: &mut Ctx, item: &Node) -> Option<RawIntervention> {
-    let keys = ["id", "name", "domain", "tier", "description", "monitoring"];
+    let keys = [
+        "id",
+        "name",
+        "domain",
+        "tier",
+        "description",
+        "monitoring",
+        "progress_measure",
+        "default_weeks",
+        "sessions_per_week",
+    ];
     let f = ctx.fields(
         item,
         "an intervention",
@@ -177,6 +206,61 @@ fn intervention(ctx: &mut Ctx, item: &Node) -> Option<RawIntervention> {
         tier: f.get("tier").map(|n| (*n).clone()),
         description: text("description"),
         monitoring: text("monitoring"),
+        progress_measure: text("progress_measure"),
+        default_weeks: f.get("default_weeks").map(|n| (*n).clone()),
+        sessions_per_week: f.get("sessions_per_week").map(|n| (*n).clone()),
+    })
+}
+
+/// The keys a measure of `measures.yaml` may have.
+const MEASURE_KEYS: [&str; 7] = ["id", "name", "unit", "min", "max", "better", "description"];
+
+fn measures(text: Option<&String>, diags: &mut Vec<Diagnostic>) -> Catalogue<RawMeasure> {
+    const FILE: &str = "measures.yaml";
+    let Some(text) = text else {
+        return Catalogue::Absent;
+    };
+    let Some(root) = parse_yaml(FILE, text, diags) else {
+        return Catalogue::Unreadable;
+    };
+    if root.is_null() {
+        return Catalogue::Read(Vec::new());
+    }
+    let mut ctx = Ctx::new(FILE, text, diags);
+    let Some(top) = ctx.fields(&root, FILE, &["measures"], &["measures"]) else {
+        return Catalogue::Unreadable;
+    };
+    let Some(list) = top.get("measures") else {
+        return Catalogue::Unreadable;
+    };
+    let Kind::Seq(items) = &list.kind else {
+        if !list.is_null() {
+            ctx.error_at(
+                list,
+                "`measures` must be a list of measures",
+                Some("start each measure with `- id: ...`".into()),
+            );
+            return Catalogue::Unreadable;
+        }
+        return Catalogue::Read(Vec::new());
+    };
+    Catalogue::Read(items.iter().filter_map(|i| measure(&mut ctx, i)).collect())
+}
+
+fn measure(ctx: &mut Ctx, item: &Node) -> Option<RawMeasure> {
+    let required = ["id", "name", "unit", "min", "max", "better"];
+    let f = ctx.fields(item, "a measure", &MEASURE_KEYS, &required)?;
+    let node = |k: &str| f.get(k).map(|n| (*n).clone());
+    let (min, max, better) = (node("min"), node("max"), node("better"));
+    let mut text = |k: &str| text_at(ctx, f.get(k).copied(), k);
+    Some(RawMeasure {
+        id: text("id"),
+        name: text("name"),
+        unit: text("unit"),
+        min,
+        max,
+        better,
+        description: text("description"),
     })
 }
 

@@ -38,7 +38,7 @@ pub fn slow_rules(n: usize) -> TempDir {
 pub fn slow_rules_over(n: usize, gpa: &str) -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir for rules");
     let shipped = crate::helpers::rules_dir();
-    for f in ["interventions.yaml", "params.yaml"] {
+    for f in ["interventions.yaml", "measures.yaml", "params.yaml"] {
         std::fs::copy(shipped.join(f), dir.path().join(f)).expect("copy a rule file");
     }
     let mut yaml = String::from("rules:\n");

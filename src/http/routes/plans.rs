@@ -65,8 +65,10 @@ fn with_summary(plan: &Plan) -> serde_json::Value {
     summary = "Open an intervention plan with a measurable goal",
     description = "The intervention must be in the active catalogue; the goal's `measure` is a \
 record indicator (`attendance.absence_rate`, `reading_percentile`, `math_percentile`, \
-`sel.t_score`, `behavior.office_referrals`, `gpa`, `failing_courses`); its direction follows \
-from `baseline` and `target`. `opened_from` names the decision and flags the plan answers. \
+`sel.t_score`, `behavior.office_referrals`, `gpa`, `failing_courses`) or a manual measure of \
+the active rule set (`measures` in `GET /v1/rules`, e.g. `oral-reading-fluency`); its direction \
+follows from `baseline` and `target`. `sessions_per_week` defaults to the intervention's in the \
+catalogue. `opened_from` names the decision and flags the plan answers. \
 Appends `plan.opened` under the student; durable before the answer.",
     params(("id" = String, Path, description = "Student id")),
     request_body(content = PlanRequest, content_type = "application/json"),

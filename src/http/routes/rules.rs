@@ -14,7 +14,8 @@ use crate::http::openapi as doc;
     operation_id = "rules_active",
     summary = "The active rule set",
     description = "The active version, its rules (as written, with where they are defined and \
-the record fields they read), params, interventions, privacy policy (what the audit log keeps of each record field; fields not \
+the record fields they read), params, interventions (with the progress measure, default weeks and \
+sessions per week of a plan for each), manual progress measures (`measures.yaml`), privacy policy (what the audit log keeps of each record field; fields not \
 listed are kept) and load warnings. The version is also \
 the `ETag`.",
     responses(
@@ -46,6 +47,7 @@ pub async fn active(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "rules": rules,
             "params": rs.params,
             "interventions": rs.interventions,
+            "measures": rs.measures,
             "privacy": rs.privacy,
             "warnings": rs.warnings,
         })))

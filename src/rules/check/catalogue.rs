@@ -1,12 +1,15 @@
-//! Checking the catalogues: interventions (ids, domains, tiers) and params (names,
+//! Checking the catalogues: measures (see [`super::measures`]), interventions (ids,
+//! domains, tiers, progress measures, default weeks and sessions) and params (names,
 //! numbers), into the values the rules are checked against.
 
 use std::collections::BTreeMap;
 
-use super::values::{domain, is_kebab, tier};
+use super::values::{domain, is_kebab, number, tier};
+use crate::rules::measure::{Measure, RECORD_MEASURES, record_measure};
 use crate::rules::model::{Intervention, Param};
-use crate::rules::raw::{Catalogue, RawIntervention, RawParam, Text};
+use crate::rules::raw::{Catalogue, RawIntervention, RawMeasure, RawParam, Text};
 use crate::source::diag::Diagnostic;
+use crate::source::diag::suggest;
 use crate::source::yaml::{self, Kind, Node};
 use crate::source::{Ctx, Severity};
 
@@ -21,21 +24,46 @@ pub struct Catalogues {
     /// False when params.yaml exists but cannot be read: its own error explains, and
     /// `params.` references are not checked against it.
     pub params_known: bool,
+    /// The manual measures of `measures.yaml` (empty without one).
+    pub measures: Vec<Measure>,
 }
 
-/// Check both catalogues of `files`.
+/// The raw catalogue files of a set.
+pub struct RawCatalogues {
+    pub interventions: Catalogue<RawIntervention>,
+    pub params: Catalogue<RawParam>,
+    pub measures: Catalogue<RawMeasure>,
+}
+
+/// Check the catalogues of `files`.
 pub fn check(
-    interventions: Catalogue<RawIntervention>,
-    params: Catalogue<RawParam>,
+    raw: RawCatalogues,
     files: &BTreeMap<String, String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Catalogues {
+    let RawCatalogues {
+        interventions,
+        params,
+        measures,
+    } = raw;
     let text = |name: &str| files.get(name).map_or("", String::as_str);
+    let (measures, declared) = match measures {
+        Catalogue::Read(raw) => {
+            let mut ctx = Ctx::new("measures.yaml", text("measures.yaml"), diags);
+            let (measures, declared) = super::measures::check(&mut ctx, raw);
+            (measures, Some(declared))
+        }
+        Catalogue::Absent => (Vec::new(), Some(Vec::new())),
+        Catalogue::Unreadable => (Vec::new(), None),
+    };
     let (interventions, interventions_known) = match interventions {
         Catalogue::Read(raw) => {
             let text = text("interventions.yaml");
             let mut ctx = Ctx::new("interventions.yaml", text, diags);
-            (check_interventions(&mut ctx, raw), true)
+            (
+                check_interventions(&mut ctx, raw, declared.as_deref()),
+                true,
+            )
         }
         Catalogue::Absent | Catalogue::Unreadable => (Vec::new(), false),
     };
@@ -57,14 +85,86 @@ pub fn check(
         interventions_known,
         params,
         params_known,
+        measures,
     }
 }
 
-fn check_interventions(ctx: &mut Ctx, raw: Vec<RawIntervention>) -> Vec<Intervention> {
+/// An intervention's `progress_measure`: a record indicator or a measure id declared
+/// in `measures.yaml` (`None`: the file is unreadable and its own error explains).
+fn progress_measure(ctx: &mut Ctx, t: &Text, declared: Option<&[String]>) {
+    let Some(declared) = declared else { return };
+    let v = t.value.as_str();
+    if record_measure(v).is_some() || declared.iter().any(|m| m == v) {
+        return;
+    }
+    let names = RECORD_MEASURES
+        .iter()
+        .map(|m| m.name)
+        .chain(declared.iter().map(String::as_str));
+    ctx.error_at(
+        &t.node,
+        format!("unknown progress measure `{v}`"),
+        Some(format!(
+            "{} (a record indicator, or a measure of measures.yaml)",
+            suggest(v, names)
+        )),
+    );
+}
+
+/// `default_weeks`: a whole number of weeks, 1 to 52.
+fn default_weeks(ctx: &mut Ctx, node: &Node) -> Option<u8> {
+    match node.as_str().and_then(|s| s.parse::<u8>().ok()) {
+        Some(w @ 1..=52) => Some(w),
+        _ => {
+            ctx.error_at(
+                node,
+                format!(
+                    "`default_weeks` must be a whole number from 1 to 52, found `{}`",
+                    node.as_str().unwrap_or("?")
+                ),
+                Some("tier 2 plans commonly run 6 to 8 weeks".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `sessions_per_week`: more than 0, at most 14.
+fn sessions_per_week(ctx: &mut Ctx, node: &Node) -> Option<f64> {
+    let n = number(ctx, node, "sessions_per_week")?;
+    if n > 0.0 && n <= 14.0 {
+        return Some(n);
+    }
+    ctx.error_at(
+        node,
+        format!("`sessions_per_week` must be more than 0 and at most 14, found `{n}`"),
+        Some(
+            "e.g. `5` for daily on school days, `1` for weekly, `0.5` for every other week".into(),
+        ),
+    );
+    None
+}
+
+fn check_interventions(
+    ctx: &mut Ctx,
+    raw: Vec<RawIntervention>,
+    declared: Option<&[String]>,
+) -> Vec<Intervention> {
     let mut out: Vec<Intervention> = Vec::new();
     for item in raw {
         let domain = item.domain.as_ref().and_then(|n| domain(ctx, n));
         let tier = item.tier.as_ref().and_then(|n| tier(ctx, n));
+        if let Some(t) = &item.progress_measure {
+            progress_measure(ctx, t, declared);
+        }
+        let weeks = item
+            .default_weeks
+            .as_ref()
+            .and_then(|n| default_weeks(ctx, n));
+        let sessions = item
+            .sessions_per_week
+            .as_ref()
+            .and_then(|n| sessions_per_week(ctx, n));
         let (Some(id), Some(name), Some(domain), Some(tier)) = (item.id, item.name, domain, tier)
         else {
             continue;
@@ -90,6 +190,9 @@ fn check_interventions(ctx: &mut Ctx, raw: Vec<RawIntervention>) -> Vec<Interven
             tier,
             description: text(item.description),
             monitoring: text(item.monitoring),
+            progress_measure: item.progress_measure.map(|t| t.value),
+            default_weeks: weeks,
+            sessions_per_week: sessions,
         });
     }
     out

@@ -9,11 +9,12 @@
 mod catalogue;
 mod condition;
 mod explain;
+mod measures;
 mod values;
 
 use std::collections::HashMap;
 
-pub use catalogue::{Catalogues, check as catalogues};
+pub use catalogue::{Catalogues, RawCatalogues, check as catalogues};
 pub use condition::{Condition, Ref};
 
 use super::expr;

@@ -1,10 +1,11 @@
 //! Checking single values against what the format allows: kebab-case ids, domain
-//! names, MTSS tiers, `true`/`false`.
+//! names, MTSS tiers, `true`/`false`, finite numbers.
 
 use crate::rules::model::Domain;
 use crate::source::Ctx;
 use crate::source::diag::suggest;
-use crate::source::yaml::Node;
+use crate::source::yaml::{Kind, Node};
+use yaml_rust2::scanner::TScalarStyle;
 
 /// Whether `id` is kebab-case (`chronic-absence`), at most 64 characters.
 pub fn is_kebab(id: &str) -> bool {
@@ -59,4 +60,44 @@ pub fn enabled(ctx: &mut Ctx, node: &Node) -> Option<bool> {
             None
         }
     }
+}
+
+/// A finite number (`min: 0`, `sessions_per_week: 2.5`); YAML's `.inf` and `.nan`, a
+/// number too large for a float, or anything that is not a number is reported.
+pub fn number(ctx: &mut Ctx, node: &Node, what: &str) -> Option<f64> {
+    let plain = matches!(&node.kind, Kind::Scalar(_, TScalarStyle::Plain)) && !node.is_null();
+    let text = node.as_str().filter(|_| plain).unwrap_or_default();
+    let yaml_special = matches!(
+        text.trim_start_matches(['+', '-'])
+            .to_ascii_lowercase()
+            .as_str(),
+        ".inf" | ".nan"
+    );
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && !yaml_special => Some(v),
+        Ok(_) => non_finite(ctx, node, what, text),
+        Err(_) if yaml_special => non_finite(ctx, node, what, text),
+        Err(_) => {
+            let found = if plain {
+                format!("`{text}`")
+            } else {
+                node.describe().to_string()
+            };
+            ctx.error_at(
+                node,
+                format!("`{what}` must be a number, found {found}"),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn non_finite(ctx: &mut Ctx, node: &Node, what: &str, text: &str) -> Option<f64> {
+    ctx.error_at(
+        node,
+        format!("`{what}` must be a finite number, found `{text}`"),
+        Some("write an ordinary number such as `0` or `250`".into()),
+    );
+    None
 }
