@@ -112,12 +112,10 @@ fn record_points(plans: &[Plan], record: &Record, on: NaiveDate) -> Vec<(usize, 
         if !plan.status.is_open() || on < plan.start {
             continue;
         }
-        let measure = crate::plans::plan::RECORD_MEASURES
-            .iter()
-            .find(|(n, _, _)| *n == plan.goal.measure);
-        let Some(&(_, lo, hi)) = measure else {
+        let Some(measure) = crate::rules::measure::record_measure(&plan.goal.measure) else {
             continue;
         };
+        let (lo, hi) = (measure.min, measure.max);
         let Some(field) = FieldRef::resolve(&plan.goal.measure) else {
             continue;
         };
