@@ -16,6 +16,7 @@ mod health;
 mod import;
 mod lifecycle;
 mod logs;
+mod plan_events;
 mod plans;
 mod privacy;
 mod retention;
