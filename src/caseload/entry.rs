@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::error::CaseloadError;
+use super::plans::PlanMark;
 use crate::record::privacy::MASKED;
 use crate::rules::Domain;
 
@@ -181,6 +182,9 @@ pub struct CaseEntry {
     pub evaluated_at: String,
     /// The audit entry that last changed this entry (a decision or a review).
     pub updated_seq: u64,
+    /// The student's open plans (see [`super::plans`]), in plan id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanMark>,
 }
 
 impl CaseEntry {
@@ -318,6 +322,7 @@ impl Payload {
             decision_id: d.decision_id,
             evaluated_at: d.evaluated_at,
             updated_seq: seq,
+            plans: Vec::new(),
         }
     }
 }

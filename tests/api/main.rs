@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod batch;
 mod caseload;
+mod caseload_plans;
 mod contract;
 mod edfi;
 mod evaluate;
