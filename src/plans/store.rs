@@ -12,10 +12,11 @@ use serde_json::json;
 use super::plan::{MAX_POINTS, Plan, ProgressPoint, SessionRecord};
 use crate::audit::{AuditError, Companion, EntryKind, NewEntry, Store};
 
-/// Tree of plans by id.
-pub const PLANS_TREE: &str = "plans";
+/// Tree of plans by id (named by the audit store, whose retention purge empties it of
+/// a closed plan past retention in the same write as the plan's tombstones).
+pub const PLANS_TREE: &str = crate::audit::PLANS_TREE;
 /// Tree of `student_id NUL plan_id` keys: a student's plans.
-pub const BY_STUDENT_TREE: &str = "plans_by_student";
+pub const BY_STUDENT_TREE: &str = crate::audit::PLANS_BY_STUDENT_TREE;
 
 /// Why a plan write failed.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ mod import;
 mod lifecycle;
 mod logs;
 mod plan_events;
+mod plan_retention;
 mod plans;
 mod privacy;
 mod retention;
