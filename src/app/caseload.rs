@@ -58,9 +58,20 @@ fn current(svc: &Service) -> Result<(), AppError> {
     }
 }
 
-/// A caseload entry as answered: the entry, and each flag's review state today.
+/// A caseload entry as answered: the entry, each flag's review state today, and
+/// the student's open plans (`[]` when none) with whether each needs review.
 pub fn entry_json(e: &CaseEntry, today: NaiveDate) -> Value {
     let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+    let plans: Vec<Value> = e
+        .plans
+        .iter()
+        .map(|p| {
+            let mut m = json!(p);
+            m["needs_review"] = json!(p.needs_review(today));
+            m
+        })
+        .collect();
+    v["plans"] = json!(plans);
     if let Some(flags) = v.get_mut("flags").and_then(Value::as_array_mut) {
         for (f, entry) in flags.iter_mut().zip(&e.flags) {
             f["review_state"] = json!(entry.state_on(today).as_str());

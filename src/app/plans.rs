@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{AppError, Caller, Service, reads};
 use crate::audit::{EntryKind, Store};
-use crate::plans::{Plan, PlanError, PlanRequest, PlanUpdate, ProgressPoint, SessionRecord, Write};
+use crate::plans::{
+    Extra, Plan, PlanError, PlanRequest, PlanUpdate, ProgressPoint, SessionRecord, Write,
+};
 use crate::record::{FieldProblem, RecordError, StudentId};
 
 impl From<PlanError> for AppError {
@@ -189,6 +191,26 @@ fn check_date(plan: &Plan, date: NaiveDate) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Where a point or session comes from: `staff` or `sis`, and for an SIS event the
+/// student the plan must be of and what lands with the write (the event's id in the
+/// entry, its outcome in the same commit).
+#[derive(Default)]
+pub struct Origin {
+    pub source: String,
+    pub student: Option<String>,
+    pub extra: Extra,
+}
+
+impl Origin {
+    /// A point or session sent to the plan's own route by `source`.
+    pub fn of(source: &str) -> Origin {
+        Origin {
+            source: source.to_string(),
+            ..Origin::default()
+        }
+    }
+}
+
 /// `POST /v1/plans/{id}/progress` (`source`: `staff` or `sis`).
 pub async fn progress(
     svc: &Service,
@@ -196,6 +218,17 @@ pub async fn progress(
     id: &str,
     req: ProgressRequest,
     source: &str,
+) -> Result<Plan, AppError> {
+    progress_from(svc, by, id, req, Origin::of(source)).await
+}
+
+/// A progress point from `origin` (the route's or an SIS event's).
+pub async fn progress_from(
+    svc: &Service,
+    by: Caller<'_>,
+    id: &str,
+    req: ProgressRequest,
+    origin: Origin,
 ) -> Result<Plan, AppError> {
     let mut problems = Vec::new();
     if let Some(n) = &req.note {
@@ -213,27 +246,34 @@ pub async fn progress(
     let point = ProgressPoint {
         date: req.date,
         value: req.value,
-        source: source.to_string(),
+        source: origin.source.clone(),
         note: req.note,
     };
     let rules = svc.registry.active();
-    write_to(svc, by, id, Write::Progress(point.clone()), move |plan| {
-        check_date(plan, point.date)?;
-        // A measure the active rule set no longer declares keeps its points unchecked.
-        let Some(m) = rules.goal_measure(&plan.goal.measure) else {
-            return Ok(());
-        };
-        if point.value < m.min || point.value > m.max {
-            return Err(PlanError::Invalid(vec![FieldProblem {
-                field: "value".into(),
-                problem: format!(
-                    "must be from {} to {} ({}) for `{}`",
-                    m.min, m.max, m.unit, plan.goal.measure
-                ),
-            }]));
-        }
-        Ok(())
-    })
+    write_to(
+        svc,
+        by,
+        id,
+        Write::Progress(point.clone()),
+        origin,
+        move |plan| {
+            check_date(plan, point.date)?;
+            // A measure the active rule set no longer declares keeps its points unchecked.
+            let Some(m) = rules.goal_measure(&plan.goal.measure) else {
+                return Ok(());
+            };
+            if point.value < m.min || point.value > m.max {
+                return Err(PlanError::Invalid(vec![FieldProblem {
+                    field: "value".into(),
+                    problem: format!(
+                        "must be from {} to {} ({}) for `{}`",
+                        m.min, m.max, m.unit, plan.goal.measure
+                    ),
+                }]));
+            }
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -243,6 +283,17 @@ pub async fn session(
     by: Caller<'_>,
     id: &str,
     req: SessionRequest,
+) -> Result<Plan, AppError> {
+    session_from(svc, by, id, req, Origin::of("staff")).await
+}
+
+/// A session from `origin` (the route's or an SIS event's).
+pub async fn session_from(
+    svc: &Service,
+    by: Caller<'_>,
+    id: &str,
+    req: SessionRequest,
+    origin: Origin,
 ) -> Result<Plan, AppError> {
     let whole = req.minutes.is_finite() && req.minutes.fract() == 0.0;
     if !whole || !(0.0..=480.0).contains(&req.minutes) {
@@ -257,26 +308,44 @@ pub async fn session(
         minutes: req.minutes as u32,
         delivered: req.delivered,
     };
-    write_to(svc, by, id, Write::Session(s), move |plan| {
+    write_to(svc, by, id, Write::Session(s), origin, move |plan| {
         check_date(plan, req.date)
     })
     .await
 }
 
-/// Write to plan `id` after `check` accepts the plan as it stands.
+/// Write to plan `id` after `check` accepts the plan as it stands (and, for an SIS
+/// event, the plan is of the event's student).
 async fn write_to(
     svc: &Service,
     by: Caller<'_>,
     id: &str,
     write: Write,
+    origin: Origin,
     check: impl FnOnce(&Plan) -> Result<(), PlanError>,
 ) -> Result<Plan, AppError> {
+    let Origin { student, extra, .. } = origin;
+    let change = |current: Option<Plan>| {
+        let plan = current.ok_or_else(|| PlanError::NotFound(id.to_string()))?;
+        if let Some(s) = student.filter(|s| *s != plan.student_id) {
+            return Err(PlanError::Invalid(vec![FieldProblem {
+                field: "plan_id".into(),
+                problem: format!("`{id}` is not a plan of student `{s}`"),
+            }]));
+        }
+        check(&plan)?;
+        Ok(plan)
+    };
     Ok(svc
         .plans
-        .write(&svc.store, by.actor, by.request_id, id, write, |current| {
-            let plan = current.ok_or_else(|| PlanError::NotFound(id.to_string()))?;
-            check(&plan)?;
-            Ok(plan)
-        })
+        .write_with(
+            &svc.store,
+            by.actor,
+            by.request_id,
+            id,
+            write,
+            change,
+            extra,
+        )
         .await?)
 }

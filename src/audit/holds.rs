@@ -1,4 +1,4 @@
-//! Legal holds: a student's decisions are not purged while a hold stands (FERPA:
+//! Legal holds: a student's decisions and plans are not purged while a hold stands (FERPA:
 //! no deletion while an inspection request is pending). Kept in the meta tree as
 //! `hold\0<student id>` → the [`Hold`] as JSON.
 
@@ -15,7 +15,7 @@ fn hold_key(student_id: &str) -> Vec<u8> {
     k
 }
 
-/// A legal hold: the student's decisions are not purged while it stands (FERPA: no
+/// A legal hold: the student's decisions and plans are not purged while it stands (FERPA: no
 /// deletion while an inspection request is pending).
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {

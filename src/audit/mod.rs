@@ -13,8 +13,8 @@
 //! its `flush` is not an fsync on Linux, hence the dedicated thread and the explicit
 //! `sync_all`.
 //!
-//! Retention removes old decisions' content without breaking the chain: see
-//! `purge`.
+//! Retention removes old decisions' content, and closed plans', without breaking
+//! the chain: see `purge` and `plan_entries`.
 //!
 //! Damage is never silent: the head is recorded outside sled after every group
 //! commit and in signed checkpoints ([`checkpoint`]), so a log that lost its newest
@@ -30,6 +30,7 @@
 //!   `health`: is the store fit to take entries; `entry`: [`NewEntry`], [`Entry`].
 //! - `chain`: the trees, the head, framing, hashing, writing and indexing one entry.
 //! - [`checkpoint`]: signed heads kept outside sled; `holds`: legal holds.
+//! - `plan_entries`: a plan's entries and its trees, for a purge.
 //! - `purge`: tombstones and the purge entry (run by the writer).
 //! - `writer`: the group-commit thread; `sweep`: choosing what a purge removes.
 //! - `query`: pages and verification; `tail`: the startup check; `open`: opening.
@@ -46,6 +47,7 @@ mod health;
 mod holds;
 mod kind;
 mod open;
+mod plan_entries;
 mod purge;
 mod query;
 mod retention;
@@ -67,6 +69,7 @@ pub use error::AuditError;
 pub use holds::Hold;
 pub use kind::{EntryKind, OtherKind};
 pub use open::{OpenMode, Options};
+pub use plan_entries::{PLANS_BY_STUDENT_TREE, PLANS_TREE};
 pub use purge::MAX_PER_PURGE;
 pub use query::{Page, Query, VerifyReport};
 pub use retention::{Purge, Retention, retention_cutoff};

@@ -3,7 +3,8 @@
 //! What to purge is chosen apart (`sweep`); this module only removes what it is
 //! given, so the writer that runs it needs nothing of the scan.
 //!
-//! A purge replaces each removed `decision` entry by a tombstone that keeps its
+//! A purge replaces each removed entry (a `decision`, or every entry of a closed
+//! plan: see `plan_entries`) by a tombstone that keeps its
 //! `seq`, `kind`, `at`, `actor`, `request_id`, `prev_hash` and `hash`, drops its
 //! payload (`"payload":null`) and names the purge entry (`"purged_by":M`). The purge
 //! entry `M` is an ordinary appended entry (`kind: "audit.purged"`) whose payload
@@ -31,6 +32,7 @@ use super::entry::{Appended, NewEntry};
 use super::error::AuditError;
 use super::holds;
 use super::kind::EntryKind;
+use super::plan_entries::{self, PlanRef};
 
 /// Most entries one purge entry removes; a larger purge is several purges, so the
 /// writer (which waits for each) never pauses appends for long.
@@ -47,6 +49,8 @@ pub(super) struct PurgeRequest {
     pub before: String,
     pub actor: String,
     pub request_id: String,
+    /// Closed plans whose entries are among `seqs`: emptied from the plan trees.
+    pub plans: Vec<PlanRef>,
 }
 
 /// What to purge, as recorded before the first tombstone is written.
@@ -60,6 +64,9 @@ pub(super) struct Plan {
     pub before: String,
     pub actor: String,
     pub request_id: String,
+    /// Closed plans whose entries are among `seqs` (see `plan_entries`).
+    #[serde(default)]
+    pub plans: Vec<PlanRef>,
 }
 
 impl Plan {
@@ -71,6 +78,7 @@ impl Plan {
             before: request.before,
             actor: request.actor,
             request_id: request.request_id,
+            plans: request.plans,
         }
     }
 }
@@ -91,6 +99,13 @@ pub(super) fn execute(trees: &Trees, head: &Head, plan: &Plan) -> Result<Execute
             if let Some(student) = gone.decision_of {
                 decisions.push((student, seq));
             }
+        }
+    }
+    // A plan leaves its trees with its entries: unless its student is held, when
+    // its entries were kept above too.
+    for p in &plan.plans {
+        if !holds::is_held(&trees.meta, &p.student_id)? {
+            plan_entries::remove(trees, p)?;
         }
     }
     let (first, last) = (removed.first(), removed.last());
@@ -243,6 +258,7 @@ mod tests {
                 before: "9999".into(),
                 actor: "t".into(),
                 request_id: String::new(),
+                plans: Vec::new(),
             };
             trees
                 .meta

@@ -1,5 +1,5 @@
 //! The hourly retention thread: enforces `audit.retention_days` by purging
-//! decisions past it, at start and then every hour.
+//! decisions and closed plans past it, at start and then every hour.
 
 use std::sync::mpsc;
 use std::time::Duration;

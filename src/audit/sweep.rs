@@ -1,9 +1,14 @@
 //! Choosing what a purge removes: the scan for decisions past a cutoff, minus held
 //! students, in steps of at most [`MAX_PER_PURGE`], each handed to the writer.
+//! Closed plans go by the same rule: a `plan.closed` entry past the cutoff brings
+//! every entry of its plan with it (see `plan_entries`); an open plan is never
+//! chosen.
 //!
 //! A watermark in the meta tree makes the hourly run cheap: every decision at or
 //! below it is purged or was held when it was set, so a run reads only what is new.
-//! A decision too recent to purge stops the watermark there; lifting a hold resets
+//! A decision or `plan.closed` entry too recent to purge stops the watermark there
+//! (a plan's earlier entries are found from its closing entry, through the student
+//! index, so they need not be above it); lifting a hold resets
 //! it (the student's decisions below it are purgeable again).
 
 use std::borrow::Cow;
@@ -16,6 +21,7 @@ use super::entry::Appended;
 use super::error::AuditError;
 use super::holds;
 use super::kind::EntryKind;
+use super::plan_entries::{self, PlanRef};
 use super::purge::{MAX_PER_PURGE, PurgeRequest};
 
 /// Meta key of the purge watermark: every decision at or below it is purged or was
@@ -29,7 +35,7 @@ const HOLD_GENERATION: &str = "hold_generation";
 /// What `Store::purge_before` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
-    /// Decision entries removed.
+    /// Entries removed (decisions, and every entry of each closed plan removed).
     pub purged: u64,
     /// The `audit.purged` entries appended (one per [`MAX_PER_PURGE`]).
     pub purge_entries: Vec<u64>,
@@ -40,8 +46,11 @@ pub struct PurgeReport {
 
 /// What one scan step of a purge found.
 struct Candidates {
-    /// Decisions to purge, ascending (at most [`MAX_PER_PURGE`]).
+    /// Entries to purge, ascending (at most [`MAX_PER_PURGE`], plus the rest of
+    /// one plan's).
     seqs: Vec<u64>,
+    /// The closed plans among them.
+    plans: Vec<PlanRef>,
     /// Where to continue, if there may be more.
     next: Option<u64>,
     /// Every decision from the step's start through `settled` is purged, about to be,
@@ -68,6 +77,8 @@ struct Dated<'a> {
 struct DatedPayload<'a> {
     #[serde(default, borrow)]
     student_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    plan_id: Option<Cow<'a, str>>,
 }
 
 /// Purge every unheld `decision` in `..=through` dated before `before`, handing
@@ -101,6 +112,7 @@ pub(super) fn purge_before(
                 before: before.to_string(),
                 actor: actor.to_string(),
                 request_id: request_id.to_string(),
+                plans: step.plans,
             })?;
             report.purged += n;
             report.purge_entries.push(appended.seq);
@@ -156,6 +168,7 @@ fn candidates(
         .ok();
     let mut step = Candidates {
         seqs: Vec::new(),
+        plans: Vec::new(),
         next: None,
         settled: from.saturating_sub(1),
         blocked: false,
@@ -170,7 +183,8 @@ fn candidates(
             break;
         }
         let student = d.payload.as_ref().and_then(|p| p.student_id.as_deref());
-        let live = d.kind == EntryKind::Decision.as_str() && d.purged_by.is_none();
+        let closing = d.kind == EntryKind::PlanClosed.as_str();
+        let live = (d.kind == EntryKind::Decision.as_str() || closing) && d.purged_by.is_none();
         let is_held = student.is_some_and(|s| held.contains(s));
         if live && *d.at >= *before && !is_held {
             step.blocked = true;
@@ -179,13 +193,27 @@ fn candidates(
             step.settled = seq;
         }
         if live && *d.at < *before && !is_held {
-            step.seqs.push(seq);
-            if step.seqs.len() == MAX_PER_PURGE {
+            let plan = d.payload.as_ref().and_then(|p| p.plan_id.as_deref());
+            match (closing, student, plan) {
+                (true, Some(s), Some(p)) => {
+                    step.seqs.extend(plan_entries::entries_of(trees, s, p)?);
+                    step.plans.push(PlanRef {
+                        student_id: s.to_string(),
+                        plan_id: p.to_string(),
+                    });
+                }
+                (true, ..) => {}
+                (false, ..) => step.seqs.push(seq),
+            }
+            if step.seqs.len() >= MAX_PER_PURGE {
                 step.next = Some(seq + 1);
-                return Ok(step);
+                break;
             }
         }
     }
+    // A plan's entries are older than its closing entry: keep the list ascending.
+    step.seqs.sort_unstable();
+    step.seqs.dedup();
     Ok(step)
 }
 

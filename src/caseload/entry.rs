@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::error::CaseloadError;
+use super::plans::PlanMark;
 use crate::record::privacy::MASKED;
 use crate::rules::Domain;
 
@@ -185,6 +186,9 @@ pub struct CaseEntry {
     /// the first decision of the run at that tier): `student.history.<domain>.weeks_at_tier`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tier_since: BTreeMap<Domain, String>,
+    /// The student's open plans (see [`super::plans`]), in plan id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanMark>,
 }
 
 impl CaseEntry {
@@ -349,6 +353,7 @@ impl Payload {
             evaluated_at: d.evaluated_at,
             updated_seq: seq,
             tier_since,
+            plans: Vec::new(),
         }
     }
 }

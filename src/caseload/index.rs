@@ -8,6 +8,12 @@
 //! and the index lands in the same durable write, and a rebuild runs the very same
 //! function over the log. [`Index::update`] does it against the tree.
 //!
+//! **Plans.** `plan.opened`, `plan.updated` and `plan.closed` entries keep the
+//! student's open plans ([`super::plans`]) on their entry and, by student, in the
+//! [`plans::TREE`] tree, so a plan of a student not (yet) in the caseload is kept
+//! for their next decision; a rebuild clears and refills both. Only closed plans are
+//! purged, and a closed plan has no mark, so a plan purge changes nothing here.
+//!
 //! **Purges.** A purged decision never comes back: purging a student's latest
 //! decision removes the student; purging an older one ends the reviews made on it
 //! (their flags go back to unreviewed). A rebuild cannot see purged content (a
@@ -33,6 +39,7 @@ use serde_json::value::RawValue;
 use super::carry::carry_forward;
 use super::entry::CaseEntry;
 use super::error::CaseloadError;
+use super::plans::{self, PlanChange, PlanMark};
 use super::review::{self, LoggedReview, ReviewPayload};
 use crate::audit::follow::{Attach, Follower, LogView, ReadLog, Written};
 use crate::audit::{Entry, Store};
@@ -40,7 +47,9 @@ use crate::audit::{Entry, Store};
 /// The tree's name; part of the on-disk format.
 pub const TREE: &str = "caseload";
 /// The value encoding's version; another one makes the index stale.
-pub const FORMAT: u64 = 1;
+/// 2: entries carry their student's open plans (a start after the upgrade rebuilds,
+/// taking the plans from the log).
+pub const FORMAT: u64 = 2;
 const META_APPLIED: &[u8] = b"\0applied_seq";
 const META_FORMAT: &[u8] = b"\0format";
 /// The first key that can be a student's (ids never hold NUL).
@@ -62,6 +71,8 @@ pub enum Change {
         student_id: String,
         decision_seq: u64,
     },
+    /// A plan was opened, changed or closed.
+    Plan(PlanChange),
 }
 
 impl Change {
@@ -71,6 +82,7 @@ impl Change {
             Change::Decision(e) => &e.student_id,
             Change::Review(r) => &r.review.student_id,
             Change::Withdrawal { student_id } | Change::Purge { student_id, .. } => student_id,
+            Change::Plan(p) => &p.student_id,
         }
     }
 
@@ -104,7 +116,7 @@ impl Change {
                     student_id: w.student_id,
                 }
             }
-            _ => return Ok(None),
+            _ => return Ok(PlanChange::from_parts(seq, kind, at, payload)?.map(Change::Plan)),
         }))
     }
 
@@ -135,8 +147,16 @@ struct Withdrawn {
 pub fn apply(prev: Option<CaseEntry>, change: &Change) -> Option<CaseEntry> {
     match change {
         Change::Decision(new) => Some(match prev {
-            Some(p) => carry_forward(&p, (**new).clone()),
+            Some(p) => {
+                let mut next = carry_forward(&p, (**new).clone());
+                next.plans = p.plans;
+                next
+            }
             None => (**new).clone(),
+        }),
+        Change::Plan(c) => prev.map(|mut p| {
+            c.apply_to(&mut p.plans);
+            p
         }),
         Change::Review(r) => prev.map(|p| r.apply_to(&p).unwrap_or(p)),
         Change::Withdrawal { .. } => None,
@@ -172,6 +192,8 @@ pub struct Updated {
 #[derive(Clone)]
 pub struct Index {
     tree: sled::Tree,
+    /// Open plans by student ([`plans::TREE`]).
+    plans: sled::Tree,
 }
 
 impl Index {
@@ -179,6 +201,7 @@ impl Index {
     pub fn open(db: &sled::Db) -> Result<Index, CaseloadError> {
         Ok(Index {
             tree: db.open_tree(TREE)?,
+            plans: db.open_tree(plans::TREE)?,
         })
     }
 
@@ -199,7 +222,19 @@ impl Index {
             Change::Review(r) => r.is_superseded(prev.as_ref()),
             _ => false,
         };
-        let next = apply(prev, change);
+        let new_student = prev.is_none();
+        if let Change::Plan(c) = change {
+            let mut marks = self.plans_of(id)?;
+            c.apply_to(&mut marks);
+            match marks.is_empty() {
+                true => self.plans.remove(id.as_bytes())?,
+                false => self.plans.insert(id.as_bytes(), encode_marks(&marks))?,
+            };
+        }
+        let mut next = apply(prev, change);
+        if let (Some(e), Change::Decision(_), true) = (&mut next, change, new_student) {
+            e.plans = self.plans_of(id)?;
+        }
         match &next {
             Some(e) => self.tree.insert(id.as_bytes(), encode(e))?,
             None => self.tree.remove(id.as_bytes())?,
@@ -208,6 +243,20 @@ impl Index {
             entry: next,
             superseded,
         })
+    }
+
+    /// The open plans of `student_id`, whether or not they are in the caseload.
+    pub fn plans_of(&self, student_id: &str) -> Result<Vec<PlanMark>, CaseloadError> {
+        self.plans
+            .get(student_id.as_bytes())?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|source| CaseloadError::Corrupt {
+                    key: format!("{}/{student_id}", plans::TREE),
+                    source,
+                })
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     /// Record that the index reflects the log up to `seq` (in this format).
@@ -286,6 +335,7 @@ impl Index {
     /// is written there; a rebuild calls this).
     pub fn flush(&self) -> Result<(), CaseloadError> {
         self.tree.flush()?;
+        self.plans.flush()?;
         Ok(())
     }
 }
@@ -294,6 +344,10 @@ impl Index {
 pub fn encode(entry: &CaseEntry) -> Vec<u8> {
     // Strings, numbers and maps with string keys always serialize.
     serde_json::to_vec(entry).unwrap_or_default()
+}
+
+fn encode_marks(marks: &[PlanMark]) -> Vec<u8> {
+    serde_json::to_vec(marks).unwrap_or_default()
 }
 
 /// A stored value, or why it is unreadable.
@@ -334,6 +388,7 @@ struct LogLine<'a> {
 pub fn rebuild(index: &Index, store: &impl ReadLog) -> Result<Rebuilt, CaseloadError> {
     index.tree.remove(META_APPLIED)?;
     index.tree.clear()?;
+    index.plans.clear()?;
     let (mut after, mut read) = (0u64, 0u64);
     loop {
         let batch = store.raw_after(after, REBUILD_BATCH)?;

@@ -7,6 +7,7 @@
 //! | [`entry`] | one student's entry, built from a decision entry's payload |
 //! | [`review`] | the review request, its validation, its log entry, applying it |
 //! | [`carry`] | which reviews a new decision keeps |
+//! | [`plans`] | a student's open plans as marks, from the plan entries |
 //! | [`index`] | the tree: the change function, encoding, rebuild, staleness |
 //! | [`params`] | query-string parameters: known names, errors naming the parameter |
 //! | [`query`] | filters, sorts and cursor pages over the tree in one pass |
@@ -15,7 +16,7 @@
 //! | [`csv`] | CSV of pages and rosters, safe to open in a spreadsheet |
 //! | [`error`] | the error type |
 //!
-//! Arrows: `entry` is the bottom; `review` and `carry` use it; `index` uses those;
+//! Arrows: `plans` and then `entry` are the bottom; `review` and `carry` use it; `index` uses those;
 //! the readers use `entry` and `query`'s filter. The module sits on `audit` (it reads
 //! entries and the store's database) and never on `http`.
 
@@ -25,6 +26,7 @@ pub mod entry;
 pub mod error;
 pub mod index;
 pub mod params;
+pub mod plans;
 pub mod query;
 pub mod queue;
 pub mod review;
@@ -34,6 +36,7 @@ pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewSta
 pub use error::CaseloadError;
 pub use index::{Change, Index, Rebuilt, Updated, apply, attach, ensure_current, rebuild};
 pub use params::ParamError;
+pub use plans::{PlanChange, PlanMark};
 pub use query::{CaseloadQuery, Cursor, Filter, Page, Sort, page};
 pub use queue::{QueueItem, QueuePage, QueueQuery, queue};
 pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};

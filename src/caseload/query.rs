@@ -7,6 +7,10 @@
 //! `domain` alone means "flagged in that domain". `rule` and `review` look at
 //! flags: some flag must be of that rule (and domain, when given) and in that
 //! review state on the day of the query — an expired review counts as unreviewed.
+//! `plan` looks at the student's open plans: `active` (some), `none` (none) or an
+//! intervention id (an open plan of it); `needs_review=true` keeps students with an
+//! open plan whose review date has passed, `false` the others (see
+//! [`super::plans`]).
 //!
 //! **Sorts**: `student` (id order, the default), `tier` (highest first — the
 //! domain's tier with `domain` — then id), `evaluated_at` (oldest decision first,
@@ -53,11 +57,58 @@ pub struct Filter {
     pub review: Option<ReviewState>,
     /// Student id prefix.
     pub q: Option<String>,
+    pub plan: Option<PlanFilter>,
+    pub needs_review: Option<bool>,
+}
+
+/// The `plan` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanFilter {
+    /// Some open plan.
+    Active,
+    /// No open plan.
+    None,
+    /// An open plan of this intervention.
+    Intervention(String),
+}
+
+impl PlanFilter {
+    /// `active`, `none` or an intervention id (kebab-case, as the catalogue's).
+    pub fn parse(param: &str, value: &str) -> Result<PlanFilter, ParamError> {
+        Ok(match value {
+            "active" => PlanFilter::Active,
+            "none" => PlanFilter::None,
+            v if is_intervention_id(v) => PlanFilter::Intervention(v.to_string()),
+            _ => {
+                return Err(ParamError::new(
+                    param,
+                    "must be `active`, `none` or an intervention id (kebab-case, at most 64 characters)",
+                ));
+            }
+        })
+    }
+
+    fn matches(&self, e: &CaseEntry) -> bool {
+        match self {
+            PlanFilter::Active => !e.plans.is_empty(),
+            PlanFilter::None => e.plans.is_empty(),
+            PlanFilter::Intervention(i) => e.plans.iter().any(|p| &p.intervention == i),
+        }
+    }
+}
+
+fn is_intervention_id(v: &str) -> bool {
+    v.len() <= 64
+        && v.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 impl Filter {
     /// The filter parameter names.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "school",
         "grade",
         "domain",
@@ -67,6 +118,8 @@ impl Filter {
         "intervention",
         "review",
         "q",
+        "plan",
+        "needs_review",
     ];
 
     /// Take the parameter `name` when it is a filter's; `Ok(false)` when it is not.
@@ -88,6 +141,14 @@ impl Filter {
                 })?)
             }
             "q" => self.q = Some(parse_name(name, value)?),
+            "plan" => self.plan = Some(PlanFilter::parse(name, value)?),
+            "needs_review" => {
+                self.needs_review = Some(match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ParamError::one_of(name, &["true", "false"])),
+                })
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -128,6 +189,10 @@ impl Filter {
                 .is_none_or(|i| e.interventions.iter().any(|r| r.intervention == i))
             && ((self.rule.is_none() && self.review.is_none())
                 || e.flags.iter().any(|f| self.flag_matches(f, today)))
+            && self.plan.as_ref().is_none_or(|p| p.matches(e))
+            && self
+                .needs_review
+                .is_none_or(|want| e.plans.iter().any(|p| p.needs_review(today)) == want)
     }
 
     /// Whether flag `f` is of the filter's rule, domain and review state.

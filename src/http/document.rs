@@ -85,6 +85,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             crate::http::routes::caseload::ListFormat,
             crate::http::routes::caseload::SortName,
             crate::http::routes::caseload::ReviewName,
+            crate::http::routes::caseload::NeedsReview,
             crate::http::routes::caseload::GroupByName,
             crate::plans::Goal,
             crate::plans::OpenedFrom,

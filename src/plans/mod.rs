@@ -22,4 +22,4 @@ pub use error::ProgressError;
 pub use plan::{
     Goal, OpenedFrom, Plan, PlanRequest, PlanUpdate, ProgressPoint, SessionRecord, Status,
 };
-pub use store::{PlanError, Plans, Write};
+pub use store::{Extra, PlanError, Plans, Write};

@@ -12,10 +12,11 @@ use serde_json::json;
 use super::plan::{MAX_POINTS, Plan, ProgressPoint, SessionRecord};
 use crate::audit::{AuditError, Companion, EntryKind, NewEntry, Store};
 
-/// Tree of plans by id.
-pub const PLANS_TREE: &str = "plans";
+/// Tree of plans by id (named by the audit store, whose retention purge empties it of
+/// a closed plan past retention in the same write as the plan's tombstones).
+pub const PLANS_TREE: &str = crate::audit::PLANS_TREE;
 /// Tree of `student_id NUL plan_id` keys: a student's plans.
-pub const BY_STUDENT_TREE: &str = "plans_by_student";
+pub const BY_STUDENT_TREE: &str = crate::audit::PLANS_BY_STUDENT_TREE;
 
 /// Why a plan write failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,16 @@ pub enum Write {
     Update { if_match: u64 },
     Progress(ProgressPoint),
     Session(SessionRecord),
+}
+
+/// What lands with a plan write beyond the plan itself: more fields of its audit
+/// entry (an SIS event's id) and more writes in the same durable commit (the event
+/// id's outcome, so a repeated id is answered as a duplicate only once the point is
+/// stored).
+#[derive(Default)]
+pub struct Extra {
+    pub payload: serde_json::Map<String, serde_json::Value>,
+    pub companions: Vec<Companion>,
 }
 
 /// The plan trees of the audit store's database. Cheap to clone.
@@ -113,6 +124,23 @@ impl Plans {
         write: Write,
         change: impl FnOnce(Option<Plan>) -> Result<Plan, PlanError>,
     ) -> Result<Plan, PlanError> {
+        let extra = Extra::default();
+        self.write_with(store, actor, request_id, id, write, change, extra)
+            .await
+    }
+
+    /// [`Plans::write`] with `extra` landing in the same entry and commit.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn write_with(
+        &self,
+        store: &Store,
+        actor: &str,
+        request_id: &str,
+        id: &str,
+        write: Write,
+        change: impl FnOnce(Option<Plan>) -> Result<Plan, PlanError>,
+        extra: Extra,
+    ) -> Result<Plan, PlanError> {
         let _turn = self.lock.lock().await;
         let (plans, key) = (self.clone(), id.to_string());
         let current = crate::blocking::run(move || plans.get(&key))
@@ -135,7 +163,12 @@ impl Plans {
                     return Err(PlanError::Full);
                 }
                 next.progress.push(p.clone());
-                next.progress.sort_by_key(|p| p.date);
+                // Points are a set: kept in one order whatever order they came in.
+                next.progress.sort_by(|a, b| {
+                    (a.date, &a.source, &a.note)
+                        .cmp(&(b.date, &b.source, &b.note))
+                        .then(a.value.total_cmp(&b.value))
+                });
                 EntryKind::PlanProgress
             }
             Write::Session(s) => {
@@ -143,13 +176,19 @@ impl Plans {
                     return Err(PlanError::Full);
                 }
                 next.sessions.push(s.clone());
-                next.sessions.sort_by_key(|s| s.date);
+                next.sessions
+                    .sort_by_key(|s| (s.date, s.minutes, s.delivered));
                 EntryKind::PlanSession
             }
         };
         next.revision += 1;
-        let entry = NewEntry::new(kind, actor, request_id, entry_payload(&write, &next));
-        let companions = self.companions(&next);
+        let mut payload = entry_payload(&write, &next);
+        if let Some(o) = payload.as_object_mut() {
+            o.extend(extra.payload);
+        }
+        let entry = NewEntry::new(kind, actor, request_id, payload);
+        let mut companions = self.companions(&next);
+        companions.extend(extra.companions);
         store.append_with(entry, companions).await?;
         Ok(next)
     }

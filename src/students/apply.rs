@@ -101,7 +101,8 @@ fn take(s: &mut Snapshot, change: &Change, v: &Version) -> bool {
             .incidents
             .insert(v.event_id.clone(), (v.at.clone(), i.clone()))
             .is_none(),
-        Change::Withdrawn => false,
+        // Written to the plan by the caller, never to the snapshot.
+        Change::Withdrawn | Change::Plan(_) => false,
     }
 }
 

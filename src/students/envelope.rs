@@ -25,13 +25,18 @@ use super::event_type::EventType;
 pub struct Envelope {
     pub event_id: String,
     /// `student.snapshot`, `attendance.updated`, `course_grade.posted`,
-    /// `assessment.scored`, `behavior.incident`, `sel.screened` or `student.withdrawn`.
+    /// `assessment.scored`, `behavior.incident`, `sel.screened`, `student.withdrawn`,
+    /// `progress.recorded` or `intervention.session`.
     #[serde(rename = "type")]
     pub kind: String,
     pub occurred_at: String,
     pub student_id: String,
     /// The event's data: a whole record, one section, one course, one assessment or
-    /// one incident, depending on `type`; absent for `student.withdrawn`.
+    /// one incident, depending on `type`; absent for `student.withdrawn`. For
+    /// `progress.recorded` `{"plan_id", "date", "value", "note"?}` and for
+    /// `intervention.session` `{"plan_id", "date", "minutes", "delivered"}`: one point or
+    /// session of a plan of this student, checked as `POST /v1/plans/{id}/progress` and
+    /// `/sessions` check them.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -47,6 +52,46 @@ pub enum Change {
     Incident(Incident),
     Sel(Sel),
     Withdrawn,
+    /// A point or session of a plan: written to the plan, never to the snapshot.
+    Plan(PlanEvent),
+}
+
+/// What a plan event carries (see [`EventType::is_plan`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanEvent {
+    Progress(PlanPoint),
+    Session(PlanSession),
+}
+
+impl PlanEvent {
+    /// The plan the event is about.
+    pub fn plan_id(&self) -> &str {
+        match self {
+            PlanEvent::Progress(p) => &p.plan_id,
+            PlanEvent::Session(s) => &s.plan_id,
+        }
+    }
+}
+
+/// A `progress.recorded` event's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPoint {
+    pub plan_id: String,
+    pub date: chrono::NaiveDate,
+    pub value: f64,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An `intervention.session` event's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSession {
+    pub plan_id: String,
+    pub date: chrono::NaiveDate,
+    pub minutes: f64,
+    pub delivered: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +242,8 @@ impl Envelope {
                 Change::Sel(s)
             }
             EventType::Withdrawn => Change::Withdrawn,
+            EventType::Progress => Change::Plan(PlanEvent::Progress(data(&self.data)?)),
+            EventType::Session => Change::Plan(PlanEvent::Session(data(&self.data)?)),
         })
     }
 

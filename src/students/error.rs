@@ -26,6 +26,9 @@ pub enum EventError {
         event_id: String,
         student_id: String,
     },
+    /// A plan event handed to the snapshot ingest (the caller writes it to the plan).
+    #[error("`{0}` events are written to a plan, not to the student's snapshot")]
+    PlanEvent(String),
     #[error("`data.student_id` is `{inner}` but the event is for `{outer}`")]
     StudentMismatch { outer: String, inner: String },
     #[error(

@@ -17,11 +17,15 @@ pub enum EventType {
     Sel,
     /// `student.withdrawn`: the student leaves; older data is dropped.
     Withdrawn,
+    /// `progress.recorded`: one progress point of an intervention plan.
+    Progress,
+    /// `intervention.session`: one session of an intervention plan.
+    Session,
 }
 
 impl EventType {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::Snapshot,
         EventType::Attendance,
         EventType::CourseGrade,
@@ -29,6 +33,8 @@ impl EventType {
         EventType::Incident,
         EventType::Sel,
         EventType::Withdrawn,
+        EventType::Progress,
+        EventType::Session,
     ];
 
     /// The name on the wire.
@@ -41,7 +47,14 @@ impl EventType {
             EventType::Incident => "behavior.incident",
             EventType::Sel => "sel.screened",
             EventType::Withdrawn => "student.withdrawn",
+            EventType::Progress => "progress.recorded",
+            EventType::Session => "intervention.session",
         }
+    }
+
+    /// True for the kinds written to an intervention plan, not to the snapshot.
+    pub fn is_plan(self) -> bool {
+        matches!(self, EventType::Progress | EventType::Session)
     }
 
     /// The kind named `name`, if there is one.

@@ -46,7 +46,7 @@ use serde_json::json;
 
 pub use apply::Applied;
 pub use bounds::{Clock, EARLIEST_OCCURRED_AT, MAX_BEHAVIOR_COUNT, MAX_SNAPSHOT_BYTES};
-pub use envelope::{Change, Envelope, Version};
+pub use envelope::{Change, Envelope, PlanEvent, PlanPoint, PlanSession, Version};
 pub use error::{EventError, IngestError};
 pub use event_type::EventType;
 pub use outcome::{EVENT_TREE, EventStatus, Outcome, Outcomes};
@@ -208,6 +208,25 @@ impl Students {
         })
     }
 
+    /// Run `work` under `event_id`'s lock and then `student_id`'s, as an event is
+    /// applied: a plan event checks and claims its id (see [`Students::outcomes`])
+    /// and writes its plan inside, so a repeated id is applied once.
+    pub async fn exclusive<T>(
+        &self,
+        event_id: &str,
+        student_id: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let _event = stripe(&self.event_locks, event_id).lock().await;
+        let _student = stripe(&self.student_locks, student_id).lock().await;
+        work.await
+    }
+
+    /// Each event id's outcome: whether an id was seen, and the write that claims it.
+    pub fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
+    }
+
     /// Apply one signed SIS event checked against `clock`: durable (audit entry,
     /// then snapshot and event result) before it returns.
     pub async fn ingest(
@@ -248,6 +267,9 @@ impl Students {
         ev: &Evaluator,
     ) -> Result<Step, IngestError> {
         let (v, change) = env.change(clock)?;
+        if let Change::Plan(_) = change {
+            return Err(EventError::PlanEvent(env.kind.clone()).into());
+        }
         if let Some(first) = self.outcomes.seen(&env.event_id, &env.student_id)? {
             return Ok(Step::Duplicate(first));
         }
@@ -265,6 +287,7 @@ impl Students {
             status,
             duplicate: false,
             decision,
+            plan_id: None,
         };
         // Last: the outcome lands after the snapshot, so a stored outcome means the
         // change it reports is stored too.

@@ -16,7 +16,8 @@ pub const EVENT_TREE: &str = "student_events";
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
-    /// The snapshot changed (or was created) and was evaluated.
+    /// The snapshot changed (or was created) and was evaluated, or (a plan event) the
+    /// point or session was added to its plan.
     Applied,
     /// The snapshot already held newer data for every part the event carries.
     Stale,
@@ -51,6 +52,9 @@ pub struct Outcome {
     pub duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// The plan a `progress.recorded` or `intervention.session` event was written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
 }
 
 /// The stored outcomes, by event id.

@@ -123,6 +123,15 @@ pub enum ReviewName {
     Deferred,
 }
 
+/// `needs_review` values (documentation only).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum NeedsReview {
+    True,
+    False,
+}
+
 /// Filters shared by the caseload, its summary and the queue (documentation only:
 /// the handlers read the query string themselves, so an unknown parameter is an
 /// error naming it). Text values are 1 to 128 characters without control characters.
@@ -156,6 +165,13 @@ pub struct CaseloadParams {
     /// Student id prefix.
     #[param(min_length = 1, max_length = 128)]
     q: Option<String>,
+    /// `active` (some open plan), `none` (no open plan) or an intervention id (an
+    /// open plan of it).
+    #[param(max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    plan: Option<String>,
+    /// `true`: some open plan's review date (last review or start plus
+    /// `review_every_days`) has passed; `false`: none has.
+    needs_review: Option<NeedsReview>,
     /// `student` (default), `tier` (highest first), `evaluated_at` (oldest first).
     sort: Option<SortName>,
     /// The previous page's `next_cursor` (opaque; only for the same `sort`).
@@ -198,6 +214,13 @@ pub struct SummaryParams {
     /// Student id prefix.
     #[param(min_length = 1, max_length = 128)]
     q: Option<String>,
+    /// `active` (some open plan), `none` (no open plan) or an intervention id (an
+    /// open plan of it).
+    #[param(max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    plan: Option<String>,
+    /// `true`: some open plan's review date (last review or start plus
+    /// `review_every_days`) has passed; `false`: none has.
+    needs_review: Option<NeedsReview>,
 }
 
 /// The queue's parameters: the caseload's filters but `review`, and paging.
@@ -229,6 +252,13 @@ pub struct QueueParams {
     /// Student id prefix.
     #[param(min_length = 1, max_length = 128)]
     q: Option<String>,
+    /// `active` (some open plan), `none` (no open plan) or an intervention id (an
+    /// open plan of it).
+    #[param(max_length = 64, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
+    plan: Option<String>,
+    /// `true`: some open plan's review date (last review or start plus
+    /// `review_every_days`) has passed; `false`: none has.
+    needs_review: Option<NeedsReview>,
     /// The previous page's `next_cursor` (opaque; only for the same `sort`).
     cursor: Option<String>,
     /// Page size (default 50).
@@ -246,7 +276,8 @@ pub struct QueueParams {
     summary = "Students' latest decisions, filtered, sorted and paged",
     description = "Each student's latest decision: school, grade, tier per domain, highest \
 tier, flags with their review state today, recommended interventions, decision `seq` and \
-`evaluated_at`. `sort=student` pages return every student present from the first page to the \
+`evaluated_at`, and the student's open plans (`plan_id`, `intervention`, `status`, \
+`review_due`, `needs_review`). `sort=student` pages return every student present from the first page to the \
 last exactly once while decisions arrive; `sort=tier` and `sort=evaluated_at` return each at \
 most once (a student whose decision changed mid-walk shows on the next walk). A page with a \
 next one links to it (`Link: <…>; rel=\"next\"`; a CSV page has only that). As CSV, cells \

@@ -22,6 +22,11 @@ audits the decision (with the event id as its source) before answering. Authenti
 key. Idempotent by `event_id`: a repeated id changes nothing and answers with the first outcome \
 (`duplicate: true`); one id sent for two students is applied once, the other gets a 409. An \
 event older than what the snapshot holds for that part is `stale` and does not roll it back. \
+`progress.recorded` and `intervention.session` add a point or a session to a plan of the \
+student (`plan_id` in `data`) exactly as `POST /v1/plans/{id}/progress` and `/sessions` do, with \
+the same idempotence (the outcome names the `plan_id`); points are kept as a set by date, so any \
+order of the same events ends in the same plan. An unknown plan is a 404, a plan of another \
+student, a closed plan or a value outside the measure's range a 422 naming the `data` field. \
 Refused with the field named: a `student_id` that breaks the student id rule, an `occurred_at` \
 before 1990-01-01 or further ahead of the server's clock than the replay window, `data` over \
 the 256 KiB record limit, and an event after which the student's record would pass that limit \
