@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::history::{self, DOMAINS, HISTORY_FACTS, HistoryFacts, PLAN_FACTS};
 use super::{Record, Subject};
 
 /// What kind of value a field holds.
@@ -145,7 +146,7 @@ pub fn sections() -> impl Iterator<Item = &'static str> {
             seen.push(first);
         }
     }
-    seen.push("extra");
+    seen.extend(["extra", "plans", "history"]);
     seen.into_iter()
 }
 
@@ -156,6 +157,12 @@ pub enum FieldRef {
     Known(usize),
     /// `student.extra.<key>`: district-specific data.
     Extra(String),
+    /// `student.plans.<key>.<fact>`: a fact of a plan (`fact` indexes
+    /// [`PLAN_FACTS`]); `key` is an intervention id or a domain, checked against the
+    /// catalogue by the rule checker.
+    Plan { key: String, fact: usize },
+    /// `student.history.<domain>.<fact>` (`fact` indexes [`HISTORY_FACTS`]).
+    History { domain: &'static str, fact: usize },
 }
 
 impl FieldRef {
@@ -167,6 +174,25 @@ impl FieldRef {
             }
             return None;
         }
+        if let Some(rest) = path.strip_prefix("plans.") {
+            let (key, name) = rest.split_once('.')?;
+            let plain =
+                |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+            if key.is_empty() || !key.chars().all(plain) {
+                return None;
+            }
+            let fact = PLAN_FACTS.iter().position(|f| f.path == name)?;
+            return Some(FieldRef::Plan {
+                key: key.to_string(),
+                fact,
+            });
+        }
+        if let Some(rest) = path.strip_prefix("history.") {
+            let (domain, name) = rest.split_once('.')?;
+            let domain = DOMAINS.into_iter().find(|d| *d == domain)?;
+            let fact = HISTORY_FACTS.iter().position(|f| f.path == name)?;
+            return Some(FieldRef::History { domain, fact });
+        }
         FIELDS
             .iter()
             .position(|s| s.path == path)
@@ -177,6 +203,8 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => FIELDS.get(*i),
             FieldRef::Extra(_) => None,
+            FieldRef::Plan { fact, .. } => PLAN_FACTS.get(*fact),
+            FieldRef::History { fact, .. } => HISTORY_FACTS.get(*fact),
         }
     }
 
@@ -185,6 +213,19 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => format!("student.{}", FIELDS[*i].path),
             FieldRef::Extra(k) => format!("student.extra.{k}"),
+            other => format!("student.{}", other.history_path().unwrap_or_default()),
+        }
+    }
+
+    /// The key of a plan or history fact in [`HistoryFacts`] (the path after
+    /// `student.`); `None` for a record field.
+    pub fn history_path(&self) -> Option<String> {
+        match self {
+            FieldRef::Plan { key, fact } => Some(format!("plans.{key}.{}", PLAN_FACTS[*fact].path)),
+            FieldRef::History { domain, fact } => {
+                Some(format!("history.{domain}.{}", HISTORY_FACTS[*fact].path))
+            }
+            FieldRef::Known(_) | FieldRef::Extra(_) => None,
         }
     }
 
@@ -192,6 +233,10 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => FIELDS[*i].label.to_string(),
             FieldRef::Extra(k) => k.replace('_', " "),
+            FieldRef::Plan { key, fact } => format!("{} ({key} plan)", PLAN_FACTS[*fact].label),
+            FieldRef::History { domain, fact } => {
+                format!("{} ({domain})", HISTORY_FACTS[*fact].label)
+            }
         }
     }
 }
@@ -264,17 +309,25 @@ impl fmt::Display for Value {
     }
 }
 
-/// The derived indicators of one record, computed once per evaluation.
+/// The derived indicators of one record, computed once per evaluation, and the
+/// student's plan and history facts.
 #[derive(Debug)]
 pub struct Facts<'r> {
     record: &'r Record,
+    history: &'r HistoryFacts,
     failing: Option<(i64, i64)>,
     reading: Option<f64>,
     math: Option<f64>,
 }
 
 impl<'r> Facts<'r> {
+    /// The record's facts with no plan or history facts.
     pub fn new(record: &'r Record) -> Self {
+        Self::with_history(record, &history::EMPTY)
+    }
+
+    /// The record's facts with the student's plan and history facts.
+    pub fn with_history(record: &'r Record, history: &'r HistoryFacts) -> Self {
         let failing = record.courses.as_ref().map(|cs| {
             let failing = cs.iter().filter(|c| c.is_failing());
             let all = failing.clone().count() as i64;
@@ -285,6 +338,7 @@ impl<'r> Facts<'r> {
         });
         Facts {
             record,
+            history,
             failing,
             reading: latest_percentile(record, Subject::Reading),
             math: latest_percentile(record, Subject::Math),
@@ -305,6 +359,15 @@ impl<'r> Facts<'r> {
                 .as_ref()
                 .and_then(|m| m.get(k))
                 .and_then(Value::from_json),
+            FieldRef::Plan { .. } | FieldRef::History { .. } => {
+                // Students without plans pay one branch, not a lookup.
+                if self.history.is_empty() {
+                    return None;
+                }
+                let spec = field.spec()?;
+                let v = self.history.get(&field.history_path()?)?;
+                history::fits(spec, v).then(|| v.clone())
+            }
         }
     }
 

@@ -184,6 +184,21 @@ impl RuleSet {
         &self.slots
     }
 
+    /// The plan and history facts the rules read, as keys of
+    /// [`crate::record::HistoryFacts`] (`plans.academic.points_off_aim`): what a
+    /// caller needs to compute, and what the audit log keeps of them. Empty when no
+    /// rule reads any, so callers can skip computing them.
+    pub fn history_paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.slots.iter().filter_map(FieldRef::history_path)
+    }
+
+    /// Whether any rule reads a plan or history fact.
+    pub fn reads_history(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|f| matches!(f, FieldRef::Plan { .. } | FieldRef::History { .. }))
+    }
+
     /// Every enabled rule runs as native comparisons (see `native`): evaluating a
     /// record costs a few microseconds and never enters the script engine, so it
     /// cannot run long whatever the record holds.

@@ -9,6 +9,7 @@
 mod catalogue;
 mod condition;
 mod explain;
+mod history;
 mod values;
 
 use std::collections::HashMap;
