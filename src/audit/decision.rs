@@ -122,7 +122,7 @@ fn kept_history(
         return out;
     };
     for path in rules.history_paths() {
-        if let Some(v) = history.get(&path) {
+        if let Some(v) = history.get(path) {
             out.insert(format!("student.{path}"), v.to_json());
         }
     }

@@ -162,6 +162,9 @@ pub struct RuleSet {
     pub(crate) param_values: Vec<rhai::Dynamic>,
     /// Param values as numbers, for native conditions.
     pub(crate) param_numbers: Vec<f64>,
+    /// The plan and history facts conditions and explanations read (see
+    /// [`RuleSet::history_paths`]).
+    pub(crate) history_paths: Vec<String>,
 }
 
 /// Why a rule set could not be loaded: every problem found, errors and warnings.
@@ -184,19 +187,17 @@ impl RuleSet {
         &self.slots
     }
 
-    /// The plan and history facts the rules read, as keys of
-    /// [`crate::record::HistoryFacts`] (`plans.academic.points_off_aim`): what a
-    /// caller needs to compute, and what the audit log keeps of them. Empty when no
-    /// rule reads any, so callers can skip computing them.
-    pub fn history_paths(&self) -> impl Iterator<Item = String> + '_ {
-        self.slots.iter().filter_map(FieldRef::history_path)
+    /// The plan and history facts the rules read (in conditions or explanations),
+    /// as keys of [`crate::record::HistoryFacts`] (`plans.academic.points_off_aim`):
+    /// what a caller needs to compute, and what the audit log keeps of them. Empty
+    /// when no rule reads any, so callers can skip computing them.
+    pub fn history_paths(&self) -> &[String] {
+        &self.history_paths
     }
 
     /// Whether any rule reads a plan or history fact.
     pub fn reads_history(&self) -> bool {
-        self.slots
-            .iter()
-            .any(|f| matches!(f, FieldRef::Plan { .. } | FieldRef::History { .. }))
+        !self.history_paths.is_empty()
     }
 
     /// Every enabled rule runs as native comparisons (see `native`): evaluating a
