@@ -136,6 +136,12 @@ impl Rule {
     pub fn is_native(&self) -> bool {
         self.native.is_some()
     }
+
+    /// Whether the condition reads a plan or history fact (without them, the rule
+    /// is always `insufficient_data`).
+    pub fn reads_history(&self) -> bool {
+        self.reads.iter().any(|f| f.history_path().is_some())
+    }
 }
 
 /// A loaded rule set: immutable, shared by every evaluation that uses it.
