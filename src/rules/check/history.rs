@@ -147,6 +147,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_plan_key_is_matched_against_domains_and_interventions() {
+        let p = problem(&["plans", "acadmic", "tier"], &cats()).unwrap();
+        assert_eq!(p.segment, Some(1));
+        assert_eq!(p.message, "unknown plan `acadmic`");
+        assert!(p.hint.starts_with("did you mean `academic`?"), "{}", p.hint);
+        let p = problem(&["plans", "academic"], &cats()).unwrap();
+        assert_eq!(p.segment, None);
+        assert_eq!(p.message, "`student.plans.academic` is a plan, not a value");
+    }
+
+    #[test]
     fn an_unknown_history_domain_is_named() {
         let p = problem(&["history", "atendance", "prev_tier"], &cats()).unwrap();
         assert_eq!(p.segment, Some(1));
