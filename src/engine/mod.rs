@@ -109,7 +109,15 @@ impl Evaluator {
         evaluated_at: String,
     ) -> Decision {
         let facts = Facts::with_history(record, history);
-        let values: Vec<Option<Value>> = rules.slots.iter().map(|f| facts.get(f)).collect();
+        let values: Vec<Option<Value>> = rules
+            .slots
+            .iter()
+            .zip(&rules.slot_paths)
+            .map(|(f, path)| match path {
+                Some(path) => facts.history_value(f, path),
+                None => facts.get(f),
+            })
+            .collect();
         // The Rhai scope is built only when a rule needs the script engine.
         let mut scope: Option<Scope> = None;
         let mut d = Decision {

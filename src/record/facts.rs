@@ -364,11 +364,19 @@ impl<'r> Facts<'r> {
                 if self.history.is_empty() {
                     return None;
                 }
-                let spec = field.spec()?;
-                let v = self.history.get(&field.history_path()?)?;
-                history::fits(spec, v).then(|| v.clone())
+                self.history_value(field, &field.history_path()?)
             }
         }
+    }
+
+    /// The plan or history fact `field`, whose key in the history facts is `path`
+    /// (given by a caller that computed it once, not per student).
+    pub fn history_value(&self, field: &FieldRef, path: &str) -> Option<Value> {
+        if self.history.is_empty() {
+            return None;
+        }
+        let v = self.history.get(path)?;
+        history::fits(field.spec()?, v).then(|| v.clone())
     }
 
     fn known(&self, path: &str) -> Option<Value> {

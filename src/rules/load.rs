@@ -107,6 +107,7 @@ fn assemble(
             .collect(),
         param_values,
         param_numbers,
+        slot_paths: slots.fields.iter().map(FieldRef::history_path).collect(),
         slots: slots.fields,
         param_slots: slots.params,
         history_paths,

@@ -171,6 +171,8 @@ pub struct RuleSet {
     /// The plan and history facts conditions and explanations read (see
     /// [`RuleSet::history_paths`]).
     pub(crate) history_paths: Vec<String>,
+    /// The history-facts key of each of `slots` that is a plan or history fact.
+    pub(crate) slot_paths: Vec<Option<String>>,
 }
 
 /// Why a rule set could not be loaded: every problem found, errors and warnings.
