@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::engine::{Decision, Evaluator};
-use crate::record::history::{DOMAINS, HISTORY_FACTS, PLAN_FACTS};
+use crate::record::facts::{DOMAINS, HISTORY_FACTS, PLAN_FACTS};
 use crate::record::{FieldKind, FieldSpec, HistoryFacts, Value, record_from_value};
 use crate::rules::diag::suggest;
 use crate::rules::yaml::{self, Kind, Node};

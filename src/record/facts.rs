@@ -1,13 +1,14 @@
-//! The fields a rule can read (`student.<path>`), and their values for one record.
+//! The fields a rule can read (`student.<path>`), and their values for one record
+//! and the student's plan and history facts.
 //!
-//! [`FIELDS`] is the catalogue the rule checker uses to reject misspelled fields and
-//! the engine uses to fetch values. A value is `None` when the record does not have
-//! it (a missing section, an attendance rate with no enrolled days, no reading
-//! assessment): rules that read it are reported under `insufficient_data`.
+//! [`FIELDS`] (with [`PLAN_FACTS`] and [`HISTORY_FACTS`]) is the catalogue the rule
+//! checker uses to reject misspelled fields and the engine uses to fetch values. A
+//! value is `None` when the record does not have it (a missing section, an attendance
+//! rate with no enrolled days, no reading assessment, no plan in the domain): rules
+//! that read it are reported under `insufficient_data`.
 
-use std::fmt;
-
-use super::history::{self, DOMAINS, HISTORY_FACTS, HistoryFacts, PLAN_FACTS};
+use super::history::{self, HistoryFacts};
+pub use super::value::{Value, human_number};
 use super::{Record, Subject};
 
 /// What kind of value a field holds.
@@ -78,7 +79,7 @@ const fn status(path: &'static str, label: &'static str) -> FieldSpec {
 }
 
 use Better::{Higher, Lower, Neither};
-use FieldKind::{List, Number, Text};
+use FieldKind::{Flag, List, Number, Text};
 
 /// Every field a rule may read, after `student.`. `extra.<key>` is also readable.
 pub static FIELDS: &[FieldSpec] = &[
@@ -136,6 +137,103 @@ pub static FIELDS: &[FieldSpec] = &[
     status("programs.iep", "IEP status"),
     status("programs.section_504", "Section 504 status"),
 ];
+
+/// The domains a plan or a tier history is keyed by (`student.plans.academic.…`,
+/// `student.history.attendance.…`), as rules write them.
+pub const DOMAINS: [&str; 4] = ["academic", "attendance", "behavioral", "social_emotional"];
+
+const fn fact(
+    path: &'static str,
+    kind: FieldKind,
+    label: &'static str,
+    better: Better,
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        kind,
+        label,
+        better,
+        percent: false,
+        status: false,
+    }
+}
+
+/// The facts of one plan: `student.plans.<key>.<fact>`, where `<key>` is an
+/// intervention id of the catalogue or a domain (that domain's active plan with the
+/// highest tier, then the earliest start). `path` is the fact's name.
+pub static PLAN_FACTS: &[FieldSpec] = &[
+    fact("active", Flag, "plan active", Neither),
+    fact("tier", Number, "plan tier", Neither),
+    fact("intervention", Text, "intervention", Neither),
+    fact("weeks_active", Number, "weeks active", Neither),
+    fact("data_points", Number, "progress data points", Neither),
+    fact("slope_per_week", Number, "trend per week", Neither),
+    // Negative: the newest point is behind the aim line.
+    fact("aim_gap", Number, "gap to the aim line", Higher),
+    fact("aim_now", Number, "aim line now", Neither),
+    fact(
+        "points_off_aim",
+        Number,
+        "points in a row off the aim line",
+        Lower,
+    ),
+    fact(
+        "points_on_track",
+        Number,
+        "points in a row on track",
+        Higher,
+    ),
+    FieldSpec {
+        path: "fidelity",
+        kind: Number,
+        label: "sessions delivered",
+        better: Higher,
+        percent: true,
+        status: false,
+    },
+    fact("goal_met", Flag, "goal met", Neither),
+];
+
+/// The facts of a student's tier history in one domain:
+/// `student.history.<domain>.<fact>`.
+pub static HISTORY_FACTS: &[FieldSpec] = &[
+    fact("prev_tier", Number, "previous tier", Neither),
+    fact(
+        "weeks_at_tier",
+        Number,
+        "weeks at the current tier",
+        Neither,
+    ),
+];
+
+/// Facts whose values are whole numbers (the rest of the numbers may have decimals).
+const INTEGER_FACTS: [&str; 7] = [
+    "tier",
+    "weeks_active",
+    "data_points",
+    "points_off_aim",
+    "points_on_track",
+    "prev_tier",
+    "weeks_at_tier",
+];
+
+/// Whether `value` is of the kind `spec` declares (an integer is also a number).
+pub(crate) fn fits(spec: &FieldSpec, value: &Value) -> bool {
+    matches!(
+        (spec.kind, value),
+        (Number, Value::Int(_) | Value::Num(_)) | (Flag, Value::Bool(_)) | (Text, Value::Text(_))
+    )
+}
+
+/// A value of the fact's kind, for running a condition once at load time.
+pub(crate) fn sample(spec: &FieldSpec) -> Value {
+    match spec.kind {
+        Flag => Value::Bool(true),
+        Text => Value::Text("sample-intervention".into()),
+        _ if INTEGER_FACTS.contains(&spec.path) => Value::Int(1),
+        _ => Value::Num(0.5),
+    }
+}
 
 /// Section names (the first path segment of nested fields), for "did you mean".
 pub fn sections() -> impl Iterator<Item = &'static str> {
@@ -241,74 +339,6 @@ impl FieldRef {
     }
 }
 
-/// A value read from a record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Num(f64),
-    Bool(bool),
-    Text(String),
-    /// A list section as JSON (courses, assessments) or structured extra data.
-    Json(serde_json::Value),
-}
-
-impl Value {
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Int(i) => Some(*i as f64),
-            Value::Num(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Int(i) => (*i).into(),
-            Value::Num(n) => serde_json::Number::from_f64(*n)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Value::Bool(b) => (*b).into(),
-            Value::Text(s) => s.clone().into(),
-            Value::Json(v) => v.clone(),
-        }
-    }
-
-    fn from_json(v: &serde_json::Value) -> Option<Value> {
-        match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
-            serde_json::Value::Number(n) => n
-                .as_i64()
-                .map(Value::Int)
-                .or_else(|| n.as_f64().map(Value::Num)),
-            serde_json::Value::String(s) => Some(Value::Text(s.clone())),
-            other => Some(Value::Json(other.clone())),
-        }
-    }
-}
-
-/// Format a number for people: integers without decimals, others with up to two.
-pub fn human_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        let s = format!("{n:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Num(n) => f.write_str(&human_number(*n)),
-            Value::Bool(b) => write!(f, "{}", if *b { "yes" } else { "no" }),
-            Value::Text(s) => f.write_str(s),
-            Value::Json(v) => write!(f, "{v}"),
-        }
-    }
-}
-
 /// The derived indicators of one record, computed once per evaluation, and the
 /// student's plan and history facts.
 #[derive(Debug)]
@@ -376,7 +406,7 @@ impl<'r> Facts<'r> {
             return None;
         }
         let v = self.history.get(path)?;
-        history::fits(field.spec()?, v).then(|| v.clone())
+        fits(field.spec()?, v).then(|| v.clone())
     }
 
     fn known(&self, path: &str) -> Option<Value> {

@@ -3,114 +3,14 @@
 //! `history.attendance.prev_tier`).
 //!
 //! The facts are computed elsewhere (from the plan store and the caseload) and handed
-//! to the engine beside the record; this module only names them ([`PLAN_FACTS`],
-//! [`HISTORY_FACTS`]), holds them ([`HistoryFacts`]) and turns them to and from the
-//! JSON the audit log keeps, so a decision made with them replays identically.
+//! to the engine beside the record; they are named in the fact catalogue
+//! (`facts::PLAN_FACTS`, `facts::HISTORY_FACTS`). This module holds them
+//! ([`HistoryFacts`]) and turns them to and from the JSON the audit log keeps, so a
+//! decision made with them replays identically.
 
 use std::collections::BTreeMap;
 
-use super::facts::{
-    Better::{self, Higher, Lower, Neither},
-    FieldKind::{self, Flag, Number, Text},
-    FieldSpec, Value,
-};
-
-/// The domains a plan or a tier history is keyed by (`student.plans.academic.…`,
-/// `student.history.attendance.…`), as rules write them.
-pub const DOMAINS: [&str; 4] = ["academic", "attendance", "behavioral", "social_emotional"];
-
-const fn fact(
-    path: &'static str,
-    kind: FieldKind,
-    label: &'static str,
-    better: Better,
-) -> FieldSpec {
-    FieldSpec {
-        path,
-        kind,
-        label,
-        better,
-        percent: false,
-        status: false,
-    }
-}
-
-/// The facts of one plan: `student.plans.<key>.<fact>`, where `<key>` is an
-/// intervention id of the catalogue or a domain (that domain's active plan with the
-/// highest tier, then the earliest start). `path` is the fact's name.
-pub static PLAN_FACTS: &[FieldSpec] = &[
-    fact("active", Flag, "plan active", Neither),
-    fact("tier", Number, "plan tier", Neither),
-    fact("intervention", Text, "intervention", Neither),
-    fact("weeks_active", Number, "weeks active", Neither),
-    fact("data_points", Number, "progress data points", Neither),
-    fact("slope_per_week", Number, "trend per week", Neither),
-    // Negative: the newest point is behind the aim line.
-    fact("aim_gap", Number, "gap to the aim line", Higher),
-    fact("aim_now", Number, "aim line now", Neither),
-    fact(
-        "points_off_aim",
-        Number,
-        "points in a row off the aim line",
-        Lower,
-    ),
-    fact(
-        "points_on_track",
-        Number,
-        "points in a row on track",
-        Higher,
-    ),
-    FieldSpec {
-        path: "fidelity",
-        kind: Number,
-        label: "sessions delivered",
-        better: Higher,
-        percent: true,
-        status: false,
-    },
-    fact("goal_met", Flag, "goal met", Neither),
-];
-
-/// The facts of a student's tier history in one domain:
-/// `student.history.<domain>.<fact>`.
-pub static HISTORY_FACTS: &[FieldSpec] = &[
-    fact("prev_tier", Number, "previous tier", Neither),
-    fact(
-        "weeks_at_tier",
-        Number,
-        "weeks at the current tier",
-        Neither,
-    ),
-];
-
-/// Facts whose values are whole numbers (the rest of the numbers may have decimals).
-const INTEGER_FACTS: [&str; 7] = [
-    "tier",
-    "weeks_active",
-    "data_points",
-    "points_off_aim",
-    "points_on_track",
-    "prev_tier",
-    "weeks_at_tier",
-];
-
-/// Whether `value` is of the kind `spec` declares (an integer is also a number).
-pub(crate) fn fits(spec: &FieldSpec, value: &Value) -> bool {
-    matches!(
-        (spec.kind, value),
-        (Number, Value::Int(_) | Value::Num(_)) | (Flag, Value::Bool(_)) | (Text, Value::Text(_))
-    )
-}
-
-/// A value of the fact's kind, for running a condition once at load time.
-pub(crate) fn sample(spec: &FieldSpec) -> Value {
-    match spec.kind {
-        Flag => Value::Bool(true),
-        Text => Value::Text("sample-intervention".into()),
-        _ if INTEGER_FACTS.contains(&spec.path) => Value::Int(1),
-        _ => Value::Num(0.5),
-    }
-}
+use super::value::Value;
 
 /// One student's plan and history facts, keyed by the path after `student.`
 /// (`plans.small-group-reading.points_off_aim`, `history.attendance.prev_tier`).

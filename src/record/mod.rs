@@ -12,6 +12,7 @@ pub mod history;
 pub mod privacy;
 pub mod student_id;
 mod validate;
+mod value;
 
 use std::collections::BTreeMap;
 

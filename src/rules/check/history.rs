@@ -5,7 +5,7 @@
 
 use super::catalogue::Catalogues;
 use super::values::is_kebab;
-use crate::record::history::{DOMAINS, HISTORY_FACTS, PLAN_FACTS};
+use crate::record::facts::{DOMAINS, HISTORY_FACTS, PLAN_FACTS};
 use crate::source::diag::suggest;
 
 /// What is wrong with a plan or history path.

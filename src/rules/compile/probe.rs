@@ -7,8 +7,9 @@ use rhai::{AST, Dynamic, Scope};
 
 use super::rhai_text::at_rhai;
 use super::slots::Slots;
+use crate::record::facts;
 use crate::record::facts::{Facts, FieldKind, FieldRef};
-use crate::record::history::{self, HistoryFacts};
+use crate::record::history::HistoryFacts;
 use crate::rules::check::Catalogues;
 use crate::rules::check::Condition;
 use crate::rules::sandbox::{self, Limits};
@@ -52,7 +53,7 @@ fn sample_scope(slots: &Slots, cats: &Catalogues) -> Scope<'static> {
     let mut history = HistoryFacts::new();
     for f in &slots.fields {
         if let (Some(path), Some(spec)) = (f.history_path(), f.spec()) {
-            history.insert(path, history::sample(spec));
+            history.insert(path, facts::sample(spec));
         }
     }
     let facts = Facts::with_history(&record, &history);
