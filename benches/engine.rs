@@ -6,7 +6,8 @@
 //! ```
 //!
 //! 2,000 synthetic students (`support/caseload.rs`, seed 7) go through three
-//! implementations of the 16 default rules:
+//! implementations of the 16 default rules on the record (the rules on plans read plan
+//! facts, which no generated student has; the `history` group measures them):
 //!
 //! - `baseline`: plain Rust over a typed serde record (`support/baseline.rs`);
 //! - `intervene`: `record::parse_record` (parse + validate), then
@@ -16,7 +17,11 @@
 //!   indicators written in Rhai over it (`support/naive_map.rs`).
 //!
 //! Groups: `parse_only`, `evaluate_only` (records pre-parsed; `naive_map` still builds
-//! its map per record, since that is its per-evaluation cost) and `parse_and_evaluate`.
+//! its map per record, since that is its per-evaluation cost), `parse_and_evaluate`,
+//! and `history`: `Evaluator::evaluate_with` beside `evaluate_with_history` with no
+//! plan facts (what a student without plans costs: the same) and with an academic
+//! plan's facts for every student (the rules on plans then run instead of landing in
+//! `insufficient_data`).
 //! One iteration handles all 2,000 records and the throughput is set to 2,000
 //! elements, so criterion's `thrpt` reads as records per second on one core.
 //!
@@ -40,7 +45,7 @@ use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use intervene::engine::Evaluator;
-use intervene::record::{Record, parse_record};
+use intervene::record::{HistoryFacts, Record, Value, parse_record};
 use intervene::rules::RuleSet;
 
 const RECORDS: usize = 2_000;
@@ -258,6 +263,58 @@ fn parse_and_evaluate(c: &mut Criterion, w: &Workload) {
     g.finish();
 }
 
+/// The facts of a student in week 6 of a tier 2 reading plan that is not working.
+fn plan_student() -> HistoryFacts {
+    let mut h = HistoryFacts::new();
+    for (k, v) in [
+        ("active", Value::Bool(true)),
+        ("tier", Value::Int(2)),
+        ("intervention", Value::Text("small-group-reading".into())),
+        ("weeks_active", Value::Int(6)),
+        ("data_points", Value::Int(6)),
+        ("slope_per_week", Value::Num(0.4)),
+        ("aim_gap", Value::Num(-5.0)),
+        ("aim_now", Value::Num(62.0)),
+        ("points_off_aim", Value::Int(4)),
+        ("points_on_track", Value::Int(0)),
+        ("fidelity", Value::Num(1.0)),
+        ("goal_met", Value::Bool(false)),
+    ] {
+        h.insert(format!("plans.academic.{k}"), v);
+    }
+    h.insert("history.academic.prev_tier", Value::Int(2));
+    h.insert("history.academic.weeks_at_tier", Value::Int(7));
+    h
+}
+
+fn history(c: &mut Criterion, w: &Workload) {
+    let records = w.intervene_records();
+    let (none, plan) = (HistoryFacts::default(), plan_student());
+    let mut g = group(c, "history");
+    let run = |history: Option<&HistoryFacts>| {
+        let eval = |r: &Record| {
+            let d = match history {
+                None => w
+                    .evaluator
+                    .evaluate_with(&w.ruleset, black_box(r), "d".into(), "t".into()),
+                Some(h) => w.evaluator.evaluate_with_history(
+                    &w.ruleset,
+                    black_box(r),
+                    black_box(h),
+                    "d".into(),
+                    "t".into(),
+                ),
+            };
+            d.flags.len()
+        };
+        records.iter().map(eval).sum::<usize>()
+    };
+    g.bench_function("without_history", |b| b.iter(|| run(None)));
+    g.bench_function("empty_history", |b| b.iter(|| run(Some(&none))));
+    g.bench_function("plan_student", |b| b.iter(|| run(Some(&plan))));
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     check_baseline_params(&manifest_dir().join("rules"));
     let w = Workload::new();
@@ -265,6 +322,7 @@ fn benches(c: &mut Criterion) {
     parse_only(c, &w);
     evaluate_only(c, &w);
     parse_and_evaluate(c, &w);
+    history(c, &w);
 }
 
 criterion_group! {

@@ -1,10 +1,12 @@
-//! Rule tests: `tests/*.yaml` in a rule set, each case a record and the flags it must
-//! (and must not) produce. Run by `intervene test`, and before a rule set is published.
+//! Rule tests: `tests/*.yaml` in a rule set, each case a record (with, optionally, the
+//! student's `plans:` and `history:` facts) and the flags it must (and must not)
+//! produce. Run by `intervene test`, and before a rule set is published.
 
 use std::collections::BTreeSet;
 
 use crate::engine::{Decision, Evaluator};
-use crate::record::record_from_value;
+use crate::record::facts::{DOMAINS, HISTORY_FACTS, PLAN_FACTS};
+use crate::record::{FieldKind, FieldSpec, HistoryFacts, Value, record_from_value};
 use crate::rules::diag::suggest;
 use crate::rules::yaml::{self, Kind, Node};
 use crate::rules::{Diagnostic, Domain, RuleSet};
@@ -49,7 +51,7 @@ impl Report {
     }
 }
 
-const CASE_KEYS: [&str; 3] = ["name", "record", "expect"];
+const CASE_KEYS: [&str; 5] = ["name", "record", "plans", "history", "expect"];
 const EXPECT_KEYS: [&str; 5] = [
     "fired",
     "not_fired",
@@ -82,7 +84,14 @@ pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
             rules,
             diags: &mut report.diagnostics,
         };
-        for (line, name, record, expect) in ctx.cases(&root) {
+        for Case {
+            line,
+            name,
+            record,
+            history,
+            expect,
+        } in ctx.cases(&root)
+        {
             let record = match record_from_value(record) {
                 Ok(r) => r,
                 Err(e) => {
@@ -98,7 +107,13 @@ pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
                     continue;
                 }
             };
-            let d = evaluator.evaluate_with(rules, &record, "test".into(), "test".into());
+            let d = evaluator.evaluate_with_history(
+                rules,
+                &record,
+                &history,
+                "test".into(),
+                "test".into(),
+            );
             for r in rules.rules.iter().filter(|r| r.enabled) {
                 if d.flags.iter().any(|f| f.rule_id == r.id) {
                     fired_somewhere.insert(r.id.clone());
@@ -185,6 +200,15 @@ fn compare(d: &Decision, e: &Expect) -> Vec<String> {
     out
 }
 
+/// One case as read from its file.
+struct Case {
+    line: usize,
+    name: String,
+    record: serde_json::Value,
+    history: HistoryFacts,
+    expect: Expect,
+}
+
 struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
@@ -226,7 +250,7 @@ impl Ctx<'_> {
         out
     }
 
-    fn cases(&mut self, root: &Node) -> Vec<(usize, String, serde_json::Value, Expect)> {
+    fn cases(&mut self, root: &Node) -> Vec<Case> {
         let mut out = Vec::new();
         let top = self.map(root, &["cases"], "a rule test file");
         let Some((_, list)) = top.into_iter().find(|(k, _)| *k == "cases") else {
@@ -251,11 +275,79 @@ impl Ctx<'_> {
                 );
                 continue;
             };
-            if let Some(expect) = self.expect(expect) {
-                out.push((item.pos.line, name, yaml::to_json(record), expect));
+            let before = self.diags.len();
+            let mut history = HistoryFacts::new();
+            if let Some(plans) = get("plans") {
+                self.facts(plans, "plans", &mut history);
+            }
+            if let Some(h) = get("history") {
+                self.facts(h, "history", &mut history);
+            }
+            let facts_ok = self.diags.len() == before;
+            if let Some(expect) = self.expect(expect)
+                && facts_ok
+            {
+                out.push(Case {
+                    line: item.pos.line,
+                    name,
+                    record: yaml::to_json(record),
+                    history,
+                    expect,
+                });
             }
         }
         out
+    }
+
+    /// A case's `plans:` (plan key → facts) or `history:` (domain → facts) block,
+    /// into `out` as `plans.<key>.<fact>` / `history.<domain>.<fact>`.
+    fn facts(&mut self, node: &Node, section: &str, out: &mut HistoryFacts) {
+        let (what, table) = if section == "plans" {
+            ("`plans`", PLAN_FACTS)
+        } else {
+            ("`history`", HISTORY_FACTS)
+        };
+        let Kind::Map(keys) = &node.kind else {
+            self.error(
+                node,
+                format!("{what} must map a domain to its facts, like `academic: {{tier: 2}}`"),
+                None,
+            );
+            return;
+        };
+        for (k, facts) in keys {
+            let key = k.as_str().unwrap_or_default();
+            let known = DOMAINS.contains(&key)
+                || (section == "plans" && self.rules.intervention(key).is_some());
+            if !known {
+                let names = DOMAINS.iter().copied().chain(
+                    self.rules
+                        .interventions
+                        .iter()
+                        .filter(|_| section == "plans")
+                        .map(|i| i.id.as_str()),
+                );
+                self.error(
+                    k,
+                    format!(
+                        "unknown {} `{key}` in {what}",
+                        if section == "plans" { "plan" } else { "domain" }
+                    ),
+                    Some(suggest(key, names)),
+                );
+                continue;
+            }
+            let allowed: Vec<&str> = table.iter().map(|f| f.path).collect();
+            for (name, v) in self.map(facts, &allowed, &format!("{what} of `{key}`")) {
+                let Some(spec) = table.iter().find(|f| f.path == name) else {
+                    continue;
+                };
+                match fact_value(spec, &yaml::to_json(v)) {
+                    Some(value) => out.insert(format!("{section}.{key}.{name}"), value),
+                    None => self.error(v, format!("`{name}` must be {}", kind_words(spec)), None),
+                }
+            }
+        }
     }
 
     fn ids(&mut self, node: &Node, rules_only: bool) -> BTreeSet<String> {
@@ -327,5 +419,26 @@ impl Ctx<'_> {
             }
         }
         (self.diags.len() == before).then_some(e)
+    }
+}
+
+/// A fact's value from its YAML, when it is of the fact's kind.
+fn fact_value(spec: &FieldSpec, v: &serde_json::Value) -> Option<Value> {
+    match (spec.kind, v) {
+        (FieldKind::Flag, serde_json::Value::Bool(b)) => Some(Value::Bool(*b)),
+        (FieldKind::Text, serde_json::Value::String(s)) => Some(Value::Text(s.clone())),
+        (FieldKind::Number, serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(i) => Some(Value::Int(i)),
+            None => n.as_f64().map(Value::Num),
+        },
+        _ => None,
+    }
+}
+
+fn kind_words(spec: &FieldSpec) -> &'static str {
+    match spec.kind {
+        FieldKind::Flag => "true or false",
+        FieldKind::Text => "text",
+        _ => "a number",
     }
 }

@@ -37,6 +37,7 @@ const CASES: &[&str] = &[
     "explain-escaped",
     "explain-unknown-field",
     "explain-unknown-param",
+    "explain-unknown-plan-fact",
     "lib-syntax",
     "lib-top-level-statement",
     "many-problems",
@@ -56,9 +57,12 @@ const CASES: &[&str] = &[
     "type-mismatch",
     "type-mismatch-arithmetic",
     "unknown-field",
+    "unknown-history-domain",
     "unknown-intervention",
     "unknown-key",
     "unknown-param",
+    "unknown-plan-fact",
+    "unknown-plan-key",
     "unknown-progress-measure",
     "unknown-subfield",
     "yaml-missing-colon",
@@ -510,6 +514,51 @@ fn unknown_record_subfield() {
         .hint("did you mean `rate`?")
         .under("rat")
         .check("unknown-subfield", &only("unknown-subfield"));
+}
+
+#[test]
+fn unknown_plan_fact_on_the_second_line_of_a_folded_condition() {
+    error("plans.yaml", 9, 33, "`plans.academic` has no fact `aim_gp`")
+        .hint("did you mean `aim_gap`?")
+        .under("aim_gp")
+        .check("unknown-plan-fact", &only("unknown-plan-fact"));
+}
+
+#[test]
+fn unknown_plan_key_is_matched_against_the_catalogue_and_the_domains() {
+    error("plans.yaml", 7, 25, "unknown plan `small-group-readng`")
+        .hint("did you mean `small-group-reading`? (a plan is named by its domain or by an intervention id of interventions.yaml)")
+        .under("small-group-readng")
+        .check("unknown-plan-key", &only("unknown-plan-key"));
+}
+
+#[test]
+fn unknown_history_domain() {
+    error(
+        "plans.yaml",
+        7,
+        27,
+        "unknown domain `atendance` in `student.history`",
+    )
+    .hint("did you mean `attendance`?")
+    .under("atendance")
+    .check("unknown-history-domain", &only("unknown-history-domain"));
+}
+
+#[test]
+fn explain_unknown_plan_fact_points_inside_the_placeholder() {
+    error(
+        "plans.yaml",
+        8,
+        101,
+        "explanation names an unknown fact: `plans.academic` has no fact `intervnetion`",
+    )
+    .hint("did you mean `intervention`?")
+    .under("intervnetion")
+    .check(
+        "explain-unknown-plan-fact",
+        &only("explain-unknown-plan-fact"),
+    );
 }
 
 #[test]

@@ -27,13 +27,20 @@ pub mod params {
     pub const REFERRALS_FREQUENT: u32 = 6;
     pub const SUSPENSIONS_REPEATED: u32 = 2;
     pub const SEL_NEED_T_SCORE: f64 = 40.0;
+    // The rules on plans (`rules/plans.yaml`) read plan facts, not the record: the
+    // baseline does not implement them, and no benchmark record has a plan.
+    pub const NONRESPONSE_WEEKS: f64 = 6.0;
+    pub const MIN_POINTS: f64 = 4.0;
+    pub const POINTS_IN_A_ROW: f64 = 4.0;
+    pub const FIDELITY_MIN: f64 = 0.8;
+    pub const FIDELITY_CHECK_WEEKS: f64 = 4.0;
 
     /// Every parameter by its name in `params.yaml`, for the drift check.
     #[allow(
         dead_code,
         reason = "the benchmark checks it against params.yaml; baseline_eval does not"
     )]
-    pub const ALL: [(&str, f64); 12] = [
+    pub const ALL: [(&str, f64); 17] = [
         ("attendance_watch_rate", ATTENDANCE_WATCH_RATE),
         ("chronic_absence_rate", CHRONIC_ABSENCE_RATE),
         ("severe_absence_rate", SEVERE_ABSENCE_RATE),
@@ -45,6 +52,11 @@ pub mod params {
         ("referrals_repeated", REFERRALS_REPEATED as f64),
         ("referrals_frequent", REFERRALS_FREQUENT as f64),
         ("suspensions_repeated", SUSPENSIONS_REPEATED as f64),
+        ("nonresponse_weeks", NONRESPONSE_WEEKS),
+        ("min_points", MIN_POINTS),
+        ("points_in_a_row", POINTS_IN_A_ROW),
+        ("fidelity_min", FIDELITY_MIN),
+        ("fidelity_check_weeks", FIDELITY_CHECK_WEEKS),
         ("sel_need_t_score", SEL_NEED_T_SCORE),
     ];
 }

@@ -54,7 +54,16 @@ impl Job {
         let json = decision_json(&d);
         let entry = (!self.dry_run).then(|| {
             let (actor, rid) = (&self.actor, &self.request_id);
-            decision_entry_with_json(&d, &json, record, &self.rules, Source::Api, actor, rid)
+            decision_entry_with_json(
+                &d,
+                &json,
+                record,
+                None,
+                &self.rules,
+                Source::Api,
+                actor,
+                rid,
+            )
         });
         (d, json, entry)
     }

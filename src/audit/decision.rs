@@ -1,6 +1,7 @@
 //! The audit entry for a decision: the decision, the rule-set version, where the
 //! record came from, and only the record sections the rules read plus a hash of the
-//! whole record — never the whole record.
+//! whole record — never the whole record — and the plan and history facts the rules
+//! read, when the student had any.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -8,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::entry::NewEntry;
 use super::kind::EntryKind;
 use crate::engine::Decision;
-use crate::record::Record;
+use crate::record::{HistoryFacts, Record};
 use crate::rules::RuleSet;
 
 /// Where the record of a decision came from (`payload.source`, tagged by `kind`).
@@ -64,6 +65,10 @@ struct DecisionPayload<'a> {
     record_sha256: String,
     /// Only the sections the rules read, as the privacy policy keeps them.
     record: KeptRecord,
+    /// The plan and history facts the rules read that had a value, by full path
+    /// (`student.plans.academic.tier`); absent when there were none.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    history: serde_json::Map<String, serde_json::Value>,
     decision: &'a serde_json::value::RawValue,
 }
 
@@ -88,8 +93,40 @@ pub fn decision_entry(
     actor: &str,
     request_id: &str,
 ) -> NewEntry {
+    decision_entry_in(d, record, None, rules, source, actor, request_id)
+}
+
+/// [`decision_entry`] for a decision made with the student's plan and history facts
+/// (`Evaluator::evaluate_with_history`): the entry keeps the ones the rules read, so
+/// replay gives the same decision.
+pub fn decision_entry_in(
+    d: &Decision,
+    record: &Record,
+    history: Option<&HistoryFacts>,
+    rules: &RuleSet,
+    source: Source,
+    actor: &str,
+    request_id: &str,
+) -> NewEntry {
     let json = decision_json(d);
-    decision_entry_with_json(d, &json, record, rules, source, actor, request_id)
+    decision_entry_with_json(d, &json, record, history, rules, source, actor, request_id)
+}
+
+/// The facts of `history` the rules read, by full path; empty without any.
+fn kept_history(
+    history: Option<&HistoryFacts>,
+    rules: &RuleSet,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let Some(history) = history.filter(|h| !h.is_empty()) else {
+        return out;
+    };
+    for path in rules.history_paths() {
+        if let Some(v) = history.get(path) {
+            out.insert(format!("student.{path}"), v.to_json());
+        }
+    }
+    out
 }
 
 /// A decision as JSON text (serializing a decision cannot fail: its maps have
@@ -99,12 +136,14 @@ pub fn decision_json(d: &Decision) -> Box<serde_json::value::RawValue> {
         .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
 }
 
-/// [`decision_entry`] for a caller that already has the decision's JSON (the
+/// [`decision_entry_in`] for a caller that already has the decision's JSON (the
 /// evaluate endpoint answers with the same bytes it logs).
+#[allow(clippy::too_many_arguments)]
 pub fn decision_entry_with_json(
     d: &Decision,
     decision_json: &serde_json::value::RawValue,
     record: &Record,
+    history: Option<&HistoryFacts>,
     rules: &RuleSet,
     source: Source,
     actor: &str,
@@ -135,6 +174,7 @@ pub fn decision_entry_with_json(
                 KeptRecord::Reshaped(rules.privacy.apply(&projected))
             }
         },
+        history: kept_history(history, rules),
         decision: decision_json,
     };
     // A struct of strings, numbers and string-keyed maps always serializes.

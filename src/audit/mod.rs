@@ -63,7 +63,9 @@ use std::sync::{Arc, Mutex};
 pub use chain::{BY_RULE_TREE, BY_STUDENT_TREE, GENESIS, Gap, LOG_TREE, open_db};
 pub(crate) use chain::{decode, key_seq, stored_hash};
 pub use checkpoint::Checkpoint;
-pub use decision::{Source, decision_entry, decision_entry_with_json, decision_json, record_hash};
+pub use decision::{
+    Source, decision_entry, decision_entry_in, decision_entry_with_json, decision_json, record_hash,
+};
 pub use entry::{Appended, Companion, Entry, NewEntry, now};
 pub use error::AuditError;
 pub use holds::Hold;

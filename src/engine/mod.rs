@@ -16,7 +16,7 @@ use rhai::{Dynamic, EvalAltResult, Scope};
 pub use decision::{Decision, Flag, Recommendation, RuleError};
 pub use explain::render_report;
 
-use crate::record::{Facts, Record, Value};
+use crate::record::{Facts, HistoryFacts, Record, Value};
 use crate::rules::sandbox::{self, Limits, Stop, to_dynamic};
 use crate::rules::{Domain, Rule, RuleSet};
 
@@ -68,7 +68,20 @@ impl Evaluator {
         self.evaluate_with(rules, record, id, now)
     }
 
+    /// [`Evaluator::evaluate`] with the student's plan and history facts.
+    pub fn evaluate_in(
+        &self,
+        rules: &RuleSet,
+        record: &Record,
+        history: &HistoryFacts,
+    ) -> Decision {
+        let id = ulid::Ulid::generate().to_string();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.evaluate_with_history(rules, record, history, id, now)
+    }
+
     /// Evaluate with a given id and timestamp: the result depends on nothing else.
+    /// Rules that read plan or history facts land in `insufficient_data`.
     pub fn evaluate_with(
         &self,
         rules: &RuleSet,
@@ -76,8 +89,35 @@ impl Evaluator {
         decision_id: String,
         evaluated_at: String,
     ) -> Decision {
-        let facts = Facts::new(record);
-        let values: Vec<Option<Value>> = rules.slots.iter().map(|f| facts.get(f)).collect();
+        self.evaluate_with_history(
+            rules,
+            record,
+            &HistoryFacts::default(),
+            decision_id,
+            evaluated_at,
+        )
+    }
+
+    /// Evaluate with a given id, timestamp and the student's plan and history facts:
+    /// the result depends on nothing else.
+    pub fn evaluate_with_history(
+        &self,
+        rules: &RuleSet,
+        record: &Record,
+        history: &HistoryFacts,
+        decision_id: String,
+        evaluated_at: String,
+    ) -> Decision {
+        let facts = Facts::with_history(record, history);
+        let values: Vec<Option<Value>> = rules
+            .slots
+            .iter()
+            .zip(&rules.slot_paths)
+            .map(|(f, path)| match path {
+                Some(path) => facts.history_value(f, path),
+                None => facts.get(f),
+            })
+            .collect();
         // The Rhai scope is built only when a rule needs the script engine.
         let mut scope: Option<Scope> = None;
         let mut d = Decision {
@@ -98,12 +138,7 @@ impl Evaluator {
             }
             let outcome = match (&rule.native, self.native) {
                 (Some(n), true) => {
-                    let slot = |i: usize| {
-                        values[i]
-                            .as_ref()
-                            .and_then(Value::as_f64)
-                            .unwrap_or(f64::NAN)
-                    };
+                    let slot = |i: usize| values[i].as_ref().map_or(f64::NAN, native_number);
                     let param = |i: usize| rules.param_numbers[i];
                     Ok(n.eval(&slot, &param))
                 }
@@ -180,6 +215,14 @@ impl Evaluator {
             ),
             other => format!("failed: {other}"),
         }
+    }
+}
+
+/// A value as native conditions read it: numbers as they are, yes/no as 1 or 0.
+fn native_number(v: &Value) -> f64 {
+    match v {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        other => other.as_f64().unwrap_or(f64::NAN),
     }
 }
 

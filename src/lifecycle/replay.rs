@@ -7,7 +7,7 @@ use super::Registry;
 use super::error::LifecycleError;
 use crate::audit::{Entry, EntryKind};
 use crate::engine::{Decision, Evaluator};
-use crate::record::record_from_value;
+use crate::record::{HistoryFacts, record_from_value};
 
 /// One part of the decision that differs.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -72,9 +72,20 @@ pub fn replay(
                 source,
             }
         })?;
-    let replayed = ev.evaluate_with(
+    // The plan and history facts the decision was made with (none: no key).
+    let history = match p.get("history") {
+        None => HistoryFacts::new(),
+        Some(h) => HistoryFacts::from_json(h).map_err(|problem| {
+            LifecycleError::BadRequest(format!(
+                "entry {} holds history facts replay cannot read: {problem}",
+                entry.seq
+            ))
+        })?,
+    };
+    let replayed = ev.evaluate_with_history(
         &rules,
         &record,
+        &history,
         logged.decision_id.clone(),
         logged.evaluated_at.clone(),
     );

@@ -1,12 +1,14 @@
-//! The fields a rule can read (`student.<path>`), and their values for one record.
+//! The fields a rule can read (`student.<path>`), and their values for one record
+//! and the student's plan and history facts.
 //!
-//! [`FIELDS`] is the catalogue the rule checker uses to reject misspelled fields and
-//! the engine uses to fetch values. A value is `None` when the record does not have
-//! it (a missing section, an attendance rate with no enrolled days, no reading
-//! assessment): rules that read it are reported under `insufficient_data`.
+//! [`FIELDS`] (with [`PLAN_FACTS`] and [`HISTORY_FACTS`]) is the catalogue the rule
+//! checker uses to reject misspelled fields and the engine uses to fetch values. A
+//! value is `None` when the record does not have it (a missing section, an attendance
+//! rate with no enrolled days, no reading assessment, no plan in the domain): rules
+//! that read it are reported under `insufficient_data`.
 
-use std::fmt;
-
+use super::history::{self, HistoryFacts};
+pub use super::value::{Value, human_number};
 use super::{Record, Subject};
 
 /// What kind of value a field holds.
@@ -77,7 +79,7 @@ const fn status(path: &'static str, label: &'static str) -> FieldSpec {
 }
 
 use Better::{Higher, Lower, Neither};
-use FieldKind::{List, Number, Text};
+use FieldKind::{Flag, List, Number, Text};
 
 /// Every field a rule may read, after `student.`. `extra.<key>` is also readable.
 pub static FIELDS: &[FieldSpec] = &[
@@ -136,6 +138,103 @@ pub static FIELDS: &[FieldSpec] = &[
     status("programs.section_504", "Section 504 status"),
 ];
 
+/// The domains a plan or a tier history is keyed by (`student.plans.academic.…`,
+/// `student.history.attendance.…`), as rules write them.
+pub const DOMAINS: [&str; 4] = ["academic", "attendance", "behavioral", "social_emotional"];
+
+const fn fact(
+    path: &'static str,
+    kind: FieldKind,
+    label: &'static str,
+    better: Better,
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        kind,
+        label,
+        better,
+        percent: false,
+        status: false,
+    }
+}
+
+/// The facts of one plan: `student.plans.<key>.<fact>`, where `<key>` is an
+/// intervention id of the catalogue or a domain (that domain's active plan with the
+/// highest tier, then the earliest start). `path` is the fact's name.
+pub static PLAN_FACTS: &[FieldSpec] = &[
+    fact("active", Flag, "plan active", Neither),
+    fact("tier", Number, "plan tier", Neither),
+    fact("intervention", Text, "intervention", Neither),
+    fact("weeks_active", Number, "weeks active", Neither),
+    fact("data_points", Number, "progress data points", Neither),
+    fact("slope_per_week", Number, "trend per week", Neither),
+    // Negative: the newest point is behind the aim line.
+    fact("aim_gap", Number, "gap to the aim line", Higher),
+    fact("aim_now", Number, "aim line now", Neither),
+    fact(
+        "points_off_aim",
+        Number,
+        "points in a row off the aim line",
+        Lower,
+    ),
+    fact(
+        "points_on_track",
+        Number,
+        "points in a row on track",
+        Higher,
+    ),
+    FieldSpec {
+        path: "fidelity",
+        kind: Number,
+        label: "sessions delivered",
+        better: Higher,
+        percent: true,
+        status: false,
+    },
+    fact("goal_met", Flag, "goal met", Neither),
+];
+
+/// The facts of a student's tier history in one domain:
+/// `student.history.<domain>.<fact>`.
+pub static HISTORY_FACTS: &[FieldSpec] = &[
+    fact("prev_tier", Number, "previous tier", Neither),
+    fact(
+        "weeks_at_tier",
+        Number,
+        "weeks at the current tier",
+        Neither,
+    ),
+];
+
+/// Facts whose values are whole numbers (the rest of the numbers may have decimals).
+const INTEGER_FACTS: [&str; 7] = [
+    "tier",
+    "weeks_active",
+    "data_points",
+    "points_off_aim",
+    "points_on_track",
+    "prev_tier",
+    "weeks_at_tier",
+];
+
+/// Whether `value` is of the kind `spec` declares (an integer is also a number).
+pub(crate) fn fits(spec: &FieldSpec, value: &Value) -> bool {
+    matches!(
+        (spec.kind, value),
+        (Number, Value::Int(_) | Value::Num(_)) | (Flag, Value::Bool(_)) | (Text, Value::Text(_))
+    )
+}
+
+/// A value of the fact's kind, for running a condition once at load time.
+pub(crate) fn sample(spec: &FieldSpec) -> Value {
+    match spec.kind {
+        Flag => Value::Bool(true),
+        Text => Value::Text("sample-intervention".into()),
+        _ if INTEGER_FACTS.contains(&spec.path) => Value::Int(1),
+        _ => Value::Num(0.5),
+    }
+}
+
 /// Section names (the first path segment of nested fields), for "did you mean".
 pub fn sections() -> impl Iterator<Item = &'static str> {
     let mut seen: Vec<&'static str> = Vec::new();
@@ -145,7 +244,7 @@ pub fn sections() -> impl Iterator<Item = &'static str> {
             seen.push(first);
         }
     }
-    seen.push("extra");
+    seen.extend(["extra", "plans", "history"]);
     seen.into_iter()
 }
 
@@ -156,6 +255,12 @@ pub enum FieldRef {
     Known(usize),
     /// `student.extra.<key>`: district-specific data.
     Extra(String),
+    /// `student.plans.<key>.<fact>`: a fact of a plan (`fact` indexes
+    /// [`PLAN_FACTS`]); `key` is an intervention id or a domain, checked against the
+    /// catalogue by the rule checker.
+    Plan { key: String, fact: usize },
+    /// `student.history.<domain>.<fact>` (`fact` indexes [`HISTORY_FACTS`]).
+    History { domain: &'static str, fact: usize },
 }
 
 impl FieldRef {
@@ -167,6 +272,25 @@ impl FieldRef {
             }
             return None;
         }
+        if let Some(rest) = path.strip_prefix("plans.") {
+            let (key, name) = rest.split_once('.')?;
+            let plain =
+                |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+            if key.is_empty() || !key.chars().all(plain) {
+                return None;
+            }
+            let fact = PLAN_FACTS.iter().position(|f| f.path == name)?;
+            return Some(FieldRef::Plan {
+                key: key.to_string(),
+                fact,
+            });
+        }
+        if let Some(rest) = path.strip_prefix("history.") {
+            let (domain, name) = rest.split_once('.')?;
+            let domain = DOMAINS.into_iter().find(|d| *d == domain)?;
+            let fact = HISTORY_FACTS.iter().position(|f| f.path == name)?;
+            return Some(FieldRef::History { domain, fact });
+        }
         FIELDS
             .iter()
             .position(|s| s.path == path)
@@ -177,6 +301,8 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => FIELDS.get(*i),
             FieldRef::Extra(_) => None,
+            FieldRef::Plan { fact, .. } => PLAN_FACTS.get(*fact),
+            FieldRef::History { fact, .. } => HISTORY_FACTS.get(*fact),
         }
     }
 
@@ -185,6 +311,19 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => format!("student.{}", FIELDS[*i].path),
             FieldRef::Extra(k) => format!("student.extra.{k}"),
+            other => format!("student.{}", other.history_path().unwrap_or_default()),
+        }
+    }
+
+    /// The key of a plan or history fact in [`HistoryFacts`] (the path after
+    /// `student.`); `None` for a record field.
+    pub fn history_path(&self) -> Option<String> {
+        match self {
+            FieldRef::Plan { key, fact } => Some(format!("plans.{key}.{}", PLAN_FACTS[*fact].path)),
+            FieldRef::History { domain, fact } => {
+                Some(format!("history.{domain}.{}", HISTORY_FACTS[*fact].path))
+            }
+            FieldRef::Known(_) | FieldRef::Extra(_) => None,
         }
     }
 
@@ -192,89 +331,33 @@ impl FieldRef {
         match self {
             FieldRef::Known(i) => FIELDS[*i].label.to_string(),
             FieldRef::Extra(k) => k.replace('_', " "),
+            FieldRef::Plan { key, fact } => format!("{} ({key} plan)", PLAN_FACTS[*fact].label),
+            FieldRef::History { domain, fact } => {
+                format!("{} ({domain})", HISTORY_FACTS[*fact].label)
+            }
         }
     }
 }
 
-/// A value read from a record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Int(i64),
-    Num(f64),
-    Bool(bool),
-    Text(String),
-    /// A list section as JSON (courses, assessments) or structured extra data.
-    Json(serde_json::Value),
-}
-
-impl Value {
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Int(i) => Some(*i as f64),
-            Value::Num(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Int(i) => (*i).into(),
-            Value::Num(n) => serde_json::Number::from_f64(*n)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Value::Bool(b) => (*b).into(),
-            Value::Text(s) => s.clone().into(),
-            Value::Json(v) => v.clone(),
-        }
-    }
-
-    fn from_json(v: &serde_json::Value) -> Option<Value> {
-        match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
-            serde_json::Value::Number(n) => n
-                .as_i64()
-                .map(Value::Int)
-                .or_else(|| n.as_f64().map(Value::Num)),
-            serde_json::Value::String(s) => Some(Value::Text(s.clone())),
-            other => Some(Value::Json(other.clone())),
-        }
-    }
-}
-
-/// Format a number for people: integers without decimals, others with up to two.
-pub fn human_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        let s = format!("{n:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Num(n) => f.write_str(&human_number(*n)),
-            Value::Bool(b) => write!(f, "{}", if *b { "yes" } else { "no" }),
-            Value::Text(s) => f.write_str(s),
-            Value::Json(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-/// The derived indicators of one record, computed once per evaluation.
+/// The derived indicators of one record, computed once per evaluation, and the
+/// student's plan and history facts.
 #[derive(Debug)]
 pub struct Facts<'r> {
     record: &'r Record,
+    history: &'r HistoryFacts,
     failing: Option<(i64, i64)>,
     reading: Option<f64>,
     math: Option<f64>,
 }
 
 impl<'r> Facts<'r> {
+    /// The record's facts with no plan or history facts.
     pub fn new(record: &'r Record) -> Self {
+        Self::with_history(record, &history::EMPTY)
+    }
+
+    /// The record's facts with the student's plan and history facts.
+    pub fn with_history(record: &'r Record, history: &'r HistoryFacts) -> Self {
         let failing = record.courses.as_ref().map(|cs| {
             let failing = cs.iter().filter(|c| c.is_failing());
             let all = failing.clone().count() as i64;
@@ -285,6 +368,7 @@ impl<'r> Facts<'r> {
         });
         Facts {
             record,
+            history,
             failing,
             reading: latest_percentile(record, Subject::Reading),
             math: latest_percentile(record, Subject::Math),
@@ -305,7 +389,24 @@ impl<'r> Facts<'r> {
                 .as_ref()
                 .and_then(|m| m.get(k))
                 .and_then(Value::from_json),
+            FieldRef::Plan { .. } | FieldRef::History { .. } => {
+                // Students without plans pay one branch, not a lookup.
+                if self.history.is_empty() {
+                    return None;
+                }
+                self.history_value(field, &field.history_path()?)
+            }
         }
+    }
+
+    /// The plan or history fact `field`, whose key in the history facts is `path`
+    /// (given by a caller that computed it once, not per student).
+    pub fn history_value(&self, field: &FieldRef, path: &str) -> Option<Value> {
+        if self.history.is_empty() {
+            return None;
+        }
+        let v = self.history.get(path)?;
+        fits(field.spec()?, v).then(|| v.clone())
     }
 
     fn known(&self, path: &str) -> Option<Value> {

@@ -8,15 +8,18 @@
 //! in scripts: Rhai divides integers as integers and would turn `54 / 64` into 0.
 
 pub mod facts;
+pub mod history;
 pub mod privacy;
 pub mod student_id;
 mod validate;
+mod value;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use facts::{Facts, FieldKind, FieldSpec, Value};
+pub use history::HistoryFacts;
 pub use student_id::{StudentId, StudentIdError};
 pub use validate::{
     FieldProblem, MAX_STUDENT_ID_LEN, RecordError, check_depth_limit, ranges, without_position,
@@ -215,6 +218,7 @@ pub fn kept_section(f: &facts::FieldRef) -> Option<&'static str> {
     let path = match f {
         facts::FieldRef::Extra(_) => return Some("extra"),
         facts::FieldRef::Known(_) => f.full_path(),
+        facts::FieldRef::Plan { .. } | facts::FieldRef::History { .. } => return None,
     };
     let path = path.trim_start_matches("student.");
     Some(match path.split('.').next().unwrap_or(path) {

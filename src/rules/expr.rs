@@ -243,9 +243,25 @@ fn find_paths(text: &str, a: &mut Analysis) {
             && toks.get(j + 1).is_some_and(|t| t.kind == Tok::Ident)
             && tok(text, toks, j + 2) != "("
         {
-            segments.push(tok(text, toks, j + 1).to_string());
-            spans.push(toks[j + 1].span.clone());
+            let seg_start = toks[j + 1].span.clone();
+            let mut seg_end = seg_start.end;
             j += 2;
+            // `student.plans.<key>`: the key may be an intervention id, whose dashes
+            // are part of the name when written without spaces.
+            if root == Root::Student && segments == ["plans"] {
+                while tok(text, toks, j) == "-"
+                    && toks[j].span.start == seg_end
+                    && toks.get(j + 1).is_some_and(|t| {
+                        matches!(t.kind, Tok::Ident | Tok::Number)
+                            && t.span.start == toks[j].span.end
+                    })
+                {
+                    seg_end = toks[j + 1].span.end;
+                    j += 2;
+                }
+            }
+            segments.push(text[seg_start.start..seg_end].to_string());
+            spans.push(seg_start.start..seg_end);
             if root == Root::Params {
                 break;
             }
@@ -431,6 +447,29 @@ mod tests {
         // lines, what follows keeps its column.
         assert_eq!(o[0].len(), t[0].len(), "{out:?}");
         assert_eq!(o[2].find("< 3"), t[2].find("< 3"), "{out:?}");
+    }
+
+    #[test]
+    fn a_plan_key_keeps_its_dashes() {
+        let text = "student.plans.small-group-reading.points_off_aim >= 4 && student.gpa-1 > 0";
+        let a = analyze(text);
+        assert_eq!(
+            a.paths[0].segments,
+            vec!["plans", "small-group-reading", "points_off_aim"]
+        );
+        assert_eq!(
+            &text[a.paths[0].segment_spans[1].clone()],
+            "small-group-reading"
+        );
+        assert_eq!(a.comparisons[0].path, 0);
+        // Elsewhere a dash is still a minus.
+        assert_eq!(a.paths[1].segments, vec!["gpa"]);
+        // With spaces it is a minus, after `plans.` too.
+        let b = analyze("student.plans.academic - 1");
+        assert_eq!(b.paths[0].segments, vec!["plans", "academic"]);
+        let out = rewrite(text, &a.paths, |i| format!("_s{i}"));
+        assert_eq!(out.len(), text.len());
+        assert_eq!(out.find(">= 4"), text.find(">= 4"));
     }
 
     #[test]

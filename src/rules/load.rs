@@ -15,7 +15,9 @@ use super::check::Catalogues;
 use super::compile::{self, Compiler, Slots};
 use super::model::{LoadError, Rule, RuleSet, version_of};
 use super::sandbox::{self, Limits};
+use super::template::{Part, Source};
 use super::{check, raw, read};
+use crate::record::facts::FieldRef;
 use crate::record::privacy::{self, Policy};
 use crate::source::Diagnostic;
 
@@ -93,6 +95,7 @@ fn assemble(
         .iter()
         .map(|p| cats.params[p].as_f64())
         .collect();
+    let history_paths = history_paths(&rules, &slots.fields);
     RuleSet {
         version: version_of(&files),
         rules,
@@ -110,9 +113,34 @@ fn assemble(
             .collect(),
         param_values,
         param_numbers,
+        slot_paths: slots.fields.iter().map(FieldRef::history_path).collect(),
         slots: slots.fields,
         param_slots: slots.params,
+        history_paths,
     }
+}
+
+/// The plan and history facts a condition or an explanation reads, as keys of
+/// `HistoryFacts`, each once.
+fn history_paths(rules: &[Rule], slots: &[FieldRef]) -> Vec<String> {
+    let explained = rules
+        .iter()
+        .flat_map(|r| &r.explain.parts)
+        .filter_map(|p| match p {
+            Part::Value(Source::Student(f), _) => Some(f),
+            _ => None,
+        });
+    let mut out: Vec<String> = Vec::new();
+    for path in slots
+        .iter()
+        .chain(explained)
+        .filter_map(FieldRef::history_path)
+    {
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -149,6 +149,12 @@ impl Rule {
     pub fn is_native(&self) -> bool {
         self.native.is_some()
     }
+
+    /// Whether the condition reads a plan or history fact (without them, the rule
+    /// is always `insufficient_data`).
+    pub fn reads_history(&self) -> bool {
+        self.reads.iter().any(|f| f.history_path().is_some())
+    }
 }
 
 /// A loaded rule set: immutable, shared by every evaluation that uses it.
@@ -177,6 +183,11 @@ pub struct RuleSet {
     pub(crate) param_values: Vec<rhai::Dynamic>,
     /// Param values as numbers, for native conditions.
     pub(crate) param_numbers: Vec<f64>,
+    /// The plan and history facts conditions and explanations read (see
+    /// [`RuleSet::history_paths`]).
+    pub(crate) history_paths: Vec<String>,
+    /// The history-facts key of each of `slots` that is a plan or history fact.
+    pub(crate) slot_paths: Vec<Option<String>>,
 }
 
 /// Why a rule set could not be loaded: every problem found, errors and warnings.
@@ -197,6 +208,19 @@ impl RuleSet {
     /// Every student field any rule of the set reads.
     pub fn fields_read(&self) -> &[FieldRef] {
         &self.slots
+    }
+
+    /// The plan and history facts the rules read (in conditions or explanations),
+    /// as keys of [`crate::record::HistoryFacts`] (`plans.academic.points_off_aim`):
+    /// what a caller needs to compute, and what the audit log keeps of them. Empty
+    /// when no rule reads any, so callers can skip computing them.
+    pub fn history_paths(&self) -> &[String] {
+        &self.history_paths
+    }
+
+    /// Whether any rule reads a plan or history fact.
+    pub fn reads_history(&self) -> bool {
+        !self.history_paths.is_empty()
     }
 
     /// Every enabled rule runs as native comparisons (see `native`): evaluating a

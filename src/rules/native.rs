@@ -1,7 +1,8 @@
 //! Threshold conditions compiled to native comparisons.
 //!
 //! Most rules are comparisons of record numbers with params or numbers, joined by
-//! `&&` and `||` (every shipped rule is). Running those through Rhai costs a script
+//! `&&` and `||`, and yes/no facts tested with `== true`, `== false` or on their own
+//! (every shipped rule is). Running those through Rhai costs a script
 //! call per rule; evaluating them as a small tree of `f64` comparisons costs almost
 //! nothing. A condition compiles natively only when it is exactly that grammar, with
 //! numeric fields only; anything else runs in the Rhai sandbox. The two give the same
@@ -17,16 +18,28 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    Eq,
+    Ne,
 }
 
-/// A number the condition reads.
+/// A value the condition reads: a number, or a yes/no (as 1 or 0).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Operand {
-    /// Student field in scope slot `i`.
+    /// Numeric student field in scope slot `i`.
     Slot(usize),
+    /// Yes/no student field in scope slot `i` (its number is 1 or 0).
+    Flag(usize),
     /// Param `i`.
     Param(usize),
     Const(f64),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl Operand {
+    fn is_flag(self) -> bool {
+        matches!(self, Operand::Flag(_) | Operand::Bool(_))
+    }
 }
 
 /// A compiled condition.
@@ -41,9 +54,10 @@ impl Native {
     /// Evaluate with `slot(i)` and `param(i)` giving the numbers.
     pub fn eval(&self, slot: &impl Fn(usize) -> f64, param: &impl Fn(usize) -> f64) -> bool {
         let val = |o: &Operand| match o {
-            Operand::Slot(i) => slot(*i),
+            Operand::Slot(i) | Operand::Flag(i) => slot(*i),
             Operand::Param(i) => param(*i),
             Operand::Const(c) => *c,
+            Operand::Bool(b) => f64::from(u8::from(*b)),
         };
         match self {
             Native::Cmp(a, op, b) => {
@@ -53,6 +67,8 @@ impl Native {
                     Op::Le => a <= b,
                     Op::Gt => a > b,
                     Op::Ge => a >= b,
+                    Op::Eq => a == b,
+                    Op::Ne => a != b,
                 }
             }
             Native::All(xs) => xs.iter().all(|x| x.eval(slot, param)),
@@ -119,10 +135,24 @@ impl Parser<'_> {
             "<=" => Op::Le,
             ">" => Op::Gt,
             ">=" => Op::Ge,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            // A yes/no fact on its own: what follows must end the comparison,
+            // which the callers check.
+            _ if matches!(a, Operand::Flag(_)) => {
+                return Some(Native::Cmp(a, Op::Eq, Operand::Bool(true)));
+            }
             _ => return None,
         };
         self.pos += 1;
         let b = self.operand()?;
+        // Yes/no values are only tested for equality, and only with each other (Rhai
+        // errs on `true < 1` and says `1 == true` is false; such conditions stay there).
+        let same_kind = a.is_flag() == b.is_flag();
+        let ordered = !matches!(op, Op::Eq | Op::Ne);
+        if !same_kind || (ordered && a.is_flag()) {
+            return None;
+        }
         Some(Native::Cmp(a, op, b))
     }
 
@@ -136,6 +166,14 @@ impl Parser<'_> {
         {
             self.pos = p.tokens.end;
             return (self.operand_of)(k);
+        }
+        match self.word(self.pos) {
+            "true" | "false" => {
+                let b = self.word(self.pos) == "true";
+                self.pos += 1;
+                return Some(Operand::Bool(b));
+            }
+            _ => {}
         }
         let negative = self.word(self.pos) == "-";
         if negative {
@@ -153,8 +191,8 @@ impl Parser<'_> {
 }
 
 /// Compile the condition natively when it is only threshold comparisons.
-/// `operand_of(k)` maps path `k` of the analysis to its operand, or `None` when it
-/// is not a number.
+/// `operand_of(k)` maps path `k` of the analysis to its operand (`Slot` for a number,
+/// `Flag` for a yes/no), or `None` when it is neither.
 pub fn compile(
     text: &str,
     a: &Analysis,

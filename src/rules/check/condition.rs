@@ -3,6 +3,7 @@
 //! text (which Rhai answers with `false`, so the rule could never fire).
 
 use super::catalogue::Catalogues;
+use super::history;
 use crate::record::facts::{self, FieldKind, FieldRef};
 use crate::rules::expr::{self, Analysis, PathRef, Root};
 use crate::rules::raw::{Text, errors_since};
@@ -96,7 +97,7 @@ fn resolve(ctx: &mut Ctx, c: &mut Condition, i: usize, cats: &Catalogues) -> Opt
             Some(Ref::Param(joined))
         }
         Root::Student => {
-            let field = student(ctx, &c.source, p)?;
+            let field = student(ctx, &c.source, p, cats)?;
             if !c.reads.contains(&field) {
                 c.reads.push(field.clone());
             }
@@ -106,7 +107,26 @@ fn resolve(ctx: &mut Ctx, c: &mut Condition, i: usize, cats: &Catalogues) -> Opt
 }
 
 /// The record field a `student.` path reads; a program status is warned about.
-fn student(ctx: &mut Ctx, src: &SourceMap, p: &PathRef) -> Option<FieldRef> {
+fn student(ctx: &mut Ctx, src: &SourceMap, p: &PathRef, cats: &Catalogues) -> Option<FieldRef> {
+    let segments: Vec<&str> = p.segments.iter().map(String::as_str).collect();
+    if history::is_history_path(&segments)
+        && let Some(problem) = history::problem(&segments, cats)
+    {
+        let span = problem
+            .segment
+            .map_or(p.span.clone(), |k| p.segment_spans[k].clone());
+        let (line, col) = src.at_byte(span.start);
+        let width = src.text[span].chars().count();
+        ctx.push(
+            Severity::Error,
+            line,
+            col,
+            width,
+            problem.message,
+            Some(problem.hint),
+        );
+        return None;
+    }
     let Some(field) = FieldRef::resolve(&p.joined()) else {
         unknown_field(ctx, src, p);
         return None;
@@ -220,7 +240,13 @@ fn children(prefix: &str) -> Vec<&'static str> {
             }?;
             Some(rest.split('.').next().unwrap_or(rest))
         })
-        .chain(prefix.is_empty().then_some("extra"))
+        .chain(
+            prefix
+                .is_empty()
+                .then_some(["extra", "plans", "history"])
+                .into_iter()
+                .flatten(),
+        )
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! param that exists, and each problem points at the file's columns.
 
 use super::catalogue::Catalogues;
+use super::history;
 use crate::record::facts::{self, FieldRef};
 use crate::rules::raw::Text;
 use crate::rules::template::{self, Placeholder, Source, Template, TemplateError};
@@ -42,6 +43,27 @@ fn resolve_name(p: &Placeholder, cats: &Catalogues) -> Result<Source, TemplateEr
         hint,
     };
     if let Some(path) = p.name.strip_prefix("student.") {
+        let segments: Vec<&str> = path.split('.').collect();
+        if history::is_history_path(&segments)
+            && let Some(problem) = history::problem(&segments, cats)
+        {
+            // The segment's place inside the name: `student.` and the segments and
+            // dots before it.
+            let span = match problem.segment {
+                Some(k) => {
+                    let start = p.name_span.start
+                        + "student.".len()
+                        + segments[..k].iter().map(|s| s.len() + 1).sum::<usize>();
+                    start..start + segments[k].len()
+                }
+                None => p.name_span.clone(),
+            };
+            return Err(TemplateError {
+                span,
+                message: format!("explanation names an unknown fact: {}", problem.message),
+                hint: Some(problem.hint),
+            });
+        }
         return FieldRef::resolve(path).map(Source::Student).ok_or_else(|| {
             let hint = crate::source::diag::suggest(path, facts::FIELDS.iter().map(|f| f.path));
             err(

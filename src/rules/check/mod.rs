@@ -9,6 +9,7 @@
 mod catalogue;
 mod condition;
 mod explain;
+mod history;
 mod measures;
 mod values;
 

@@ -111,10 +111,15 @@ impl Compiler<'_> {
             let joined = p.joined();
             match p.root {
                 Root::Params => self.slots.param(&joined).map(native::Operand::Param),
-                Root::Student => FieldRef::resolve(&joined)
-                    .filter(|f| f.spec().is_some_and(|s| s.kind == FieldKind::Number))
-                    .and_then(|f| self.slots.field(&f))
-                    .map(native::Operand::Slot),
+                Root::Student => {
+                    let f = FieldRef::resolve(&joined)?;
+                    let slot = self.slots.field(&f)?;
+                    match f.spec()?.kind {
+                        FieldKind::Number => Some(native::Operand::Slot(slot)),
+                        FieldKind::Flag => Some(native::Operand::Flag(slot)),
+                        _ => None,
+                    }
+                }
             }
         };
         native::compile(&c.source.text, a, &operand)

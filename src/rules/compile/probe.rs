@@ -1,4 +1,5 @@
-//! Running a compiled condition once on a sample record with every section present,
+//! Running a compiled condition once on a sample record with every section present
+//! (and a sample value for every plan and history fact the rules read),
 //! to catch conditions that do not give true/false and operators used on wrong
 //! types: problems only running shows.
 
@@ -6,7 +7,9 @@ use rhai::{AST, Dynamic, Scope};
 
 use super::rhai_text::at_rhai;
 use super::slots::Slots;
+use crate::record::facts;
 use crate::record::facts::{Facts, FieldKind, FieldRef};
+use crate::record::history::HistoryFacts;
 use crate::rules::check::Catalogues;
 use crate::rules::check::Condition;
 use crate::rules::sandbox::{self, Limits};
@@ -47,7 +50,13 @@ pub(super) fn probe(
 /// A scope holding the sample record's value of every slot, and every param.
 fn sample_scope(slots: &Slots, cats: &Catalogues) -> Scope<'static> {
     let record = crate::record::probe_record();
-    let facts = Facts::new(&record);
+    let mut history = HistoryFacts::new();
+    for f in &slots.fields {
+        if let (Some(path), Some(spec)) = (f.history_path(), f.spec()) {
+            history.insert(path, facts::sample(spec));
+        }
+    }
+    let facts = Facts::with_history(&record, &history);
     let mut scope = Scope::new();
     for (i, f) in slots.fields.iter().enumerate() {
         scope.push_constant_dynamic(
