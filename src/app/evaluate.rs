@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use super::history::{self, Prepared, Provider};
 use super::{AppError, Caller, Service, ndjson};
 use crate::audit::{NewEntry, Source, decision_entry_with_json, decision_json};
 use crate::engine::{Decision, Evaluator};
@@ -26,13 +27,17 @@ pub struct Evaluated {
     pub json: Box<RawValue>,
 }
 
-/// A decision, its JSON and its audit entry (none in a dry run).
-type Made = (Decision, Box<RawValue>, Option<NewEntry>);
+/// A decision, its JSON, its audit entry (none in a dry run) and the progress points
+/// its record gives the student's open plans (written once it is durable).
+type Made = (Decision, Box<RawValue>, Option<NewEntry>, Points);
+
+type Points = Vec<(String, crate::plans::ProgressPoint)>;
 
 /// What evaluating needs, owned, so it can move to the blocking pool.
 struct Job {
     rules: Arc<RuleSet>,
     evaluator: Arc<Evaluator>,
+    history: Provider,
     actor: String,
     request_id: String,
     dry_run: bool,
@@ -43,6 +48,7 @@ impl Job {
         Job {
             rules: svc.registry.active(),
             evaluator: svc.evaluator.clone(),
+            history: Provider::of(svc),
             actor: by.actor.to_string(),
             request_id: by.request_id.to_string(),
             dry_run,
@@ -50,22 +56,17 @@ impl Job {
     }
 
     fn make(&self, record: &Record) -> Made {
-        let d = self.evaluator.evaluate(&self.rules, record);
+        let Prepared { facts, points } = self.history.prepare(&self.rules, record);
+        let d = self.evaluator.evaluate_in(&self.rules, record, &facts);
         let json = decision_json(&d);
         let entry = (!self.dry_run).then(|| {
             let (actor, rid) = (&self.actor, &self.request_id);
-            decision_entry_with_json(
-                &d,
-                &json,
-                record,
-                None,
-                &self.rules,
-                Source::Api,
-                actor,
-                rid,
-            )
+            let history = (!facts.is_empty()).then_some(&facts);
+            let source = Source::Api;
+            decision_entry_with_json(&d, &json, record, history, &self.rules, source, actor, rid)
         });
-        (d, json, entry)
+        let points = if self.dry_run { Vec::new() } else { points };
+        (d, json, entry, points)
     }
 }
 
@@ -86,7 +87,7 @@ pub async fn one(
         let record = parse_record(&text).map_err(AppError::InvalidRecord)?;
         Ok::<_, AppError>(job.make(&record))
     };
-    let (decision, json, entry) = if inline {
+    let (decision, json, entry, points) = if inline {
         work()?
     } else {
         crate::blocking::run(work).await??
@@ -94,6 +95,7 @@ pub async fn one(
     if let Some(entry) = entry {
         svc.store.append(entry).await?;
     }
+    history::write_points(svc, by, points).await;
     Ok(Evaluated { decision, json })
 }
 
@@ -136,19 +138,21 @@ async fn group_answer(
             .collect()
     })
     .await?;
-    let mut entries = Vec::new();
+    let (mut entries, mut points) = (Vec::new(), Vec::new());
     for (_, r) in &mut made {
-        if let Ok((d, _, entry)) = r {
+        if let Ok((d, _, entry, p)) = r {
+            points.append(p);
             observe(d);
             entries.extend(entry.take());
         }
     }
     svc.store.append_all(entries).await?;
+    history::write_points(svc, by, points).await;
     let mut out = String::new();
     for (n, r) in made {
         match r {
             // The line is answered with the JSON its audit entry holds.
-            Ok((_, json, _)) => out.push_str(json.get()),
+            Ok((_, json, _, _)) => out.push_str(json.get()),
             Err(e) => out.push_str(&LineError::json(n, &e)),
         }
         out.push('\n');

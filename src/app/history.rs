@@ -23,7 +23,8 @@ use super::{Caller, Service};
 use crate::caseload::Index;
 use crate::engine::History;
 use crate::plans::{Plan, Plans, ProgressPoint, Write};
-use crate::record::{Facts, FieldRef, HistoryFacts, Record};
+use crate::record::facts::FieldRef;
+use crate::record::{Facts, HistoryFacts, Record};
 use crate::rules::RuleSet;
 
 /// The source a point taken from a decision carries.
@@ -59,12 +60,17 @@ impl Provider {
     /// The facts and record points of evaluating `record` under `rules` (blocking:
     /// reads the plan and caseload trees).
     pub fn prepare(&self, rules: &RuleSet, record: &Record) -> Prepared {
-        let (reads_plans, reads_history) = rules.reads_history();
+        let paths = rules.history_paths();
+        let reads_plans = paths.iter().any(|p| p.starts_with("plans."));
+        let reads_history = paths.iter().any(|p| p.starts_with("history."));
         let mut out = Prepared::default();
         let on = day_of_record(record);
         // A store read that fails leaves the facts missing: the rules that read
         // them land in `insufficient_data` rather than guess.
-        let mut list = self.plans.of_student(&record.student_id).unwrap_or_default();
+        let mut list = self
+            .plans
+            .of_student(&record.student_id)
+            .unwrap_or_default();
         if list.iter().any(|p| p.status.is_open()) {
             for (i, p) in record_points(&list, record, on) {
                 out.points.push((list[i].plan_id.clone(), p.clone()));
@@ -166,13 +172,24 @@ pub async fn write_points(svc: &Service, by: Caller<'_>, points: Vec<(String, Pr
 }
 
 /// [`write_points`] for a decision made elsewhere (an SIS event, an import line):
-/// the points `record` gives the student's open plans.
-pub async fn write_record_points(svc: &Service, by: Caller<'_>, record: Record) {
-    let provider = Provider::of(svc);
+/// the points the student's stored record gives their open plans. A student without
+/// an open plan costs one scan of the plan index, on the calling worker.
+pub async fn write_record_points_of(svc: &Service, by: Caller<'_>, student: &str) {
+    let list = match svc.plans.of_student(student) {
+        Ok(list) if list.iter().any(|p| p.status.is_open()) => list,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(student_id = %student, error = %e, "plans not read for progress points");
+            return;
+        }
+    };
+    let (students, id) = (svc.students.clone(), student.to_string());
     let points = crate::blocking::run(move || {
-        let list = provider.plans.of_student(&record.student_id).unwrap_or_default();
-        let on = day_of_record(&record);
-        record_points(&list, &record, on)
+        let Ok(Some(snap)) = students.get(&id) else {
+            return Vec::new();
+        };
+        let on = day_of_record(&snap.record);
+        record_points(&list, &snap.record, on)
             .into_iter()
             .map(|(i, p)| (list[i].plan_id.clone(), p))
             .collect::<Vec<_>>()

@@ -48,7 +48,7 @@ pub async fn run(
 ) -> Result<ImportSummary, AppError> {
     let mut total = ImportSummary::default();
     ndjson::drive(source, CHUNK, async |chunk| {
-        let (summary, errors) = svc
+        let (summary, errors, decided) = svc
             .students
             .import_chunk(
                 chunk,
@@ -59,6 +59,9 @@ pub async fn run(
                 by.request_id,
             )
             .await?;
+        for student in decided {
+            super::history::write_record_points_of(svc, by, &student).await;
+        }
         total.add(&summary);
         if emit(Progress { errors, total }).await {
             Ok(())

@@ -43,6 +43,9 @@ pub async fn event(svc: &Service, text: String, by: Caller<'_>) -> Result<Outcom
             by.request_id,
         )
         .await?;
+    if outcome.decision.is_some() && !outcome.duplicate {
+        super::history::write_record_points_of(svc, by, &outcome.student_id).await;
+    }
     Ok(outcome)
 }
 

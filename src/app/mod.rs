@@ -14,6 +14,7 @@
 //! | read the caseload, its summary, rosters and review queue; review a flag | [`caseload`] |
 //! | the review state of a decision's flags, shown beside the decision | [`reviews`] |
 //! | open, read and change intervention plans; record progress and sessions | [`plans`] |
+//! | the plan and history facts of an evaluation; progress points from decisions | [`history`] |
 //!
 //! [`ndjson::drive`] is the one loop over NDJSON input, read by
 //! [`crate::ndjson`]'s bounded line reader. CPU work (evaluation, compiling a rule
@@ -26,6 +27,7 @@ pub mod batch;
 pub mod caseload;
 mod error;
 pub mod evaluate;
+pub mod history;
 pub mod import;
 pub mod ingest;
 pub mod ndjson;

@@ -31,17 +31,22 @@ pub fn run(settings: Settings, format: &str, input: &str) -> Result<ExitCode, Cl
     };
     let mut lines = ReadLines::new(open_input(input)?, MAX_RECORD_BYTES);
     let store = app::open_store(&settings, None)?;
-    let students = Students::open(&store)?;
     let evaluator = Arc::new(Evaluator::new());
     let registry = Registry::open(rules, &settings.rules, store.clone(), evaluator.clone());
+    let caseload = crate::caseload::Index::open(store.db())?;
+    let plans = crate::plans::Plans::open(store.db())
+        .map_err(|e| app::AppError::Unavailable(e.to_string()))?;
+    let history = app::history::Provider {
+        plans: plans.clone(),
+        caseload: caseload.clone(),
+    };
     let svc = Service {
         registry: Arc::new(registry.map_err(app::AppError::from)?),
         evaluator,
         store: store.clone(),
-        students,
-        caseload: crate::caseload::Index::open(store.db())?,
-        plans: crate::plans::Plans::open(store.db())
-            .map_err(|e| app::AppError::Unavailable(e.to_string()))?,
+        students: Students::open(&store)?.with_history(Arc::new(history)),
+        caseload,
+        plans,
         settings,
     };
     let tty = io::stderr().is_terminal();

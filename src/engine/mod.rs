@@ -16,6 +16,23 @@ use rhai::{Dynamic, EvalAltResult, Scope};
 pub use decision::{Decision, Flag, Recommendation, RuleError};
 pub use explain::render_report;
 
+/// Where the plan and history facts of a record come from when it is evaluated for
+/// real (the service's plan and caseload stores); [`NoHistory`] where there is no
+/// past to read (a file evaluated on the command line, a test).
+pub trait History: Send + Sync {
+    /// The facts `rules` read about `record`'s student (empty when it reads none).
+    fn facts(&self, rules: &RuleSet, record: &Record) -> crate::record::HistoryFacts;
+}
+
+/// No past: every plan and history fact is missing.
+pub struct NoHistory;
+
+impl History for NoHistory {
+    fn facts(&self, _: &RuleSet, _: &Record) -> crate::record::HistoryFacts {
+        crate::record::HistoryFacts::default()
+    }
+}
+
 use crate::record::{Facts, HistoryFacts, Record, Value};
 use crate::rules::sandbox::{self, Limits, Stop, to_dynamic};
 use crate::rules::{Domain, Rule, RuleSet};

@@ -246,13 +246,17 @@ impl Application {
         if webhook_secret.is_none() {
             tracing::warn!(variable = %settings.webhook.secret_env, "no webhook secret set; POST /v1/webhooks/sis answers 503 until it is");
         }
-        let students = Students::open(&store)?;
         let caseload = crate::caseload::Index::open(store.db()).map_err(|e| {
             crate::audit::AuditError::Damaged(format!("cannot open the caseload index: {e}"))
         })?;
         let plans = crate::plans::Plans::open(store.db()).map_err(|e| {
             crate::audit::AuditError::Damaged(format!("cannot open the plan trees: {e}"))
         })?;
+        let students =
+            Students::open(&store)?.with_history(Arc::new(crate::app::history::Provider {
+                plans: plans.clone(),
+                caseload: caseload.clone(),
+            }));
         let evaluator = Arc::new(Evaluator::new());
         let registry = Arc::new(Registry::start(
             rules,

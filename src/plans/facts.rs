@@ -84,6 +84,7 @@ fn push_facts(out: &mut Vec<(String, Value)>, key: &str, plan: &Plan, as_of: Nai
     };
     maybe("slope_per_week", s.slope_per_week.map(Value::Num));
     maybe("aim_gap", s.aim_gap.map(Value::Num));
+    maybe("behind_aim", s.aim_gap.map(|g| Value::Num((-g).max(0.0))));
     maybe("fidelity", s.fidelity.map(Value::Num));
     maybe("goal_met", s.goal_met.map(Value::Bool));
 }
@@ -159,6 +160,8 @@ mod tests {
             assert_eq!(f("goal_met"), Some(Value::Bool(false)));
             let gap = f("aim_gap").and_then(|v| v.as_f64()).unwrap();
             assert!((gap + 25.2).abs() < 1e-9, "6 weeks behind 4.2/week: {gap}");
+            let behind = f("behind_aim").and_then(|v| v.as_f64()).unwrap();
+            assert!((behind - 25.2).abs() < 1e-9, "{behind}");
         }
     }
 

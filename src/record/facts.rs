@@ -170,6 +170,8 @@ pub static PLAN_FACTS: &[FieldSpec] = &[
     fact("slope_per_week", Number, "trend per week", Neither),
     // Negative: the newest point is behind the aim line.
     fact("aim_gap", Number, "gap to the aim line", Higher),
+    // How far the newest point is behind the aim line (0 when on it or ahead).
+    fact("behind_aim", Number, "distance behind the aim line", Lower),
     fact("aim_now", Number, "aim line now", Neither),
     fact(
         "points_off_aim",

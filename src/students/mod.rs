@@ -52,8 +52,8 @@ pub use event_type::EventType;
 pub use outcome::{EVENT_TREE, EventStatus, Outcome, Outcomes};
 pub use snapshot::Snapshot;
 
-use crate::audit::{Companion, EntryKind, NewEntry, Source, Store, decision_entry};
-use crate::engine::{Decision, Evaluator};
+use crate::audit::{Companion, EntryKind, NewEntry, Source, Store, decision_entry_in};
+use crate::engine::{Decision, Evaluator, History, NoHistory};
 use crate::record::Record;
 use crate::rules::RuleSet;
 use error::decode;
@@ -99,6 +99,9 @@ pub struct Students {
     /// Taken second, by student id: a snapshot's read-modify-write is one step.
     student_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
     audit: Store,
+    /// The plan and history facts a re-evaluation reads (none until the service
+    /// gives its own: [`Students::with_history`]).
+    history: Arc<dyn History>,
 }
 
 fn stripes() -> Arc<Vec<tokio::sync::Mutex<()>>> {
@@ -163,7 +166,14 @@ impl Students {
             event_locks: stripes(),
             student_locks: stripes(),
             audit: audit.clone(),
+            history: Arc::new(NoHistory),
         })
+    }
+
+    /// These students, with re-evaluations reading plan and history facts from
+    /// `history`.
+    pub fn with_history(self, history: Arc<dyn History>) -> Students {
+        Students { history, ..self }
     }
 
     /// The current snapshot (a withdrawn student has none).
@@ -336,14 +346,16 @@ impl Students {
             },
             Applied::Updated(snap) => {
                 let write = self.snapshot_write(id, &snap)?;
-                let d = ev.evaluate(rules, &snap.record);
+                let facts = self.history.facts(rules, &snap.record);
+                let d = ev.evaluate_in(rules, &snap.record, &facts);
                 let source = Source::Event {
                     event_id: env.event_id.clone(),
                     event_type: env.kind.clone(),
                 };
+                let history = (!facts.is_empty()).then_some(&facts);
                 Applying {
                     status: EventStatus::Applied,
-                    entry: decision_entry(&d, &snap.record, rules, source, "", ""),
+                    entry: decision_entry_in(&d, &snap.record, history, rules, source, "", ""),
                     decision: Some(d),
                     snapshot: Some(write),
                 }
@@ -413,8 +425,11 @@ impl Students {
             self.snapshots.insert(write.key, write.value)?;
             return Ok(ImportPlan::Unchanged { wrote: true });
         }
-        let d = evaluator.evaluate(rules, &snap.record);
-        let entry = decision_entry(&d, &snap.record, rules, Source::Import { line }, "", "");
+        let facts = self.history.facts(rules, &snap.record);
+        let d = evaluator.evaluate_in(rules, &snap.record, &facts);
+        let history = (!facts.is_empty()).then_some(&facts);
+        let source = Source::Import { line };
+        let entry = decision_entry_in(&d, &snap.record, history, rules, source, "", "");
         Ok(ImportPlan::Changed(Box::new((d, entry, write))))
     }
 }
@@ -434,7 +449,8 @@ fn event_field(e: &EventError) -> &str {
 
 impl Students {
     /// Import a chunk of NDJSON lines (line number, text or a read error) concurrently;
-    /// returns the counts and one JSON error line per rejected line. Parsing runs on
+    /// returns the counts, one JSON error line per rejected line, and the students
+    /// re-evaluated. Parsing runs on
     /// the blocking pool; the counts are answered only once every change in the
     /// chunk is durable.
     pub async fn import_chunk(
@@ -445,7 +461,7 @@ impl Students {
         evaluator: Arc<Evaluator>,
         actor: &str,
         request_id: &str,
-    ) -> Result<(ImportSummary, Vec<String>), IngestError> {
+    ) -> Result<(ImportSummary, Vec<String>, Vec<String>), IngestError> {
         let format = format.clone();
         let parsed = blocking(move || {
             Ok(chunk
@@ -475,11 +491,13 @@ impl Students {
             }
         }
         let mut unflushed = false;
+        let mut decided = Vec::new();
         for (line, result) in futures_util::future::join_all(work).await {
             match result {
                 Ok(Imported::Decided(d)) => {
                     summary.imported += 1;
                     summary.flagged += u64::from(!d.flags.is_empty());
+                    decided.push(d.student_id);
                 }
                 Ok(Imported::Unchanged { wrote }) => {
                     summary.unchanged += 1;
@@ -496,7 +514,7 @@ impl Students {
             let db = self.audit.db().clone();
             blocking(move || Ok(db.flush().map(|_| ())?)).await?;
         }
-        Ok((summary, errors))
+        Ok((summary, errors, decided))
     }
 }
 

@@ -19,6 +19,7 @@ mod lifecycle;
 mod logs;
 mod measures;
 mod plan_events;
+mod plan_loop;
 mod plan_retention;
 mod plans;
 mod privacy;
