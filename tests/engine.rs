@@ -792,7 +792,7 @@ fn preview_with_a_spinning_candidate_is_cut_short_at_its_deadline() {
             rules(),
             &candidate,
             students(2000).into_iter(),
-            evaluator(),
+            (evaluator(), &intervene::engine::NoHistory),
             (0, 10),
             deadline,
         )
@@ -813,7 +813,7 @@ fn preview_within_its_bound_is_complete() {
             rules(),
             rules(),
             students(50).into_iter(),
-            evaluator(),
+            (evaluator(), &intervene::engine::NoHistory),
             0,
             10,
         )

@@ -79,10 +79,12 @@ pub async fn preview(
         svc.students.clone(),
         svc.evaluator.clone(),
     );
+    let history = super::history::Provider::of(svc);
     Ok(crate::blocking::run(move || {
         let active = registry.active();
         let records = students.records().filter_map(|r| r.ok());
-        let report = lifecycle::preview(&active, &candidate, records, &ev, page, size);
+        let judge = (&*ev, &history as &dyn crate::engine::History);
+        let report = lifecycle::preview(&active, &candidate, records, judge, page, size);
         let tests = crate::ruletest::run(&candidate, &ev);
         (report, tests)
     })

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::engine::{Decision, Evaluator};
+use crate::engine::{Decision, Evaluator, History};
 use crate::record::Record;
 use crate::rules::{Domain, RuleSet};
 
@@ -110,18 +110,19 @@ impl Tally {
     }
 }
 
-/// Evaluate `records` (snapshots, in chunks) under both sets and compare, within
-/// [`PREVIEW_BOUND`].
+/// Evaluate `records` (snapshots, in chunks) under both sets, each with the plan and
+/// history facts it reads from `history`, and compare, within [`PREVIEW_BOUND`].
 pub fn preview(
     active: &RuleSet,
     candidate: &RuleSet,
     records: impl Iterator<Item = Record>,
-    ev: &Evaluator,
+    (ev, history): (&Evaluator, &dyn History),
     page: usize,
     page_size: usize,
 ) -> PreviewReport {
     let deadline = Instant::now() + PREVIEW_BOUND;
-    preview_until(active, candidate, records, ev, (page, page_size), deadline)
+    let pages = (page, page_size);
+    preview_until(active, candidate, records, (ev, history), pages, deadline)
 }
 
 /// [`preview`] with its own deadline: no student is started after it.
@@ -129,7 +130,7 @@ pub fn preview_until(
     active: &RuleSet,
     candidate: &RuleSet,
     records: impl Iterator<Item = Record>,
-    ev: &Evaluator,
+    (ev, history): (&Evaluator, &dyn History),
     (page, page_size): (usize, usize),
     deadline: Instant,
 ) -> PreviewReport {
@@ -146,8 +147,10 @@ pub fn preview_until(
             .par_iter()
             .map(|r| {
                 (Instant::now() <= deadline).then(|| {
-                    let a = ev.evaluate_with(active, r, String::new(), String::new());
-                    let c = ev.evaluate_with(candidate, r, String::new(), String::new());
+                    let (ha, hc) = (history.facts(active, r), history.facts(candidate, r));
+                    let (id, at) = (String::new, String::new);
+                    let a = ev.evaluate_with_history(active, r, &ha, id(), at());
+                    let c = ev.evaluate_with_history(candidate, r, &hc, id(), at());
                     (r.student_id.clone(), a, c)
                 })
             })

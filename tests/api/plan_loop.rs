@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{AUDITOR_KEY, COUNSELOR_KEY, TestApp, all_keys, fired, json_ok, spawn_app};
+use crate::helpers::{
+    AUDITOR_KEY, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys, fired, json_ok, spawn_app,
+};
 
 fn day(offset: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(offset)).to_string()
@@ -231,4 +233,53 @@ async fn a_plan_on_a_record_indicator_takes_a_point_from_each_decision() {
     assert_eq!(points[0]["date"], day(0));
     let kinds = app.kinds_in_log();
     assert!(kinds.iter().any(|k| k == "plan.progress"), "{kinds:?}");
+}
+
+/// The preview judges stored students with their plans: moving `nonresponse_weeks`
+/// from 6 to 8 clears the 7-week plan's `tier2-nonresponse` flag before publishing.
+#[tokio::test]
+async fn a_preview_of_a_decision_rule_threshold_sees_the_students_plans() {
+    let app = spawn_app(all_keys()).await;
+    let body = format!("{}\n", reading_record("LOOP-5"));
+    let resp = app
+        .post_raw_as(
+            "/v1/students/import",
+            "application/x-ndjson",
+            body,
+            Some(INGEST_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let d = run_loop(&app, "LOOP-5", 2).await;
+    assert!(fired(&d).contains(&"tier2-nonresponse".to_string()), "{d}");
+    let rules = json_ok(app.get("/v1/rules").await).await;
+    let params = std::fs::read_to_string(crate::helpers::rules_dir().join("params.yaml"))
+        .expect("params.yaml");
+    let edited = params.replace(
+        "nonresponse_weeks:\n  value: 6",
+        "nonresponse_weeks:\n  value: 8",
+    );
+    assert_ne!(
+        edited, params,
+        "the shipped threshold is where the test expects it"
+    );
+    let candidate = json!({"base_version": rules["version"], "files": {"params.yaml": edited}});
+    let preview = json_ok(
+        app.post_json_as(
+            "/v1/rules/preview?page=0&page_size=10",
+            &candidate,
+            Some(COUNSELOR_KEY),
+        )
+        .await,
+    )
+    .await;
+    let rule = preview["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == "tier2-nonresponse")
+        .unwrap_or_else(|| panic!("tier2-nonresponse not in the preview: {preview}"));
+    assert_eq!(rule["active_flagged"], 1, "{rule}");
+    assert_eq!(rule["cleared"], 1, "{rule}");
+    assert_eq!(rule["cleared_ids"], json!(["LOOP-5"]), "{rule}");
 }
