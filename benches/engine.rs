@@ -18,8 +18,10 @@
 //!
 //! Groups: `parse_only`, `evaluate_only` (records pre-parsed; `naive_map` still builds
 //! its map per record, since that is its per-evaluation cost), `parse_and_evaluate`,
-//! and `history`: `Evaluator::evaluate_with` beside `evaluate_with_history` with no
-//! plan facts (what a student without plans costs: the same) and with an academic
+//! and `history`: the shipped rules without `plans.yaml` (`without_plan_rules`, what
+//! a student cost before rules read plans), `Evaluator::evaluate_with` beside
+//! `evaluate_with_history` with no plan facts (what a student without plans costs now:
+//! the 12 rules on plans land in `insufficient_data`) and with an academic
 //! plan's facts for every student (the rules on plans then run instead of landing in
 //! `insufficient_data`).
 //! One iteration handles all 2,000 records and the throughput is set to 2,000
@@ -274,6 +276,7 @@ fn plan_student() -> HistoryFacts {
         ("data_points", Value::Int(6)),
         ("slope_per_week", Value::Num(0.4)),
         ("aim_gap", Value::Num(-5.0)),
+        ("behind_aim", Value::Num(5.0)),
         ("aim_now", Value::Num(62.0)),
         ("points_off_aim", Value::Int(4)),
         ("points_on_track", Value::Int(0)),
@@ -287,10 +290,42 @@ fn plan_student() -> HistoryFacts {
     h
 }
 
+/// The shipped rules without the decision rules on plans (`plans.yaml`), from a
+/// temporary copy: what evaluation cost before rules could read plan facts.
+fn without_plan_rules() -> RuleSet {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let copy = |from: &Path, to: &Path| {
+        for e in std::fs::read_dir(from).expect("rules dir").flatten() {
+            let (path, name) = (e.path(), e.file_name());
+            if name == "plans.yaml" || path.is_dir() {
+                continue;
+            }
+            std::fs::copy(&path, to.join(&name)).expect("copy a rule file");
+        }
+    };
+    let rules = manifest_dir().join("rules");
+    copy(&rules, dir.path());
+    std::fs::create_dir(dir.path().join("lib")).expect("lib dir");
+    copy(&rules.join("lib"), &dir.path().join("lib"));
+    RuleSet::load_dir(dir.path()).expect("the rules without plans.yaml load")
+}
+
 fn history(c: &mut Criterion, w: &Workload) {
     let records = w.intervene_records();
     let (none, plan) = (HistoryFacts::default(), plan_student());
     let mut g = group(c, "history");
+    let before = without_plan_rules();
+    g.bench_function("without_plan_rules", |b| {
+        b.iter(|| {
+            let eval = |r: &Record| {
+                let d = w
+                    .evaluator
+                    .evaluate_with(&before, black_box(r), "d".into(), "t".into());
+                d.flags.len()
+            };
+            records.iter().map(eval).sum::<usize>()
+        })
+    });
     let run = |history: Option<&HistoryFacts>| {
         let eval = |r: &Record| {
             let d = match history {

@@ -68,6 +68,7 @@ fn nonresponding() -> HistoryFacts {
         ("data_points", Value::Int(6)),
         ("slope_per_week", Value::Num(0.4)),
         ("aim_gap", Value::Num(-5.0)),
+        ("behind_aim", Value::Num(5.0)),
         ("aim_now", Value::Num(61.5)),
         ("points_off_aim", Value::Int(4)),
         ("points_on_track", Value::Int(0)),
@@ -228,7 +229,7 @@ fn the_shipped_nonresponse_rule_explains_itself() {
         .unwrap_or_else(|| panic!("tier2-nonresponse did not fire: {:?}", fired(&d)));
     assert_eq!(
         f.explanation,
-        "4 progress points in a row off the aim line of small-group-reading (aim now 61.5, newest gap to the aim -5) after 6 weeks with 100% of sessions delivered"
+        "small-group-reading: 4 progress points in a row on the wrong side of the aim line; the newest is 5 behind the aim (aim now 61.5) after 6 weeks with 100% of sessions delivered"
     );
     assert_eq!(f.tier, 3);
     assert_eq!(d.recommendations[0].intervention, "intensive-academic-plan");
