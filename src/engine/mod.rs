@@ -126,8 +126,15 @@ impl Evaluator {
         evaluated_at: String,
     ) -> Decision {
         let facts = Facts::with_history(record, history);
-        let values: Vec<Option<Value>> = rules
-            .slots
+        // Plan and history facts come last among the slots: a student without any
+        // (no plans, no earlier decision) computes only the record's, and a rule
+        // reading a slot past the end is insufficient data like any missing value.
+        let computed = if history.is_empty() {
+            rules.first_history_slot
+        } else {
+            rules.slots.len()
+        };
+        let values: Vec<Option<Value>> = rules.slots[..computed]
             .iter()
             .zip(&rules.slot_paths)
             .map(|(f, path)| match path {
@@ -145,11 +152,15 @@ impl Evaluator {
             flags: Vec::new(),
             recommendations: Vec::new(),
             tiers: Domain::ALL.iter().map(|d| (*d, 0)).collect(),
-            insufficient_data: Vec::new(),
+            insufficient_data: Vec::with_capacity(rules.rules.len()),
             rule_errors: Vec::new(),
         };
         for rule in rules.rules.iter().filter(|r| r.enabled) {
-            if rule.read_slots.iter().any(|&s| values[s].is_none()) {
+            if rule
+                .read_slots
+                .iter()
+                .any(|&s| values.get(s).is_none_or(Option::is_none))
+            {
                 d.insufficient_data.push(rule.id.clone());
                 continue;
             }
@@ -245,9 +256,10 @@ fn native_number(v: &Value) -> f64 {
 
 /// The record's values and the params as Rhai constants (`_s0`…, `_p0`…).
 fn scope_for(rules: &RuleSet, values: &[Option<Value>]) -> Scope<'static> {
-    let mut scope = Scope::with_capacity(values.len() + rules.param_slots.len());
-    for (name, v) in rules.slot_names.iter().zip(values) {
-        scope.push_constant_dynamic(*name, v.as_ref().map_or(Dynamic::UNIT, to_dynamic));
+    let mut scope = Scope::with_capacity(rules.slot_names.len() + rules.param_slots.len());
+    for (i, name) in rules.slot_names.iter().enumerate() {
+        let v = values.get(i).and_then(Option::as_ref);
+        scope.push_constant_dynamic(*name, v.map_or(Dynamic::UNIT, to_dynamic));
     }
     for (name, v) in rules.param_names.iter().zip(&rules.param_values) {
         scope.push_constant_dynamic(*name, v.clone());

@@ -114,6 +114,7 @@ fn assemble(
         param_values,
         param_numbers,
         slot_paths: slots.fields.iter().map(FieldRef::history_path).collect(),
+        first_history_slot: slots.first_history,
         slots: slots.fields,
         param_slots: slots.params,
         history_paths,

@@ -188,6 +188,9 @@ pub struct RuleSet {
     pub(crate) history_paths: Vec<String>,
     /// The history-facts key of each of `slots` that is a plan or history fact.
     pub(crate) slot_paths: Vec<Option<String>>,
+    /// The first of `slots` that is a plan or history fact (record fields come
+    /// first): without history, only the slots before it are computed.
+    pub(crate) first_history_slot: usize,
 }
 
 /// Why a rule set could not be loaded: every problem found, errors and warnings.

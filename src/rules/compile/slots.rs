@@ -7,8 +7,12 @@ use crate::rules::check::{Catalogues, CheckedRule};
 /// The scope slots: slot `i` of `fields` is variable `_s{i}`, of `params` `_p{i}`.
 #[derive(Debug)]
 pub struct Slots {
-    /// Student fields the rules read, in order of first use.
+    /// Student fields the rules read, in order of first use: record fields first,
+    /// then plan and history facts (from [`Slots::first_history`] on), so an
+    /// evaluation without history computes only the record's.
     pub fields: Vec<FieldRef>,
+    /// The first slot of a plan or history fact (`fields.len()` when none).
+    pub first_history: usize,
     /// Every param, in name order.
     pub params: Vec<String>,
 }
@@ -22,8 +26,15 @@ impl Slots {
                 fields.push(f.clone());
             }
         }
+        let is_history =
+            |f: &FieldRef| matches!(f, FieldRef::Plan { .. } | FieldRef::History { .. });
+        let (mut fields, history): (Vec<FieldRef>, Vec<FieldRef>) =
+            fields.into_iter().partition(|f| !is_history(f));
+        let first_history = fields.len();
+        fields.extend(history);
         Slots {
             fields,
+            first_history,
             params: cats.params.keys().cloned().collect(),
         }
     }
