@@ -90,6 +90,16 @@ impl Default for Audit {
     }
 }
 
+/// The web console (`/`, `/login`, ...) served beside `/v1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// Mark the console's cookies `Secure` (sent over HTTPS only). Turn it on when
+    /// the service is reached over HTTPS (directly or through a proxy); off by
+    /// default so `http://localhost` sign-in works.
+    pub secure_cookies: bool,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -125,6 +135,8 @@ pub struct Settings {
     /// Seconds a stopping server lets requests in flight finish before it abandons
     /// them (never acknowledged) and closes the audit log.
     pub shutdown_timeout_secs: u64,
+    /// The web console's settings.
+    pub console: Console,
 }
 
 impl Default for Settings {
@@ -142,6 +154,7 @@ impl Default for Settings {
             watch_rules: true,
             workers: None,
             shutdown_timeout_secs: 30,
+            console: Console::default(),
         }
     }
 }

@@ -95,7 +95,7 @@ pub fn new_key() -> (String, String) {
     (key, hash)
 }
 
-fn find(keys: &[Key], presented: &str) -> Option<(String, Role)> {
+pub(super) fn find(keys: &[Key], presented: &str) -> Option<(String, Role)> {
     let digest = Sha256::digest(presented.as_bytes());
     let mut found = None;
     for k in keys {

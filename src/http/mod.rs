@@ -15,6 +15,7 @@
 pub mod access;
 mod auth;
 mod body;
+mod console;
 pub mod denials;
 pub mod document;
 mod error;
@@ -64,6 +65,8 @@ pub struct AppState {
     _retention: std::sync::Mutex<Option<crate::audit::Retention>>,
     /// The OpenAPI document, built once at startup ([`document::document`]).
     pub openapi: serde_json::Value,
+    /// The console's signed-in sessions.
+    sessions: console::Sessions,
 }
 
 impl std::ops::Deref for AppState {
@@ -295,6 +298,7 @@ impl Application {
             denials: denials::Denials::new(settings.audit.denials_per_minute),
             _retention: std::sync::Mutex::new(retention),
             openapi: document::document(),
+            sessions: console::Sessions::default(),
             _watcher: std::sync::Mutex::new(watcher),
             webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),
@@ -409,6 +413,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<S
                 }))
                 .wrap(from_fn(observe))
                 .configure(routes::configure)
+                .configure(console::configure)
                 .default_service(web::to(|req: HttpRequest| async move {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound(format!(
                         "no endpoint `{} {}`",

@@ -1,0 +1,98 @@
+//! The console: the service's own web pages for counselors and auditors, served by
+//! the same actix app as `/v1` (server-rendered HTML from the askama templates in
+//! `templates/console/`, compiled into the binary; no script is needed to use it).
+//!
+//! Pages call the same [`crate::app`] use cases as the JSON routes, with a `Caller`
+//! naming the signed-in person, so every read is audited exactly as the API's. A
+//! page is shown to the roles that may call the API route it reads
+//! ([`layout::may`] reads the route table).
+//!
+//! A new page: a handler taking [`session::ConsoleUser`] (or [`session::Posted`] for
+//! a form POST, which checks the CSRF token), calling `user.require("GET",
+//! "/v1/...")?`, the use case with `user.caller(&request_id(&req))`, and rendering a
+//! template struct whose `layout` field is `user.layout("/...")`; one line in
+//! [`configure`] with [`page`].
+
+mod assets;
+mod caseload;
+mod error;
+mod layout;
+mod session;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{Error, HttpRequest, Resource, web};
+
+pub use error::ConsoleError;
+pub use session::Sessions;
+
+/// The Content-Security-Policy of every console answer: nothing inline, nothing
+/// from elsewhere, no framing.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Add the console's routes (before the JSON default service).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(page("/").route(web::get().to(caseload::page)))
+        .service(page("/caseload.csv").route(web::get().to(caseload::csv)))
+        .service(
+            page("/login")
+                .route(web::get().to(session::form))
+                .route(web::post().to(session::login)),
+        )
+        .service(page("/logout").route(web::post().to(session::logout)))
+        .service(page("/assets/console.css").route(web::get().to(assets::stylesheet)));
+}
+
+/// A console resource at `path`: its answers carry the security headers, and a
+/// method it does not serve is a 405 page.
+pub fn page(
+    path: &str,
+) -> Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .wrap(from_fn(security_headers))
+        .default_service(web::to(not_allowed))
+}
+
+async fn not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ConsoleError> {
+    Err(ConsoleError::Page {
+        status: actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("This page does not take {} requests.", req.method()),
+    })
+}
+
+/// The security headers of every console answer; pages (anything without its own
+/// `Cache-Control`) are not stored by caches.
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
