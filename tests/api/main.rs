@@ -10,6 +10,7 @@ mod bad_input;
 mod batch;
 mod caseload;
 mod caseload_plans;
+mod console;
 mod contract;
 mod edfi;
 mod evaluate;
