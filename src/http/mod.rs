@@ -15,6 +15,7 @@
 pub mod access;
 mod auth;
 mod body;
+pub mod console;
 pub mod denials;
 pub mod document;
 mod error;
