@@ -17,8 +17,8 @@ use std::fmt::Write;
 
 use chrono::NaiveDate;
 
-use crate::plans::Plan;
 use crate::plans::progress::{Goal, Point, Series, Side};
+use crate::plans::{Plan, ProgressPoint};
 use crate::record::facts::human_number;
 use crate::rules::record_measure;
 
@@ -200,7 +200,7 @@ impl View {
     }
 
     /// The stored points the math reads on `as_of` (several may share a date).
-    fn known<'p>(&self, plan: &'p Plan) -> impl Iterator<Item = &'p crate::plans::ProgressPoint> {
+    fn known<'p>(&self, plan: &'p Plan) -> impl Iterator<Item = &'p ProgressPoint> {
         let as_of = self.as_of;
         plan.progress
             .iter()
@@ -406,7 +406,7 @@ impl View {
     fn draw_legend(&self, s: &mut String) {
         let y = HEIGHT - 14.0;
         let mid = c(y - FONT * 0.35);
-        let mut items: Vec<(Option<(&str, Option<&str>, f64)>, &str)> = Vec::new();
+        let mut items: Vec<(Option<Stroke>, &str)> = Vec::new();
         if self.goal.is_some() {
             items.push((Some((AIM, Some(AIM_DASH), 3.0)), "aim line"));
         }
@@ -443,6 +443,9 @@ impl View {
         }
     }
 }
+
+/// A line's colour, dash pattern and width.
+type Stroke = (&'static str, Option<&'static str>, f64);
 
 /// The plot's value range: the values with a margin, `lo < hi`, both finite.
 fn value_range(values: &[f64]) -> (f64, f64) {
