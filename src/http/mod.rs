@@ -15,7 +15,7 @@
 pub mod access;
 mod auth;
 mod body;
-mod console;
+pub mod console;
 pub mod denials;
 pub mod document;
 mod error;

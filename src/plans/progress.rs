@@ -168,6 +168,11 @@ impl Goal {
         tidy((self.target - self.baseline) / (days(self.start, self.by) / 7.0))
     }
 
+    /// Where `point` stands against the aim line at its date.
+    pub fn side_of(&self, point: &Point) -> Side {
+        self.side(point.value, self.aim_at(point.date))
+    }
+
     /// Where `value` stands against `reference` for this goal.
     fn side(&self, value: f64, reference: f64) -> Side {
         let d = value - reference;
@@ -242,10 +247,14 @@ impl Schedule {
     }
 }
 
+/// Where a value stands against the aim line, for the goal's direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
+    /// On the wrong side of the aim line (off aim).
     Behind,
+    /// On the line (within one part in 10⁹ of the goal's magnitude).
     On,
+    /// On the right side of the aim line (on track).
     Ahead,
 }
 
@@ -295,6 +304,12 @@ impl Series {
     /// The least-squares slope in units per week; `None` under
     /// [`MIN_POINTS_FOR_TREND`] points or when it cannot be computed in `f64`.
     pub fn slope_per_week(&self) -> Option<f64> {
+        self.trend().map(|t| t.slope_per_week)
+    }
+
+    /// The least-squares line (the slope of [`Series::slope_per_week`] through the
+    /// mean point); `None` when there is no slope.
+    pub fn trend(&self) -> Option<Trend> {
         if self.points.len() < MIN_POINTS_FOR_TREND {
             return None;
         }
@@ -314,7 +329,12 @@ impl Series {
         if sxx <= 0.0 {
             return None;
         }
-        tidy(sxy / sxx)
+        Some(Trend {
+            first,
+            mean_weeks: mean_x,
+            mean_value: mean_y + 0.0,
+            slope_per_week: tidy(sxy / sxx)?,
+        })
     }
 
     /// Points in a row, from the newest, on the wrong side of the aim line.
@@ -351,6 +371,25 @@ impl Series {
     pub fn goal_met(&self, goal: &Goal) -> Option<bool> {
         let p = self.newest()?;
         Some(goal.side(p.value, goal.target) != Side::Behind)
+    }
+}
+
+/// The least-squares line of a [`Series`]: through the mean point (`mean_weeks`
+/// after the first point's date, `mean_value`) with `slope_per_week`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// The date of the series' first point, where the weeks count from.
+    pub first: NaiveDate,
+    pub mean_weeks: f64,
+    pub mean_value: f64,
+    pub slope_per_week: f64,
+}
+
+impl Trend {
+    /// The line's value at `date`; `None` when it cannot be computed in `f64`.
+    pub fn value_at(&self, date: NaiveDate) -> Option<f64> {
+        let weeks = days(self.first, date) / 7.0 - self.mean_weeks;
+        tidy(self.mean_value + self.slope_per_week * weeks)
     }
 }
 

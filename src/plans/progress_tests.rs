@@ -70,6 +70,41 @@ fn the_aim_line_runs_from_baseline_to_target_and_holds_outside() {
 }
 
 #[test]
+fn the_trend_line_runs_through_the_mean_point_with_the_slope() {
+    // 41, 45, 43, 47 in weeks 1 to 4: mean week 2.5 after week 1 = 1.5 weeks after
+    // the first point, mean value 44. Slope: Σ(x−1.5)(y−44) = (−1.5)(−3) + (−0.5)(1)
+    // + (0.5)(−1) + (1.5)(3) = 8, Σ(x−1.5)² = 5, so 1.6 a week. At week 1 the line
+    // is 44 − 1.5 × 1.6 = 41.6; at week 4, 44 + 1.5 × 1.6 = 46.4.
+    let series = Series::new(&weekly(&[41.0, 45.0, 43.0, 47.0]), week(4));
+    let t = series.trend().unwrap();
+    assert_eq!((t.first, t.mean_weeks, t.mean_value), (week(1), 1.5, 44.0));
+    assert!((t.slope_per_week - 1.6).abs() < 1e-9);
+    assert_eq!(series.slope_per_week(), Some(t.slope_per_week));
+    assert!(close(t.value_at(week(1)), 41.6));
+    assert!(close(t.value_at(week(4)), 46.4));
+    assert_eq!(Series::new(&weekly(&[41.0, 45.0]), week(4)).trend(), None);
+}
+
+#[test]
+fn each_point_has_a_side_of_the_aim_line() {
+    // Aims 42, 44, 46 in weeks 1 to 3 (rising goal); 20 − 1.5k for absences.
+    let g = reading();
+    let at = |k, value| Point {
+        date: week(k),
+        value,
+    };
+    assert_eq!(g.side_of(&at(1, 41.0)), Side::Behind);
+    assert_eq!(g.side_of(&at(2, 44.0)), Side::On);
+    assert_eq!(g.side_of(&at(3, 47.0)), Side::Ahead);
+    assert_eq!(
+        absences().side_of(&at(2, 18.0)),
+        Side::Behind,
+        "17 is the aim"
+    );
+    assert_eq!(absences().side_of(&at(2, 16.0)), Side::Ahead);
+}
+
+#[test]
 fn flat_scores_fall_further_behind_every_week() {
     // 40 every week. Trend 0. Aims 42 … 52, all above: 6 points off aim. Gap in
     // week 6: 40 − 52 = −12 (behind).

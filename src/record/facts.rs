@@ -219,6 +219,17 @@ const INTEGER_FACTS: [&str; 7] = [
     "weeks_at_tier",
 ];
 
+/// Record fields whose values are whole numbers (counts).
+const INTEGER_FIELDS: [&str; 7] = [
+    "grade_level",
+    "failing_courses",
+    "failing_core_courses",
+    "behavior.office_referrals",
+    "behavior.suspensions_in_school",
+    "behavior.suspensions_out_of_school",
+    "behavior.suspensions",
+];
+
 /// Whether `value` is of the kind `spec` declares (an integer is also a number).
 pub(crate) fn fits(spec: &FieldSpec, value: &Value) -> bool {
     matches!(
@@ -326,6 +337,17 @@ impl FieldRef {
                 Some(format!("history.{domain}.{}", HISTORY_FACTS[*fact].path))
             }
             FieldRef::Known(_) | FieldRef::Extra(_) => None,
+        }
+    }
+
+    /// Whether the field only takes whole numbers (a count, a tier, weeks), so
+    /// `< 6` reads as `≤ 5`; `false` for `extra` fields, whose kind is not known.
+    pub fn is_whole_number(&self) -> bool {
+        match self {
+            FieldRef::Known(i) => INTEGER_FIELDS.contains(&FIELDS[*i].path),
+            FieldRef::Extra(_) => false,
+            FieldRef::Plan { fact, .. } => INTEGER_FACTS.contains(&PLAN_FACTS[*fact].path),
+            FieldRef::History { fact, .. } => INTEGER_FACTS.contains(&HISTORY_FACTS[*fact].path),
         }
     }
 

@@ -150,6 +150,13 @@ impl Rule {
         self.native.is_some()
     }
 
+    /// The condition as native comparisons, when it compiled to them: its
+    /// [`native::Operand::Slot`] and `Flag` index [`RuleSet::fields_read`], its
+    /// `Param` index [`RuleSet::param_slot`].
+    pub fn native(&self) -> Option<&native::Native> {
+        self.native.as_ref()
+    }
+
     /// Whether the condition reads a plan or history fact (without them, the rule
     /// is always `insufficient_data`).
     pub fn reads_history(&self) -> bool {
@@ -211,6 +218,12 @@ impl RuleSet {
     /// Every student field any rule of the set reads.
     pub fn fields_read(&self) -> &[FieldRef] {
         &self.slots
+    }
+
+    /// The name of the param a native condition's [`native::Operand::Param`]`(i)`
+    /// reads.
+    pub fn param_slot(&self, i: usize) -> Option<&str> {
+        self.param_slots.get(i).map(String::as_str)
     }
 
     /// The plan and history facts the rules read (in conditions or explanations),

@@ -15,9 +15,11 @@
 
 mod assets;
 mod caseload;
+pub mod chart;
 mod error;
 mod layout;
 mod session;
+pub mod words;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
