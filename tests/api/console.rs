@@ -33,7 +33,7 @@ fn assert_secure(resp: &Response) {
 }
 
 /// The value of the first hidden `csrf` field of a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html
         .find("name=\"csrf\" value=\"")
         .unwrap_or_else(|| panic!("no csrf field in:\n{html}"));
@@ -41,13 +41,18 @@ fn csrf_of(html: &str) -> String {
     rest[..rest.find('"').expect("closing quote")].to_string()
 }
 
-async fn get(app: &TestApp, b: &Client, path: &str) -> Response {
+pub(crate) async fn get(app: &TestApp, b: &Client, path: &str) -> Response {
     let resp = b.get(app.url(path)).send().await.expect("GET");
     assert_secure(&resp);
     resp
 }
 
-async fn post_form(app: &TestApp, b: &Client, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    b: &Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Response {
     let body = serde_urlencoded::to_string(form).expect("a form body");
     let resp = b
         .post(app.url(path))
@@ -78,14 +83,14 @@ async fn sign_in(app: &TestApp, b: &Client, key: &str) -> Response {
 }
 
 /// A browser signed in with `key`.
-async fn signed_in(app: &TestApp, key: &str) -> Client {
+pub(crate) async fn signed_in(app: &TestApp, key: &str) -> Client {
     let b = browser();
     let resp = sign_in(app, &b, key).await;
     assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
     b
 }
 
-fn location(resp: &Response) -> String {
+pub(crate) fn location(resp: &Response) -> String {
     header(resp, "location")
 }
 
@@ -99,14 +104,14 @@ fn session_cookie(resp: &Response) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn page(app: &TestApp, b: &Client, path: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, b: &Client, path: &str) -> (u16, String) {
     let resp = get(app, b, path).await;
     let status = resp.status().as_u16();
     (status, resp.text().await.expect("page body"))
 }
 
 /// A record at attendance tier `tier` (0 to 3) and nothing else flagged.
-fn record(id: &str, tier: usize) -> Value {
+pub(crate) fn record(id: &str, tier: usize) -> Value {
     let present = [100.0, 93.0, 85.0, 75.0][tier];
     json!({
         "student_id": id,
@@ -124,7 +129,7 @@ fn record(id: &str, tier: usize) -> Value {
     })
 }
 
-async fn evaluate(app: &TestApp, id: &str, tier: usize) {
+pub(crate) async fn evaluate(app: &TestApp, id: &str, tier: usize) {
     let d = app.evaluate(&record(id, tier)).await;
     assert_eq!(d["student_id"], id, "{d}");
 }

@@ -43,7 +43,7 @@ fn query_string(pairs: &[(String, String)]) -> String {
 }
 
 /// A path segment with everything but unreserved characters percent-encoded.
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -56,7 +56,7 @@ fn path_segment(s: &str) -> String {
 }
 
 /// The words for a domain.
-fn domain_label(d: Domain) -> &'static str {
+pub(super) fn domain_label(d: Domain) -> &'static str {
     match d {
         Domain::Attendance => "Attendance",
         Domain::Academic => "Academic",

@@ -19,6 +19,7 @@ pub mod chart;
 mod error;
 mod layout;
 mod session;
+mod student;
 pub mod words;
 
 use actix_web::body::MessageBody;
@@ -44,6 +45,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(session::login)),
         )
         .service(page("/logout").route(web::post().to(session::logout)))
+        .service(page("/students/{id}").route(web::get().to(student::page)))
+        .service(page("/students/{id}/reviews").route(web::post().to(student::review)))
+        .service(page("/plans/{id}/progress").route(web::post().to(student::progress)))
+        .service(page("/plans/{id}/sessions").route(web::post().to(student::session)))
         .service(page("/assets/console.css").route(web::get().to(assets::stylesheet)));
 }
 

@@ -150,6 +150,11 @@ impl ConsoleUser {
 
     /// Refused (a 403 page) unless the user may call the API route `method path`:
     /// a page is allowed to whoever the API allows the read it shows.
+    /// Whether this person may call the API route `method path` (what a page shows).
+    pub fn may(&self, method: &str, path: &str) -> bool {
+        may(self.role, method, path)
+    }
+
     pub fn require(&self, method: &str, path: &str) -> Result<(), ConsoleError> {
         if may(self.role, method, path) {
             Ok(())
