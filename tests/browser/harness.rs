@@ -91,6 +91,19 @@ pub fn browser_required() -> bool {
     std::env::var("INTERVENE_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
+/// What a test does when `missing` (e.g. "chromedriver not found"): print the
+/// notice and skip (`Ok(notice)`), or fail (`Err`) when the browser is `required`.
+pub fn on_missing(missing: &str, required: bool) -> Result<String, String> {
+    let notice = format!("browser tests SKIPPED: {missing} ({INSTALL_HINT})");
+    if required {
+        Err(format!(
+            "{notice}; INTERVENE_REQUIRE_BROWSER=1 makes a missing browser a failure"
+        ))
+    } else {
+        Ok(notice)
+    }
+}
+
 /// A free loopback port: bind port 0, read it, let it go.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
@@ -175,14 +188,13 @@ pub struct Browser {
 pub async fn browser() -> Option<Browser> {
     let tools = match find_tools() {
         Ok(t) => t,
-        Err(missing) => {
-            let notice = format!("browser tests SKIPPED: {missing} ({INSTALL_HINT})");
-            if browser_required() {
-                panic!("{notice}; INTERVENE_REQUIRE_BROWSER=1 makes this a failure");
+        Err(missing) => match on_missing(&missing, browser_required()) {
+            Ok(notice) => {
+                eprintln!("{notice}");
+                return None;
             }
-            eprintln!("{notice}");
-            return None;
-        }
+            Err(failure) => panic!("{failure}"),
+        },
     };
     let guard = ONE_BROWSER.lock().await;
     let profile = tempfile::tempdir().expect("tempdir for the Chromium profile");

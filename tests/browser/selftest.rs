@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    self, MOBILE, WAIT, assert_accessible, bounded, browser, dialog_text, run_axe, screenshot,
+    self, MOBILE, WAIT, assert_accessible, bounded, browser, dialog_text, page_status, run_axe,
+    screenshot,
 };
 use crate::stub::Stub;
 
@@ -129,6 +130,38 @@ async fn a_phone_screenshot_is_a_png_360_px_wide() {
         b.close().await;
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_status_is_the_servers() {
+    bounded("the_page_status_is_the_servers", async {
+        let Some(b) = browser().await else { return };
+        let stub = Stub::start(vec![("/clean", true, CLEAN)]);
+        b.client
+            .goto(&format!("{}/clean", stub.base))
+            .await
+            .expect("open");
+        assert_eq!(page_status(&b.client).await, Some(200));
+        b.client
+            .goto(&format!("{}/missing", stub.base))
+            .await
+            .expect("open");
+        assert_eq!(page_status(&b.client).await, Some(404));
+        b.close().await;
+    })
+    .await;
+}
+
+#[test]
+fn a_missing_browser_skips_with_a_notice_unless_required() {
+    let notice = harness::on_missing("chromedriver not found", false).expect("a skip");
+    assert_eq!(
+        notice,
+        "browser tests SKIPPED: chromedriver not found (apt-get install chromium chromium-driver)"
+    );
+    let failure = harness::on_missing("chromedriver not found", true).expect_err("a failure");
+    assert!(failure.starts_with(&notice), "{failure}");
+    assert!(failure.contains("INTERVENE_REQUIRE_BROWSER=1"), "{failure}");
 }
 
 #[test]
