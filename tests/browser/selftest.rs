@@ -132,6 +132,29 @@ async fn a_phone_screenshot_is_a_png_360_px_wide() {
     .await;
 }
 
+const LOGIN: &str = r#"<!doctype html>
+<html lang="en"><head><title>Sign in</title></head>
+<body><main id="main"><form method="post" action="/signin">
+<label for="key">API key</label><input type="password" name="key" id="key">
+<button type="submit">Sign in</button></form></main></body></html>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_submits_the_form_and_follows_the_redirect() {
+    bounded("sign_in_follows_the_redirect", async {
+        let Some(b) = browser().await else { return };
+        let stub = Stub::start(vec![
+            ("/login", true, LOGIN),
+            ("/signin", true, "303 /"),
+            ("/", true, CLEAN),
+        ]);
+        harness::sign_in_as(&b.client, &stub.base, "some-key").await;
+        let heading = harness::wait_for(&b.client, "main#main h1").await;
+        assert_eq!(heading.text().await.expect("h1"), "Caseload");
+        b.close().await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_status_is_the_servers() {
     bounded("the_page_status_is_the_servers", async {

@@ -1,6 +1,7 @@
 //! A tiny fixed-page HTTP server on a loopback port, for the harness's own tests:
 //! pages with the console's strict Content-Security-Policy, with and without
-//! accessibility faults, and one that opens a dialog. Stops when dropped.
+//! accessibility faults, one that opens a dialog, and a sign-in form whose POST
+//! redirects (303) like the console's. Stops when dropped.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,7 +15,8 @@ pub const STRICT_CSP: &str = "default-src 'self'; script-src 'self'; style-src '
      img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// One page: path, whether it is served with [`STRICT_CSP`], body.
+/// One page: path, whether it is served with [`STRICT_CSP`], body. A body starting
+/// with `303 ` is instead a redirect to the path after it.
 pub type Page = (&'static str, bool, &'static str);
 
 pub struct Stub {
@@ -74,6 +76,10 @@ fn answer(mut stream: TcpStream, pages: &[Page]) {
     let head = String::from_utf8_lossy(&buf);
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let response = match pages.iter().find(|(p, _, _)| *p == path) {
+        Some((_, _, body)) if body.starts_with("303 ") => format!(
+            "HTTP/1.1 303 See Other\r\nLocation: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            &body[4..]
+        ),
         Some((_, csp, body)) => {
             let csp_line = if *csp {
                 format!("Content-Security-Policy: {STRICT_CSP}\r\n")
