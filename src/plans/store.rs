@@ -7,6 +7,8 @@
 //! Writes to plans are serialised by one lock: a change is checked against the
 //! revision it was made from (`If-Match`) and stored before the next one is read.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 
 use super::plan::{MAX_POINTS, Plan, ProgressPoint, SessionRecord};
@@ -66,6 +68,10 @@ pub struct Plans {
     plans: sled::Tree,
     by_student: sled::Tree,
     lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Every student who has (or had, since the store opened) a plan: a superset,
+    /// so a student outside it has none and [`Plans::of_student`] answers without
+    /// reading the trees. Every evaluation asks; most students have no plan.
+    students: std::sync::Arc<std::sync::RwLock<HashSet<String>>>,
 }
 
 fn student_key(student: &str, plan_id: &str) -> Vec<u8> {
@@ -77,11 +83,25 @@ fn student_key(student: &str, plan_id: &str) -> Vec<u8> {
 
 impl Plans {
     pub fn open(db: &sled::Db) -> Result<Plans, PlanError> {
+        let by_student = db.open_tree(BY_STUDENT_TREE)?;
+        let mut students = HashSet::new();
+        for item in by_student.iter() {
+            let (k, _) = item?;
+            let end = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            students.insert(String::from_utf8_lossy(&k[..end]).into_owned());
+        }
         Ok(Plans {
             plans: db.open_tree(PLANS_TREE)?,
-            by_student: db.open_tree(BY_STUDENT_TREE)?,
+            by_student,
             lock: Default::default(),
+            students: std::sync::Arc::new(std::sync::RwLock::new(students)),
         })
+    }
+
+    /// Whether the student may have a plan (`false`: certainly none).
+    fn may_have_plans(&self, student: &str) -> bool {
+        // A poisoned lock only means a writer panicked mid-insert: read the trees.
+        self.students.read().map_or(true, |s| s.contains(student))
     }
 
     /// The plan `id`.
@@ -99,6 +119,9 @@ impl Plans {
 
     /// The student's plans, oldest first.
     pub fn of_student(&self, student: &str) -> Result<Vec<Plan>, PlanError> {
+        if !self.may_have_plans(student) {
+            return Ok(Vec::new());
+        }
         let mut prefix = student.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
@@ -189,6 +212,10 @@ impl Plans {
         let entry = NewEntry::new(kind, actor, request_id, payload);
         let mut companions = self.companions(&next);
         companions.extend(extra.companions);
+        if let Ok(mut s) = self.students.write() {
+            // Before the write lands, so the set is never missing a stored plan.
+            s.insert(next.student_id.clone());
+        }
         store.append_with(entry, companions).await?;
         Ok(next)
     }
