@@ -67,6 +67,8 @@ pub struct AppState {
     pub openapi: serde_json::Value,
     /// The console's signed-in sessions.
     sessions: console::Sessions,
+    /// The console's lately counted caseload pictures.
+    pictures: console::Pictures,
 }
 
 impl std::ops::Deref for AppState {
@@ -299,6 +301,7 @@ impl Application {
             _retention: std::sync::Mutex::new(retention),
             openapi: document::document(),
             sessions: console::Sessions::default(),
+            pictures: console::Pictures::default(),
             _watcher: std::sync::Mutex::new(watcher),
             webhook_secret,
             keys: auth::decode_keys(&settings.api_keys),

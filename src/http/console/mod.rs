@@ -28,6 +28,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{Error, HttpRequest, Resource, web};
 
+pub use caseload::Pictures;
 pub use error::ConsoleError;
 pub use session::Sessions;
 
