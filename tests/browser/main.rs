@@ -15,3 +15,4 @@ mod stub;
 
 mod console;
 mod selftest;
+mod student;
