@@ -8,9 +8,7 @@
 use serde_json::Value;
 
 use crate::console::{csrf_of, evaluate, location, page, post_form, signed_in};
-use crate::helpers::{
-    ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, TestApp, all_keys, header, spawn_app,
-};
+use crate::helpers::{ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, TestApp, all_keys, header, spawn_app};
 
 /// The entries of the log of `kind`, read from the store (not audited).
 fn entries_of(app: &TestApp, kind: &str) -> Vec<Value> {
@@ -42,7 +40,10 @@ async fn an_auditor_filters_pages_verifies_and_replays() {
 
     let (status, html) = page(&app, &b, "/audit").await;
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains(r#"href="/audit" aria-current="page""#), "{html}");
+    assert!(
+        html.contains(r#"href="/audit" aria-current="page""#),
+        "{html}"
+    );
     assert!(html.contains("S-1") && html.contains("S-2"), "{html}");
     assert!(
         !html.contains("Place a legal hold"),
@@ -89,7 +90,10 @@ async fn an_auditor_filters_pages_verifies_and_replays() {
     assert_eq!(status, 200, "{second}");
     let last_seq = decisions.last().expect("a decision")["seq"].to_string();
     let prev_seq = decisions[decisions.len() - 2]["seq"].to_string();
-    assert!(first.contains(&format!("/audit/{last_seq}/replay")), "{first}");
+    assert!(
+        first.contains(&format!("/audit/{last_seq}/replay")),
+        "{first}"
+    );
     assert!(
         second.contains(&format!("/audit/{prev_seq}/replay"))
             && !second.contains(&format!("/audit/{last_seq}/replay")),
@@ -254,7 +258,10 @@ async fn a_bad_filter_is_a_message_beside_the_form() {
     assert_eq!(status, 400, "{html}");
     assert!(html.contains(r#"id="filter-error""#), "{html}");
     assert!(html.contains("must be an RFC 3339 time"), "{html}");
-    assert!(html.contains(r#"value="notadate""#), "the form keeps it: {html}");
+    assert!(
+        html.contains(r#"value="notadate""#),
+        "the form keeps it: {html}"
+    );
     assert!(html.contains(r#"value="decision""#), "{html}");
     for bad in ["/audit?cursor=nope", "/audit?colour=red", "/audit?limit=x"] {
         let (status, html) = page(&app, &b, bad).await;
@@ -288,7 +295,10 @@ async fn what_an_entry_holds_is_shown_as_text() {
             || html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
         "{html}"
     );
-    assert!(html.contains("alert(2)"), "the hold's reason is shown: {html}");
+    assert!(
+        html.contains("alert(2)"),
+        "the hold's reason is shown: {html}"
+    );
     assert!(
         html.contains("/students/%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
         "{html}"

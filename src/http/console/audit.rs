@@ -206,7 +206,10 @@ fn summary(e: &Entry) -> String {
         EntryKind::AuditHoldPlaced => format!("hold placed: {}", text(&p["reason"])),
         EntryKind::AuditHoldLifted => "hold lifted".to_string(),
         EntryKind::CaseloadRead => {
-            format!("read the caseload ({} students)", strings(&p["students"]).len())
+            format!(
+                "read the caseload ({} students)",
+                strings(&p["students"]).len()
+            )
         }
         _ => match p {
             Value::Object(m) if m.is_empty() => String::new(),
@@ -280,7 +283,13 @@ pub async fn list(
                 .collect();
             (StatusCode::OK, None, entries, older, paged)
         }
-        Err(message) => (StatusCode::BAD_REQUEST, Some(message), Vec::new(), None, false),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            Some(message),
+            Vec::new(),
+            None,
+            false,
+        ),
     };
     let holds = if user.may("GET", "/v1/audit/holds") {
         Some(
@@ -518,7 +527,10 @@ mod tests {
 
     #[test]
     fn a_summary_names_what_fired_what_was_reviewed_and_cuts_long_payloads() {
-        let d = entry("decision", json!({"student_id": "S1", "rule_ids": ["a", "b"]}));
+        let d = entry(
+            "decision",
+            json!({"student_id": "S1", "rule_ids": ["a", "b"]}),
+        );
         assert_eq!(summary(&d), "fired: a, b");
         let none = entry("decision", json!({"student_id": "S1", "rule_ids": []}));
         assert_eq!(summary(&none), "no rule fired");
