@@ -8,7 +8,10 @@
 use serde_json::Value;
 
 use crate::console::{csrf_of, evaluate, location, page, post_form, signed_in};
-use crate::helpers::{ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, TestApp, all_keys, header, spawn_app};
+use crate::helpers::{
+    ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, TestApp, all_keys, header, spawn_app, spawn_app_in,
+};
+use crate::tamper::{edit_log, populate};
 
 /// The entries of the log of `kind`, read from the store (not audited).
 fn entries_of(app: &TestApp, kind: &str) -> Vec<Value> {
@@ -303,4 +306,30 @@ async fn what_an_entry_holds_is_shown_as_text() {
         html.contains("/students/%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
         "{html}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_first_altered_entry_in_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    populate(&data, 4).await;
+    const N: u64 = 3;
+    edit_log(&data, |log| {
+        let key = N.to_be_bytes();
+        let bytes = log.get(key).expect("get").expect("entry N exists").to_vec();
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        assert!(text.contains("\"student_id\":\"T-1\""), "{text}");
+        let altered = text.replace("\"student_id\":\"T-1\"", "\"student_id\":\"T-9\"");
+        log.insert(key, altered.as_bytes()).expect("insert");
+    });
+    let app = spawn_app_in(dir, all_keys(), |_| {}).await;
+    let b = signed_in(&app, AUDITOR_KEY).await;
+    let (status, html) = page(&app, &b, "/audit/verify").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("The hash chain is broken at entry {N}")),
+        "{html}"
+    );
+    assert!(html.contains("altered"), "{html}");
+    assert!(!html.contains("intact"), "{html}");
 }

@@ -198,7 +198,11 @@ fn summary(e: &Entry) -> String {
                 text(&p["decision_seq"])
             )
         }
-        EntryKind::StudentAccessed => format!("read {}", text(&p["read"])),
+        EntryKind::StudentAccessed => match p["read"].as_str() {
+            Some("audit") => "read the student's audit entries".to_string(),
+            Some("replay") => format!("replayed decision {}", text(&p["seq"])),
+            _ => format!("read the student's {}", text(&p["read"])),
+        },
         EntryKind::AuditRead => format!("read {} entries of the log", text(&p["entries"])),
         EntryKind::AuditExported => {
             format!("exported the log through entry {}", text(&p["through_seq"]))
@@ -352,7 +356,12 @@ pub async fn verify(
     let gaps = report
         .recorded_gaps
         .iter()
-        .map(|g| serde_json::to_value(g).map_or_else(|_| String::new(), |v| v.to_string()))
+        .map(|g| {
+            format!(
+                "entries {} to {}, recorded as lost in entry {}",
+                g.from, g.through, g.recorded_at
+            )
+        })
         .collect();
     let body = VerifyPage {
         layout: user.layout("/audit"),
