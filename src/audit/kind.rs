@@ -113,6 +113,11 @@ const KNOWN: [EntryKind; 24] = [
 ];
 
 impl EntryKind {
+    /// Every kind this version writes (not [`EntryKind::Other`]).
+    pub fn known() -> &'static [EntryKind] {
+        &KNOWN
+    }
+
     /// The name stored in the entry (and hashed with it).
     pub fn as_str(&self) -> &str {
         match self {

@@ -11,6 +11,7 @@ mod batch;
 mod caseload;
 mod caseload_plans;
 mod console;
+mod console_audit;
 mod console_student;
 mod contract;
 mod edfi;

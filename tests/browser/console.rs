@@ -153,6 +153,7 @@ async fn console_every_page_has_main_and_nav_and_passes_axe() {
                 for (path, name) in [
                     ("/", "caseload"),
                     (student.as_str(), "student"),
+                    ("/audit", "audit"),
                     // `/rules` and `/audit` join this list when their pages exist.
                 ] {
                     open(c, &app.address, path).await;

@@ -14,6 +14,7 @@
 //! [`configure`] with [`page`].
 
 mod assets;
+mod audit;
 mod caseload;
 pub mod chart;
 mod error;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(session::login)),
         )
         .service(page("/logout").route(web::post().to(session::logout)))
+        .configure(audit::configure)
         .service(page("/students/{id}").route(web::get().to(student::page)))
         .service(page("/students/{id}/reviews").route(web::post().to(student::review)))
         .service(page("/plans/{id}/progress").route(web::post().to(student::progress)))

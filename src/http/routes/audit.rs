@@ -12,6 +12,7 @@ use crate::http::AppState;
 use crate::http::auth::Actor;
 use crate::http::error::ApiError;
 use crate::http::openapi as doc;
+use crate::record::StudentId;
 
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -79,6 +80,20 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let q: AuditQuery = crate::http::body::query(&req)?;
+    let (query, student, filter) = parse_query(q)?;
+    let rid = crate::http::request_id(&req);
+    let by = AppState::caller(&actor, &rid);
+    let body = reads::audit_page(&state, by, query, student.as_ref(), filter).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// The store's query, the student filtered by (checked) and the filter as audited,
+/// of an audit query (the console's audit page parses its form with this too).
+pub(crate) fn parse_query(
+    q: AuditQuery,
+) -> Result<(Query, Option<StudentId>, serde_json::Value), ApiError> {
     let student = q
         .student
         .as_deref()
@@ -94,12 +109,7 @@ pub async fn list(
         kind: q.kind.as_deref().map(EntryKind::parse),
         limit: q.limit.unwrap_or(100),
     };
-    let rid = crate::http::request_id(&req);
-    let by = AppState::caller(&actor, &rid);
-    let body = reads::audit_page(&state, by, query, student.as_ref(), filter).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    Ok((query, student, filter))
 }
 
 /// Entries read per step of the export stream.
@@ -128,8 +138,18 @@ pub async fn export(
 ) -> Result<HttpResponse, ApiError> {
     let rid = crate::http::request_id(&req);
     reads::start_export(&state, AppState::caller(&actor, &rid)).await?;
-    let store = state.store.clone();
-    let stream = futures_util::stream::unfold(Some(0u64), move |after| {
+    let stream = export_stream(state.store.clone());
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(stream))
+}
+
+/// Every entry of `store`, oldest first, as NDJSON chunks; a line `{"error": …}`
+/// ends it early when the store cannot be read (the console's export streams this too).
+pub(crate) fn export_stream(
+    store: crate::audit::Store,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> + 'static {
+    futures_util::stream::unfold(Some(0u64), move |after| {
         let store = store.clone();
         async move {
             let after = after?;
@@ -151,10 +171,7 @@ pub async fn export(
                 }
             }
         }
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("application/x-ndjson")
-        .streaming(stream))
+    })
 }
 
 #[utoipa::path(
@@ -244,6 +261,17 @@ pub struct HoldList {
 /// Longest hold reason kept.
 const MAX_REASON: usize = 1_000;
 
+/// A hold's reason, trimmed, when it says why in 1 to [`MAX_REASON`] characters.
+pub(crate) fn hold_reason(raw: &str) -> Result<&str, ApiError> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.len() > MAX_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "`reason` must say why, in 1 to {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason)
+}
+
 #[utoipa::path(
     put,
     path = "/v1/audit/holds/{student_id}",
@@ -280,12 +308,7 @@ pub async fn place_hold(
             crate::record::without_position(&e.to_string())
         ))
     })?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > MAX_REASON {
-        return Err(ApiError::BadRequest(format!(
-            "`reason` must say why, in 1 to {MAX_REASON} characters"
-        )));
-    }
+    let reason = hold_reason(&body.reason)?;
     let hold = state
         .store
         .place_hold(
