@@ -13,6 +13,7 @@ mod helpers;
 mod harness;
 mod stub;
 
+mod audit;
 mod console;
 mod selftest;
 mod student;
