@@ -154,7 +154,7 @@ async fn console_every_page_has_main_and_nav_and_passes_axe() {
                     ("/", "caseload"),
                     (student.as_str(), "student"),
                     ("/audit", "audit"),
-                    // `/rules` and `/audit` join this list when their pages exist.
+                    ("/rules", "rules"),
                 ] {
                     open(c, &app.address, path).await;
                     assert_eq!(page_status(c).await, Some(200), "GET {path} as {role}");

@@ -19,6 +19,7 @@ mod caseload;
 pub mod chart;
 mod error;
 mod layout;
+mod rules;
 mod session;
 mod student;
 pub mod words;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(page("/logout").route(web::post().to(session::logout)))
         .configure(audit::configure)
+        .service(page("/rules").route(web::get().to(rules::page)))
         .service(page("/students/{id}").route(web::get().to(student::page)))
         .service(page("/students/{id}/reviews").route(web::post().to(student::review)))
         .service(page("/plans/{id}/progress").route(web::post().to(student::progress)))
