@@ -62,12 +62,12 @@ fn summary_lines(s: &Summary) -> String {
             s.data_points,
             human_number(n.value),
             n.date,
-            gap_words(gap)
+            gap_words(gap, human_number)
         ),
         _ => "    progress: no points yet\n".to_string(),
     });
     out.push_str(&match s.slope_per_week {
-        Some(t) => format!("    trend: {} per week\n", signed(t)),
+        Some(t) => format!("    trend: {} per week\n", signed(t, human_number)),
         None => "    trend: needs 3 points\n".to_string(),
     });
     if s.points_off_aim > 0 {
@@ -84,33 +84,43 @@ fn summary_lines(s: &Summary) -> String {
     if s.goal_met == Some(true) {
         out.push_str("    the goal's target has been reached\n");
     }
-    out.push_str(&match (s.fidelity, s.sessions_planned) {
-        (Some(f), Some(planned)) => format!(
-            "    sessions: {} of {} planned delivered ({}%)\n",
-            s.sessions_delivered,
-            human_number(planned),
-            human_number((f * 100.0).round())
-        ),
-        _ => "    sessions: no schedule to judge delivery against yet\n".to_string(),
+    out.push_str(&match delivery_words(s) {
+        Some(d) => format!("    sessions: {d}\n"),
+        None => "    sessions: no schedule to judge delivery against yet\n".to_string(),
     });
     out
 }
 
-fn gap_words(gap: f64) -> String {
+/// "12 of 14 planned delivered (86%)"; `None` while there is no fidelity to give
+/// (no schedule, or not a week yet). The report and the console say it alike.
+pub fn delivery_words(s: &Summary) -> Option<String> {
+    let (f, planned) = (s.fidelity?, s.sessions_planned?);
+    Some(format!(
+        "{} of {} planned delivered ({}%)",
+        s.sessions_delivered,
+        human_number(planned),
+        human_number((f * 100.0).round())
+    ))
+}
+
+/// "25.2 behind the aim", "3 ahead of the aim" or "on the aim" (an aim gap is
+/// negative when behind), with numbers written by `num`.
+pub fn gap_words(gap: f64, num: fn(f64) -> String) -> String {
     if gap < 0.0 {
-        format!("{} behind the aim", human_number(-gap))
+        format!("{} behind the aim", num(-gap))
     } else if gap > 0.0 {
-        format!("{} ahead of the aim", human_number(gap))
+        format!("{} ahead of the aim", num(gap))
     } else {
         "on the aim".to_string()
     }
 }
 
-fn signed(x: f64) -> String {
+/// A trend with its sign: "+1.6", "-0.4", "0".
+pub fn signed(x: f64, num: fn(f64) -> String) -> String {
     if x > 0.0 {
-        format!("+{}", human_number(x))
+        format!("+{}", num(x))
     } else {
-        human_number(x)
+        num(x)
     }
 }
 

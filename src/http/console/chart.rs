@@ -18,6 +18,7 @@ use std::fmt::Write;
 use chrono::NaiveDate;
 
 use crate::plans::progress::{Goal, Point, Series, Side};
+use crate::plans::report::{gap_words, signed};
 use crate::plans::{Plan, ProgressPoint};
 use crate::record::facts::human_number;
 use crate::rules::record_measure;
@@ -255,10 +256,10 @@ impl View {
                 );
                 if let Some(gap) = self.goal.as_ref().and_then(|g| self.series.aim_gap(g)) {
                     t.push_str(", ");
-                    t.push_str(&gap_words(gap));
+                    t.push_str(&gap_words(gap, num));
                 }
                 t.push_str(&match self.slope {
-                    Some(s) => format!("; trend {} per week", signed(s)),
+                    Some(s) => format!("; trend {} per week", signed(s, num)),
                     None => "; a trend needs 3 points on different dates".to_string(),
                 });
                 t
@@ -561,24 +562,6 @@ fn num(v: f64) -> String {
         sci(v)
     } else {
         human_number(v)
-    }
-}
-
-fn gap_words(gap: f64) -> String {
-    if gap < 0.0 {
-        format!("{} behind the aim", num(-gap))
-    } else if gap > 0.0 {
-        format!("{} ahead of the aim", num(gap))
-    } else {
-        "on the aim".to_string()
-    }
-}
-
-fn signed(x: f64) -> String {
-    if x > 0.0 {
-        format!("+{}", num(x))
-    } else {
-        num(x)
     }
 }
 

@@ -179,14 +179,9 @@ fn flag_views(entry: &Value) -> Vec<FlagView> {
 fn plan_view(p: &Plan, today: NaiveDate) -> PlanView {
     let g = &p.goal;
     let delivery = match p.summary(today) {
-        Some(s) => match (s.fidelity, s.sessions_planned) {
-            (Some(f), Some(planned)) => format!(
-                "{} of {} planned sessions delivered ({}%)",
-                s.sessions_delivered,
-                crate::record::facts::human_number(planned),
-                crate::record::facts::human_number((f * 100.0).round())
-            ),
-            _ => "No schedule to judge delivery against yet.".into(),
+        Some(s) => match crate::plans::report::delivery_words(&s) {
+            Some(d) => format!("Sessions: {d}."),
+            None => "No schedule to judge delivery against yet.".into(),
         },
         None => "The goal cannot be charted.".into(),
     };
