@@ -1,6 +1,14 @@
 //! Rule tests: `tests/*.yaml` in a rule set, each case a record (with, optionally, the
 //! student's `plans:` and `history:` facts) and the flags it must (and must not)
 //! produce. Run by `intervene test`, and before a rule set is published.
+//!
+//! A number in a case's record, `plans:` or `history:` may name a threshold instead:
+//! `gpa: {param: low_gpa}` is the value of `params.low_gpa`, and `gpa: {param: low_gpa,
+//! plus: 0.01}` just above it; `times:` scales it first (`days_present: {param:
+//! chronic_absence_rate, times: -100, plus: 100}`). The result is rounded to 12
+//! significant digits, so `0.1 × 100` is exactly 10. A boundary test written this way
+//! moves with its threshold, and a counselor who changes a threshold does not have to
+//! edit the tests.
 
 use std::collections::BTreeSet;
 
@@ -287,10 +295,13 @@ impl Ctx<'_> {
             if let Some(expect) = self.expect(expect)
                 && facts_ok
             {
+                let Some(record) = self.resolve(record) else {
+                    continue;
+                };
                 out.push(Case {
                     line: item.pos.line,
                     name,
-                    record: yaml::to_json(record),
+                    record,
                     history,
                     expect,
                 });
@@ -342,10 +353,99 @@ impl Ctx<'_> {
                 let Some(spec) = table.iter().find(|f| f.path == name) else {
                     continue;
                 };
-                match fact_value(spec, &yaml::to_json(v)) {
+                let Some(json) = self.resolve(v) else {
+                    continue;
+                };
+                match fact_value(spec, &json) {
                     Some(value) => out.insert(format!("{section}.{key}.{name}"), value),
                     None => self.error(v, format!("`{name}` must be {}", kind_words(spec)), None),
                 }
+            }
+        }
+    }
+
+    /// `node` as JSON, with every `{param: NAME, times: T, plus: P}` mapping replaced by
+    /// `params.NAME × T + P`; `None` (with a diagnostic) when one names no param or is
+    /// malformed.
+    fn resolve(&mut self, node: &Node) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        match &node.kind {
+            Kind::Map(entries) if entries.iter().any(|(k, _)| k.as_str() == Some("param")) => {
+                self.param_value(node, entries)
+            }
+            Kind::Map(entries) => {
+                let mut out = serde_json::Map::new();
+                let mut ok = true;
+                for (k, v) in entries {
+                    match self.resolve(v) {
+                        Some(j) => {
+                            out.insert(k.as_str().unwrap_or_default().to_string(), j);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(J::Object(out))
+            }
+            Kind::Seq(items) => {
+                let resolved: Vec<Option<J>> = items.iter().map(|i| self.resolve(i)).collect();
+                resolved
+                    .into_iter()
+                    .collect::<Option<Vec<J>>>()
+                    .map(J::Array)
+            }
+            Kind::Scalar(..) => Some(yaml::to_json(node)),
+        }
+    }
+
+    fn param_value(&mut self, node: &Node, entries: &[(Node, Node)]) -> Option<serde_json::Value> {
+        const KEYS: [&str; 3] = ["param", "times", "plus"];
+        let (mut value, mut times, mut plus) = (None, 1.0, 0.0);
+        let mut ok = true;
+        for (k, v) in entries {
+            let key = k.as_str().unwrap_or_default();
+            match key {
+                "param" => {
+                    let name = v.as_str().unwrap_or_default();
+                    match self.rules.params.get(name) {
+                        Some(p) => value = Some(p.as_f64()),
+                        None => {
+                            self.error(
+                                v,
+                                format!("unknown param `{name}`"),
+                                Some(suggest(name, self.rules.params.keys().map(String::as_str))),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                "times" | "plus" => match yaml::to_json(v).as_f64() {
+                    Some(n) if key == "times" => times = n,
+                    Some(n) => plus = n,
+                    None => {
+                        self.error(v, format!("`{key}` must be a number"), None);
+                        ok = false;
+                    }
+                },
+                _ => {
+                    self.error(
+                        k,
+                        format!("unknown key `{key}` in a param value"),
+                        Some(suggest(key, KEYS)),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let x = value.filter(|_| ok)? * times + plus;
+        match param_number(x) {
+            Some(j) => Some(j),
+            None => {
+                self.error(
+                    node,
+                    format!("this param value is {x}, not a finite number"),
+                    None,
+                );
+                None
             }
         }
     }
@@ -419,6 +519,21 @@ impl Ctx<'_> {
             }
         }
         (self.diags.len() == before).then_some(e)
+    }
+}
+
+/// `x` rounded to 12 significant digits (so float noise of `times` does not move a
+/// boundary), as an integer when it is one, or `None` when it is not finite.
+fn param_number(x: f64) -> Option<serde_json::Value> {
+    if !x.is_finite() {
+        return None;
+    }
+    let rounded: f64 = format!("{x:.11e}").parse().ok()?;
+    let rounded = if rounded == 0.0 { 0.0 } else { rounded };
+    if rounded.fract() == 0.0 && rounded.abs() < 9.0e15 {
+        Some(serde_json::Value::from(rounded as i64))
+    } else {
+        serde_json::Number::from_f64(rounded).map(serde_json::Value::Number)
     }
 }
 

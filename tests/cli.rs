@@ -165,7 +165,7 @@ fn test_reports_one_line_for_a_broken_expectation() {
     copy_dir(&root().join("rules"), dir.path());
     let path = dir.path().join("tests/attendance.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let case = "absence exactly 10 percent is chronic";
+    let case = "absence exactly at the chronic rate (10 percent) is chronic";
     let at = text
         .find(case)
         .expect("the shipped attendance tests have this case");

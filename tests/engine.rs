@@ -87,6 +87,34 @@ fn absence_rate_boundaries_follow_domain_md() {
     assert_eq!(eval(attendance(100.0, 95.0)).tiers[&Domain::Attendance], 1);
 }
 
+/// Bug: 45 − 40.95 is 4.0499999… in binary, so a student absent exactly 9% of 45 days
+/// was judged below a 9% threshold. The rate is now rounded to 12 decimals.
+#[test]
+fn absence_rate_of_decimal_days_is_exact_at_the_threshold() {
+    use intervene::record::facts::{FieldRef, Value as Fact};
+    let field = FieldRef::resolve("attendance.absence_rate").expect("a record fact");
+    for (enrolled, present, rate) in [(45.0, 40.95, 0.09), (10.0, 9.55, 0.045), (45.0, 40.5, 0.1)] {
+        let r = record(attendance(enrolled, present));
+        let got = intervene::record::Facts::new(&r).get(&field);
+        assert_eq!(got, Some(Fact::Num(rate)), "{present} of {enrolled} days");
+    }
+    // And a rule at 9% fires for it.
+    let mut files = rules().files.clone();
+    let params = files.get_mut("params.yaml").expect("shipped params");
+    *params = params.replace(
+        "chronic_absence_rate:\n  value: 0.10",
+        "chronic_absence_rate:\n  value: 0.09",
+    );
+    let rs = RuleSet::from_files(files).expect("loads");
+    assert_eq!(rs.params["chronic_absence_rate"].as_f64(), 0.09);
+    let d = evaluator().evaluate(&rs, &record(attendance(45.0, 40.95)));
+    assert!(
+        d.fired().any(|id| id == "chronic-absence"),
+        "{:?}",
+        fired(&d)
+    );
+}
+
 #[test]
 fn gpa_at_two_is_low_and_just_above_is_not() {
     let gpa = |g: f64| eval(json!({"student_id": "S-GPA", "gpa": g}));
@@ -822,4 +850,167 @@ fn preview_within_its_bound_is_complete() {
     assert_eq!(report.students, 50);
     assert_eq!(report.students_changed, 0);
     assert!(report.candidate_rule_errors.is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// rule tests that name a threshold
+
+/// The shipped rule set with each `(name, value)` set in `params.yaml`.
+fn with_params(moves: &[(&str, &str)]) -> RuleSet {
+    let mut files = rules().files.clone();
+    let params = files.get_mut("params.yaml").expect("shipped params");
+    for (name, value) in moves {
+        let at = params
+            .find(&format!("\n{name}:\n  value: "))
+            .unwrap_or_else(|| panic!("`{name}` in params.yaml"))
+            + name.len()
+            + "\n:\n  value: ".len();
+        let end = at + params[at..].find('\n').expect("a line");
+        params.replace_range(at..end, value);
+    }
+    RuleSet::from_files(files).unwrap_or_else(|e| panic!("{moves:?}: {e}"))
+}
+
+/// DESIGN (Console): a counselor who moves a threshold must not have to edit the rule
+/// tests. Every threshold a single record value can sit at is moved a step down, then
+/// a step up (all together, keeping each band's order), and the shipped tests still
+/// pass, because their boundary cases name the param. The failing-course counts are
+/// lists of courses and stay pinned; `suspensions_repeated` does not move down, since
+/// a one-suspension band cannot shrink to nothing without changing what the rules mean;
+/// the DESIGN example student (t-score 38, GPA 1.9) keeps her flags.
+#[test]
+fn shipped_rule_tests_move_with_every_threshold() {
+    let down: &[(&str, &str)] = &[
+        ("attendance_watch_rate", "0.04"),
+        ("chronic_absence_rate", "0.09"),
+        ("severe_absence_rate", "0.18"),
+        ("low_gpa", "1.95"),
+        ("benchmark_percentile", "20"),
+        ("well_below_percentile", "8"),
+        ("referrals_repeated", "1"),
+        ("referrals_frequent", "5"),
+        ("sel_need_t_score", "38"),
+        ("nonresponse_weeks", "5"),
+        ("min_points", "3"),
+        ("points_in_a_row", "3"),
+        ("fidelity_min", "0.7"),
+        ("fidelity_check_weeks", "3"),
+    ];
+    let up: &[(&str, &str)] = &[
+        ("attendance_watch_rate", "0.06"),
+        ("chronic_absence_rate", "0.12"),
+        ("severe_absence_rate", "0.25"),
+        ("low_gpa", "2.5"),
+        ("benchmark_percentile", "30"),
+        ("well_below_percentile", "12"),
+        ("referrals_repeated", "3"),
+        ("referrals_frequent", "8"),
+        ("suspensions_repeated", "3"),
+        ("sel_need_t_score", "45"),
+        ("nonresponse_weeks", "8"),
+        ("min_points", "6"),
+        ("points_in_a_row", "5"),
+        ("fidelity_min", "0.9"),
+        ("fidelity_check_weeks", "5"),
+    ];
+    let moved: BTreeSet<&str> = up.iter().map(|(n, _)| *n).collect();
+    let pinned = ["course_failures_min", "core_failures_multiple"];
+    for name in rules().params.keys() {
+        assert!(
+            moved.contains(name.as_str()) || pinned.contains(&name.as_str()),
+            "new threshold `{name}`: add it to this test's moves"
+        );
+    }
+    for moves in [down, up] {
+        let rs = with_params(moves);
+        let report = intervene::ruletest::run(&rs, evaluator());
+        assert!(
+            report.ok(),
+            "{moves:?}: {:#?}\n{:#?}",
+            report.failures,
+            report.diagnostics
+        );
+        assert!(report.passed > 100, "{}", report.passed);
+    }
+    // And the test can fail: a case that pins a number breaks when its threshold moves.
+    let mut files = with_params(&[("low_gpa", "2.5")]).files;
+    let tests = files.get_mut("tests/academic.yaml").expect("shipped");
+    *tests = tests.replacen("gpa: {param: low_gpa, plus: 0.01}", "gpa: 2.01", 1);
+    let rs = RuleSet::from_files(files).expect("loads");
+    assert_eq!(intervene::ruletest::run(&rs, evaluator()).failures.len(), 1);
+}
+
+/// A rule test file with one case whose record is `record` (YAML flow mapping).
+fn run_case(record: &str) -> intervene::ruletest::Report {
+    let mut files = rules().files.clone();
+    files.retain(|name, _| !name.starts_with("tests/"));
+    files.insert(
+        "tests/one.yaml".into(),
+        format!("cases:\n  - name: one\n    record: {record}\n    expect:\n      fired: []\n"),
+    );
+    let rs = RuleSet::from_files(files).expect("loads");
+    intervene::ruletest::run(&rs, evaluator())
+}
+
+#[test]
+fn a_param_value_is_the_threshold_and_plus_moves_it() {
+    // At low_gpa the GPA is low; `plus: 0.01` is just above it.
+    let at = run_case("{student_id: T1, gpa: {param: low_gpa}}");
+    assert_eq!(at.failures.len(), 1, "{at:#?}");
+    assert!(
+        at.failures[0].differences[0].contains("fired but not expected: low-gpa"),
+        "{at:#?}"
+    );
+    let above = run_case("{student_id: T1, gpa: {param: low_gpa, plus: 0.01}}");
+    assert!(above.ok(), "{above:#?}");
+}
+
+#[test]
+fn a_param_value_with_times_is_rounded_to_the_threshold() {
+    // 100 − 100 × 0.1 is 90 exactly, so the absence rate is exactly chronic.
+    let r = run_case(
+        "{student_id: T1, attendance: {days_enrolled: 100, days_present: {param: chronic_absence_rate, times: -100, plus: 100}}}",
+    );
+    assert_eq!(r.failures.len(), 1, "{r:#?}");
+    assert!(
+        r.failures[0].differences[0].contains("fired but not expected: chronic-absence"),
+        "{r:#?}"
+    );
+}
+
+/// The diagnostic `run_case(record)` gives: (line, column, message, hint).
+fn case_diagnostic(record: &str) -> (usize, usize, String, Option<String>) {
+    let r = run_case(record);
+    assert!(!r.ok());
+    let d = r.diagnostics.first().unwrap_or_else(|| panic!("{r:#?}"));
+    assert_eq!(d.file, "tests/one.yaml");
+    (d.line, d.column, d.message.clone(), d.hint.clone())
+}
+
+#[test]
+fn an_unknown_param_in_a_rule_test_is_located_with_a_suggestion() {
+    let (line, col, msg, hint) = case_diagnostic("{student_id: T1, gpa: {param: low_gap}}");
+    assert_eq!((line, col), (3, 43));
+    assert_eq!(msg, "unknown param `low_gap`");
+    assert_eq!(hint.as_deref(), Some("did you mean `low_gpa`?"));
+}
+
+#[test]
+fn a_malformed_param_value_in_a_rule_test_is_located() {
+    let (line, col, msg, _) =
+        case_diagnostic("{student_id: T1, gpa: {param: low_gpa, plus: lots}}");
+    assert_eq!(
+        (line, col, msg.as_str()),
+        (3, 58, "`plus` must be a number")
+    );
+    let (line, col, msg, hint) =
+        case_diagnostic("{student_id: T1, gpa: {param: low_gpa, pluss: 1}}");
+    assert_eq!(
+        (line, col, msg.as_str()),
+        (3, 52, "unknown key `pluss` in a param value")
+    );
+    assert_eq!(hint.as_deref(), Some("did you mean `plus`?"));
+    let (_, _, msg, _) =
+        case_diagnostic("{student_id: T1, gpa: {param: low_gpa, times: 1e308, plus: 1e308}}");
+    assert!(msg.contains("not a finite number"), "{msg}");
 }

@@ -474,7 +474,10 @@ impl<'r> Facts<'r> {
     fn attendance(&self, name: &str) -> Option<Value> {
         let a = self.record.attendance.as_ref()?;
         let absent = a.days_enrolled - a.days_present;
-        let rated = |v: f64| (a.days_enrolled > 0.0).then_some(Value::Num(v));
+        // Rounded to 12 decimals: days are decimals (half days), and 4.05 absent of 45
+        // must be exactly 9%, not 8.999…% from binary subtraction, or a student at a
+        // threshold falls on the wrong side of it.
+        let rated = |v: f64| (a.days_enrolled > 0.0).then_some(Value::Num(decimal_rate(v)));
         match name {
             "days_enrolled" => Some(Value::Num(a.days_enrolled)),
             "days_present" => Some(Value::Num(a.days_present)),
@@ -529,4 +532,11 @@ fn latest_percentile(record: &Record, subject: Subject) -> Option<f64> {
         }
     }
     best.map(|(_, p)| p)
+}
+
+/// A rate rounded to 12 decimal places (rates of days are in [0, 1]; the rounding
+/// removes binary noise and nothing a school could record).
+fn decimal_rate(v: f64) -> f64 {
+    let r = (v * 1e12).round() / 1e12;
+    if r.is_finite() { r } else { v }
 }
