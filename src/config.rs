@@ -137,6 +137,10 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// The web console's settings.
     pub console: Console,
+    /// Languages families are written to in (`en`, `es`, `pt-BR`): `intervene check`
+    /// and the rule-set checks warn about a rule without `family:` text in one of
+    /// them, and the family summary is offered in them.
+    pub family_languages: Vec<String>,
 }
 
 impl Default for Settings {
@@ -155,6 +159,7 @@ impl Default for Settings {
             workers: None,
             shutdown_timeout_secs: 30,
             console: Console::default(),
+            family_languages: vec!["en".into(), "es".into()],
         }
     }
 }
@@ -278,6 +283,20 @@ impl Settings {
                 "audit.checkpoint_every_entries and audit.checkpoint_every_secs must be at least 1"
                     .into(),
             ));
+        }
+        if self.family_languages.is_empty() {
+            return Err(ConfigError::Invalid(
+                "family_languages must name at least one language, like [en]".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .family_languages
+            .iter()
+            .find(|l| !crate::rules::family::is_language(l))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "family_languages: `{bad}` is not a language code such as `en`, `es` or `pt-BR`"
+            )));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

@@ -97,6 +97,10 @@ enum Command {
         dir: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Languages families are written to: warn about rules without family text
+        /// in one of them (`""`: none)
+        #[arg(long, value_delimiter = ',', default_value = "en,es")]
+        family_languages: Vec<String>,
     },
     /// Run a rule set's tests (tests/*.yaml); exit 1 on any failure
     Test {
@@ -150,7 +154,17 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     Ok(match Cli::parse().command {
-        Command::Check { dir, format } => cli::rules::check(&dir, matches!(format, Format::Json))?,
+        Command::Check {
+            dir,
+            format,
+            family_languages,
+        } => {
+            let languages: Vec<String> = family_languages
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            cli::rules::check(&dir, matches!(format, Format::Json), &languages)?
+        }
         Command::Test { dir } => cli::rules::test(&dir)?,
         Command::Eval {
             rules,

@@ -23,6 +23,8 @@ use crate::rules::{Diagnostic, Domain, RuleSet};
 #[derive(Debug, Clone, Default)]
 struct Expect {
     fired: Option<BTreeSet<String>>,
+    /// Exactly these strengths hold, when given.
+    strengths: Option<BTreeSet<String>>,
     not_fired: BTreeSet<String>,
     tiers: Vec<(Domain, u8)>,
     recommend: BTreeSet<String>,
@@ -60,8 +62,9 @@ impl Report {
 }
 
 const CASE_KEYS: [&str; 5] = ["name", "record", "plans", "history", "expect"];
-const EXPECT_KEYS: [&str; 5] = [
+const EXPECT_KEYS: [&str; 6] = [
     "fired",
+    "strengths",
     "not_fired",
     "tiers",
     "recommend",
@@ -123,7 +126,7 @@ pub fn run(rules: &RuleSet, evaluator: &Evaluator) -> Report {
                 "test".into(),
             );
             for r in rules.rules.iter().filter(|r| r.enabled) {
-                if d.flags.iter().any(|f| f.rule_id == r.id) {
+                if d.fired().chain(d.noted()).any(|id| id == r.id) {
                     fired_somewhere.insert(r.id.clone());
                 } else if !d.insufficient_data.contains(&r.id) {
                     quiet_somewhere.insert(r.id.clone());
@@ -166,6 +169,27 @@ fn compare(d: &Decision, e: &Expect) -> Vec<String> {
             out.push(format!("fired but not expected: {}", extra.join(", ")));
         }
     }
+    if let Some(want) = &e.strengths {
+        let noted: BTreeSet<String> = d.noted().map(str::to_string).collect();
+        let missing: Vec<_> = want.difference(&noted).cloned().collect();
+        let extra: Vec<_> = noted.difference(want).cloned().collect();
+        if !missing.is_empty() {
+            out.push(format!(
+                "expected as a strength but not noted: {}",
+                missing.join(", ")
+            ));
+        }
+        if !extra.is_empty() {
+            out.push(format!(
+                "noted as a strength but not expected: {}",
+                extra.join(", ")
+            ));
+        }
+    }
+    let fired: BTreeSet<String> = fired
+        .into_iter()
+        .chain(d.noted().map(str::to_string))
+        .collect();
     let wrongly: Vec<_> = e.not_fired.intersection(&fired).cloned().collect();
     if !wrongly.is_empty() {
         out.push(format!("fired but expected not to: {}", wrongly.join(", ")));
@@ -487,6 +511,7 @@ impl Ctx<'_> {
         for (k, v) in self.map(node, &EXPECT_KEYS, "`expect`") {
             match k {
                 "fired" => e.fired = Some(self.ids(v, true)),
+                "strengths" => e.strengths = Some(self.ids(v, true)),
                 "not_fired" => e.not_fired = self.ids(v, true),
                 "insufficient_data" => e.insufficient_data = self.ids(v, true),
                 "recommend" => e.recommend = self.ids(v, false),

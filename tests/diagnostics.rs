@@ -38,6 +38,8 @@ const CASES: &[&str] = &[
     "explain-unknown-field",
     "explain-unknown-param",
     "explain-unknown-plan-fact",
+    "family-bad-language",
+    "family-unknown-placeholder",
     "lib-syntax",
     "lib-top-level-statement",
     "many-problems",
@@ -54,6 +56,7 @@ const CASES: &[&str] = &[
     "program-status",
     "rhai-syntax-block",
     "rhai-syntax-inline",
+    "strength-with-tier",
     "type-mismatch",
     "type-mismatch-arithmetic",
     "unknown-field",
@@ -743,6 +746,38 @@ fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
 // ---------------------------------------------------------------- explanations
 
 #[test]
+fn strength_with_a_tier() {
+    error("academic.yaml", 15, 11, "a strength has no tier")
+        .hint("strengths are what a student does well; remove `tier`")
+        .under("1")
+        .check("strength-with-tier", &only("strength-with-tier"));
+}
+
+#[test]
+fn family_text_with_an_unknown_placeholder() {
+    error(
+        "academic.yaml",
+        18,
+        39,
+        "explanation names unknown record field `failing_course`",
+    )
+    .hint("did you mean `failing_courses`?")
+    .under("student.failing_course")
+    .check(
+        "family-unknown-placeholder",
+        &only("family-unknown-placeholder"),
+    );
+}
+
+#[test]
+fn family_text_under_a_name_that_is_not_a_language() {
+    error("academic.yaml", 18, 7, "`english` is not a language code")
+        .hint("use a code such as `en`, `es` or `pt-BR`")
+        .under("english")
+        .check("family-bad-language", &only("family-bad-language"));
+}
+
+#[test]
 fn explain_unknown_field() {
     error(
         "academic.yaml",
@@ -1015,7 +1050,14 @@ fn check_json_lists_the_diagnostics() {
 #[test]
 fn check_json_of_a_valid_set_with_a_warning() {
     let dir = fixture("program-status");
-    let run = intervene(&["check", path_arg(&dir), "--format", "json"]);
+    let run = intervene(&[
+        "check",
+        path_arg(&dir),
+        "--format",
+        "json",
+        "--family-languages",
+        "",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON output");
     assert_eq!(v["ok"], true);
@@ -1037,7 +1079,7 @@ fn check_json_of_a_valid_set_with_a_warning() {
 #[test]
 fn check_warning_only_exits_zero() {
     let dir = fixture("program-status");
-    let run = intervene(&["check", path_arg(&dir)]);
+    let run = intervene(&["check", path_arg(&dir), "--family-languages", ""]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(
         run.stdout.starts_with(
@@ -1052,6 +1094,45 @@ fn check_warning_only_exits_zero() {
         run.stdout
     );
     assert!(run.stdout.contains(" is valid (sha256:"), "{}", run.stdout);
+}
+
+/// Issue 15: a district that writes to families in English and Spanish is told, at
+/// the rule, which rules would fire with nothing to tell a family.
+#[test]
+fn check_warns_about_a_rule_without_family_text_in_an_enabled_language() {
+    let dir = fixture("program-status");
+    let run = intervene(&["check", path_arg(&dir), "--family-languages", "en,es"]);
+    assert_eq!(run.code, 0, "warnings only: {}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "academic.yaml:3:5: warning: rule `low-gpa` fires without family text in `en`, `es`\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            " = hint: add `family: {en: \"...\", es: \"...\"}` in the words a family reads (the district enables en, es)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let only_es = intervene(&["check", path_arg(&dir), "--family-languages", "es"]);
+    assert!(
+        only_es
+            .stdout
+            .contains("rule `low-gpa` fires without family text in `es`\n"),
+        "{}",
+        only_es.stdout
+    );
+    // The shipped rules have both languages for every rule.
+    let shipped = intervene(&["check", "rules"]);
+    assert!(
+        shipped.stdout.contains("\n0 errors, 0 warnings\n")
+            || shipped.stdout.starts_with("0 errors, 0 warnings\n"),
+        "{}",
+        shipped.stdout
+    );
 }
 
 #[test]

@@ -14,9 +14,14 @@ use crate::ruletest;
 
 /// `intervene check`: every problem of the rule set in `dir`, as text or JSON;
 /// exit 1 on any error.
-pub fn check(dir: &Path, json: bool) -> Result<ExitCode, CliError> {
+/// Rules without family text in one of `languages` are warned about.
+pub fn check(dir: &Path, json: bool, languages: &[String]) -> Result<ExitCode, CliError> {
     let (diags, ok, version) = match RuleSet::load_dir(dir) {
-        Ok(rs) => (rs.warnings.clone(), true, Some(rs.version.clone())),
+        Ok(rs) => {
+            let mut diags = rs.warnings.clone();
+            diags.extend(crate::rules::family::missing(&rs, languages));
+            (diags, true, Some(rs.version.clone()))
+        }
         Err(e) => (e.diagnostics, false, None),
     };
     if json {

@@ -38,6 +38,22 @@ pub struct Decision {
     pub insufficient_data: Vec<String>,
     /// Rules that failed or were stopped by the sandbox.
     pub rule_errors: Vec<RuleError>,
+    /// What the student does well (rules of `kind: strength` that held), told first.
+    /// Absent when none held, so decisions of rule sets without strengths keep their
+    /// shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strengths: Vec<Strength>,
+}
+
+/// A strength rule that held, with why. No tier, no recommendation.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Strength {
+    pub rule_id: String,
+    pub domain: Domain,
+    pub explanation: String,
+    /// The values the rule read (`student.…` and `params.…`).
+    #[schema(value_type = BTreeMap<String, Value>)]
+    pub inputs: BTreeMap<String, serde_json::Value>,
 }
 
 /// One rule that fired, with why.
@@ -71,8 +87,13 @@ pub struct RuleError {
 }
 
 impl Decision {
-    /// Ids of the rules that fired, in rule order.
+    /// Ids of the risk rules that fired, in rule order.
     pub fn fired(&self) -> impl Iterator<Item = &str> {
         self.flags.iter().map(|f| f.rule_id.as_str())
+    }
+
+    /// Ids of the strength rules that held, in rule order.
+    pub fn noted(&self) -> impl Iterator<Item = &str> {
+        self.strengths.iter().map(|s| s.rule_id.as_str())
     }
 }

@@ -5,14 +5,44 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Decision;
-use super::Flag;
+use super::{Flag, Strength};
 use crate::record::facts::Better;
 use crate::record::{Facts, Value};
 use crate::rules::expr::CmpOp;
-use crate::rules::template::{Part, Source, display_number, format_value};
+use crate::rules::template::{Part, Source, Template, display_number, format_value};
 use crate::rules::{Clearing, Rule, RuleSet};
 
 pub(super) fn flag(rule: &Rule, rules: &RuleSet, facts: &Facts, values: &[Option<Value>]) -> Flag {
+    Flag {
+        rule_id: rule.id.clone(),
+        domain: rule.domain,
+        tier: rule.tier,
+        explanation: render(&rule.explain, rules, facts),
+        inputs: inputs(rule, rules, values),
+        clears: clears(rule, facts),
+    }
+}
+
+pub(super) fn strength(
+    rule: &Rule,
+    rules: &RuleSet,
+    facts: &Facts,
+    values: &[Option<Value>],
+) -> Strength {
+    Strength {
+        rule_id: rule.id.clone(),
+        domain: rule.domain,
+        explanation: render(&rule.explain, rules, facts),
+        inputs: inputs(rule, rules, values),
+    }
+}
+
+/// The values a rule read (`student.…`) and the params it compares against.
+fn inputs(
+    rule: &Rule,
+    rules: &RuleSet,
+    values: &[Option<Value>],
+) -> BTreeMap<String, serde_json::Value> {
     let mut inputs = BTreeMap::new();
     for (field, &slot) in rule.reads.iter().zip(&rule.read_slots) {
         let v = values[slot]
@@ -28,19 +58,13 @@ pub(super) fn flag(rule: &Rule, rules: &RuleSet, facts: &Facts, values: &[Option
             );
         }
     }
-    Flag {
-        rule_id: rule.id.clone(),
-        domain: rule.domain,
-        tier: rule.tier,
-        explanation: render(rule, rules, facts),
-        inputs,
-        clears: clears(rule, facts),
-    }
+    inputs
 }
 
-fn render(rule: &Rule, rules: &RuleSet, facts: &Facts) -> String {
+/// A template (`explain`, or a `family` text) filled in from `facts` and the params.
+pub fn render(template: &Template, rules: &RuleSet, facts: &Facts) -> String {
     let mut out = String::new();
-    for part in &rule.explain.parts {
+    for part in &template.parts {
         match part {
             Part::Text(t) => out.push_str(t),
             Part::Value(Source::Student(f), fmt) => {

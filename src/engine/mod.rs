@@ -13,8 +13,8 @@ mod explain;
 
 use rhai::{Dynamic, EvalAltResult, Scope};
 
-pub use decision::{Decision, Flag, Recommendation, RuleError};
-pub use explain::render_report;
+pub use decision::{Decision, Flag, Recommendation, RuleError, Strength};
+pub use explain::{render, render_report};
 
 /// Where the plan and history facts of a record come from when it is evaluated for
 /// real (the service's plan and caseload stores); [`NoHistory`] where there is no
@@ -35,7 +35,7 @@ impl History for NoHistory {
 
 use crate::record::{Facts, HistoryFacts, Record, Value};
 use crate::rules::sandbox::{self, Limits, Stop, to_dynamic};
-use crate::rules::{Domain, Rule, RuleSet};
+use crate::rules::{Domain, Rule, RuleKind, RuleSet};
 
 /// The sandboxed evaluator. Cheap to share (`Send + Sync`).
 pub struct Evaluator {
@@ -154,6 +154,7 @@ impl Evaluator {
             tiers: Domain::ALL.iter().map(|d| (*d, 0)).collect(),
             insufficient_data: Vec::with_capacity(rules.rules.len()),
             rule_errors: Vec::new(),
+            strengths: Vec::new(),
         };
         for rule in rules.rules.iter().filter(|r| r.enabled) {
             if rule
@@ -179,6 +180,9 @@ impl Evaluator {
                 }
             };
             match outcome {
+                Ok(true) if rule.kind == RuleKind::Strength => d
+                    .strengths
+                    .push(explain::strength(rule, rules, &facts, &values)),
                 Ok(true) => d.flags.push(explain::flag(rule, rules, &facts, &values)),
                 Ok(false) => {}
                 Err(error) => d.rule_errors.push(RuleError {

@@ -83,6 +83,12 @@ fn push_facts(out: &mut Vec<(String, Value)>, key: &str, plan: &Plan, as_of: Nai
         }
     };
     maybe("slope_per_week", s.slope_per_week.map(Value::Num));
+    let toward = plan.goal.target - plan.goal.baseline;
+    maybe(
+        "improving",
+        s.slope_per_week
+            .map(|slope| Value::Bool(slope * toward > 0.0)),
+    );
     maybe("aim_gap", s.aim_gap.map(Value::Num));
     maybe("behind_aim", s.aim_gap.map(|g| Value::Num((-g).max(0.0))));
     maybe("fidelity", s.fidelity.map(Value::Num));

@@ -168,6 +168,8 @@ pub static PLAN_FACTS: &[FieldSpec] = &[
     fact("weeks_active", Number, "weeks active", Neither),
     fact("data_points", Number, "progress data points", Neither),
     fact("slope_per_week", Number, "trend per week", Neither),
+    // The trend goes toward the goal's target (needs a trend: 3 points or more).
+    fact("improving", Flag, "trend improving", Neither),
     // Negative: the newest point is behind the aim line.
     fact("aim_gap", Number, "gap to the aim line", Higher),
     // How far the newest point is behind the aim line (0 when on it or ahead).

@@ -21,6 +21,7 @@
 //! give the same version and any change gives a new one.
 
 mod check;
+pub use check::family;
 mod compile;
 pub mod expr;
 mod load;
@@ -38,5 +39,7 @@ pub use crate::source::{diag, yaml};
 
 pub use crate::source::diag::{Diagnostic, Severity};
 pub use measure::{Better, GoalMeasure, Measure, RECORD_MEASURES, RecordMeasure, record_measure};
-pub use model::{Clearing, Domain, Intervention, LoadError, Param, Rule, RuleSet, version_of};
+pub use model::{
+    Clearing, Domain, Intervention, LoadError, Param, Rule, RuleKind, RuleSet, version_of,
+};
 pub use read::{MAX_FILE_BYTES, MAX_FILES, ReadError, is_rule_set_file};

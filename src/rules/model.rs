@@ -87,6 +87,9 @@ pub struct Intervention {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(exclusive_minimum = 0, maximum = 14)]
     pub sessions_per_week: Option<f64>,
+    /// What it is, in a family's words, per language (`en`, `es`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub family: BTreeMap<String, String>,
 }
 
 /// A named threshold.
@@ -101,6 +104,37 @@ pub struct Param {
 impl Param {
     pub fn as_f64(&self) -> f64 {
         self.value.as_f64().unwrap_or(f64::NAN)
+    }
+}
+
+/// What a rule reports when its condition holds.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// A flag with a tier and recommendations.
+    #[default]
+    Risk,
+    /// Something the student does well: noted first for the team and the family; no
+    /// tier, no recommendation.
+    Strength,
+}
+
+impl RuleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Risk => "risk",
+            RuleKind::Strength => "strength",
+        }
     }
 }
 
@@ -119,12 +153,18 @@ pub struct Rule {
     pub id: String,
     pub name: String,
     pub domain: Domain,
+    /// A risk (flags, tiers, recommendations) or a strength (noted, nothing more).
+    pub kind: RuleKind,
+    /// The MTSS tier of a risk; 0 for a strength.
     pub tier: u8,
     /// The condition as written.
     pub when: String,
     /// The explanation template as written.
     pub explain_text: String,
     pub explain: Template,
+    /// The explanation for families, per language (`en`, `es`): as written, and parsed.
+    pub family_text: BTreeMap<String, String>,
+    pub family: BTreeMap<String, Template>,
     pub recommend: Vec<String>,
     pub references: Vec<String>,
     pub enabled: bool,

@@ -42,6 +42,8 @@ pub struct RawIntervention {
     pub progress_measure: Option<Text>,
     pub default_weeks: Option<Node>,
     pub sessions_per_week: Option<Node>,
+    /// `family: {en: "...", es: "..."}`: what the intervention is, in a family's words.
+    pub family: Option<Node>,
 }
 
 /// One entry of `measures.yaml`, before its values are checked.
@@ -81,6 +83,10 @@ pub struct RawRule<'f> {
     pub recommend: Vec<Text>,
     pub references: Vec<Text>,
     pub enabled: Option<Node>,
+    /// `kind: risk` (the default) or `kind: strength`.
+    pub kind: Option<Node>,
+    /// `family: {en: "...", es: "..."}`: the explanation for families, per language.
+    pub family: Option<Node>,
 }
 
 /// A rule set as written.
@@ -99,7 +105,9 @@ pub struct RawRuleSet<'f> {
 }
 
 /// The keys a rule may have.
-const RULE_KEYS: [&str; 9] = [
+const RULE_KEYS: [&str; 11] = [
+    "kind",
+    "family",
     "id",
     "name",
     "domain",
@@ -191,6 +199,7 @@ fn intervention(ctx: &mut Ctx, item: &Node) -> Option<RawIntervention> {
         "progress_measure",
         "default_weeks",
         "sessions_per_week",
+        "family",
     ];
     let f = ctx.fields(
         item,
@@ -209,6 +218,7 @@ fn intervention(ctx: &mut Ctx, item: &Node) -> Option<RawIntervention> {
         progress_measure: text("progress_measure"),
         default_weeks: f.get("default_weeks").map(|n| (*n).clone()),
         sessions_per_week: f.get("sessions_per_week").map(|n| (*n).clone()),
+        family: f.get("family").map(|n| (*n).clone()),
     })
 }
 
@@ -342,12 +352,16 @@ fn pack<'f>(
 }
 
 fn rule<'f>(ctx: &mut Ctx, file: &'f str, text: &'f str, item: &Node) -> Option<RawRule<'f>> {
-    let f = ctx.fields(
-        item,
-        "a rule",
-        &RULE_KEYS,
-        &["id", "name", "domain", "tier", "when", "explain"],
-    )?;
+    // A strength has no tier; every other rule needs one.
+    let strength = matches!(&item.kind, Kind::Map(entries) if entries.iter().any(|(k, v)| {
+        k.as_str() == Some("kind") && v.as_str() == Some("strength")
+    }));
+    let required: &[&str] = if strength {
+        &["id", "name", "domain", "when", "explain"]
+    } else {
+        &["id", "name", "domain", "tier", "when", "explain"]
+    };
+    let f = ctx.fields(item, "a rule", &RULE_KEYS, required)?;
     let node = |k: &str| f.get(k).map(|n| (*n).clone());
     let mut list = |k: &str| {
         f.get(k).map_or_else(Vec::new, |n| {
@@ -372,6 +386,8 @@ fn rule<'f>(ctx: &mut Ctx, file: &'f str, text: &'f str, item: &Node) -> Option<
         recommend,
         references,
         enabled: node("enabled"),
+        kind: node("kind"),
+        family: node("family"),
     })
 }
 

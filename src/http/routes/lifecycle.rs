@@ -97,10 +97,12 @@ pub async fn check(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rs = candidate(&req, payload, &state, true).await?;
-    Ok(
-        HttpResponse::Ok()
-            .json(json!({"ok": true, "version": rs.version, "warnings": rs.warnings})),
-    )
+    let mut warnings = rs.warnings.clone();
+    warnings.extend(crate::rules::family::missing(
+        &rs,
+        &state.settings.family_languages,
+    ));
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "version": rs.version, "warnings": warnings})))
 }
 
 #[utoipa::path(post, path = "/v1/rules/preview", tag = "rules", operation_id = "rules_preview",

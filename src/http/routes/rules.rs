@@ -32,8 +32,9 @@ pub async fn active(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .iter()
         .map(|r| {
             json!({
-                "id": r.id, "name": r.name, "domain": r.domain, "tier": r.tier,
-                "when": r.when, "explain": r.explain_text, "recommend": r.recommend,
+                "id": r.id, "name": r.name, "domain": r.domain, "kind": r.kind, "tier": r.tier,
+                "when": r.when, "explain": r.explain_text, "family": r.family_text,
+                "recommend": r.recommend,
                 "references": r.references, "enabled": r.enabled,
                 "file": r.file, "line": r.line,
                 "reads": r.reads.iter().map(|f| f.full_path()).collect::<Vec<_>>(),
@@ -49,6 +50,8 @@ pub async fn active(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "interventions": rs.interventions,
             "measures": rs.measures,
             "privacy": rs.privacy,
-            "warnings": rs.warnings,
+            "warnings": rs.warnings.iter().cloned()
+                .chain(crate::rules::family::missing(&rs, &state.settings.family_languages))
+                .collect::<Vec<_>>(),
         })))
 }

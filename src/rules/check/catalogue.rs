@@ -193,6 +193,11 @@ fn check_interventions(
             progress_measure: item.progress_measure.map(|t| t.value),
             default_weeks: weeks,
             sessions_per_week: sessions,
+            family: item
+                .family
+                .as_ref()
+                .map(|n| super::family::plain(ctx, n).into_iter().collect())
+                .unwrap_or_default(),
         });
     }
     out

@@ -9,6 +9,7 @@
 mod catalogue;
 mod condition;
 mod explain;
+pub mod family;
 mod history;
 mod measures;
 mod values;
@@ -19,12 +20,12 @@ pub use catalogue::{Catalogues, RawCatalogues, check as catalogues};
 pub use condition::{Condition, Ref};
 
 use super::expr;
-use super::model::Domain;
+use super::model::{Domain, RuleKind};
 use super::raw::{RawRule, Text, errors_since};
 use super::template::Template;
 use crate::source::Ctx;
 use crate::source::diag::{Diagnostic, suggest};
-use values::{domain, enabled, is_kebab, tier};
+use values::{domain, enabled, is_kebab, kind, tier};
 
 /// Everything about a rule except its condition, every value checked.
 #[derive(Debug)]
@@ -32,10 +33,14 @@ pub struct Head {
     pub id: String,
     pub name: String,
     pub domain: Domain,
+    pub kind: RuleKind,
+    /// 0 for a strength.
     pub tier: u8,
     /// The explanation as written, and parsed.
     pub explain_text: String,
     pub explain: Template,
+    /// The explanation for families per language: as written, and parsed.
+    pub family: Vec<(String, String, Template)>,
     pub recommend: Vec<String>,
     pub references: Vec<String>,
     pub enabled: bool,
@@ -89,10 +94,15 @@ fn check_rule<'f>(
         .explain
         .as_ref()
         .and_then(|t| explain::check(&mut ctx, t, cats));
+    let family = raw
+        .family
+        .as_ref()
+        .map(|n| family::check(&mut ctx, n, cats))
+        .unwrap_or_default();
     let sound = !errors_since(ctx.diags, before);
     let condition = condition::check(&mut ctx, when, cats);
     let head = if sound {
-        head(&raw, values, explain)
+        head(&raw, values, explain, family)
     } else {
         None
     };
@@ -109,6 +119,7 @@ fn check_rule<'f>(
 /// A rule's values other than its texts, checked.
 struct Values {
     domain: Option<Domain>,
+    kind: Option<RuleKind>,
     tier: Option<u8>,
     recommend: Vec<String>,
     enabled: Option<bool>,
@@ -125,9 +136,35 @@ impl Values {
                 Some("use lowercase letters, digits and dashes, e.g. `chronic-absence`".into()),
             );
         }
+        let kind = raw
+            .kind
+            .as_ref()
+            .map_or(Some(RuleKind::Risk), |n| kind(ctx, n));
+        let tier = match (kind, &raw.tier) {
+            (Some(RuleKind::Strength), Some(n)) => {
+                ctx.error_at(
+                    n,
+                    "a strength has no tier",
+                    Some("strengths are what a student does well; remove `tier`".into()),
+                );
+                None
+            }
+            (Some(RuleKind::Strength), None) => Some(0),
+            (_, t) => t.as_ref().and_then(|n| tier(ctx, n)),
+        };
+        if kind == Some(RuleKind::Strength)
+            && let Some(first) = raw.recommend.first()
+        {
+            ctx.error_at(
+                &first.node,
+                "a strength recommends no intervention",
+                Some("remove `recommend`; interventions answer risks".into()),
+            );
+        }
         Values {
             domain: raw.domain.as_ref().and_then(|n| domain(ctx, n)),
-            tier: raw.tier.as_ref().and_then(|n| tier(ctx, n)),
+            kind,
+            tier,
             recommend: recommend(ctx, &raw.recommend, cats),
             enabled: raw.enabled.as_ref().map_or(Some(true), |n| enabled(ctx, n)),
         }
@@ -135,14 +172,21 @@ impl Values {
 }
 
 /// The head of a rule whose every field is present and sound.
-fn head(raw: &RawRule, values: Values, explain: Option<Template>) -> Option<Head> {
+fn head(
+    raw: &RawRule,
+    values: Values,
+    explain: Option<Template>,
+    family: Vec<(String, String, Template)>,
+) -> Option<Head> {
     Some(Head {
         id: raw.id.as_ref()?.value.clone(),
         name: raw.name.as_ref()?.value.clone(),
         domain: values.domain?,
+        kind: values.kind?,
         tier: values.tier?,
         explain_text: raw.explain.as_ref()?.value.clone(),
         explain: explain?,
+        family,
         recommend: values.recommend,
         references: raw.references.iter().map(|t| t.value.clone()).collect(),
         enabled: values.enabled?,

@@ -1,7 +1,7 @@
 //! Checking single values against what the format allows: kebab-case ids, domain
 //! names, MTSS tiers, `true`/`false`, finite numbers.
 
-use crate::rules::model::Domain;
+use crate::rules::model::{Domain, RuleKind};
 use crate::source::Ctx;
 use crate::source::diag::suggest;
 use crate::source::yaml::{Kind, Node};
@@ -44,6 +44,23 @@ pub fn tier(ctx: &mut Ctx, node: &Node) -> Option<u8> {
                     node.as_str().unwrap_or("?")
                 ),
                 Some("MTSS tiers: 1 universal, 2 targeted, 3 intensive".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `kind: risk` or `kind: strength`.
+pub fn kind(ctx: &mut Ctx, node: &Node) -> Option<RuleKind> {
+    match node.as_str() {
+        Some("risk") => Some(RuleKind::Risk),
+        Some("strength") => Some(RuleKind::Strength),
+        other => {
+            let s = other.unwrap_or_default();
+            ctx.error_at(
+                node,
+                format!("unknown kind `{s}`"),
+                Some(suggest(s, ["risk", "strength"])),
             );
             None
         }

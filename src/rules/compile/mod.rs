@@ -132,10 +132,21 @@ impl Compiler<'_> {
             id: head.id,
             name: head.name,
             domain: head.domain,
+            kind: head.kind,
             tier: head.tier,
             when: c.when,
             explain_text: head.explain_text,
             explain: head.explain,
+            family_text: head
+                .family
+                .iter()
+                .map(|(lang, text, _)| (lang.clone(), text.clone()))
+                .collect(),
+            family: head
+                .family
+                .into_iter()
+                .map(|(lang, _, t)| (lang, t))
+                .collect(),
             recommend: head.recommend,
             references: head.references,
             enabled: head.enabled,
