@@ -15,6 +15,9 @@ pub enum Role {
     Counselor,
     Auditor,
     Admin,
+    /// Reads what families are told (the family summary), nothing else.
+    #[serde(rename = "family_liaison")]
+    FamilyLiaison,
 }
 
 impl Role {
@@ -24,13 +27,20 @@ impl Role {
             Role::Counselor => "counselor",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::FamilyLiaison => "family_liaison",
         }
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Ingest, Role::Counselor, Role::Auditor, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Role::Ingest,
+            Role::Counselor,
+            Role::Auditor,
+            Role::Admin,
+            Role::FamilyLiaison,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

@@ -20,6 +20,7 @@
 //! | [`caseload`] | every student's latest decision and its flags' reviews; pages, summary, CSV |
 //! | [`students`] | latest snapshot per student from SIS events and imports |
 //! | [`plans`] | intervention plans with measurable goals, progress points and sessions; the progress math |
+//! | [`families`] | what a family is told: the family summary in their language, strengths first |
 //! | [`lifecycle`] | the active rule set: publish, reload, rollback, preview, replay, versions |
 //! | [`ndjson`] | one bounded NDJSON line reader (files and request bodies) |
 //! | [`blocking`] | the one way CPU and disk work leaves the async workers |
@@ -43,6 +44,7 @@ pub mod caseload;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod families;
 pub mod http;
 pub mod lifecycle;
 pub mod ndjson;

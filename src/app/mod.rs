@@ -27,6 +27,7 @@ pub mod batch;
 pub mod caseload;
 mod error;
 pub mod evaluate;
+pub mod families;
 pub mod history;
 pub mod import;
 pub mod ingest;

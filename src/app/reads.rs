@@ -75,7 +75,7 @@ pub async fn snapshot(svc: &Service, by: Caller<'_>, id: StudentId) -> Result<Va
 
 /// The caseload index, unless it is behind the log (then reviews are read from
 /// the log alone).
-fn caseload_of(svc: &Service) -> Option<crate::caseload::Index> {
+pub(super) fn caseload_of(svc: &Service) -> Option<crate::caseload::Index> {
     svc.store
         .follower_lagging()
         .is_none()
@@ -310,7 +310,7 @@ fn report_text(
 
 /// The decision entry about `student` at `seq` (default: the latest), and whether it
 /// matches its hash.
-fn decision_entry(
+pub(super) fn decision_entry(
     store: &Store,
     student: &StudentId,
     seq: Option<u64>,

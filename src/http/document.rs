@@ -13,7 +13,7 @@ use super::access::{BEARER, TableSecurity};
 use super::openapi::*;
 use super::routes;
 use crate::audit::{Entry, Page, VerifyReport};
-use crate::engine::{Decision, Flag, Recommendation, RuleError};
+use crate::engine::{Decision, Flag, Recommendation, RuleError, Strength};
 use crate::ndjson::LineError;
 use crate::record::{
     Assessment, Attendance, Behavior, Course, FieldProblem, Programs, Record, Sel, Subject,
@@ -46,6 +46,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::students::snapshot,
         routes::students::decisions,
         routes::students::report,
+        routes::family::summary,
         routes::rules::active,
         routes::lifecycle::check,
         routes::lifecycle::preview,
@@ -106,6 +107,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
             FieldProblem,
             Decision,
             Flag,
+            Strength,
             Recommendation,
             RuleError,
             Domain,

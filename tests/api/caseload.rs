@@ -46,6 +46,10 @@ fn catalogue() -> Catalogue {
     for file in DOMAINS.map(|d| format!("{d}.yaml")) {
         let doc = yaml(&dir, &file);
         for r in doc["rules"].as_sequence().expect("rules list") {
+            // Strengths flag nothing: no tier, no recommendation, not on the caseload.
+            if r["kind"].as_str() == Some("strength") {
+                continue;
+            }
             let text = |k: &str| r[k].as_str().expect("text").to_string();
             rules.insert(
                 text("id"),

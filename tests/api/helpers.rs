@@ -22,6 +22,7 @@ pub const INGEST_KEY: &str = "test-key-ingest-0001";
 pub const COUNSELOR_KEY: &str = "test-key-counselor-0002";
 pub const AUDITOR_KEY: &str = "test-key-auditor-0003";
 pub const ADMIN_KEY: &str = "test-key-admin-0004";
+pub const FAMILY_KEY: &str = "test-key-family-0005";
 
 /// Hex SHA-256 of a key, as configured in `api_keys`.
 pub fn hash_key(key: &str) -> String {
@@ -43,6 +44,7 @@ pub fn all_keys() -> Vec<ApiKey> {
         key("counselor", Role::Counselor, COUNSELOR_KEY),
         key("auditor", Role::Auditor, AUDITOR_KEY),
         key("admin", Role::Admin, ADMIN_KEY),
+        key("liaison", Role::FamilyLiaison, FAMILY_KEY),
     ]
 }
 

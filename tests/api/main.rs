@@ -17,6 +17,7 @@ mod console_student;
 mod contract;
 mod edfi;
 mod evaluate;
+mod families;
 mod health;
 mod import;
 mod lifecycle;

@@ -9,7 +9,8 @@ use intervene::http::{Access, ROUTES, Route};
 use reqwest::{Method, Response};
 
 use crate::helpers::{
-    ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys, assert_problem, spawn_app,
+    ADMIN_KEY, AUDITOR_KEY, COUNSELOR_KEY, FAMILY_KEY, INGEST_KEY, TestApp, all_keys,
+    assert_problem, spawn_app,
 };
 
 /// Each role, its key and the key's name in `all_keys`.
@@ -18,6 +19,7 @@ const KEYS: &[(Role, &str, &str)] = &[
     (Role::Counselor, COUNSELOR_KEY, "counselor"),
     (Role::Auditor, AUDITOR_KEY, "auditor"),
     (Role::Admin, ADMIN_KEY, "admin"),
+    (Role::FamilyLiaison, FAMILY_KEY, "liaison"),
 ];
 
 /// The route's path with a valid placeholder for each parameter.

@@ -6,11 +6,12 @@
 pub(super) mod audit;
 pub mod caseload;
 pub(super) mod evaluate;
+pub(crate) mod family;
 pub(super) mod health;
 pub(super) mod lifecycle;
 pub mod plans;
 pub(super) mod rules;
-pub(super) mod students;
+pub(crate) mod students;
 pub(super) mod webhooks;
 
 use actix_web::http::Method;
@@ -65,6 +66,7 @@ route_table! {
     GET "/v1/students/{id}" [Counselor] => students::snapshot,
     GET "/v1/students/{id}/decisions" [Counselor, Auditor] => students::decisions,
     GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
+    GET "/v1/students/{id}/family-summary" [Counselor, FamilyLiaison] => family::summary,
     POST "/v1/students/{id}/reviews" [Counselor] => caseload::review,
     POST "/v1/students/{id}/plans" [Counselor] => plans::open,
     GET "/v1/students/{id}/plans" [Counselor, Auditor] => plans::of_student,
