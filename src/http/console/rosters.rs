@@ -35,6 +35,8 @@ pub struct RosterView {
     pub intervention: String,
     /// "tier 2", or "no current recommendation" when only plans name it.
     pub tier: String,
+    /// The same for the summary table's Tier column: "2", "2 (plans only)".
+    pub tier_cell: String,
     pub domain: String,
     pub students: u64,
     pub recommended: u64,
@@ -120,6 +122,11 @@ pub fn views(rosters: &[Roster], filter: &[(String, String)], rules: &RuleSet) -
                 Some(t) => format!("tier {t}, no current recommendation"),
                 None => "no current recommendation".into(),
             },
+            tier_cell: match r.tier.or(known.map(|i| i.tier)) {
+                Some(t) if r.tier.is_some() => t.to_string(),
+                Some(t) => format!("{t} (plans only)"),
+                None => "plans only".into(),
+            },
             domain: r
                 .domain
                 .or(known.map(|i| i.domain))
@@ -147,4 +154,112 @@ pub fn views(rosters: &[Roster], filter: &[(String, String)], rules: &RuleSet) -
         out.push(view);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caseload::PlanMark;
+    use crate::caseload::summary::Member;
+
+    fn shipped() -> RuleSet {
+        RuleSet::load_dir(std::path::Path::new("rules")).unwrap()
+    }
+
+    fn roster(id: &str, tier: Option<u8>, recommended: u64, with_plan: u64) -> Roster {
+        Roster {
+            intervention: id.into(),
+            tier,
+            domain: None,
+            students: recommended.max(with_plan),
+            recommended,
+            with_plan,
+            members: vec![RosterMember {
+                member: Member {
+                    student_id: "a/b <c>".into(),
+                    school: Some("SCH-1".into()),
+                    grade: Some(0),
+                    flags: Vec::new(),
+                },
+                plan: Some(PlanMark {
+                    plan_id: "P1".into(),
+                    intervention: id.into(),
+                    status: "active".into(),
+                    review_due: "2026-11-30".parse().ok(),
+                }),
+                plan_needs_review: true,
+            }],
+        }
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, x)| (k.to_string(), x.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_roster_links_to_its_students_in_the_filtered_caseload() {
+        let filter = pairs(&[("school", "SCH-1"), ("intervention", "other")]);
+        let v = views(
+            &[roster("attendance-plan", Some(2), 3, 1)],
+            &filter,
+            &shipped(),
+        );
+        let v = &v[0];
+        assert_eq!(v.name, "Student attendance plan");
+        assert_eq!((v.tier.as_str(), v.tier_cell.as_str()), ("tier 2", "2"));
+        assert_eq!(v.domain, "Attendance", "from the catalogue");
+        assert_eq!(
+            v.all_recommended.as_deref(),
+            Some("/?school=SCH-1&intervention=attendance-plan"),
+            "the roster's intervention replaces the filter's"
+        );
+        assert_eq!(
+            v.all_planned.as_deref(),
+            Some("/?school=SCH-1&intervention=other&plan=attendance-plan")
+        );
+        assert_eq!(
+            v.csv,
+            Some((
+                "/caseload.csv?school=SCH-1&intervention=attendance-plan&limit=500".into(),
+                true
+            ))
+        );
+        let m = &v.members[0];
+        assert_eq!(m.href, "/students/a%2Fb%20%3Cc%3E");
+        assert_eq!((m.grade.as_str(), m.school.as_str()), ("K", "SCH-1"));
+        assert_eq!(m.plan, "active, review overdue since 2026-11-30");
+    }
+
+    #[test]
+    fn plans_alone_big_rosters_and_unknown_ids() {
+        let rules = shipped();
+        let v = views(
+            &[
+                roster("attendance-mentor", None, 0, 2),
+                roster("not in catalogue!", Some(3), 501, 0),
+                roster("not in catalogue?", Some(3), 1, 0),
+            ],
+            &[],
+            &rules,
+        );
+        assert_eq!(v[0].tier, "tier 2, no current recommendation");
+        assert_eq!(v[0].tier_cell, "2 (plans only)");
+        assert_eq!(
+            (v[0].all_recommended.as_ref(), v[0].csv.as_ref()),
+            (None, None)
+        );
+        assert_eq!(
+            v[0].all_planned.as_deref(),
+            Some("/?plan=attendance-mentor")
+        );
+        assert_eq!(
+            v[1].name, "not in catalogue!",
+            "the id when the set lacks it"
+        );
+        assert_eq!(v[1].csv.as_ref().map(|c| c.1), Some(false), "501 > 500");
+        assert_eq!(v[1].anchor, "roster-notincatalogue");
+        assert_eq!(v[2].anchor, "roster-notincatalogue-3", "ids stay unique");
+    }
 }

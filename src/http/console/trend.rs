@@ -342,9 +342,10 @@ impl Indicator {
         }
     }
 
-    /// A dashed line per threshold, named at the plot's right edge; a name that
-    /// would overlap one already placed is left out (all are in the description
-    /// and the table's caption).
+    /// A dashed line per threshold, named at the plot's right edge (on a white halo,
+    /// so a line crossing it leaves it readable); a name that would overlap one
+    /// already placed is left out (all are in the description and the table's
+    /// caption).
     fn draw_thresholds(&self, s: &mut String) {
         let mut placed: Vec<f64> = Vec::new();
         for t in &self.thresholds {
@@ -356,14 +357,19 @@ impl Indicator {
                 c(RIGHT),
                 y = c(y)
             );
-            let label_y = (y - 6.0).max(TOP + FONT * 0.5);
+            // Above its line, or below it when above would leave the plot.
+            let label_y = if y - 6.0 - FONT < TOP {
+                y + FONT
+            } else {
+                y - 6.0
+            };
             if placed.iter().any(|p| (p - label_y).abs() < FONT) {
                 continue;
             }
             placed.push(label_y);
             let _ = write!(
                 s,
-                r#"<text x="{}" y="{}" text-anchor="end" fill="{THRESHOLD}">{} {}</text>"#,
+                r##"<text x="{}" y="{}" text-anchor="end" fill="{THRESHOLD}" stroke="#ffffff" stroke-width="5" paint-order="stroke">{} {}</text>"##,
                 c(RIGHT - 4.0),
                 c(label_y),
                 escape(&t.name),
