@@ -96,7 +96,7 @@ async fn rosters_list_each_interventions_students_and_follow_the_school_filter()
         "{plan_roster}"
     );
     assert!(
-        plan_roster.contains("<caption>All 3 students of Student attendance plan</caption>"),
+        plan_roster.contains("<caption>The 3 students of Student attendance plan</caption>"),
         "{plan_roster}"
     );
     for id in ["A-1", "A-2", "B-1"] {
@@ -141,7 +141,7 @@ async fn rosters_list_each_interventions_students_and_follow_the_school_filter()
             && !plan_roster.contains("B-1"),
         "{plan_roster}"
     );
-    let all = unescaped(link(plan_roster, "All 2 recommended it"));
+    let all = unescaped(link(plan_roster, "Show the 2 recommended it"));
     assert_eq!(all, "/?school=SCH-1&intervention=attendance-plan");
     let (status, listed) = page(&app, &b, &all).await;
     assert_eq!(status, 200);
