@@ -1,5 +1,7 @@
 //! The team's loop, part 1: the caseload, its summary, rosters and review queue,
-//! and a person's review of a decision's flags.
+//! and a person's review of a decision's flags; for the console, the summary and
+//! the rosters counted in one pass ([`tally`]) and shown with the read recorded
+//! ([`show_rosters`]).
 //!
 //! Every read that names students (a caseload page, rosters, the queue) appends a
 //! `caseload.read` entry with the filter and the students it answered with, durable
@@ -15,7 +17,7 @@ use super::{AppError, Caller, Service, today};
 use crate::audit::{EntryKind, NewEntry};
 use crate::caseload::{
     self, CaseEntry, CaseloadError, CaseloadQuery, Filter, GroupsQuery, Index, ParamError,
-    QueueQuery, Reference, ReviewError, ReviewRequest, Summary,
+    QueueQuery, Reference, ReviewError, ReviewRequest, Roster, Rosters, Summary,
 };
 use crate::record::StudentId;
 
@@ -211,6 +213,76 @@ pub async fn summary(svc: &Service, pairs: Vec<(String, String)>) -> Result<Summ
         caseload::summarize(index.entries(), &filter, today(), reference)
     })
     .await??)
+}
+
+/// Rosters counted for the console, sealed: the students they name are handed out
+/// only by [`show_rosters`], which records the read first. Cheap to clone (a
+/// page may keep them for its next views).
+#[derive(Clone)]
+pub struct CountedRosters(std::sync::Arc<Vec<Roster>>);
+
+/// What one pass over the caseload counted for the console.
+pub struct Tally {
+    pub summary: Option<Summary>,
+    pub rosters: Option<CountedRosters>,
+}
+
+/// In one pass over the caseload: the summary of the students the filter `summary`
+/// selects (counts only, like [`summary`]) and the rosters of those the filter
+/// `rosters` selects, with at most `shown` students each (`(pairs, shown)`). Nothing
+/// is recorded here: the rosters' students are read through [`show_rosters`].
+pub async fn tally(
+    svc: &Service,
+    summary: Option<Vec<(String, String)>>,
+    rosters: Option<(Vec<(String, String)>, usize)>,
+) -> Result<Tally, AppError> {
+    current(svc)?;
+    let scope = summary.map(Filter::parse).transpose()?;
+    let rosters = rosters
+        .map(|(pairs, shown)| Filter::parse(pairs).map(|f| (f, shown)))
+        .transpose()?;
+    let active = svc.registry.active();
+    let reference = Reference::from_rules(&active);
+    let catalogue: caseload::rosters::Catalogue = active
+        .interventions
+        .iter()
+        .map(|i| (i.id.clone(), i.domain))
+        .collect();
+    let index = svc.caseload.clone();
+    let (summary, rosters) = crate::blocking::run(move || {
+        let counting = rosters.map(|(f, shown)| Rosters::new(f, shown, &catalogue));
+        caseload::tally(
+            index.entries(),
+            scope.as_ref().map(|f| (f, reference)),
+            counting,
+            today(),
+        )
+    })
+    .await??;
+    Ok(Tally {
+        summary,
+        rosters: rosters.map(|r| CountedRosters(std::sync::Arc::new(r))),
+    })
+}
+
+/// The rosters `counted` holds, once the read of the students they name is
+/// recorded for `by` (`caseload.read` with `read: "groups"`, as `GET /v1/groups`;
+/// `raw`: the filter as asked).
+pub async fn show_rosters(
+    svc: &Service,
+    by: Caller<'_>,
+    raw: &str,
+    counted: &CountedRosters,
+) -> Result<std::sync::Arc<Vec<Roster>>, AppError> {
+    let mut students: Vec<String> = counted
+        .0
+        .iter()
+        .flat_map(|r| r.members.iter().map(|m| m.member.student_id.clone()))
+        .collect();
+    students.sort();
+    students.dedup();
+    record_read(svc, by, List::Groups.name(), raw, students).await?;
+    Ok(counted.0.clone())
 }
 
 /// The summary of every school (the metrics' share gauges).

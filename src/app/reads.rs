@@ -137,7 +137,7 @@ pub async fn decisions(
         let decisions: Vec<_> = page
             .entries
             .iter()
-            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "decision": e.payload.get("decision"), "reviews": reviews_json(e, reviews.get(&e.seq))}))
+            .map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "source": e.payload.get("source"), "as_of": e.payload["record"].get("as_of"), "indicators": indicators(&e.payload), "decision": e.payload.get("decision"), "reviews": reviews_json(e, reviews.get(&e.seq))}))
             .collect();
         let body = json!({"decisions": decisions, "next_cursor": page.next_cursor}).to_string();
         Ok((body, decisions.len()))
@@ -146,6 +146,51 @@ pub async fn decisions(
     let extra = json!({"entries": entries});
     record_access(&svc.store, by, id.as_str(), "decisions", extra).await?;
     Ok(body)
+}
+
+/// The record indicators a plan's goal can measure
+/// ([`crate::rules::measure::RECORD_MEASURES`]: absence rate, screener percentiles,
+/// SEL T-score, office referrals, GPA, failing courses) of a decision entry's
+/// payload, `{name: value}` for those it has. Read from the record the entry keeps
+/// (the sections the rules read); when that does not read as a record (a field
+/// masked or hashed by `privacy.yaml`, or purged), from the inputs of the
+/// decision's flags (`student.<name>`), which the answer holds anyway. Only finite
+/// numbers.
+fn indicators(payload: &Value) -> Value {
+    use crate::record::facts::{Facts, FieldRef};
+    use crate::rules::measure::RECORD_MEASURES;
+    let mut out = serde_json::Map::new();
+    let kept = payload
+        .get("record")
+        .cloned()
+        .and_then(|r| crate::record::record_from_value(r).ok());
+    if let Some(record) = &kept {
+        let facts = Facts::new(record);
+        for m in &RECORD_MEASURES {
+            let value = FieldRef::resolve(m.name)
+                .and_then(|f| facts.get(&f))
+                .and_then(|v| v.as_f64());
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                out.insert(m.name.to_string(), json!(v + 0.0));
+            }
+        }
+    } else {
+        let flags = payload["decision"]["flags"]
+            .as_array()
+            .into_iter()
+            .flatten();
+        for inputs in flags.filter_map(|f| f["inputs"].as_object()) {
+            for m in &RECORD_MEASURES {
+                let value = inputs
+                    .get(&format!("student.{}", m.name))
+                    .and_then(Value::as_f64);
+                if let Some(v) = value.filter(|v| v.is_finite()) {
+                    out.entry(m.name).or_insert(json!(v + 0.0));
+                }
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 /// The plain-text report on the student's decision at `seq` (default: the latest).
@@ -341,4 +386,47 @@ pub(super) fn decision_entry(
                 None => format!("no decision about `{student}` in the audit log"),
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indicators_come_from_the_kept_record() {
+        let payload = json!({
+            "record": {
+                "student_id": "S1", "as_of": "2026-11-20",
+                "attendance": {"days_enrolled": 100.0, "days_present": 85.0},
+                "gpa": 2.5,
+                "behavior": {"office_referrals": 0, "suspensions_in_school": 0, "suspensions_out_of_school": 0},
+            },
+            "decision": {"flags": []},
+        });
+        let v = indicators(&payload);
+        assert_eq!(v["attendance.absence_rate"], json!(0.15));
+        assert_eq!(v["gpa"], json!(2.5));
+        assert_eq!(
+            v["behavior.office_referrals"],
+            json!(0.0),
+            "a zero is a value"
+        );
+        assert!(
+            v.get("reading_percentile").is_none(),
+            "no assessment, no value: {v}"
+        );
+    }
+
+    #[test]
+    fn a_masked_record_gives_the_flag_inputs_and_nothing_else() {
+        let payload = json!({
+            "record": {"student_id": "S1", "gpa": "[masked]"},
+            "decision": {"flags": [
+                {"rule_id": "low-gpa", "inputs": {"student.gpa": 1.5, "params.low_gpa": 2.0}},
+                {"rule_id": "x", "inputs": {"student.gpa": 9.0, "student.sel.t_score": null}},
+            ]},
+        });
+        assert_eq!(indicators(&payload), json!({"gpa": 1.5}));
+        assert_eq!(indicators(&json!({})), json!({}), "a purged entry");
+    }
 }

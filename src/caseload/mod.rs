@@ -13,11 +13,13 @@
 //! | [`query`] | filters, sorts and cursor pages over the tree in one pass |
 //! | [`queue`] | unreviewed flags, oldest first |
 //! | [`summary`] | counts and shares per tier and domain; rosters by intervention or rule |
+//! | [`rosters`] | the console's rosters: per intervention within a caseload filter, counted, the first students of each |
 //! | [`csv`] | CSV of pages and rosters, safe to open in a spreadsheet |
 //! | [`error`] | the error type |
 //!
 //! Arrows: `plans` and then `entry` are the bottom; `review` and `carry` use it; `index` uses those;
-//! the readers use `entry` and `query`'s filter. The module sits on `audit` (it reads
+//! the readers use `entry` and `query`'s filter; `rosters` also uses `summary`'s
+//! members and counts. The module sits on `audit` (it reads
 //! entries and the store's database) and never on `http`.
 
 pub mod carry;
@@ -30,6 +32,7 @@ pub mod plans;
 pub mod query;
 pub mod queue;
 pub mod review;
+pub mod rosters;
 pub mod summary;
 
 pub use entry::{Action, CaseEntry, FlagEntry, FlagReview, Recommended, ReviewState};
@@ -40,6 +43,7 @@ pub use plans::{PlanChange, PlanMark};
 pub use query::{CaseloadQuery, Cursor, Filter, Page, Sort, page};
 pub use queue::{QueueItem, QueuePage, QueueQuery, queue};
 pub use review::{LoggedReview, ReviewError, ReviewPayload, ReviewRequest};
+pub use rosters::{Roster, RosterMember, Rosters, rosters, tally};
 pub use summary::{
     Group, GroupBy, GroupsQuery, Reference, Summary, groups, summarize, summarize_by_school,
 };

@@ -102,7 +102,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn new(reference: Reference) -> Summary {
+    pub(super) fn new(reference: Reference) -> Summary {
         Summary {
             by_domain: Domain::ALL
                 .iter()
@@ -113,7 +113,7 @@ impl Summary {
         }
     }
 
-    fn add(&mut self, e: &CaseEntry) {
+    pub(super) fn add(&mut self, e: &CaseEntry) {
         self.students += 1;
         self.overall.count(e.highest_tier);
         for (d, c) in &mut self.by_domain {
@@ -130,7 +130,7 @@ impl Summary {
         }
     }
 
-    fn finish(mut self) -> Summary {
+    pub(super) fn finish(mut self) -> Summary {
         let reference = self.reference;
         self.overall.finish(&reference);
         self.by_domain
@@ -330,7 +330,8 @@ fn memberships(e: &CaseEntry, by: GroupBy) -> Vec<Membership> {
     }
 }
 
-fn member(e: &CaseEntry, rules: &[String], today: NaiveDate) -> Member {
+/// `e` as a member of a group, with the flags of `rules` and their review state.
+pub(super) fn member(e: &CaseEntry, rules: &[String], today: NaiveDate) -> Member {
     Member {
         student_id: e.student_id.clone(),
         school: e.school.clone(),

@@ -179,6 +179,14 @@ pub struct DecisionHistoryItem {
     /// Who caused it (key name, `sis-webhook`, …).
     pub actor: String,
     pub source: DecisionSource,
+    /// The `as_of` date of the record decided on, when it had one.
+    pub as_of: Option<String>,
+    /// The record indicators the decision's record had (`attendance.absence_rate`,
+    /// `gpa`, `behavior.office_referrals`, `reading_percentile`, `math_percentile`,
+    /// `sel.t_score`, `failing_courses`): name → value. From the record the log
+    /// keeps; where `privacy.yaml` masks or hashes part of it, from the inputs of
+    /// the decision's flags.
+    pub indicators: BTreeMap<String, f64>,
     pub decision: Decision,
     /// Rule id of each flag → its review by the school's team.
     pub reviews: BTreeMap<String, FlagReviewView>,

@@ -12,6 +12,7 @@ mod caseload;
 mod caseload_plans;
 mod console;
 mod console_audit;
+mod console_caseload;
 mod console_rules;
 mod console_student;
 mod contract;

@@ -15,5 +15,6 @@ mod stub;
 
 mod audit;
 mod console;
+mod rosters;
 mod selftest;
 mod student;

@@ -1,7 +1,9 @@
 //! The caseload page (`GET /`): the MTSS picture per domain against the reference
 //! shares, the filter form (the parameters of `GET /v1/caseload`, parsed by the same
 //! `CaseloadQuery::parse`), one page of the student table with a link to the next,
-//! and its CSV (`GET /caseload.csv`). Both call `app::caseload::list`, which records
+//! the group rosters of the filter (for the roles of `GET /v1/groups`; see
+//! [`rosters`]), and its CSV (`GET /caseload.csv`). The table and the CSV call
+//! `app::caseload::list`, the rosters `app::caseload::show_rosters`; each records
 //! the read (`caseload.read`) for the signed-in person, as the API does.
 
 use std::collections::BTreeMap;
@@ -15,13 +17,19 @@ use super::error::ConsoleError;
 use super::layout::Layout;
 use super::session::ConsoleUser;
 use crate::app::AppError;
-use crate::app::caseload::{self as use_case, Format, List};
+use crate::app::caseload::{self as use_case, CountedRosters, Format, List};
 use crate::caseload::Summary;
 use crate::http::{AppState, request_id};
 use crate::rules::Domain;
 
 /// The API route whose roles may see the caseload.
 const API: &str = "/v1/caseload";
+/// The API route whose roles may see the rosters.
+const GROUPS: &str = "/v1/groups";
+
+#[path = "rosters.rs"]
+mod rosters;
+use rosters::RosterView;
 
 /// The query's pairs without empty values (a form sends its empty fields) and
 /// without `format`.
@@ -280,6 +288,17 @@ struct CaseloadPage {
     csv: String,
     /// When the picture was counted.
     counted_at: String,
+    /// The group rosters, for the roles that may read them, on the first page.
+    rosters: Option<RosterSection>,
+    /// The first page's link, on a later page (where rosters are not repeated).
+    first_page: Option<String>,
+}
+
+/// The rosters of the filter, as shown.
+struct RosterSection {
+    views: Vec<RosterView>,
+    counted_at: String,
+    shown: usize,
 }
 
 /// The students of one page and the next page's cursor, the read recorded.
@@ -323,6 +342,7 @@ pub async fn page(
     });
     let (mut students, mut next, mut summary) = (Vec::new(), None, None);
     let mut counted_at = String::new();
+    let (mut roster_section, mut first_page) = (None, None);
     if error.is_none() {
         match read_page(&state, &user, &rid, &pairs).await {
             Ok((rows, cursor)) => {
@@ -336,15 +356,38 @@ pub async fn page(
                     p.push(("cursor".into(), c));
                     format!("/?{}", query_string(&p))
                 });
-                // The picture is of the students the school and grade select.
+                // The picture is of the students the school and grade select; the
+                // rosters of those the whole filter does, on the first page only.
                 let scope = pairs
                     .iter()
                     .filter(|(k, _)| k == "school" || k == "grade")
                     .cloned()
                     .collect();
-                let (s, at) = state.pictures.get_or_count(&state, scope).await?;
+                let later = pairs.iter().any(|(k, _)| k == "cursor");
+                let filter = rosters::filter_pairs(&pairs);
+                let may_list = user.may("GET", GROUPS);
+                let asked = (may_list && !later).then(|| filter.clone());
+                if later && may_list {
+                    let p: Vec<_> = pairs
+                        .iter()
+                        .filter(|(k, _)| k != "cursor")
+                        .cloned()
+                        .collect();
+                    first_page = Some(format!("/?{}", query_string(&p)));
+                }
+                let ((s, at), listed) = state.pictures.get_or_count(&state, scope, asked).await?;
                 summary = Some(s);
                 counted_at = at;
+                if let Some((counted, at)) = listed {
+                    let raw = query_string(&filter);
+                    let by = user.caller(&rid);
+                    let shown = use_case::show_rosters(&state, by, &raw, &counted).await?;
+                    roster_section = Some(RosterSection {
+                        views: rosters::views(&shown, &filter, &state.registry.active()),
+                        counted_at: at,
+                        shown: rosters::SHOWN,
+                    });
+                }
             }
             Err(AppError::BadRequest(m)) => error = Some(m),
             Err(e) => return Err(e.into()),
@@ -368,6 +411,8 @@ pub async fn page(
         next,
         csv: format!("/caseload.csv?{}", query_string(&pairs)),
         counted_at,
+        rosters: roster_section,
+        first_page,
     };
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -377,57 +422,116 @@ pub async fn page(
 /// How long a counted picture is shown while the caseload changes under it.
 const PICTURE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// The pictures (students per tier) counted lately, by school and grade scope.
-/// Counting scans every caseload entry (a third of a second for 100,000 students),
-/// so a picture is reused while the caseload is unchanged (the index's applied
-/// `seq` is the same), or for [`PICTURE_MAX_AGE`] while it changes; the page says
-/// when it was counted. The student table is always read fresh.
+/// The pictures (students per tier) and rosters counted lately, by scope (the
+/// picture's school and grade, the rosters' whole filter). Counting scans every
+/// caseload entry (a third of a second for 100,000 students), so a count is reused
+/// while the caseload is unchanged (the index's applied `seq` is the same), or for
+/// [`PICTURE_MAX_AGE`] while it changes; the page says when it was counted. What is
+/// missing is counted in one pass ([`use_case::tally`]). The student table is always
+/// read fresh, and rosters kept here are still shown through
+/// [`use_case::show_rosters`], which records each read.
 #[derive(Default)]
 pub struct Pictures {
-    counted: std::sync::Mutex<Vec<Counted>>,
+    counted: std::sync::Mutex<Vec<Counted<Summary>>>,
+    rosters: std::sync::Mutex<Vec<Counted<CountedRosters>>>,
 }
 
-struct Counted {
+struct Counted<T> {
     scope: Vec<(String, String)>,
     applied: Option<u64>,
     at: std::time::Instant,
     wall: String,
-    summary: Summary,
+    value: T,
+}
+
+impl<T> Counted<T> {
+    fn new(scope: Vec<(String, String)>, applied: Option<u64>, wall: &str, value: T) -> Self {
+        Counted {
+            scope,
+            applied,
+            at: std::time::Instant::now(),
+            wall: wall.to_string(),
+            value,
+        }
+    }
 }
 
 /// Scopes kept (a school and grade each): enough for a district's schools.
 const PICTURES_KEPT: usize = 256;
 
+/// A count of `scope` still good to show, and when it was made.
+fn kept<T: Clone>(
+    list: &std::sync::Mutex<Vec<Counted<T>>>,
+    scope: &[(String, String)],
+    applied: Option<u64>,
+) -> Option<(T, String)> {
+    let c = list.lock().ok()?;
+    c.iter()
+        .find(|c| c.scope == scope && (c.applied == applied || c.at.elapsed() < PICTURE_MAX_AGE))
+        .map(|hit| (hit.value.clone(), hit.wall.clone()))
+}
+
+fn keep<T>(list: &std::sync::Mutex<Vec<Counted<T>>>, counted: Counted<T>) {
+    if let Ok(mut c) = list.lock() {
+        c.retain(|c| c.scope != counted.scope);
+        if c.len() >= PICTURES_KEPT {
+            c.remove(0);
+        }
+        c.push(counted);
+    }
+}
+
+/// A picture, and the rosters when asked, each with when it was counted.
+type Shown = ((Summary, String), Option<(CountedRosters, String)>);
+
 impl Pictures {
+    /// The picture of `scope` and, when `rosters` names a filter, its rosters:
+    /// kept ones while good, the others counted now in one pass.
     async fn get_or_count(
         &self,
         state: &AppState,
         scope: Vec<(String, String)>,
-    ) -> Result<(Summary, String), AppError> {
+        rosters: Option<Vec<(String, String)>>,
+    ) -> Result<Shown, AppError> {
         let applied = state.caseload.applied_seq().ok().flatten();
-        if let Ok(c) = self.counted.lock()
-            && let Some(hit) = c.iter().find(|c| {
-                c.scope == scope && (c.applied == applied || c.at.elapsed() < PICTURE_MAX_AGE)
-            })
-        {
-            return Ok((hit.summary.clone(), hit.wall.clone()));
-        }
-        let summary = use_case::summary(state, scope.clone()).await?;
+        let picture = kept(&self.counted, &scope, applied);
+        let listed = rosters
+            .as_ref()
+            .and_then(|f| kept(&self.rosters, f, applied));
+        let count_rosters = rosters.filter(|_| listed.is_none());
+        let picture = match (picture, &count_rosters) {
+            (Some(hit), None) => return Ok((hit, listed)),
+            (picture, _) => picture,
+        };
+        let mut tally = use_case::tally(
+            state,
+            picture.is_none().then(|| scope.clone()),
+            count_rosters.clone().map(|f| (f, rosters::SHOWN)),
+        )
+        .await?;
         let wall = chrono::Utc::now().format("%H:%M:%S UTC").to_string();
-        if let Ok(mut c) = self.counted.lock() {
-            c.retain(|c| c.scope != scope);
-            if c.len() >= PICTURES_KEPT {
-                c.remove(0);
+        let picture = match (picture, tally.summary.take()) {
+            (Some(hit), _) => hit,
+            (None, Some(s)) => {
+                keep(
+                    &self.counted,
+                    Counted::new(scope, applied, &wall, s.clone()),
+                );
+                (s, wall.clone())
             }
-            c.push(Counted {
-                scope,
-                applied,
-                at: std::time::Instant::now(),
-                wall: wall.clone(),
-                summary: summary.clone(),
-            });
-        }
-        Ok((summary, wall))
+            (None, None) => {
+                return Err(AppError::Unavailable("the caseload was not counted".into()));
+            }
+        };
+        let listed = match (listed, count_rosters, tally.rosters.take()) {
+            (Some(hit), ..) => Some(hit),
+            (None, Some(f), Some(r)) => {
+                keep(&self.rosters, Counted::new(f, applied, &wall, r.clone()));
+                Some((r, wall.clone()))
+            }
+            _ => None,
+        };
+        Ok((picture, listed))
     }
 }
 

@@ -1,5 +1,6 @@
 //! A plan's progress drawn by the server: an SVG chart (points, aim line, trend
-//! line, axes, legend) and the table that is its text alternative.
+//! line, axes, legend) and the table that is its text alternative. Its scales,
+//! ticks and number words also draw the student's indicators over time ([`trend`]).
 //!
 //! Everything plotted comes from the progress math ([`crate::plans::progress`]): the
 //! points as it reads them on `as_of` (dated on or before it, finite, one per date),
@@ -22,6 +23,10 @@ use crate::plans::report::{gap_words, signed};
 use crate::plans::{Plan, ProgressPoint};
 use crate::record::facts::human_number;
 use crate::rules::record_measure;
+
+/// A student's key indicators over their decisions, drawn with this file's scales.
+#[path = "trend.rs"]
+pub mod trend;
 
 /// The drawing's coordinate system (`viewBox`); it scales to its container's width.
 pub const WIDTH: f64 = 640.0;
@@ -214,17 +219,8 @@ impl View {
         LEFT + f.clamp(0.0, 1.0) * (RIGHT - LEFT)
     }
 
-    /// The height of `value`, computed on values divided by the range's magnitude so
-    /// nothing overflows.
     fn y(&self, value: f64) -> f64 {
-        let m = self.lo.abs().max(self.hi.abs());
-        let f = (value / m - self.lo / m) / (self.hi / m - self.lo / m);
-        let f = if f.is_finite() {
-            f.clamp(0.0, 1.0)
-        } else {
-            0.5
-        };
-        BOTTOM - f * (BOTTOM - TOP)
+        height(self.lo, self.hi, value)
     }
 
     fn title(&self, plan: &Plan) -> String {
@@ -443,6 +439,19 @@ impl View {
             x += 34.0 + text.len() as f64 * FONT * 0.56 + 24.0;
         }
     }
+}
+
+/// The height of `value` on a plot from `lo` (bottom) to `hi` (top), computed on
+/// values divided by the range's magnitude so nothing overflows; inside the plot.
+fn height(lo: f64, hi: f64, value: f64) -> f64 {
+    let m = lo.abs().max(hi.abs());
+    let f = (value / m - lo / m) / (hi / m - lo / m);
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    BOTTOM - f * (BOTTOM - TOP)
 }
 
 /// A line's colour, dash pattern and width.

@@ -1,6 +1,8 @@
 //! The student page (`GET /students/{id}`): every flag of the latest decision in
 //! plain language with its inputs, what would clear it and its review; the review
-//! forms; the decision history as a timeline; each plan with its progress chart (and
+//! forms; the key indicators over the decisions shown (charts with the active
+//! rules' thresholds, and their tables, from the same decisions read); the
+//! decision history as a timeline; each plan with its progress chart (and
 //! the chart's table), delivery, and forms to add a point or a session; and, for the
 //! roles that may read the log, who has read this student's records.
 //!
@@ -18,6 +20,7 @@ use serde_json::Value;
 
 use super::caseload::{domain_label, path_segment};
 use super::chart;
+use super::chart::trend::{self, Indicator, Reading};
 use super::error::ConsoleError;
 use super::layout::Layout;
 use super::session::{ConsoleUser, Posted};
@@ -28,7 +31,7 @@ use crate::caseload::review::FlagRequest;
 use crate::http::{AppState, request_id};
 use crate::plans::Plan;
 use crate::record::StudentId;
-use crate::rules::Domain;
+use crate::rules::{Domain, RuleSet};
 
 /// Decisions shown in the timeline.
 const HISTORY: usize = 20;
@@ -73,6 +76,55 @@ struct PlanView {
     start: String,
 }
 
+/// One key indicator over the decisions shown, with its table.
+struct IndicatorView {
+    label: String,
+    svg: String,
+    table: String,
+    /// Only one decision holds it: a point, not a line.
+    single: bool,
+}
+
+/// The day a decision entry (as answered) was about: its record's `as_of`, else
+/// the day it was evaluated.
+fn decision_day(entry: &Value) -> Option<NaiveDate> {
+    let day = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.get(..10))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    day(&entry["as_of"])
+        .or_else(|| day(&entry["decision"]["evaluated_at"]))
+        .or_else(|| day(&entry["at"]))
+}
+
+/// A chart of each key indicator some of the decisions `entries` hold, with the
+/// thresholds `rules` compare it against.
+fn indicator_views(entries: &[Value], rules: &RuleSet) -> Vec<IndicatorView> {
+    trend::INDICATORS
+        .iter()
+        .filter_map(|path| {
+            let readings: Vec<Reading> = entries
+                .iter()
+                .filter_map(|e| {
+                    Some(Reading {
+                        value: e["indicators"][*path].as_f64()?,
+                        date: decision_day(e)?,
+                        seq: e["seq"].as_u64()?,
+                    })
+                })
+                .collect();
+            let ind = Indicator::new(path, readings, trend::thresholds(rules, path));
+            (!ind.readings().is_empty()).then(|| IndicatorView {
+                single: ind.readings().len() == 1,
+                svg: ind.svg(),
+                table: ind.table_html(),
+                label: ind.label,
+            })
+        })
+        .collect()
+}
+
 /// One read of the student's records.
 struct ReadView {
     at: String,
@@ -90,6 +142,7 @@ struct StudentPage {
     latest: Option<DecisionView>,
     flags: Vec<FlagView>,
     history: Vec<DecisionView>,
+    indicators: Vec<IndicatorView>,
     plans: Vec<PlanView>,
     can_review: bool,
     can_record: bool,
@@ -260,6 +313,7 @@ pub async fn page(
         latest: entries.first().map(decision_view),
         flags: entries.first().map(flag_views).unwrap_or_default(),
         history: entries.iter().map(decision_view).collect(),
+        indicators: indicator_views(&entries, &state.registry.active()),
         plans: plans.iter().map(|p| plan_view(p, today)).collect(),
         can_review: user.may("POST", "/v1/students/{id}/reviews"),
         can_record: user.may("POST", "/v1/plans/{id}/progress"),
