@@ -271,3 +271,49 @@ async fn reading_the_summary_is_audited_under_the_student() {
     assert_eq!(read[0]["payload"]["lang"], "es");
     assert!(read[0]["payload"]["seq"].as_u64().is_some());
 }
+
+#[tokio::test]
+async fn the_console_links_the_summary_and_serves_the_printable_page_to_a_signed_in_liaison() {
+    use crate::console::{page, signed_in};
+    let app = spawn_app(all_keys()).await;
+    app.evaluate(&record("FAM-6")).await;
+    let counselor = signed_in(&app, COUNSELOR_KEY).await;
+    let (status, html) = page(&app, &counselor, "/students/FAM-6").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("href=\"/students/FAM-6/family-summary?lang=es\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("<h2 id=\"strengths-h\">Strengths</h2>"),
+        "{html}"
+    );
+
+    // A liaison reads the page the link opens (and nothing else of the console).
+    let liaison = signed_in(&app, FAMILY_KEY).await;
+    // (Not the console's `get`: this page has a stricter policy of its own.)
+    let get = |path: &str| liaison.get(app.url(path)).send();
+    let resp = get("/students/FAM-6/family-summary?lang=es")
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains("style-src 'sha256-"),
+        "the page keeps its own policy: {csp}"
+    );
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("<html lang=\"es\">"), "{body}");
+    assert!(body.contains("Lo que su hijo o hija hace bien"), "{body}");
+    let (status, _) = page(&app, &liaison, "/students/FAM-6").await;
+    assert_eq!(status, 403, "a liaison does not read the staff page");
+    let resp = get("/students/FAM-6/family-summary?lang=fr")
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 400);
+}

@@ -52,6 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page("/rules").route(web::get().to(rules::page)))
         .service(page("/students/{id}").route(web::get().to(student::page)))
         .service(page("/students/{id}/reviews").route(web::post().to(student::review)))
+        .service(
+            page("/students/{id}/family-summary").route(web::get().to(student::family_summary)),
+        )
         .service(page("/plans/{id}/progress").route(web::post().to(student::progress)))
         .service(page("/plans/{id}/sessions").route(web::post().to(student::session)))
         .service(page("/assets/console.css").route(web::get().to(assets::stylesheet)));
@@ -90,10 +93,14 @@ async fn security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A page that sets a stricter policy of its own keeps it (the family summary:
+    // no script at all, its one inline stylesheet allowed by hash).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

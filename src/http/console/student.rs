@@ -140,6 +140,10 @@ struct StudentPage {
     id_path: String,
     latest_seq: Option<u64>,
     latest: Option<DecisionView>,
+    /// What the student does well (the latest decision's strengths), in staff words.
+    strengths: Vec<(String, String)>,
+    /// The family summary's languages, when the user may read it.
+    family_languages: Vec<String>,
     flags: Vec<FlagView>,
     history: Vec<DecisionView>,
     indicators: Vec<IndicatorView>,
@@ -311,6 +315,24 @@ pub async fn page(
         id: id.to_string(),
         latest_seq: entries.first().and_then(|e| e["seq"].as_u64()),
         latest: entries.first().map(decision_view),
+        strengths: entries
+            .first()
+            .and_then(|e| e["decision"]["strengths"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|st| (text(&st["rule_id"]), text(&st["explanation"])))
+            .collect(),
+        family_languages: if user.may("GET", "/v1/students/{id}/family-summary") {
+            state
+                .settings
+                .family_languages
+                .iter()
+                .filter(|l| crate::families::words::LANGUAGES.contains(&l.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
         flags: entries.first().map(flag_views).unwrap_or_default(),
         history: entries.iter().map(decision_view).collect(),
         indicators: indicator_views(&entries, &state.registry.active()),
@@ -324,6 +346,33 @@ pub async fn page(
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+/// The family-summary query of the console's link.
+#[derive(Deserialize)]
+pub struct FamilyQuery {
+    lang: Option<String>,
+}
+
+/// `GET /students/{id}/family-summary?lang=`: the printable page a liaison hands the
+/// family (the same page and the same recorded read as the JSON API's).
+pub async fn family_summary(
+    user: ConsoleUser,
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<FamilyQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ConsoleError> {
+    user.require("GET", "/v1/students/{id}/family-summary")?;
+    let id = StudentId::parse(&id).map_err(|e| ConsoleError::bad_request(e.to_string()))?;
+    let lang = crate::http::routes::family::language(
+        q.into_inner().lang,
+        &state.settings.family_languages,
+    )
+    .map_err(ConsoleError::bad_request)?;
+    let rid = request_id(&req);
+    let s = crate::app::families::family_summary(&state, user.caller(&rid), &id, &lang).await?;
+    crate::http::routes::family::page(&s).map_err(ConsoleError::internal)
 }
 
 fn back_to(student: &str, anchor: &str) -> HttpResponse {

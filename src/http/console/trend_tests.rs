@@ -74,7 +74,8 @@ fn the_thresholds_are_the_params_the_rules_compare_the_indicator_against() {
         named("reading_percentile"),
         pairs(&[
             ("well_below_percentile", 10.0),
-            ("benchmark_percentile", 25.0)
+            ("benchmark_percentile", 25.0),
+            ("on_track_percentile", 50.0)
         ])
     );
     assert!(

@@ -84,19 +84,7 @@ pub async fn summary(
 ) -> Result<HttpResponse, ApiError> {
     let id = student_id(&id, IN_PATH)?;
     let q: FamilyQuery = crate::http::body::query(&req)?;
-    let lang = q.lang.unwrap_or_else(|| "en".into());
-    let enabled = &state.settings.family_languages;
-    if !enabled.contains(&lang) || !LANGUAGES.contains(&lang.as_str()) {
-        let offered: Vec<&str> = enabled
-            .iter()
-            .map(String::as_str)
-            .filter(|l| LANGUAGES.contains(l))
-            .collect();
-        return Err(ApiError::BadRequest(format!(
-            "`lang` must be one of {} (the district's family languages the summary is written in)",
-            offered.join(", ")
-        )));
-    }
+    let lang = language(q.lang, &state.settings.family_languages).map_err(ApiError::BadRequest)?;
     let wants_html = match q.format.as_deref() {
         Some("html") => true,
         Some("text") => false,
@@ -121,19 +109,41 @@ pub async fn summary(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(s.to_text()));
     }
+    page(&s).map_err(|e| ApiError::Internal(format!("family summary page: {e}")))
+}
+
+/// The printable page of `s`, with its headers (the console's link answers it too).
+pub fn page(s: &FamilySummary) -> Result<HttpResponse, askama::Error> {
     let html = Page {
-        s: &s,
+        s,
         w: words::words(&s.lang),
         css: CSS,
     }
-    .render()
-    .map_err(|e| ApiError::Internal(format!("family summary page: {e}")))?;
+    .render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_LANGUAGE, lang))
+        .insert_header((header::CONTENT_LANGUAGE, s.lang.clone()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP.as_str()))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .body(html))
+}
+
+/// The language a summary may be written in, or the error naming the ones it may.
+pub fn language(lang: Option<String>, enabled: &[String]) -> Result<String, String> {
+    let lang = lang.unwrap_or_else(|| "en".into());
+    if enabled.contains(&lang) && LANGUAGES.contains(&lang.as_str()) {
+        return Ok(lang);
+    }
+    let offered: Vec<&str> = enabled
+        .iter()
+        .map(String::as_str)
+        .filter(|l| LANGUAGES.contains(l))
+        .collect();
+    Err(format!(
+        "`lang` must be one of {} (the district's family languages the summary is written in)",
+        offered.join(", ")
+    ))
 }
