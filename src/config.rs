@@ -299,11 +299,7 @@ impl Settings {
                 "family_languages must name at least one language, like [en]".into(),
             ));
         }
-        if let Some(bad) = self
-            .family_languages
-            .iter()
-            .find(|l| !crate::rules::family::is_language(l))
-        {
+        if let Some(bad) = self.family_languages.iter().find(|l| !is_language(l)) {
             return Err(ConfigError::Invalid(format!(
                 "family_languages: `{bad}` is not a language code such as `en`, `es` or `pt-BR`"
             )));
@@ -328,6 +324,18 @@ impl Settings {
         }
         Ok(addr)
     }
+}
+
+/// Whether `code` is a language code: 2 or 3 lowercase letters, optionally a region
+/// or script of 2 to 4 letters or digits (`es`, `haw`, `pt-BR`, `zh-Hant`).
+pub fn is_language(code: &str) -> bool {
+    let mut parts = code.splitn(2, '-');
+    let lang = parts.next().unwrap_or_default();
+    let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
+    let region_ok = parts
+        .next()
+        .is_none_or(|r| (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    lang_ok && region_ok
 }
 
 #[cfg(test)]

@@ -11,17 +11,7 @@ use crate::source::Ctx;
 use crate::source::diag::Diagnostic;
 use crate::source::yaml::{Kind, Node};
 
-/// Whether `code` is a language code: 2 or 3 lowercase letters, optionally a region
-/// or script of 2 to 4 letters or digits (`es`, `haw`, `pt-BR`, `zh-Hant`).
-pub fn is_language(code: &str) -> bool {
-    let mut parts = code.splitn(2, '-');
-    let lang = parts.next().unwrap_or_default();
-    let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
-    let region_ok = parts
-        .next()
-        .is_none_or(|r| (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
-    lang_ok && region_ok
-}
+pub use crate::config::is_language;
 
 /// A rule's `family:` mapping, each text parsed as an explanation template; problems
 /// are reported at their line and column.
