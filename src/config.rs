@@ -118,6 +118,38 @@ pub enum LogFormat {
     Json,
 }
 
+/// Family notices: where they are delivered and how hard delivery tries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notices {
+    /// The district's family-messaging webhook (`https://…`); none: notices are kept
+    /// in the outbox (`GET /v1/notices`) and not sent.
+    pub url: Option<String>,
+    /// Name of the environment variable holding the HMAC secret notices are signed
+    /// with (as SIS events are: `X-Intervene-Signature: t=…,v1=…`).
+    pub secret_env: String,
+    /// Attempts before a notice is marked failed.
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to `max_retry_secs`.
+    pub first_retry_ms: u64,
+    pub max_retry_secs: u64,
+    /// How long one delivery may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for Notices {
+    fn default() -> Self {
+        Notices {
+            url: None,
+            secret_env: "INTERVENE_NOTICE_SECRET".into(),
+            max_attempts: 10,
+            first_retry_ms: 5_000,
+            max_retry_secs: 3_600,
+            timeout_secs: 10,
+        }
+    }
+}
+
 /// Most HTTP worker threads `workers` may ask for.
 pub const MAX_WORKERS: usize = 256;
 /// Longest `shutdown_timeout_secs`: a stop must not wait for hours.
@@ -151,6 +183,8 @@ pub struct Settings {
     /// and the rule-set checks warn about a rule without `family:` text in one of
     /// them, and the family summary is offered in them.
     pub family_languages: Vec<String>,
+    /// Family notices (tier changes, plans opened and closed) and their delivery.
+    pub notices: Notices,
 }
 
 impl Default for Settings {
@@ -170,6 +204,7 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             console: Console::default(),
             family_languages: vec!["en".into(), "es".into()],
+            notices: Notices::default(),
         }
     }
 }
@@ -303,6 +338,18 @@ impl Settings {
             return Err(ConfigError::Invalid(format!(
                 "family_languages: `{bad}` is not a language code such as `en`, `es` or `pt-BR`"
             )));
+        }
+        if let Some(url) = &self.notices.url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "notices.url `{url}` must start with https:// (or http:// on a private network)"
+            )));
+        }
+        if self.notices.max_attempts == 0 || self.notices.timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "notices.max_attempts and notices.timeout_secs must be at least 1".into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

@@ -20,6 +20,7 @@
 //! | [`caseload`] | every student's latest decision and its flags' reviews; pages, summary, CSV |
 //! | [`students`] | latest snapshot per student from SIS events and imports |
 //! | [`plans`] | intervention plans with measurable goals, progress points and sessions; the progress math |
+//! | [`notices`] | the family notice outbox: tier changes and plans opened or closed, kept by the audit writer |
 //! | [`families`] | what a family is told: the family summary in their language, strengths first |
 //! | [`lifecycle`] | the active rule set: publish, reload, rollback, preview, replay, versions |
 //! | [`ndjson`] | one bounded NDJSON line reader (files and request bodies) |
@@ -48,6 +49,7 @@ pub mod families;
 pub mod http;
 pub mod lifecycle;
 pub mod ndjson;
+pub mod notices;
 pub mod plans;
 pub mod record;
 pub mod rules;

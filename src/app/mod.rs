@@ -28,6 +28,7 @@ pub mod caseload;
 mod error;
 pub mod evaluate;
 pub mod families;
+pub mod follow;
 pub mod history;
 pub mod import;
 pub mod ingest;
@@ -100,7 +101,7 @@ pub fn open_store(
             observer,
             checkpoints,
             mode: crate::audit::OpenMode::Serve,
-            follow: Some(crate::caseload::attach()),
+            follow: Some(follow::attach(settings.family_languages.clone())),
         },
     )?)
 }

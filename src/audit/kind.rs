@@ -68,6 +68,8 @@ pub enum EntryKind {
     PlanSession,
     /// A plan was closed: met, discontinued or escalated (`plan.closed`).
     PlanClosed,
+    /// A family notice was acknowledged by the family-messaging webhook.
+    NoticeSent,
     /// A kind this version does not write, read back as stored.
     Other(OtherKind),
 }
@@ -85,7 +87,7 @@ impl OtherKind {
 
 /// Every kind this version writes (a new variant goes here too, or its name would
 /// read back as `Other`; the tests check each one's name round-trips).
-const KNOWN: [EntryKind; 24] = [
+const KNOWN: [EntryKind; 25] = [
     EntryKind::Decision,
     EntryKind::StudentAccessed,
     EntryKind::StudentWithdrawn,
@@ -110,6 +112,7 @@ const KNOWN: [EntryKind; 24] = [
     EntryKind::PlanProgress,
     EntryKind::PlanSession,
     EntryKind::PlanClosed,
+    EntryKind::NoticeSent,
 ];
 
 impl EntryKind {
@@ -145,6 +148,7 @@ impl EntryKind {
             EntryKind::PlanProgress => "plan.progress",
             EntryKind::PlanSession => "plan.session",
             EntryKind::PlanClosed => "plan.closed",
+            EntryKind::NoticeSent => "notice.sent",
             EntryKind::Other(other) => other.as_str(),
         }
     }

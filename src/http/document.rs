@@ -47,6 +47,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::students::decisions,
         routes::students::report,
         routes::family::summary,
+        routes::notices::list,
         routes::rules::active,
         routes::lifecycle::check,
         routes::lifecycle::preview,

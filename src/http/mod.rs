@@ -21,6 +21,7 @@ pub mod document;
 mod error;
 pub mod metrics;
 pub mod openapi;
+mod outbound;
 mod routes;
 pub mod signature;
 
@@ -320,6 +321,15 @@ impl Application {
             addr: state.settings.bind.clone(),
             source,
         })?;
+        let notice_secret = std::env::var(&state.settings.notices.secret_env)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes);
+        outbound::start(
+            state.store.clone(),
+            state.settings.notices.clone(),
+            notice_secret,
+        );
         let sweeper = {
             let state = state.clone();
             tokio::spawn(async move {

@@ -24,6 +24,7 @@ mod import;
 mod lifecycle;
 mod logs;
 mod measures;
+mod notices;
 mod plan_events;
 mod plan_loop;
 mod plan_retention;

@@ -9,6 +9,7 @@ pub(super) mod evaluate;
 pub(crate) mod family;
 pub(super) mod health;
 pub(super) mod lifecycle;
+pub(crate) mod notices;
 pub mod plans;
 pub(super) mod rules;
 pub(crate) mod students;
@@ -67,6 +68,7 @@ route_table! {
     GET "/v1/students/{id}/decisions" [Counselor, Auditor] => students::decisions,
     GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
     GET "/v1/students/{id}/family-summary" [Counselor, FamilyLiaison] => family::summary,
+    GET "/v1/notices" [Counselor, Auditor, FamilyLiaison] => notices::list,
     POST "/v1/students/{id}/reviews" [Counselor] => caseload::review,
     POST "/v1/students/{id}/plans" [Counselor] => plans::open,
     GET "/v1/students/{id}/plans" [Counselor, Auditor] => plans::of_student,
