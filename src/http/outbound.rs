@@ -122,7 +122,7 @@ async fn deliver(
             n.sent_at = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
             n.next_attempt_at = None;
             n.last_error = None;
-            tracing::info!(notice = %n.notice_id, student = %n.student_id, "notice delivered");
+            tracing::info!(notice = %n.notice_id, "notice delivered");
         }
         Err(error) => {
             n.last_error = Some(error.chars().take(300).collect());

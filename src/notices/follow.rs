@@ -176,7 +176,7 @@ impl Following {
             last_error: None,
             sent_at: None,
         })?;
-        tracing::info!(notice = %n.notice_id, student = %student, what = ?what, "notice queued");
+        tracing::info!(notice = %n.notice_id, what = ?what, "notice queued");
         Ok(())
     }
 

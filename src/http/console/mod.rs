@@ -15,10 +15,12 @@
 
 mod assets;
 mod audit;
+mod candidate;
 mod caseload;
 pub mod chart;
 mod error;
 mod layout;
+mod publish;
 mod rules;
 mod session;
 mod student;
@@ -50,6 +52,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page("/logout").route(web::post().to(session::logout)))
         .configure(audit::configure)
         .service(page("/rules").route(web::get().to(rules::page)))
+        .service(page("/rules/preview").route(web::post().to(publish::preview)))
+        .service(page("/rules/publish").route(web::post().to(publish::publish_change)))
+        .service(page("/rules/versions/{version}").route(web::get().to(publish::version)))
+        .service(page("/rules/rollback/{version}").route(web::post().to(publish::rollback)))
         .service(page("/students/{id}").route(web::get().to(student::page)))
         .service(page("/students/{id}/reviews").route(web::post().to(student::review)))
         .service(

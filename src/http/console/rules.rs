@@ -1,8 +1,9 @@
 //! The rules page (`GET /rules`): the active version, its rules by domain with each
 //! condition in words where it is a threshold comparison (the Rhai text otherwise),
 //! what each recommends, the thresholds (params) with their descriptions, and the
-//! stored versions with who activated them, when and how. Read-only for now:
-//! changing thresholds from the console is still done through `/v1/rules/publish`.
+//! stored versions with who activated them, when and how. A counselor changes the
+//! thresholds in a form whose "Preview" goes to [`super::publish`]; each version links
+//! its own page (diff, rollback for admins).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -19,7 +20,8 @@ use crate::rules::Domain;
 struct RuleView {
     id: String,
     name: String,
-    tier: u8,
+    /// "tier N", or "strength".
+    tier: String,
     /// The condition in words, or `None` (then `when` is shown as code).
     words: Option<String>,
     when: String,
@@ -53,6 +55,8 @@ struct RulesPage {
     domains: Vec<DomainView>,
     params: Vec<ParamView>,
     versions: Vec<VersionView>,
+    /// The user may preview a threshold change.
+    can_edit: bool,
 }
 
 /// `GET /rules`.
@@ -73,7 +77,11 @@ pub async fn page(
                 .map(|r| RuleView {
                     id: r.id.clone(),
                     name: r.name.clone(),
-                    tier: r.tier,
+                    tier: if r.kind == crate::rules::RuleKind::Strength {
+                        "strength".into()
+                    } else {
+                        r.tier.to_string()
+                    },
                     words: condition_words(r, &rules),
                     when: r.when.clone(),
                     recommend: r.recommend.join(", "),
@@ -114,6 +122,7 @@ pub async fn page(
         domains,
         params,
         versions,
+        can_edit: user.may("POST", "/v1/rules/preview"),
     }
     .render()?;
     Ok(HttpResponse::Ok()
