@@ -149,18 +149,15 @@ async fn stale(
     Some(failed(page, e, state).await)
 }
 
-/// Read the form as a candidate, or the page that says what is wrong with it.
-fn read_form(
+/// The page that says what is wrong with a form.
+fn invalid(
     user: &ConsoleUser,
-    form: &[(String, String)],
+    errors: Vec<FieldError>,
     state: &AppState,
-) -> Result<Candidate, Result<HttpResponse, ConsoleError>> {
-    let active = state.registry.active();
-    candidate::read(form, &active).map_err(|errors: Vec<FieldError>| {
-        let mut page = PreviewPage::new(user, "invalid", None, &active.version);
-        page.field_errors = errors.into_iter().map(|e| (e.name, e.message)).collect();
-        page.answer(StatusCode::UNPROCESSABLE_ENTITY)
-    })
+) -> Result<HttpResponse, ConsoleError> {
+    let mut page = PreviewPage::new(user, "invalid", None, &state.registry.active().version);
+    page.field_errors = errors.into_iter().map(|e| (e.name, e.message)).collect();
+    page.answer(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 /// `POST /rules/preview`.
@@ -173,9 +170,9 @@ pub async fn preview(
     if let Some(page) = stale(&user, &form, &state).await {
         return page;
     }
-    let c = match read_form(&user, &form, &state) {
+    let c = match candidate::read(&form, &state.registry.active()) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(errors) => return invalid(&user, errors, &state),
     };
     let active = state.registry.active();
     let mut page = PreviewPage::new(&user, "preview", Some(&c), &active.version);
@@ -267,9 +264,9 @@ pub async fn publish_change(
     if let Some(page) = stale(&user, &form, &state).await {
         return page;
     }
-    let c = match read_form(&user, &form, &state) {
+    let c = match candidate::read(&form, &state.registry.active()) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(errors) => return invalid(&user, errors, &state),
     };
     let rid = request_id(&req);
     let active = state.registry.active();
