@@ -13,6 +13,7 @@ mod caseload_plans;
 mod console;
 mod console_audit;
 mod console_caseload;
+mod console_editor;
 mod console_publish;
 mod console_rules;
 mod console_student;

@@ -1,4 +1,5 @@
-//! The console's static files, compiled into the binary: `/assets/console.css`.
+//! The console's static files, compiled into the binary: `/assets/console.css` and
+//! `/assets/console.js` (the rule editor's live check; no other page loads it).
 //! Pages link it with a `?v=` of its content hash, so it is cached for a year and a
 //! new build's stylesheet is fetched anew.
 
@@ -27,4 +28,25 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
         .body(CSS)
+}
+
+/// The rule editor's script.
+const JS: &str = include_str!("console.js");
+
+static JS_HREF: LazyLock<String> = LazyLock::new(|| {
+    let hash = hex::encode(Sha256::digest(JS.as_bytes()));
+    format!("/assets/console.js?v={}", &hash[..12])
+});
+
+/// The script's link, with its version.
+pub fn js_href() -> &'static str {
+    &JS_HREF
+}
+
+/// `GET /assets/console.js`.
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .body(JS)
 }

@@ -18,6 +18,7 @@ mod audit;
 mod candidate;
 mod caseload;
 pub mod chart;
+mod editor;
 mod error;
 mod layout;
 mod publish;
@@ -53,6 +54,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(audit::configure)
         .service(page("/rules").route(web::get().to(rules::page)))
         .service(page("/rules/preview").route(web::post().to(publish::preview)))
+        .service(page("/rules/files/{name:.*}").route(web::get().to(editor::page)))
+        .service(page("/rules/check").route(web::post().to(editor::check_form)))
+        .service(
+            page("/rules/check.json")
+                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .route(web::post().to(editor::check_json)),
+        )
         .service(page("/rules/publish").route(web::post().to(publish::publish_change)))
         .service(page("/rules/versions/{version}").route(web::get().to(publish::version)))
         .service(page("/rules/rollback/{version}").route(web::post().to(publish::rollback)))
@@ -63,7 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(page("/plans/{id}/progress").route(web::post().to(student::progress)))
         .service(page("/plans/{id}/sessions").route(web::post().to(student::session)))
-        .service(page("/assets/console.css").route(web::get().to(assets::stylesheet)));
+        .service(page("/assets/console.css").route(web::get().to(assets::stylesheet)))
+        .service(page("/assets/console.js").route(web::get().to(assets::script)));
 }
 
 /// A console resource at `path`: its answers carry the security headers, and a

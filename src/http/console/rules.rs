@@ -57,6 +57,8 @@ struct RulesPage {
     versions: Vec<VersionView>,
     /// The user may preview a threshold change.
     can_edit: bool,
+    /// The files of the active set, for the editor.
+    files: Vec<String>,
 }
 
 /// `GET /rules`.
@@ -123,6 +125,7 @@ pub async fn page(
         params,
         versions,
         can_edit: user.may("POST", "/v1/rules/preview"),
+        files: rules.files.keys().cloned().collect(),
     }
     .render()?;
     Ok(HttpResponse::Ok()

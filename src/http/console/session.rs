@@ -175,7 +175,7 @@ impl ConsoleUser {
     }
 
     /// Whether `sent` is this session's CSRF token (constant time).
-    fn csrf_matches(&self, sent: &str) -> bool {
+    pub(super) fn csrf_matches(&self, sent: &str) -> bool {
         !sent.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(sent.as_bytes()))
     }
 }
