@@ -16,5 +16,6 @@ mod stub;
 mod audit;
 mod console;
 mod rosters;
+mod rules;
 mod selftest;
 mod student;
