@@ -54,6 +54,7 @@ const CASES: &[&str] = &[
     "privacy-policy",
     "privacy-warnings",
     "program-status",
+    "reporting-in-condition",
     "rhai-syntax-block",
     "rhai-syntax-inline",
     "strength-with-tier",
@@ -744,6 +745,21 @@ fn privacy_hashes_that_hide_nothing_and_lines_without_effect_are_warnings() {
 }
 
 // ---------------------------------------------------------------- explanations
+
+/// Issue 15: group labels are for equity reports; a rule that reads one is an error
+/// at the reference, never a warning.
+#[test]
+fn a_rule_reading_a_reporting_label_is_an_error_at_the_reference() {
+    error(
+        "academic.yaml",
+        7,
+        52,
+        "a rule may not read reporting labels",
+    )
+    .hint("`student.reporting` holds student group labels (ELL, IEP, race and ethnicity…) for equity reports only: flags come from attendance, behavior, courses and screeners")
+    .under("reporting")
+    .check("reporting-in-condition", &only("reporting-in-condition"));
+}
 
 #[test]
 fn strength_with_a_tier() {

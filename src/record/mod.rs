@@ -81,6 +81,30 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub extra: Option<BTreeMap<String, serde_json::Value>>,
+    /// Student group labels for equity reports (`ell`, `iep`, `frl`, `race_ethnicity`,
+    /// `gender`, or the district's own): no rule may read them, and the audit log never
+    /// keeps them (it keeps only what rules read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
+    pub reporting: Option<BTreeMap<String, Label>>,
+}
+
+/// A reporting label's value: yes/no, or a short text (`race_ethnicity: hispanic`).
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Label {
+    Flag(bool),
+    Text(String),
+}
+
+impl Label {
+    /// The value as a group name: `true`, `false` or the text.
+    pub fn group(&self) -> String {
+        match self {
+            Label::Flag(b) => b.to_string(),
+            Label::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// Attendance so far this year. Day counts may be fractional (half days).
@@ -334,6 +358,7 @@ pub fn probe_record() -> Record {
         }),
         programs: Some(Programs::default()),
         extra: None,
+        reporting: None,
     }
 }
 
@@ -353,6 +378,7 @@ impl Record {
             sel: None,
             programs: None,
             extra: None,
+            reporting: None,
         }
     }
 

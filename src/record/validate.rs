@@ -344,6 +344,44 @@ impl Checker {
     }
 }
 
+/// Most labels in `reporting`, longest label name and longest text value.
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_NAME: usize = 32;
+pub const MAX_LABEL_TEXT: usize = 64;
+
+impl Checker {
+    fn reporting(&mut self, labels: &std::collections::BTreeMap<String, super::Label>) {
+        if labels.len() > MAX_LABELS {
+            self.fail(
+                "reporting",
+                format!("holds {} labels; at most {MAX_LABELS}", labels.len()),
+            );
+            return;
+        }
+        for (i, (name, value)) in labels.iter().enumerate() {
+            let ok_name = !name.is_empty()
+                && name.len() <= MAX_LABEL_NAME
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok_name {
+                // The name itself is the problem: name it by position, not by its text.
+                self.fail(
+                    format!("reporting (label {})", i + 1),
+                    format!(
+                        "a label name is lowercase letters, digits and `_`, starting with a letter, at most {MAX_LABEL_NAME} characters"
+                    ),
+                );
+                continue;
+            }
+            if let super::Label::Text(t) = value {
+                self.text(&format!("reporting.{name}"), t, MAX_LABEL_TEXT);
+            }
+        }
+    }
+}
+
 fn extra_key(key: &str) -> Result<(), String> {
     let n = key.chars().count();
     if key.trim().is_empty() {
@@ -434,6 +472,9 @@ impl Record {
         self.validate_behavior_and_sel(&mut c);
         if let Some(extra) = &self.extra {
             c.extra(extra);
+        }
+        if let Some(labels) = &self.reporting {
+            c.reporting(labels);
         }
         if c.problems.is_empty() {
             Ok(())

@@ -310,6 +310,7 @@ impl Descriptors {
             behavior: self.behavior(&b)?,
             sel: None,
             programs: None,
+            reporting: None,
             extra: None,
         };
         self.scores(&b, &assessments, &mut record)?;

@@ -253,6 +253,12 @@ fn children(prefix: &str) -> Vec<&'static str> {
 /// The message and hint for `seg`, which `prefix` does not have.
 fn no_such_segment(prefix: &str, seg: &str, mut candidates: Vec<&str>) -> (String, String) {
     candidates.dedup();
+    if prefix.is_empty() && seg == "reporting" {
+        return (
+            "a rule may not read reporting labels".to_string(),
+            "`student.reporting` holds student group labels (ELL, IEP, race and ethnicity…) for equity reports only: flags come from attendance, behavior, courses and screeners".to_string(),
+        );
+    }
     let msg = if prefix.is_empty() {
         format!("unknown record field `{seg}`")
     } else if facts::FIELDS.iter().any(|f| f.path == prefix) {
