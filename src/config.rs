@@ -185,6 +185,8 @@ pub struct Settings {
     pub family_languages: Vec<String>,
     /// Family notices (tier changes, plans opened and closed) and their delivery.
     pub notices: Notices,
+    /// Groups (and complements) smaller than this are suppressed in equity reports.
+    pub min_group_size: u64,
 }
 
 impl Default for Settings {
@@ -205,6 +207,7 @@ impl Default for Settings {
             console: Console::default(),
             family_languages: vec!["en".into(), "es".into()],
             notices: Notices::default(),
+            min_group_size: 10,
         }
     }
 }
@@ -349,6 +352,11 @@ impl Settings {
         if self.notices.max_attempts == 0 || self.notices.timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "notices.max_attempts and notices.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.min_group_size == 0 {
+            return Err(ConfigError::Invalid(
+                "min_group_size must be at least 1 (10 is the usual reporting floor)".into(),
             ));
         }
         if self.max_body_bytes < 1024 {

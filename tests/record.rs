@@ -625,3 +625,78 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// reporting labels (issue 15)
+
+#[test]
+fn reporting_labels_take_yes_no_and_short_text_at_their_limits() {
+    let name32 = "a".repeat(32);
+    let text64: String = "é".repeat(64);
+    let labels: String = (0..32)
+        .map(|i| format!("\"l{i}\": true"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for ok in [
+        r#"{"student_id":"R1","reporting":{"ell":true,"iep":false,"race_ethnicity":"hispanic","gender":"nonbinary"}}"#.to_string(),
+        format!(r#"{{"student_id":"R1","reporting":{{"{name32}":"x"}}}}"#),
+        format!(r#"{{"student_id":"R1","reporting":{{"home_language":"{text64}"}}}}"#),
+        r#"{"student_id":"R1","reporting":{"tribe":"Diné 🪶"}}"#.to_string(),
+        format!(r#"{{"student_id":"R1","reporting":{{{labels}}}}}"#),
+        r#"{"student_id":"R1","reporting":{}}"#.to_string(),
+    ] {
+        let r = parse_record(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert!(r.reporting.is_some());
+    }
+}
+
+#[test]
+fn a_bad_reporting_label_names_the_field() {
+    let cases = [
+        (
+            format!(
+                r#"{{"student_id":"R1","reporting":{{"ell":"{}"}}}}"#,
+                "x".repeat(65)
+            ),
+            "reporting.ell",
+        ),
+        (
+            r#"{"student_id":"R1","reporting":{"ell":""}}"#.to_string(),
+            "reporting.ell",
+        ),
+        (
+            r#"{"student_id":"R1","reporting":{"gender":"a\u0007b"}}"#.to_string(),
+            "reporting.gender",
+        ),
+        (
+            r#"{"student_id":"R1","reporting":{"ELL":true}}"#.to_string(),
+            "reporting (label 1)",
+        ),
+        (
+            format!(
+                r#"{{"student_id":"R1","reporting":{{"{}":true}}}}"#,
+                "a".repeat(33)
+            ),
+            "reporting (label 1)",
+        ),
+        (
+            r#"{"student_id":"R1","reporting":{"ok":true,"bad-name":true}}"#.to_string(),
+            "reporting (label 1)",
+        ),
+    ];
+    for (json, field) in cases {
+        let e = refused(&json);
+        assert_eq!(fields(&e), [field], "{json}: {e}");
+    }
+    let too_many: String = (0..33)
+        .map(|i| format!("\"l{i}\": true"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let e = refused(&format!(
+        r#"{{"student_id":"R1","reporting":{{{too_many}}}}}"#
+    ));
+    assert_eq!(fields(&e), ["reporting"]);
+    // A number is neither yes/no nor text.
+    let e = refused(r#"{"student_id":"R1","reporting":{"ell":1}}"#);
+    assert!(fields(&e)[0].starts_with("reporting"), "{e}");
+}

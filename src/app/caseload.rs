@@ -348,3 +348,55 @@ pub async fn review(
         review: payload,
     })
 }
+
+/// `GET /v1/reports/equity`: each stored student's latest decision grouped by the
+/// reporting label `by` (`reporting.<name>`, from the student's stored snapshot) within
+/// the `school`/`grade` filter. Counts only (like the summary, not a read of any one
+/// student); small groups suppressed.
+pub async fn equity(
+    svc: &Service,
+    by: &str,
+    school: Option<String>,
+    grade: Option<i64>,
+) -> Result<crate::caseload::equity::EquityReport, AppError> {
+    use crate::caseload::equity::{Counted, label_name, report};
+    current(svc)?;
+    let Some(name) = label_name(by).map(str::to_string) else {
+        return Err(AppError::BadRequest(
+            "`by` must name a reporting label, like `reporting.ell`".into(),
+        ));
+    };
+    let (index, students, min) = (
+        svc.caseload.clone(),
+        svc.students.clone(),
+        svc.settings.min_group_size,
+    );
+    let by = by.to_string();
+    crate::blocking::run(move || -> Result<_, AppError> {
+        let mut entries = Vec::new();
+        for e in index.entries() {
+            let e = e.map_err(AppError::Caseload)?;
+            if school
+                .as_ref()
+                .is_some_and(|s| e.school.as_ref() != Some(s))
+                || grade.is_some_and(|g| e.grade != Some(g))
+            {
+                continue;
+            }
+            let group = students
+                .get(&e.student_id)?
+                .and_then(|snap| snap.record.reporting)
+                .and_then(|labels| labels.get(&name).map(crate::record::Label::group));
+            entries.push((group, e));
+        }
+        let counted: Vec<Counted> = entries
+            .iter()
+            .map(|(group, entry)| Counted {
+                group: group.clone(),
+                entry,
+            })
+            .collect();
+        Ok(report(&by, &counted, min, today()))
+    })
+    .await?
+}

@@ -25,6 +25,7 @@
 pub mod carry;
 pub mod csv;
 pub mod entry;
+pub mod equity;
 pub mod error;
 pub mod index;
 pub mod params;

@@ -48,6 +48,7 @@ keys configured runs in open local mode (loopback only) and asks for none."
         routes::students::report,
         routes::family::summary,
         routes::notices::list,
+        routes::equity::report,
         routes::rules::active,
         routes::lifecycle::check,
         routes::lifecycle::preview,

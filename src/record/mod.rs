@@ -90,7 +90,9 @@ pub struct Record {
 }
 
 /// A reporting label's value: yes/no, or a short text (`race_ethnicity: hispanic`).
-#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    utoipa::ToSchema, Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(untagged)]
 pub enum Label {
     Flag(bool),

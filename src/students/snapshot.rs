@@ -135,6 +135,7 @@ impl Snapshot {
                         r.programs,
                         r.extra,
                     ) = (None, None, None, None, None, None);
+                    r.reporting = None;
                 }
                 "attendance" => r.attendance = None,
                 "sel" => r.sel = None,
@@ -182,6 +183,7 @@ impl Snapshot {
             rec.gpa = r.gpa;
             rec.programs.clone_from(&r.programs);
             rec.extra.clone_from(&r.extra);
+            rec.reporting.clone_from(&r.reporting);
             any = true;
         }
         if self.claim("attendance".into(), v) {

@@ -19,6 +19,7 @@ mod console_rules;
 mod console_student;
 mod contract;
 mod edfi;
+mod equity;
 mod evaluate;
 mod families;
 mod health;

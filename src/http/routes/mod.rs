@@ -5,6 +5,7 @@
 
 pub(super) mod audit;
 pub mod caseload;
+pub(crate) mod equity;
 pub(super) mod evaluate;
 pub(crate) mod family;
 pub(super) mod health;
@@ -69,6 +70,7 @@ route_table! {
     GET "/v1/students/{id}/report" [Counselor, Auditor] => students::report,
     GET "/v1/students/{id}/family-summary" [Counselor, FamilyLiaison] => family::summary,
     GET "/v1/notices" [Counselor, Auditor, FamilyLiaison] => notices::list,
+    GET "/v1/reports/equity" [Counselor, Auditor] => equity::report,
     POST "/v1/students/{id}/reviews" [Counselor] => caseload::review,
     POST "/v1/students/{id}/plans" [Counselor] => plans::open,
     GET "/v1/students/{id}/plans" [Counselor, Auditor] => plans::of_student,

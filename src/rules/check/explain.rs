@@ -67,7 +67,9 @@ fn resolve_name(p: &Placeholder, cats: &Catalogues) -> Result<Source, TemplateEr
         if path == "reporting" || path.starts_with("reporting.") {
             return Err(err(
                 "a rule may not read reporting labels".into(),
-                Some("`student.reporting` holds student group labels for equity reports only".into()),
+                Some(
+                    "`student.reporting` holds student group labels for equity reports only".into(),
+                ),
             ));
         }
         return FieldRef::resolve(path).map(Source::Student).ok_or_else(|| {

@@ -1,0 +1,184 @@
+//! The equity report against an independent computation on a seeded caseload with a
+//! known disparity (40 English learners, 30% chronically absent, against 60 others at
+//! 10%), small groups suppressed, unknown labels, filters, review outcomes, and the
+//! labels kept out of the audit log.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    AUDITOR_KEY, COUNSELOR_KEY, INGEST_KEY, TestApp, all_keys, json_ok, spawn_app,
+};
+
+/// Student `i`: English learner for i < 40; chronically absent (15%) for 12 of the
+/// learners and 6 of the others; `frl` for 9 students only; the last 3 unlabelled.
+fn student(i: usize) -> Value {
+    let ell = i < 40;
+    let chronic = if ell { i < 12 } else { (40..46).contains(&i) };
+    let absent = if chronic { 15 } else { 2 };
+    let mut r = json!({
+        "student_id": format!("EQ-{i:03}"),
+        "school_id": if i % 2 == 0 { "HS-1" } else { "HS-2" },
+        "grade_level": 9,
+        "attendance": {"days_enrolled": 100, "days_present": 100 - absent},
+    });
+    if i < 100 {
+        r["reporting"] = json!({"ell": ell, "frl": i < 9, "race_ethnicity": if i % 3 == 0 { "hispanic" } else { "white" }});
+    }
+    r
+}
+
+async fn seeded() -> TestApp {
+    let app = spawn_app(all_keys()).await;
+    let ndjson: String = (0..103).map(|i| format!("{}\n", student(i))).collect();
+    let resp = app
+        .post_raw_as(
+            "/v1/students/import",
+            "application/x-ndjson",
+            ndjson,
+            Some(INGEST_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.expect("import");
+    assert!(body.contains("\"imported\":103"), "{body}");
+    app
+}
+
+async fn report(app: &TestApp, query: &str) -> Value {
+    json_ok(
+        app.get_as(&format!("/v1/reports/equity?{query}"), Some(COUNSELOR_KEY))
+            .await,
+    )
+    .await
+}
+
+fn group<'a>(r: &'a Value, g: &str) -> &'a Value {
+    r["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|x| x["group"] == g)
+        .unwrap_or_else(|| panic!("no group {g}: {r}"))
+}
+
+fn row<'a>(list: &'a Value, what: &str) -> &'a Value {
+    list.as_array()
+        .expect("rows")
+        .iter()
+        .find(|x| x["what"] == what)
+        .unwrap_or_else(|| panic!("no row {what}: {list}"))
+}
+
+/// The relative risk and its 95% interval, computed here from scratch.
+fn rr(a: f64, n1: f64, c: f64, n2: f64) -> (f64, f64, f64) {
+    let r = (a / n1) / (c / n2);
+    let se = (1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2).sqrt();
+    (r, (r.ln() - 1.96 * se).exp(), (r.ln() + 1.96 * se).exp())
+}
+
+fn close(x: &Value, want: f64) {
+    let got = x.as_f64().unwrap_or(f64::NAN);
+    assert!((got - want).abs() < 1e-9, "{got} != {want}");
+}
+
+#[tokio::test]
+async fn the_report_matches_an_independent_computation_and_suppresses_small_groups() {
+    let app = seeded().await;
+    let r = report(&app, "by=reporting.ell").await;
+    assert_eq!(r["students"], 103);
+    assert_eq!(r["unknown"], 3, "the unlabelled are counted apart");
+    let learners = group(&r, "true");
+    assert_eq!(learners["students"], 40);
+    let chronic = row(&learners["rules"], "chronic-absence");
+    assert_eq!(
+        (chronic["count"].clone(), chronic["of"].clone()),
+        (json!(12), json!(40))
+    );
+    assert_eq!(
+        (
+            chronic["outside_count"].clone(),
+            chronic["outside_of"].clone()
+        ),
+        (json!(6), json!(60))
+    );
+    let (want, lo, hi) = rr(12.0, 40.0, 6.0, 60.0);
+    close(&chronic["relative_risk"], want);
+    close(&chronic["ci95"][0], lo);
+    close(&chronic["ci95"][1], hi);
+    assert_eq!(chronic["alarm"], json!(want >= 2.0 && lo > 1.0));
+    assert_eq!(chronic["corrected"], false);
+    let tier = row(&learners["tiers"], "attendance tier 2");
+    assert_eq!(tier["count"], 12);
+    // The other side, seen from the non-learners: the reciprocal.
+    let others = group(&r, "false");
+    let back = row(&others["rules"], "chronic-absence");
+    close(&back["relative_risk"], 1.0 / want);
+
+    // frl: 9 in the group, so both it and (its complement being everyone else) the
+    // other side of 9 are suppressed: no counts at all.
+    let r = report(&app, "by=reporting.frl").await;
+    let small = group(&r, "true");
+    assert_eq!(small["suppressed"], true);
+    assert!(small.get("students").is_none(), "{small}");
+    assert!(small["rules"].as_array().is_some_and(Vec::is_empty));
+    assert_eq!(small["reason"], "fewer than 10 students in the group");
+    let rest = group(&r, "false");
+    assert_eq!(rest["suppressed"], true);
+    assert_eq!(rest["reason"], "fewer than 10 students outside the group");
+
+    // A school filter counts only that school's students.
+    let r = report(&app, "by=reporting.ell&school=HS-1").await;
+    assert_eq!(r["students"], 52);
+    assert_eq!(group(&r, "true")["students"], 20);
+
+    // Bad labels and roles.
+    let bad = app
+        .get_as("/v1/reports/equity?by=gpa", Some(COUNSELOR_KEY))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let auditor = app
+        .get_as("/v1/reports/equity?by=reporting.ell", Some(AUDITOR_KEY))
+        .await;
+    assert_eq!(auditor.status(), 200);
+    let ingest = app
+        .get_as("/v1/reports/equity?by=reporting.ell", Some(INGEST_KEY))
+        .await;
+    assert_eq!(ingest.status(), 403);
+}
+
+#[tokio::test]
+async fn review_outcomes_are_compared_by_group_and_labels_never_reach_the_log() {
+    let app = seeded().await;
+    // Dismiss two learners' flags.
+    for id in ["EQ-000", "EQ-001"] {
+        let d = json_ok(app.get(&format!("/v1/students/{id}/decisions")).await).await;
+        let seq = d["decisions"][0]["seq"].as_u64().expect("seq");
+        let resp = app
+            .post_json_as(
+                &format!("/v1/students/{id}/reviews"),
+                &json!({"decision_seq": seq, "flags": [{"rule_id": "chronic-absence", "action": "dismiss", "reason": "medical"}]}),
+                Some(COUNSELOR_KEY),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+    let r = report(&app, "by=reporting.ell").await;
+    let dismissed = row(&group(&r, "true")["reviews"], "dismissed");
+    assert_eq!(
+        (dismissed["count"].clone(), dismissed["of"].clone()),
+        (json!(2), json!(12))
+    );
+    assert_eq!(dismissed["outside_count"], 0);
+    assert_eq!(dismissed["corrected"], true, "a zero cell is corrected");
+    let (want, _, _) = rr(2.5, 13.0, 0.5, 7.0);
+    close(&dismissed["relative_risk"], want);
+
+    // The decision entries keep no group label.
+    let entries = app.audit_all("kind=decision", 1000).await;
+    assert_eq!(entries.len(), 103);
+    for e in &entries {
+        let text = e.to_string();
+        assert!(!text.contains("reporting"), "{text}");
+        assert!(!text.contains("hispanic"), "{text}");
+    }
+}
