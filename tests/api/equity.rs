@@ -17,12 +17,12 @@ fn student(i: usize) -> Value {
     let absent = if chronic { 15 } else { 2 };
     let mut r = json!({
         "student_id": format!("EQ-{i:03}"),
-        "school_id": if i % 2 == 0 { "HS-1" } else { "HS-2" },
+        "school_id": if i.is_multiple_of(2) { "HS-1" } else { "HS-2" },
         "grade_level": 9,
         "attendance": {"days_enrolled": 100, "days_present": 100 - absent},
     });
     if i < 100 {
-        r["reporting"] = json!({"ell": ell, "frl": i < 9, "race_ethnicity": if i % 3 == 0 { "hispanic" } else { "white" }});
+        r["reporting"] = json!({"ell": ell, "frl": i < 9, "race_ethnicity": if i.is_multiple_of(3) { "hispanic" } else { "white" }});
     }
     r
 }
