@@ -74,6 +74,31 @@ pub async fn preview(
     page: usize,
     size: usize,
 ) -> Result<(PreviewReport, Report), AppError> {
+    preview_by(svc, candidate, page, size, None).await
+}
+
+/// [`preview`], with each group of the reporting label `by` (`reporting.<name>`)
+/// compared before and after.
+pub async fn preview_by(
+    svc: &Service,
+    candidate: RuleSet,
+    page: usize,
+    size: usize,
+    by: Option<&str>,
+) -> Result<(PreviewReport, Report), AppError> {
+    let by = match by {
+        None => None,
+        Some(raw) => Some(lifecycle::By {
+            label: crate::caseload::equity::label_name(raw)
+                .ok_or_else(|| {
+                    AppError::BadRequest(
+                        "`by` must name a reporting label, like `reporting.ell`".into(),
+                    )
+                })?
+                .to_string(),
+            min_group_size: svc.settings.min_group_size,
+        }),
+    };
     let (registry, students, ev) = (
         svc.registry.clone(),
         svc.students.clone(),
@@ -84,7 +109,16 @@ pub async fn preview(
         let active = registry.active();
         let records = students.records().filter_map(|r| r.ok());
         let judge = (&*ev, &history as &dyn crate::engine::History);
-        let report = lifecycle::preview(&active, &candidate, records, judge, page, size);
+        let deadline = std::time::Instant::now() + lifecycle::PREVIEW_BOUND;
+        let report = lifecycle::preview_grouped(
+            &active,
+            &candidate,
+            records,
+            judge,
+            (page, size),
+            deadline,
+            by.as_ref(),
+        );
         let tests = crate::ruletest::run(&candidate, &ev);
         (report, tests)
     })

@@ -32,7 +32,10 @@ pub use history::{Activation, How, StoredVersion, VERSIONS_TREE, last_active};
 pub use names::{
     FILE_NAME_PATTERN, MAX_FILE_NAME_LEN, VERSION_PATTERN, check_file_name, parse_version,
 };
-pub use preview::{PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview, preview_until};
+pub use preview::{
+    By, GroupPreview, GroupRule, PREVIEW_BOUND, PreviewReport, RuleImpact, TierImpact, preview,
+    preview_grouped, preview_until,
+};
 pub use replay::{Difference, ReplayReport, replay};
 pub use watch::watch;
 

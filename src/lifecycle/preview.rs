@@ -64,6 +64,38 @@ pub struct PreviewReport {
     pub complete: bool,
     pub page: usize,
     pub page_size: usize,
+    /// With `?by=reporting.<label>`: each group's flag rate per rule under the active
+    /// and the candidate set, with the relative risk against everyone else with a
+    /// known label, before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupPreview>>,
+}
+
+/// One group of a label in a preview.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupPreview {
+    pub group: String,
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub students: Option<u64>,
+    pub rules: Vec<GroupRule>,
+}
+
+/// One rule's rate in a group, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupRule {
+    pub rule_id: String,
+    pub active_rate: f64,
+    pub candidate_rate: f64,
+    pub active_relative_risk: Option<f64>,
+    pub candidate_relative_risk: Option<f64>,
+}
+
+/// Which label a preview groups by, and the smallest group it shows.
+#[derive(Debug, Clone)]
+pub struct By {
+    pub label: String,
+    pub min_group_size: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +106,8 @@ struct Tally {
     rules: BTreeMap<(String, u8), (Vec<String>, Vec<String>)>,
     tiers: BTreeMap<Domain, (u64, u64)>,
     candidate_errors: BTreeMap<String, u64>,
+    /// Student id → group of the `by` label (students without it are left out).
+    labels: BTreeMap<String, String>,
 }
 
 impl Tally {
@@ -134,6 +168,27 @@ pub fn preview_until(
     (page, page_size): (usize, usize),
     deadline: Instant,
 ) -> PreviewReport {
+    preview_grouped(
+        active,
+        candidate,
+        records,
+        (ev, history),
+        (page, page_size),
+        deadline,
+        None,
+    )
+}
+
+/// [`preview_until`], grouping the rates by a reporting label when `by` is given.
+pub fn preview_grouped(
+    active: &RuleSet,
+    candidate: &RuleSet,
+    records: impl Iterator<Item = Record>,
+    (ev, history): (&Evaluator, &dyn History),
+    (page, page_size): (usize, usize),
+    deadline: Instant,
+    by: Option<&By>,
+) -> PreviewReport {
     let mut tally = Tally::default();
     let mut records = records.peekable();
     let mut complete = true;
@@ -143,6 +198,13 @@ pub fn preview_until(
             break;
         }
         let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
+        if let Some(by) = by {
+            for r in &chunk {
+                if let Some(v) = r.reporting.as_ref().and_then(|l| l.get(&by.label)) {
+                    tally.labels.insert(r.student_id.clone(), v.group());
+                }
+            }
+        }
         let pairs: Vec<Option<(String, Decision, Decision)>> = chunk
             .par_iter()
             .map(|r| {
@@ -162,13 +224,75 @@ pub fn preview_until(
             }
         }
     }
-    report(active, candidate, tally, complete, page, page_size)
+    let mut report = report(active, candidate, &mut tally, complete, page, page_size);
+    report.groups = by.map(|b| groups(&tally, b));
+    report
+}
+
+/// Each group's rates per rule under both sets, from the tally's id lists.
+fn groups(tally: &Tally, by: &By) -> Vec<GroupPreview> {
+    use crate::caseload::equity::relative_risk;
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for g in tally.labels.values() {
+        *sizes.entry(g).or_default() += 1;
+    }
+    let known: u64 = sizes.values().sum();
+    let mut per_rule: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for ((rule, _), (a, c)) in &tally.rules {
+        let e = per_rule.entry(rule.as_str()).or_default();
+        e.0.extend(a.iter().map(String::as_str));
+        e.1.extend(c.iter().map(String::as_str));
+    }
+    let in_group = |ids: &[&str], g: &str| {
+        ids.iter()
+            .filter(|id| tally.labels.get(**id).map(String::as_str) == Some(g))
+            .count() as u64
+    };
+    let labelled = |ids: &[&str]| {
+        ids.iter()
+            .filter(|id| tally.labels.contains_key(**id))
+            .count() as u64
+    };
+    sizes
+        .iter()
+        .map(|(g, n1)| {
+            let n2 = known - n1;
+            if *n1 < by.min_group_size || n2 < by.min_group_size {
+                return GroupPreview {
+                    group: g.to_string(),
+                    suppressed: true,
+                    students: None,
+                    rules: Vec::new(),
+                };
+            }
+            let rules = per_rule
+                .iter()
+                .map(|(rule, (a, c))| {
+                    let (a1, c1) = (in_group(a, g), in_group(c, g));
+                    let (a2, c2) = (labelled(a) - a1, labelled(c) - c1);
+                    GroupRule {
+                        rule_id: rule.to_string(),
+                        active_rate: a1 as f64 / *n1 as f64,
+                        candidate_rate: c1 as f64 / *n1 as f64,
+                        active_relative_risk: relative_risk(a1, *n1, a2, n2).map(|r| r.0),
+                        candidate_relative_risk: relative_risk(c1, *n1, c2, n2).map(|r| r.0),
+                    }
+                })
+                .collect();
+            GroupPreview {
+                group: g.to_string(),
+                suppressed: false,
+                students: Some(*n1),
+                rules,
+            }
+        })
+        .collect()
 }
 
 fn report(
     active: &RuleSet,
     candidate: &RuleSet,
-    tally: Tally,
+    tally: &mut Tally,
     complete: bool,
     page: usize,
     page_size: usize,
@@ -182,10 +306,11 @@ fn report(
     };
     let rules = tally
         .rules
-        .into_iter()
-        .map(|((rule_id, tier), (mut a, mut c))| {
+        .iter_mut()
+        .map(|((rule_id, tier), (a, c))| {
             a.sort();
             c.sort();
+            let (rule_id, tier) = (rule_id.clone(), *tier);
             let newly: Vec<String> = c
                 .iter()
                 .filter(|id| a.binary_search(id).is_err())
@@ -216,16 +341,17 @@ fn report(
         rules,
         tiers: tally
             .tiers
-            .into_iter()
+            .iter()
             .map(|(domain, (raised, lowered))| TierImpact {
-                domain,
-                raised,
-                lowered,
+                domain: *domain,
+                raised: *raised,
+                lowered: *lowered,
             })
             .collect(),
-        candidate_rule_errors: tally.candidate_errors,
+        candidate_rule_errors: tally.candidate_errors.clone(),
         complete,
         page,
         page_size,
+        groups: None,
     }
 }

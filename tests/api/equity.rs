@@ -182,3 +182,61 @@ async fn review_outcomes_are_compared_by_group_and_labels_never_reach_the_log() 
         assert!(!text.contains("hispanic"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_preview_by_label_shows_each_groups_rates_before_and_after() {
+    let app = seeded().await;
+    let rules = json_ok(app.get_as("/v1/rules", Some(COUNSELOR_KEY)).await).await;
+    let base = rules["version"].as_str().expect("version").to_string();
+    let params =
+        std::fs::read_to_string(crate::helpers::rules_dir().join("params.yaml")).expect("params");
+    // Chronic from 16%: the 15%-absent students are no longer chronic (they are watched).
+    let moved = params.replacen(
+        "chronic_absence_rate:\n  value: 0.10",
+        "chronic_absence_rate:\n  value: 0.16",
+        1,
+    );
+    assert_ne!(moved, params);
+    let candidate = json!({"base_version": base, "files": {"params.yaml": moved}});
+    let resp = app
+        .post_json_as(
+            "/v1/rules/preview?by=reporting.ell",
+            &candidate,
+            Some(COUNSELOR_KEY),
+        )
+        .await;
+    let p = json_ok(resp).await;
+    let groups = p["groups"].as_array().expect("groups");
+    let learners = groups
+        .iter()
+        .find(|g| g["group"] == "true")
+        .expect("learners");
+    assert_eq!(learners["students"], 40);
+    let chronic = learners["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == "chronic-absence")
+        .expect("chronic-absence");
+    close(&chronic["active_rate"], 0.3);
+    close(&chronic["candidate_rate"], 0.0);
+    close(&chronic["active_relative_risk"], 3.0);
+    let watch = learners["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == "attendance-watch")
+        .expect("attendance-watch");
+    close(&watch["candidate_rate"], 0.3);
+    // Without `by` the answer keeps its shape.
+    let plain = json_ok(
+        app.post_json_as("/v1/rules/preview", &candidate, Some(COUNSELOR_KEY))
+            .await,
+    )
+    .await;
+    assert!(plain.get("groups").is_none(), "{plain}");
+    let bad = app
+        .post_json_as("/v1/rules/preview?by=gpa", &candidate, Some(COUNSELOR_KEY))
+        .await;
+    assert_eq!(bad.status(), 400);
+}

@@ -33,6 +33,9 @@ pub struct PreviewQuery {
     pub page: Option<usize>,
     /// Student ids per list (default 100, at most 10,000).
     pub page_size: Option<usize>,
+    /// Compare each group of this reporting label (`reporting.ell`) before and after.
+    #[param(pattern = "^reporting\\.[a-z][a-z0-9_]{0,31}$")]
+    pub by: Option<String>,
 }
 
 /// The candidate JSON of a check, preview or publish request.
@@ -132,7 +135,7 @@ pub async fn preview(
         q.page.unwrap_or(0),
         q.page_size.unwrap_or(100).clamp(1, 10_000),
     );
-    let (report, tests) = app::publish::preview(&state, rs, page, size).await?;
+    let (report, tests) = app::publish::preview_by(&state, rs, page, size, q.by.as_deref()).await?;
     let failures: Vec<String> = tests
         .failures
         .iter()
