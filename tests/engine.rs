@@ -682,6 +682,7 @@ fn the_fixture_caseload_covers_every_rule_and_the_no_flag_case() {
         let d = evaluator().evaluate(rules(), &parse_record(line).unwrap());
         unflagged += usize::from(d.flags.is_empty());
         fired.extend(d.flags.iter().map(|f| f.rule_id.clone()));
+        fired.extend(d.strengths.iter().map(|s| s.rule_id.clone()));
     }
     let all: BTreeSet<String> = rules()
         .rules
@@ -692,7 +693,7 @@ fn the_fixture_caseload_covers_every_rule_and_the_no_flag_case() {
     assert_eq!(
         fired,
         all,
-        "rules the caseload never fires: {:?}",
+        "rules (risks and strengths) the caseload never fires: {:?}",
         all.difference(&fired).collect::<Vec<_>>()
     );
     assert!(unflagged > 0, "no student without flags");
