@@ -26,6 +26,7 @@ const META_APPLIED: &[u8] = b"applied_seq";
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = NoticeWhat)]
 #[serde(rename_all = "snake_case")]
 pub enum What {
     SupportRaised,
@@ -36,6 +37,7 @@ pub enum What {
 
 /// Where a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = NoticeStatus)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,

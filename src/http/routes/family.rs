@@ -48,7 +48,7 @@ struct Page<'a> {
 #[serde(deny_unknown_fields)]
 pub struct FamilyQuery {
     /// The family's language: one of the district's `family_languages` (default `en`).
-    #[param(pattern = "^[a-z]{2,3}(-[A-Za-z0-9]{2,4})?$")]
+    #[param(pattern = "^(en|es)$")]
     pub lang: Option<String>,
     /// `text` (default) or `html` (printable); `Accept: text/html` also asks for HTML.
     #[param(pattern = "^(text|html)$")]
@@ -69,7 +69,8 @@ As plain text, or as a printable HTML page. The read is itself audited (`student
 `read: family-summary`).",
     params(("id" = String, Path, description = "Student id"), FamilyQuery),
     responses(
-        (status = 200, description = "The summary", body = String, content_type = "text/plain"),
+        (status = 200, description = "The summary: plain text, or the printable page with `format=html`",
+            content((String = "text/plain"), (String = "text/html"))),
         (status = 400, response = crate::http::openapi::BadRequest),
         (status = 401, response = crate::http::openapi::Unauthorized),
         (status = 403, response = crate::http::openapi::Forbidden),

@@ -130,6 +130,13 @@ pub async fn preview(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let q: PreviewQuery = body::query(&req)?;
+    if let Some(by) = &q.by
+        && crate::caseload::equity::label_name(by).is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "`by` must name a reporting label, like `reporting.ell`".into(),
+        ));
+    }
     let rs = candidate(&req, payload, &state, false).await?;
     let (page, size) = (
         q.page.unwrap_or(0),
