@@ -835,6 +835,43 @@ fn preview_with_a_spinning_candidate_is_cut_short_at_its_deadline() {
     );
 }
 
+/// Regression (issue 15): a preview grouped by a reporting label took every student of
+/// a chunk into its group's size, even those the deadline left uncompared, so a cut
+/// short preview's rates were divided by students it never looked at. Here the
+/// students arrive after the deadline (the store is slow), so none is compared.
+#[test]
+fn preview_cut_short_counts_in_its_groups_only_the_students_it_compared() {
+    let active = rules();
+    let report = within_bound(move || {
+        let slow_store = (0..20).map(|i| {
+            if i == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(400));
+            }
+            record(json!({"student_id": format!("S{i}"), "attendance": {"days_enrolled": 100, "days_present": 80}, "reporting": {"ell": i % 2 == 0}}))
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        let by = intervene::lifecycle::By {
+            label: "ell".into(),
+            min_group_size: 1,
+        };
+        intervene::lifecycle::preview_grouped(
+            active,
+            active,
+            slow_store,
+            (evaluator(), &intervene::engine::NoHistory),
+            (0, 10),
+            deadline,
+            Some(&by),
+        )
+    });
+    assert!(!report.complete);
+    assert_eq!(report.students, 0, "every student came after the deadline");
+    let groups = report.groups.expect("grouped");
+    let in_groups: u64 = groups.iter().filter_map(|g| g.students).sum();
+    assert_eq!(in_groups, report.students, "{groups:?}");
+    assert!(groups.is_empty(), "{groups:?}");
+}
+
 #[test]
 fn preview_within_its_bound_is_complete() {
     let report = within_bound(|| {

@@ -198,13 +198,6 @@ pub fn preview_grouped(
             break;
         }
         let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
-        if let Some(by) = by {
-            for r in &chunk {
-                if let Some(v) = r.reporting.as_ref().and_then(|l| l.get(&by.label)) {
-                    tally.labels.insert(r.student_id.clone(), v.group());
-                }
-            }
-        }
         let pairs: Vec<Option<(String, Decision, Decision)>> = chunk
             .par_iter()
             .map(|r| {
@@ -217,9 +210,16 @@ pub fn preview_grouped(
                 })
             })
             .collect();
-        for pair in &pairs {
+        for (r, pair) in chunk.iter().zip(&pairs) {
             match pair {
-                Some((id, a, c)) => tally.add(id, a, c),
+                Some((id, a, c)) => {
+                    tally.add(id, a, c);
+                    // Only a compared student counts in a group's size.
+                    let label = by.and_then(|by| r.reporting.as_ref()?.get(&by.label));
+                    if let Some(v) = label {
+                        tally.labels.insert(id.clone(), v.group());
+                    }
+                }
                 None => complete = false,
             }
         }
