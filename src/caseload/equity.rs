@@ -8,10 +8,14 @@
 //! correction adds ½ to each of the four cells (and the answer says `corrected`).
 //! **Alarm**: RR ≥ 2 (the usual disproportionality line, DOMAIN.md) and the interval's
 //! lower bound above 1, so a small-sample ratio does not ring it.
-//! **Suppression**: a group of fewer than `min_group_size` students, or whose
-//! complement is that small, shows no counts (they could identify students).
+//! **Suppression** ([`suppressed`]): a group of fewer than `min_group_size` students,
+//! or whose complement is that small, shows no counts (they could identify students);
+//! and while the suppressed groups are one group, or fewer than `min_group_size`
+//! students together, the smallest shown group is suppressed with them, or the small
+//! group's counts could be found by subtraction (a shown group's `outside` counts less
+//! the other shown groups' counts).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -115,6 +119,47 @@ fn compare(what: String, (count, of): (u64, u64), (oc, oo): (u64, u64)) -> Compa
     }
 }
 
+/// The groups (by their value) whose counts are not shown, each with the reason, from
+/// the size of every group of known value; see the module doc.
+pub fn suppressed(sizes: &BTreeMap<&str, u64>, min: u64) -> BTreeMap<String, String> {
+    let known: u64 = sizes.values().sum();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (g, n) in sizes {
+        if *n < min {
+            out.insert(
+                g.to_string(),
+                format!("fewer than {min} students in the group"),
+            );
+        } else if known - n < min {
+            out.insert(
+                g.to_string(),
+                format!("fewer than {min} students outside the group"),
+            );
+        }
+    }
+    loop {
+        let pooled: u64 = out.keys().filter_map(|g| sizes.get(g.as_str())).sum();
+        if out.is_empty() || (out.len() >= 2 && pooled >= min) {
+            break;
+        }
+        // The smallest group still shown (the first by value among equals).
+        let Some((g, _)) = sizes
+            .iter()
+            .filter(|(g, _)| !out.contains_key(**g))
+            .min_by_key(|(_, n)| **n)
+        else {
+            break;
+        };
+        out.insert(
+            g.to_string(),
+            format!(
+                "suppressed with smaller groups (fewer than {min} students together), whose counts could otherwise be found by subtraction"
+            ),
+        );
+    }
+    out
+}
+
 /// What one student contributes.
 struct Marks {
     rules: BTreeSet<String>,
@@ -163,8 +208,25 @@ pub fn report(
         ReviewState::Deferred,
         ReviewState::Unreviewed,
     ];
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for (g, _) in &known {
+        *sizes.entry(*g).or_default() += 1;
+    }
+    let hidden = suppressed(&sizes, min_group_size);
     let mut out = Vec::new();
     for g in groups {
+        if let Some(reason) = hidden.get(g) {
+            out.push(Group {
+                group: g.to_string(),
+                suppressed: true,
+                reason: Some(reason.clone()),
+                students: None,
+                rules: Vec::new(),
+                tiers: Vec::new(),
+                reviews: Vec::new(),
+            });
+            continue;
+        }
         let (inside, outside): (Vec<&Marks>, Vec<&Marks>) = {
             let (a, b): (Vec<_>, Vec<_>) = known.iter().partition(|(x, _)| *x == g);
             (
@@ -173,27 +235,6 @@ pub fn report(
             )
         };
         let (n1, n2) = (inside.len() as u64, outside.len() as u64);
-        let reason = if n1 < min_group_size {
-            Some(format!("fewer than {min_group_size} students in the group"))
-        } else if n2 < min_group_size {
-            Some(format!(
-                "fewer than {min_group_size} students outside the group"
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            out.push(Group {
-                group: g.to_string(),
-                suppressed: true,
-                reason: Some(reason),
-                students: None,
-                rules: Vec::new(),
-                tiers: Vec::new(),
-                reviews: Vec::new(),
-            });
-            continue;
-        }
         let count = |side: &[&Marks], f: &dyn Fn(&Marks) -> bool| {
             side.iter().filter(|m| f(m)).count() as u64
         };
@@ -291,6 +332,34 @@ mod tests {
         assert!(rr.is_finite() && ci[0].is_finite());
         assert!(relative_risk(1, 0, 1, 10).is_none());
         assert!(relative_risk(1, 10, 1, 0).is_none());
+    }
+
+    fn hidden(sizes: &[(&'static str, u64)]) -> Vec<String> {
+        let sizes: BTreeMap<&str, u64> = sizes.iter().copied().collect();
+        suppressed(&sizes, 10).into_keys().collect()
+    }
+
+    #[test]
+    fn a_lone_small_group_takes_the_next_smallest_with_it() {
+        // 5 alone could be found as A's outside less B; with B hidden too only the
+        // pool of 50 can.
+        assert_eq!(hidden(&[("a", 50), ("b", 45), ("c", 5)]), ["b", "c"]);
+        // Two small groups of 11 together: enough.
+        assert_eq!(
+            hidden(&[("a", 50), ("b", 45), ("c", 5), ("d", 6)]),
+            ["c", "d"]
+        );
+        // Two small groups of 7 together: not enough.
+        assert_eq!(
+            hidden(&[("a", 50), ("b", 45), ("c", 3), ("d", 4)]),
+            ["b", "c", "d"]
+        );
+        // A group and its complement of 9.
+        assert_eq!(hidden(&[("false", 91), ("true", 9)]), ["false", "true"]);
+        // Nothing small, nothing hidden; one group alone has no complement to show.
+        assert!(hidden(&[("a", 10), ("b", 10)]).is_empty());
+        assert_eq!(hidden(&[("a", 100)]), ["a"]);
+        assert!(hidden(&[]).is_empty());
     }
 
     #[test]

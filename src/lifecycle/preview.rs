@@ -76,6 +76,9 @@ pub struct PreviewReport {
 pub struct GroupPreview {
     pub group: String,
     pub suppressed: bool,
+    /// Why the group's counts are hidden (as in the equity report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub students: Option<u64>,
     pub rules: Vec<GroupRule>,
@@ -231,12 +234,13 @@ pub fn preview_grouped(
 
 /// Each group's rates per rule under both sets, from the tally's id lists.
 fn groups(tally: &Tally, by: &By) -> Vec<GroupPreview> {
-    use crate::caseload::equity::relative_risk;
+    use crate::caseload::equity::{relative_risk, suppressed};
     let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
     for g in tally.labels.values() {
         *sizes.entry(g).or_default() += 1;
     }
     let known: u64 = sizes.values().sum();
+    let hidden = suppressed(&sizes, by.min_group_size);
     let mut per_rule: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     for ((rule, _), (a, c)) in &tally.rules {
         let e = per_rule.entry(rule.as_str()).or_default();
@@ -257,10 +261,11 @@ fn groups(tally: &Tally, by: &By) -> Vec<GroupPreview> {
         .iter()
         .map(|(g, n1)| {
             let n2 = known - n1;
-            if *n1 < by.min_group_size || n2 < by.min_group_size {
+            if let Some(reason) = hidden.get(*g) {
                 return GroupPreview {
                     group: g.to_string(),
                     suppressed: true,
+                    reason: Some(reason.clone()),
                     students: None,
                     rules: Vec::new(),
                 };
@@ -282,6 +287,7 @@ fn groups(tally: &Tally, by: &By) -> Vec<GroupPreview> {
             GroupPreview {
                 group: g.to_string(),
                 suppressed: false,
+                reason: None,
                 students: Some(*n1),
                 rules,
             }

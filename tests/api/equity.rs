@@ -10,7 +10,9 @@ use crate::helpers::{
 };
 
 /// Student `i`: English learner for i < 40; chronically absent (15%) for 12 of the
-/// learners and 6 of the others; `frl` for 9 students only; the last 3 unlabelled.
+/// learners and 6 of the others; `frl` for 9 students only; race and ethnicity
+/// `asian` for 5 (95..100), `hispanic` for the other multiples of 3 (32), `white` for
+/// the rest (63); grade 9 or 10 in pairs; the last 3 unlabelled.
 fn student(i: usize) -> Value {
     let ell = i < 40;
     let chronic = if ell { i < 12 } else { (40..46).contains(&i) };
@@ -18,11 +20,16 @@ fn student(i: usize) -> Value {
     let mut r = json!({
         "student_id": format!("EQ-{i:03}"),
         "school_id": if i.is_multiple_of(2) { "HS-1" } else { "HS-2" },
-        "grade_level": 9,
+        "grade_level": if i % 4 < 2 { 9 } else { 10 },
         "attendance": {"days_enrolled": 100, "days_present": 100 - absent},
     });
     if i < 100 {
-        r["reporting"] = json!({"ell": ell, "frl": i < 9, "race_ethnicity": if i.is_multiple_of(3) { "hispanic" } else { "white" }});
+        let race = match i {
+            95.. => "asian",
+            _ if i.is_multiple_of(3) => "hispanic",
+            _ => "white",
+        };
+        r["reporting"] = json!({"ell": ell, "frl": i < 9, "race_ethnicity": race});
     }
     r
 }
@@ -126,10 +133,36 @@ async fn the_report_matches_an_independent_computation_and_suppresses_small_grou
     assert_eq!(rest["suppressed"], true);
     assert_eq!(rest["reason"], "fewer than 10 students outside the group");
 
-    // A school filter counts only that school's students.
+    // A school filter counts only that school's students; a grade filter that grade's;
+    // both, the students of both.
     let r = report(&app, "by=reporting.ell&school=HS-1").await;
     assert_eq!(r["students"], 52);
     assert_eq!(group(&r, "true")["students"], 20);
+    let r = report(&app, "by=reporting.ell&grade=9").await;
+    assert_eq!(
+        (r["students"].clone(), r["unknown"].clone()),
+        (json!(52), json!(2))
+    );
+    let learners = group(&r, "true");
+    assert_eq!(learners["students"], 20);
+    // Learners in grade 9 are 0, 1, 4, 5, 8, 9: 6 of the 12 chronic ones.
+    assert_eq!(row(&learners["rules"], "chronic-absence")["count"], 6);
+    let r = report(&app, "by=reporting.ell&school=HS-1&grade=9").await;
+    assert_eq!(r["students"], 26);
+    assert_eq!(group(&r, "true")["students"], 10);
+    let r = report(&app, "by=reporting.ell&grade=11").await;
+    assert_eq!(
+        (r["students"].clone(), r["groups"].clone()),
+        (json!(0), json!([]))
+    );
+
+    // A label nobody has: everyone is unknown, and no group is compared.
+    let r = report(&app, "by=reporting.gender").await;
+    assert_eq!(
+        (r["students"].clone(), r["unknown"].clone()),
+        (json!(103), json!(103))
+    );
+    assert_eq!(r["groups"], json!([]));
 
     // Bad labels and roles.
     let bad = app
@@ -144,6 +177,68 @@ async fn the_report_matches_an_independent_computation_and_suppresses_small_grou
         .get_as("/v1/reports/equity?by=reporting.ell", Some(INGEST_KEY))
         .await;
     assert_eq!(ingest.status(), 403);
+}
+
+/// Regression (issue 15): with three groups, a lone small one was hidden but each shown
+/// group's `outside` counts, less the other shown group's, gave its counts back by
+/// subtraction (63 white students' outside 37, less 32 hispanic: the 5 asian students,
+/// and how many of them were flagged). The next smallest group is now hidden with it.
+#[tokio::test]
+async fn a_small_group_cannot_be_found_by_subtracting_the_shown_groups() {
+    let app = seeded().await;
+    let r = report(&app, "by=reporting.race_ethnicity").await;
+    assert_eq!(group(&r, "asian")["suppressed"], true);
+    let hispanic = group(&r, "hispanic");
+    assert_eq!(hispanic["suppressed"], true, "{r}");
+    assert!(hispanic.get("students").is_none(), "{hispanic}");
+    assert!(
+        hispanic["reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("subtraction")),
+        "{hispanic}"
+    );
+    let white = group(&r, "white");
+    assert_eq!(white["students"], 63);
+    // Whatever is shown, no difference of shown counts is a group under 10.
+    let shown: Vec<&Value> = r["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter(|g| g["suppressed"] == false)
+        .collect();
+    for g in &shown {
+        let others: u64 = shown
+            .iter()
+            .filter(|o| o["group"] != g["group"])
+            .map(|o| o["students"].as_u64().expect("students"))
+            .sum();
+        for c in g["rules"].as_array().expect("rules") {
+            let hidden = c["outside_of"].as_u64().expect("outside_of") - others;
+            assert!(hidden == 0 || hidden >= 10, "{hidden} found in {g}");
+        }
+    }
+    // The preview hides the same groups.
+    let rules = json_ok(app.get_as("/v1/rules", Some(COUNSELOR_KEY)).await).await;
+    let base = rules["version"].as_str().expect("version");
+    let params =
+        std::fs::read_to_string(crate::helpers::rules_dir().join("params.yaml")).expect("params");
+    let p = json_ok(
+        app.post_json_as(
+            "/v1/rules/preview?by=reporting.race_ethnicity",
+            &json!({"base_version": base, "files": {"params.yaml": params}}),
+            Some(COUNSELOR_KEY),
+        )
+        .await,
+    )
+    .await;
+    let hidden: Vec<&str> = p["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter(|g| g["suppressed"] == true)
+        .filter_map(|g| g["group"].as_str())
+        .collect();
+    assert_eq!(hidden, ["asian", "hispanic"], "{p}");
 }
 
 #[tokio::test]
