@@ -447,8 +447,128 @@ fn upper(i: usize) -> f64 {
     ][i.min(7)]
 }
 
+/// A label name: a lowercase letter, then lowercase letters, digits and `_`, up to the
+/// longest accepted, often exactly the longest.
+fn label_name() -> impl Strategy<Value = String> {
+    let max = ranges::MAX_LABEL_NAME;
+    prop_oneof![
+        1 => Just("a".repeat(max)),
+        1 => Just(format!("z{}", "_9".repeat((max - 1) / 2))),
+        6 => proptest::string::string_regex(&format!("[a-z][a-z0-9_]{{0,{}}}", max - 1)).unwrap(),
+    ]
+}
+
+/// A label value: yes/no, or visible text in any script up to the longest accepted,
+/// often exactly the longest in multi-byte characters (counted as characters).
+fn label_value() -> impl Strategy<Value = Value> {
+    let max = ranges::MAX_LABEL_TEXT;
+    prop_oneof![
+        2 => any::<bool>().prop_map(Value::from),
+        1 => Just(Value::from("é".repeat(max))),
+        1 => Just(Value::from("🪶".repeat(max))),
+        1 => Just(Value::from(format!("Dine\u{301}{}", "x".repeat(max - 5)))),
+        5 => text(max).prop_map(Value::from),
+    ]
+}
+
+/// A `reporting` section: empty up to the most labels accepted.
+fn reporting() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+    prop::collection::btree_map(label_name(), label_value(), 0..=ranges::MAX_LABELS)
+        .prop_map(|m| m.into_iter().collect())
+}
+
+/// A `reporting` section past one of its limits, and the field the refusal names.
+fn bad_reporting() -> impl Strategy<Value = (Value, String)> {
+    let (name_max, text_max) = (ranges::MAX_LABEL_NAME, ranges::MAX_LABEL_TEXT);
+    prop_oneof![
+        // A text one character too long, in any script.
+        (
+            label_name(),
+            text(1).prop_map(move |c| c.chars().next().unwrap().to_string().repeat(text_max + 1))
+        )
+            .prop_map(|(n, t)| (json!({ n.clone(): t }), format!("reporting.{n}"))),
+        // Blank, or holding a control character.
+        (
+            label_name(),
+            prop_oneof![
+                Just(String::new()),
+                Just(" \u{3000} ".to_string()),
+                text(20).prop_map(|t| format!("{t}\u{7}")),
+                text(20).prop_map(|t| format!("\u{85}{t}"))
+            ]
+        )
+            .prop_map(|(n, t)| (json!({ n.clone(): t }), format!("reporting.{n}"))),
+        // A name too long, with a capital, a hyphen, a leading digit or underscore, or
+        // non-ASCII letters.
+        prop_oneof![
+            Just("a".repeat(name_max + 1)),
+            "[a-z]{0,5}[A-Z][a-z]{0,5}",
+            "[a-z]{1,5}-[a-z]{1,5}",
+            "[0-9_][a-z]{0,5}",
+            "[a-z]{0,3}[é日ß][a-z]{0,3}",
+            Just(String::new()),
+        ]
+        .prop_map(|n| (json!({ n: true }), "reporting (label 1)".to_string())),
+        // One label too many.
+        Just((
+            Value::Object(
+                (0..=ranges::MAX_LABELS)
+                    .map(|i| (format!("l{i}"), json!(true)))
+                    .collect()
+            ),
+            "reporting".to_string(),
+        )),
+        // A number or a list is not a label value.
+        (
+            label_name(),
+            prop_oneof![
+                Just(json!(1)),
+                Just(json!(0.5)),
+                Just(json!(["x"])),
+                Just(json!(null))
+            ]
+        )
+            .prop_map(|(n, v)| (json!({ n: v }), "reporting".to_string())),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Every `reporting` section within its limits is accepted and kept as sent, and
+    /// the decision is the same with it as without: no rule reads a label.
+    #[test]
+    fn every_reporting_section_in_range_is_kept_and_changes_no_decision(
+        v in accepted_record(), labels in reporting()
+    ) {
+        let plain = match parse_record(&v.to_string()) {
+            Ok(r) => r,
+            Err(e) => return Err(TestCaseError::fail(format!("refused: {e}\n{v}"))),
+        };
+        let mut with = v.clone();
+        with["reporting"] = Value::Object(labels.clone());
+        let labelled = match parse_record(&with.to_string()) {
+            Ok(r) => r,
+            Err(e) => return Err(TestCaseError::fail(format!("refused: {e}\n{with}"))),
+        };
+        let kept = serde_json::to_value(&labelled).unwrap();
+        prop_assert_eq!(&kept["reporting"], &Value::Object(labels));
+        let (a, _) = evaluate_and_render(plain);
+        let (b, _) = evaluate_and_render(labelled);
+        let shape = |d: &Decision| serde_json::to_value((&d.flags, &d.tiers, &d.recommendations, &d.strengths, &d.insufficient_data)).unwrap();
+        prop_assert_eq!(shape(&a), shape(&b));
+    }
+
+    /// Every `reporting` section past a limit is refused, naming its field.
+    #[test]
+    fn every_reporting_section_past_a_limit_is_refused_naming_it((labels, field) in bad_reporting()) {
+        let v = json!({"student_id": "S1", "reporting": labels});
+        match refused_fields(&v) {
+            Ok(_) => return Err(TestCaseError::fail(format!("accepted {v}"))),
+            Err(fields) if field == "reporting" => prop_assert!(fields.len() == 1 && fields[0].starts_with("reporting"), "{:?} for {}", fields, v),
+            Err(fields) => prop_assert_eq!(fields, vec![field]),
+        }
+    }
 
     /// Every record the generator builds is within the documented ranges; each is
     /// accepted, evaluates to a decision without rule errors, and renders; no

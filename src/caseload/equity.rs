@@ -300,7 +300,7 @@ pub fn report(
 pub fn label_name(by: &str) -> Option<&str> {
     let name = by.strip_prefix("reporting.")?;
     (!name.is_empty()
-        && name.len() <= 32
+        && name.len() <= crate::record::ranges::MAX_LABEL_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))

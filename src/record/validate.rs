@@ -203,6 +203,11 @@ pub mod ranges {
     pub const MIN_EXTRA_NONZERO: f64 = 1e-6;
     /// Longest key in `extra`, in characters.
     pub const MAX_EXTRA_KEY_LEN: usize = 64;
+    /// `reporting`: most labels, longest label name (ASCII) and longest text value
+    /// (characters).
+    pub const MAX_LABELS: usize = 32;
+    pub const MAX_LABEL_NAME: usize = 32;
+    pub const MAX_LABEL_TEXT: usize = 64;
 }
 
 use ranges::*;
@@ -343,11 +348,6 @@ impl Checker {
         }
     }
 }
-
-/// Most labels in `reporting`, longest label name and longest text value.
-pub const MAX_LABELS: usize = 32;
-pub const MAX_LABEL_NAME: usize = 32;
-pub const MAX_LABEL_TEXT: usize = 64;
 
 impl Checker {
     fn reporting(&mut self, labels: &std::collections::BTreeMap<String, super::Label>) {
