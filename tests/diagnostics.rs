@@ -656,7 +656,7 @@ fn program_status_is_a_warning_only() {
 fn privacy_policy_problems_are_each_located_on_their_line() {
     let case = "privacy-policy";
     let diags = diagnostics(case);
-    assert_eq!(diags.len(), 6, "{}", diag::render(&diags));
+    assert_eq!(diags.len(), 7, "{}", diag::render(&diags));
     let f = "privacy.yaml";
     let wants = [
         error(f, 5, 3, "unknown record field `sel.scor`")
@@ -688,6 +688,15 @@ fn privacy_policy_problems_are_each_located_on_their_line() {
         error(f, 10, 3, "`courses.title` is set twice (first on line 4)")
             .hint("keep one of the two lines")
             .under("student.courses.title"),
+        // Issue 15: labels are never logged, so a line for one is a mistake.
+        error(
+            f,
+            11,
+            3,
+            "reporting labels never reach the audit log: no rule may read them, so there is nothing to keep, mask or hash",
+        )
+        .hint("remove this line; the labels stay in the student's snapshot for equity reports")
+        .under("reporting.ell"),
         // Errors first, then warnings.
         warning(
             f,

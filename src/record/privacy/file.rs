@@ -87,6 +87,14 @@ fn line<'n>(ctx: &mut Ctx, k: &'n Node, v: &Node) -> Option<(&'n str, Action)> {
         );
         return None;
     }
+    if path == "reporting" || path.starts_with("reporting.") {
+        ctx.error_at(
+            k,
+            "reporting labels never reach the audit log: no rule may read them, so there is nothing to keep, mask or hash",
+            Some("remove this line; the labels stay in the student's snapshot for equity reports".into()),
+        );
+        return None;
+    }
     if field_kind(path).is_none() {
         let names = FIELDS
             .iter()
