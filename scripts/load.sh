@@ -337,7 +337,12 @@ fmt_us() {
 field() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" "$1"; }
 
 SCENARIOS=()
-declare -A RPS P50 P99 MAX REQS ERRS
+declare -A RPS P50 P99 MAX REQS ERRS CPU
+
+# server_cpu_ticks: the server's user + system CPU so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; the command name in field 2 has no spaces: `intervene`).
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+TICKS=$(getconf CLK_TCK)
 AUDITED_TOTAL=0
 PROBLEMS=()
 
@@ -352,8 +357,11 @@ run_scenario() {
   shift 4; (( $# )) && shift
   local out=$WORK/$name.wrk before after n=${SCENARIO_N:-$N}
   before=$(settled_counts)
+  local cpu_before cpu_after
+  cpu_before=$(server_cpu_ticks)
   drive "$out" "$n" "$method" "$path" "$bodies" "$@"
   after=$(settled_counts)
+  cpu_after=$(server_cpu_ticks)
 
   local requests rps p50 p99 max ec er ew es et errors
   requests=$(field "$out" requests); rps=$(field "$out" rps)
@@ -372,13 +380,16 @@ run_scenario() {
   SCENARIOS+=("$name")
   RPS[$name]=$rps; P50[$name]=$p50; P99[$name]=$p99; MAX[$name]=$max
   REQS[$name]=$requests; ERRS[$name]=$errors
+  # Server CPU (all its threads) per answered request, in microseconds.
+  CPU[$name]=$(awk -v a="$cpu_after" -v b="$cpu_before" -v t="$TICKS" -v n="$requests" \
+    'BEGIN { printf "%.0f", (a - b) * 1e6 / t / (n > 0 ? n : 1) }')
 
   say ""
   say "== $name: $method $path  ($requests requests, $C connections, $(field "$out" seconds) s)"
   say "   requests/s  $rps"
   say "   latency     p50 $(fmt_us "$p50")   p99 $(fmt_us "$p99")   max $(fmt_us "$max")"
   say "   errors      $errors  (connect $ec, read $er, write $ew, status>=400 $es, timeout $et)"
-  say "   server      $s_ok answered 2xx, $s_bad other; audit +$s_entries entries"
+  say "   server      $s_ok answered 2xx, $s_bad other; audit +$s_entries entries; CPU $(fmt_us "${CPU[$name]}") per request"
   if (( s_flushes > 0 )); then
     say "   $(awk -v e="$s_entries" -v f="$s_flushes" -v s="$s_fsecs" \
       'BEGIN { printf "group commit: %d flushes, %.1f entries per flush, %.2f ms per flush", f, e / f, 1000 * s / f }')"
@@ -400,8 +411,8 @@ run_scenario() {
     PROBLEMS+=("$name: only $requests of $n requests completed (MAX_SECONDS=$MAX_SECONDS reached?)")
   fi
   if [[ -n $RESULTS_TSV ]]; then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$REV" "$CORES" "$C" \
-      "$name" "$requests" "$rps" "$p50" "$p99" "$max" "$errors" "$s_entries" >> "$RESULTS_TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$REV" "$CORES" "$C" \
+      "$name" "$requests" "$rps" "$p50" "$p99" "$max" "$errors" "$s_entries" "${CPU[$name]}" >> "$RESULTS_TSV"
   fi
 }
 
@@ -435,11 +446,12 @@ SIGNED=1 run_scenario webhook 1 POST "/v1/webhooks/sis" "$WORK/events.tsv"
 # --- summary ---------------------------------------------------------------------------
 say ""
 say "== summary (N=$N per scenario, C=$C, $THREADS wrk threads, $CORES cores; ceiling = $CEILING)"
-printf '%-10s %9s %11s %10s %10s %10s %10s %7s\n' scenario requests "req/s" "x $CEILING" p50 p99 max errors
+printf '%-10s %9s %11s %10s %10s %10s %10s %9s %9s %7s\n' scenario requests "req/s" "x $CEILING" p50 p99 max "CPU/req" "x dry_run" errors
 for s in "${SCENARIOS[@]}"; do
-  printf '%-10s %9s %11s %10s %10s %10s %10s %7s\n' "$s" "${REQS[$s]}" "${RPS[$s]}" \
+  printf '%-10s %9s %11s %10s %10s %10s %10s %9s %9s %7s\n' "$s" "${REQS[$s]}" "${RPS[$s]}" \
     "$(awk -v a="${RPS[$s]}" -v b="${RPS[$CEILING]}" 'BEGIN { printf "%.3f", a / b }')" \
-    "$(fmt_us "${P50[$s]}")" "$(fmt_us "${P99[$s]}")" "$(fmt_us "${MAX[$s]}")" "${ERRS[$s]}"
+    "$(fmt_us "${P50[$s]}")" "$(fmt_us "${P99[$s]}")" "$(fmt_us "${MAX[$s]}")" \
+    "$(fmt_us "${CPU[$s]}")" "$(awk -v a="${CPU[$s]}" -v b="${CPU[dry_run]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')" "${ERRS[$s]}"
 done
 
 # --- stop, verify the audit chain ------------------------------------------------------
