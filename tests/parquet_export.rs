@@ -849,3 +849,52 @@ fn refuses_since_past_the_head_an_out_that_is_a_file_and_a_range_exported_before
         }
     }
 }
+
+#[test]
+fn a_long_log_goes_out_in_row_groups_of_65536() {
+    // 70,000 decisions of one month: two row groups per file, every seq once.
+    struct Many(u64);
+    impl Source for Many {
+        fn head(&self) -> Result<u64, CliError> {
+            Ok(self.0)
+        }
+        fn lines_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, CliError> {
+            Ok((after + 1..=self.0.min(after + limit as u64))
+                .map(|seq| {
+                    let line = format!(
+                        r#"{{"seq":{seq},"kind":"decision","at":"2026-11-02T10:00:00.000Z","actor":"api","request_id":"","payload":{{"student_id":"S{seq}","decision_id":"D{seq}","ruleset_version":"v","rule_ids":["r"],"source":{{"kind":"api"}},"record_sha256":"h","record":{{}},"decision":{{"evaluated_at":"2026-11-02T10:00:00Z","tiers":{{"academic":1}},"flags":[{{"rule_id":"r","domain":"academic","tier":1,"inputs":{{"x":{seq}}}}}]}}}},"prev_hash":"p","hash":"h{seq}"}}"#
+                    );
+                    (seq, line.into_bytes())
+                })
+                .collect())
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("w");
+    let summary = export_to(&Many(70_000), &out, 0).unwrap();
+    assert_eq!((summary.decisions, summary.flags), (70_000, 70_000));
+    for dataset in ["decisions", "flags"] {
+        let path = out.join(dataset).join("month=2026-11/part-1-70000.parquet");
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, [65_536, 70_000 - 65_536], "{dataset}");
+        let mut next = 1;
+        for batch in builder.build().unwrap() {
+            let batch = batch.unwrap();
+            let seqs = batch
+                .column_by_name("seq")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            for s in seqs.values() {
+                assert_eq!(*s, next);
+                next += 1;
+            }
+        }
+        assert_eq!(next, 70_001);
+    }
+}
