@@ -28,8 +28,23 @@ pub enum Action {
     /// cannot be restored from a backup): record the loss as an `audit.gap` entry so
     /// the server can start again without reusing their numbers
     RecordGap,
-    /// Print every entry as NDJSON
-    Export,
+    /// Export entries: every entry as NDJSON on standard output (the default), or
+    /// the decisions as Parquet files for a warehouse (`--format parquet --out DIR`:
+    /// `decisions/` and `flags/`, partitioned `month=YYYY-MM` by the entry's `at`;
+    /// other entries, such as reviews and loads, are not exported to Parquet)
+    Export {
+        /// `ndjson` (every entry, as stored, to standard output) or `parquet`
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
+        /// With `--format parquet`: the directory to write in (created when
+        /// missing); existing files are never replaced
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Only entries after this one (the `--since` a previous Parquet export
+        /// printed), so a nightly run writes only new files
+        #[arg(long, value_name = "SEQ")]
+        since: Option<u64>,
+    },
     /// Remove the content of decisions older than N days, keeping the chain
     /// verifiable (what `audit.retention_days` does in a running server)
     Purge {
@@ -47,6 +62,13 @@ pub enum Action {
     },
 }
 
+/// What `intervene audit export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Parquet,
+}
+
 /// Run `intervene audit <action>` on the store in `data`.
 pub fn run(action: Action, data: &Path) -> Result<ExitCode, CliError> {
     match action {
@@ -55,7 +77,12 @@ pub fn run(action: Action, data: &Path) -> Result<ExitCode, CliError> {
             public_key,
         } => verify(data, checkpoint.as_deref(), public_key.as_deref()),
         Action::RecordGap => record_gap(data),
-        Action::Export => export(data),
+        Action::Export { format, out, since } => match (format, out) {
+            (ExportFormat::Ndjson, None) => export(data, since.unwrap_or(0)),
+            (ExportFormat::Ndjson, Some(_)) => Err(CliError::OutWithNdjson),
+            (ExportFormat::Parquet, Some(out)) => export_parquet(data, &out, since.unwrap_or(0)),
+            (ExportFormat::Parquet, None) => Err(CliError::NoOut),
+        },
         Action::Purge { older_than_days } => purge(data, older_than_days),
         Action::Show {
             student,
@@ -131,10 +158,14 @@ pub fn purge(data: &Path, days: u32) -> Result<ExitCode, CliError> {
     })
 }
 
-/// `intervene audit export`: every entry as stored, one per line.
-pub fn export(data: &Path) -> Result<ExitCode, CliError> {
+/// `intervene audit export`: every entry after `since` as stored, one per line.
+pub fn export(data: &Path, since: u64) -> Result<ExitCode, CliError> {
     with_store(data, OpenMode::Inspect, |store, out| {
-        let mut after = 0;
+        let head = store.head_seq()?;
+        if since > head {
+            return Err(CliError::SinceBeyondHead { since, head });
+        }
+        let mut after = since;
         loop {
             let rows = store.raw_after(after, 1000)?;
             let Some((last, _)) = rows.last() else { break };
@@ -143,6 +174,18 @@ pub fn export(data: &Path) -> Result<ExitCode, CliError> {
                 out.write_all(&bytes)?;
                 out.write_all(b"\n")?;
             }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `intervene audit export --format parquet`: the decisions after `since` as
+/// Parquet files in `dir` (see `cli::parquet`), then what was written.
+pub fn export_parquet(data: &Path, dir: &Path, since: u64) -> Result<ExitCode, CliError> {
+    with_store(data, OpenMode::Inspect, |store, out| {
+        let summary = super::parquet::export(store, dir, since)?;
+        for line in super::parquet::describe(&summary) {
+            writeln!(out, "{line}")?;
         }
         Ok(ExitCode::SUCCESS)
     })

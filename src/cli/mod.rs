@@ -8,6 +8,7 @@ pub mod audit;
 pub mod caseload;
 pub mod import;
 pub mod keys;
+pub mod parquet;
 pub mod rules;
 pub mod serve;
 
@@ -47,6 +48,34 @@ pub enum CliError {
     UnknownRole(String),
     #[error("`--name` must not be empty")]
     EmptyName,
+    #[error(
+        "`--since {since}` is past the end of the audit log (its last entry is {head}); \
+use the `--since` the previous export printed, or leave it out to export everything"
+    )]
+    SinceBeyondHead { since: u64, head: u64 },
+    #[error("`--out {0}` is a file; give a directory (it is created when missing)")]
+    OutNotDir(String),
+    #[error("`--out` is for `--format parquet`; NDJSON goes to standard output")]
+    OutWithNdjson,
+    #[error("`--format parquet` needs `--out DIR`, the directory to write the files in")]
+    NoOut,
+    #[error("cannot write in `{path}` (under `--out`)")]
+    OutDir {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "`{0}` already exists: this range of entries was exported before, and a part is \
+never replaced; give the `--since` the previous export printed"
+    )]
+    PartExists(String),
+    #[error("audit entry {seq} cannot be exported: {problem}")]
+    BadEntry { seq: u64, problem: String },
+    #[error("writing Parquet")]
+    Parquet(#[from] ::parquet::errors::ParquetError),
+    #[error("building Arrow columns")]
+    Arrow(#[from] arrow_schema::ArrowError),
     #[error(transparent)]
     Io(#[from] io::Error),
     #[error(transparent)]
