@@ -64,7 +64,12 @@ pub struct VerifyReport {
 /// Entries matching `q`, newest first.
 pub(super) fn query(trees: &Trees, q: &Query) -> Result<Page, AuditError> {
     let limit = q.limit.clamp(1, MAX_PAGE);
-    let upper = q.before.unwrap_or(u64::MAX);
+    let mut upper = q.before.unwrap_or(u64::MAX);
+    if let (None, None, Some(to)) = (&q.student, &q.rule, &q.to) {
+        // The log is in time order: start below the first entry at or after `to`
+        // instead of reading every newer entry on the way down to it.
+        upper = upper.min(first_at_or_after(trees, to, upper)?);
+    }
     let seqs: Box<dyn Iterator<Item = Result<u64, AuditError>>> = match (&q.student, &q.rule) {
         (Some(s), _) => Box::new(index_seqs(&trees.by_student, s, upper)),
         (None, Some(r)) => Box::new(index_seqs(&trees.by_rule, r, upper)),
@@ -124,6 +129,31 @@ pub(super) fn query(trees: &Trees, q: &Query) -> Result<Page, AuditError> {
         entries,
         next_cursor: None,
     })
+}
+
+/// The number of the first entry below `upper` whose `at` is at or after `t` (`upper`
+/// when there is none), by binary search: entries are written in time order.
+fn first_at_or_after(trees: &Trees, t: &str, upper: u64) -> Result<u64, AuditError> {
+    let (mut lo, mut hi) = (1u64, upper);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // The first stored entry at or after `mid` (a recorded gap leaves numbers out).
+        let found = match trees.log.range(mid.to_be_bytes()..).next() {
+            None => None,
+            Some(item) => {
+                let (k, v) = item?;
+                let seq = key_seq(&k);
+                (seq < hi)
+                    .then(|| decode(seq, &v).map(|e| (seq, e.at)))
+                    .transpose()?
+            }
+        };
+        match found {
+            Some((seq, at)) if at.as_str() < t => lo = seq + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
 }
 
 /// The entry with sequence number `seq`.
