@@ -451,7 +451,7 @@ for s in "${SCENARIOS[@]}"; do
   printf '%-10s %9s %11s %10s %10s %10s %10s %9s %9s %7s\n' "$s" "${REQS[$s]}" "${RPS[$s]}" \
     "$(awk -v a="${RPS[$s]}" -v b="${RPS[$CEILING]}" 'BEGIN { printf "%.3f", a / b }')" \
     "$(fmt_us "${P50[$s]}")" "$(fmt_us "${P99[$s]}")" "$(fmt_us "${MAX[$s]}")" \
-    "$(fmt_us "${CPU[$s]}")" "$(awk -v a="${CPU[$s]}" -v b="${CPU[dry_run]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')" "${ERRS[$s]}"
+    "$(fmt_us "${CPU[$s]}")" "$(awk -v a="${CPU[$s]}" -v b="${CPU[dry_run]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" "${ERRS[$s]}"
 done
 
 # --- stop, verify the audit chain ------------------------------------------------------
