@@ -113,43 +113,33 @@ pub fn export(source: &impl Source, out: &Path, since: u64) -> Result<Summary, C
     let mut flags = Parts::new(out, "flags", String::new(), FlagRows::new());
     let mut purges = Vec::new();
     let result = (|| {
-        let mut after = since;
-        'read: loop {
-            let lines = source.lines_after(after, READ_BATCH)?;
-            if lines.is_empty() {
-                break;
-            }
-            for (seq, line) in lines {
-                if seq > head {
-                    break 'read;
-                }
-                after = seq;
-                match parse(seq, &line)? {
-                    Parsed::Decision(e) => {
-                        let month = e.month.clone();
-                        if e.decision.is_some() {
-                            summary.decisions += 1;
-                        } else {
-                            summary.tombstones += 1;
-                        }
-                        decisions.start_row(&month, seq)?;
-                        decisions.rows.push(&e);
-                        if let Some(d) = &e.decision {
-                            for f in &d.decision.flags {
-                                flags.start_row(&month, seq)?;
-                                flags.rows.push(&e, d, f);
-                                summary.flags += 1;
-                            }
+        each_line(source, since, head, |seq, line| {
+            match parse(seq, line)? {
+                Parsed::Decision(e) => {
+                    let month = e.month.clone();
+                    if e.decision.is_some() {
+                        summary.decisions += 1;
+                    } else {
+                        summary.tombstones += 1;
+                    }
+                    decisions.start_row(&month, seq)?;
+                    decisions.rows.push(&e);
+                    if let Some(d) = &e.decision {
+                        for f in &d.decision.flags {
+                            flags.start_row(&month, seq)?;
+                            flags.rows.push(&e, d, f);
+                            summary.flags += 1;
                         }
                     }
-                    Parsed::Purge(p) if since > 0 && p.first_seq <= since => {
-                        summary.other_entries += 1;
-                        purges.push((seq, p));
-                    }
-                    Parsed::Purge(_) | Parsed::Other => summary.other_entries += 1,
                 }
+                Parsed::Purge(p) if since > 0 && p.first_seq <= since => {
+                    summary.other_entries += 1;
+                    purges.push((seq, p));
+                }
+                Parsed::Purge(_) | Parsed::Other => summary.other_entries += 1,
             }
-        }
+            Ok(())
+        })?;
         summary.files.extend(decisions.finish()?);
         summary.files.extend(flags.finish()?);
         for (purge_seq, p) in &purges {
@@ -165,6 +155,29 @@ pub fn export(source: &impl Source, out: &Path, since: u64) -> Result<Summary, C
         return Err(e);
     }
     Ok(summary)
+}
+
+/// Call `f` with each entry after `after` through `last`, in order, reading the log
+/// [`READ_BATCH`] entries at a time.
+fn each_line(
+    source: &impl Source,
+    mut after: u64,
+    last: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    loop {
+        let lines = source.lines_after(after, READ_BATCH)?;
+        if lines.is_empty() {
+            return Ok(());
+        }
+        for (seq, line) in lines {
+            if seq > last {
+                return Ok(());
+            }
+            after = seq;
+            f(seq, &line)?;
+        }
+    }
 }
 
 /// Tombstone rows for the decisions at or before `since` that purge `purge_seq`
@@ -184,28 +197,18 @@ fn late_tombstones(
     );
     let last = p.last_seq.min(since);
     let mut rows = 0;
-    let mut after = p.first_seq.saturating_sub(1);
     let result = (|| {
-        'read: loop {
-            let lines = source.lines_after(after, READ_BATCH)?;
-            if lines.is_empty() {
-                break;
+        each_line(source, p.first_seq.saturating_sub(1), last, |seq, line| {
+            if let Parsed::Decision(e) = parse(seq, line)?
+                && e.decision.is_none()
+                && e.purged_by == Some(purge_seq)
+            {
+                parts.start_row(&e.month, seq)?;
+                parts.rows.push(&e);
+                rows += 1;
             }
-            for (seq, line) in lines {
-                if seq > last {
-                    break 'read;
-                }
-                after = seq;
-                if let Parsed::Decision(e) = parse(seq, &line)?
-                    && e.decision.is_none()
-                    && e.purged_by == Some(purge_seq)
-                {
-                    parts.start_row(&e.month, seq)?;
-                    parts.rows.push(&e);
-                    rows += 1;
-                }
-            }
-        }
+            Ok(())
+        })?;
         parts.finish()
     })();
     match result {
