@@ -109,8 +109,10 @@ fn main() -> ExitCode {
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn open(dir: &Path) -> Res<Store> {
+    // INTERVENE_SCALE_NO_CASELOAD=1: the log alone, to see what the caseload costs.
+    let caseload = std::env::var_os("INTERVENE_SCALE_NO_CASELOAD").is_none();
     let options = Options {
-        follow: Some(caseload::attach()),
+        follow: caseload.then(caseload::attach),
         ..Default::default()
     };
     Ok(Store::open_with(dir, options)?)
@@ -147,6 +149,7 @@ fn run(a: &Args) -> Res<()> {
         blocks as f64 / entries as f64,
         "B",
     );
+    tree_bytes(&store)?;
     startups.sort();
     out("startup_median", startups[1].as_secs_f64() * 1e3, "ms");
     out("startup_max", startups[2].as_secs_f64() * 1e3, "ms");
@@ -272,6 +275,29 @@ fn latencies(
         returned as f64 / samples as f64,
         "entries",
     );
+    Ok(())
+}
+
+/// Live bytes (keys + values) per sled tree, per entry: where the disk goes.
+fn tree_bytes(store: &Store) -> Res<()> {
+    let entries = store.head_seq()?.max(1) as f64;
+    for name in store.db().tree_names() {
+        let tree = store.db().open_tree(&name)?;
+        let (mut keys, mut values, mut n) = (0u64, 0u64, 0u64);
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            keys += k.len() as u64;
+            values += v.len() as u64;
+            n += 1;
+        }
+        let name = String::from_utf8_lossy(&name).replace(['\0', ' '], "_");
+        out(&format!("tree_{name}_items"), n as f64, "items");
+        out(
+            &format!("tree_{name}_live_bytes_per_entry"),
+            (keys + values) as f64 / entries,
+            "B",
+        );
+    }
     Ok(())
 }
 

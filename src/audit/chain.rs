@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::codec::Log;
 use super::entry::{Appended, Entry, NewEntry, now};
 use super::error::AuditError;
 use super::health;
@@ -41,12 +42,35 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Clone)]
 pub(super) struct Trees {
     pub db: sled::Db,
-    pub log: sled::Tree,
+    /// The log, through its codec: lines in, lines out.
+    pub log: Log,
     pub by_student: sled::Tree,
     pub by_rule: sled::Tree,
     pub meta: sled::Tree,
     /// sled's log file, kept open for fdatasync after each flush.
     pub db_file: Option<Arc<std::fs::File>>,
+}
+
+impl Trees {
+    /// The audit trees of `db` (no head found, no file kept open).
+    pub(super) fn open(db: &sled::Db) -> Result<Trees, AuditError> {
+        let meta = db.open_tree(META_TREE)?;
+        super::format::check(&meta)?;
+        Ok(Trees {
+            db: db.clone(),
+            log: Log::open(db.open_tree(LOG_TREE)?, &meta)?,
+            by_student: db.open_tree(BY_STUDENT_TREE)?,
+            by_rule: db.open_tree(BY_RULE_TREE)?,
+            meta,
+            db_file: None,
+        })
+    }
+}
+
+/// The log of the stopped store in `db`, through its codec: for tools and tests that
+/// read or edit entries without opening the store.
+pub fn open_log(db: &sled::Db) -> Result<Log, AuditError> {
+    Ok(Trees::open(db)?.log)
 }
 
 /// (last seq, last hash)
@@ -91,14 +115,7 @@ pub fn open_db(dir: &Path) -> Result<sled::Db, AuditError> {
 
 /// Open the audit trees and find the head (indexing entries the indexes missed).
 pub(super) fn open_trees(db: &sled::Db, dir: &Path) -> Result<(Trees, Head), AuditError> {
-    let trees = Trees {
-        db: db.clone(),
-        log: db.open_tree(LOG_TREE)?,
-        by_student: db.open_tree(BY_STUDENT_TREE)?,
-        by_rule: db.open_tree(BY_RULE_TREE)?,
-        meta: db.open_tree(META_TREE)?,
-        db_file: None,
-    };
+    let trees = Trees::open(db)?;
     let head = recover(&trees)?;
     if let Ok(conf) = std::fs::File::open(dir.join("conf")) {
         conf.sync_all()?;
@@ -111,16 +128,14 @@ pub(super) fn open_trees(db: &sled::Db, dir: &Path) -> Result<(Trees, Head), Aud
 /// between the log write and the index write).
 fn recover(trees: &Trees) -> Result<Head, AuditError> {
     let indexed = meta_u64(&trees.meta, INDEXED)?;
-    for item in trees.log.range((indexed + 1).to_be_bytes()..) {
-        let (k, v) = item?;
-        let seq = key_seq(&k);
+    for item in trees.log.range(indexed + 1..) {
+        let (seq, v) = item?;
         let e = decode(seq, &v)?;
         index(trees, seq, e.student_id(), &e.rule_ids())?;
     }
     match trees.log.last()? {
         None => Ok((0, GENESIS.to_string())),
-        Some((k, v)) => {
-            let seq = key_seq(&k);
+        Some((seq, v)) => {
             let e = decode(seq, &v)?;
             Ok((seq, e.hash))
         }
@@ -163,7 +178,7 @@ pub(super) fn write_one(
     let seq = head.0 + 1;
     let at = now();
     let (bytes, hash) = encode(seq, &at, new, &head.1);
-    trees.log.insert(seq.to_be_bytes(), bytes)?;
+    trees.log.insert(seq, &bytes)?;
     index(trees, seq, new.student_id.as_deref(), &new.rule_ids)?;
     Ok(Appended {
         seq,
@@ -278,8 +293,8 @@ pub(super) fn meta_u64(meta: &sled::Tree, key: &str) -> Result<u64, AuditError> 
 }
 
 /// The stored hash of entry `seq`, if there is one.
-pub(super) fn hash_at(log: &sled::Tree, seq: u64) -> Result<Option<String>, AuditError> {
-    Ok(log.get(seq.to_be_bytes())?.and_then(|v| {
+pub(super) fn hash_at(log: &Log, seq: u64) -> Result<Option<String>, AuditError> {
+    Ok(log.get(seq)?.and_then(|v| {
         serde_json::from_slice::<Framed>(&v)
             .ok()
             .map(|e| e.hash.into_owned())

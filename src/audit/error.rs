@@ -37,6 +37,12 @@ run `intervene audit record-gap --data {dir}`, which records it in the log as an
         promised: u64,
         file: &'static str,
     },
+    /// The store was written by a newer intervene.
+    #[error(
+        "the data directory holds store format {found}, written by a newer intervene; this binary reads formats up to {reads}. \
+Run the newer binary, or restore a backup taken with this version (nothing was read or changed)"
+    )]
+    NewerFormat { found: u32, reads: u32 },
     /// The entry at the recorded head is not the one acknowledged.
     #[error(
         "the audit log in `{dir}` holds another entry {seq} than the one acknowledged (recorded in `{file}`): the log was altered or replaced; restore the data directory from a backup"
@@ -59,6 +65,7 @@ impl AuditError {
                 | AuditError::Closed
                 | AuditError::Lost { .. }
                 | AuditError::Diverged { .. }
+                | AuditError::NewerFormat { .. }
         )
     }
 

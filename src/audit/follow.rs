@@ -13,7 +13,7 @@
 //! damaged where it must read) is left out rather than keeping the store from
 //! opening, and reads as lagging ([`Store::follower_lagging`](super::Store)).
 
-use super::chain::key_seq;
+use super::codec::Log;
 use super::error::AuditError;
 use super::kind::EntryKind;
 
@@ -57,7 +57,7 @@ pub trait ReadLog {
 /// The store's database and log as a follower being attached sees them.
 pub struct LogView {
     pub(super) db: sled::Db,
-    pub(super) log: sled::Tree,
+    pub(super) log: Log,
 }
 
 impl LogView {
@@ -75,14 +75,13 @@ impl ReadLog for LogView {
 
 /// Entries of `log` with `seq > after`, in order, at most `limit`.
 pub(super) fn raw_after(
-    log: &sled::Tree,
+    log: &Log,
     after: u64,
     limit: usize,
 ) -> Result<Vec<(u64, sled::IVec)>, AuditError> {
     let mut out = Vec::new();
-    for item in log.range((after + 1).to_be_bytes()..).take(limit) {
-        let (k, v) = item?;
-        out.push((key_seq(&k), v));
+    for item in log.range(after + 1..).take(limit) {
+        out.push(item?);
     }
     Ok(out)
 }

@@ -39,10 +39,14 @@
 
 mod chain;
 pub mod checkpoint;
+mod codec;
+#[cfg(test)]
+mod codec_tests;
 mod decision;
 mod entry;
 mod error;
 pub mod follow;
+pub mod format;
 mod health;
 mod holds;
 mod kind;
@@ -60,9 +64,10 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use chain::{BY_RULE_TREE, BY_STUDENT_TREE, GENESIS, Gap, LOG_TREE, open_db};
+pub use chain::{BY_RULE_TREE, BY_STUDENT_TREE, GENESIS, Gap, LOG_TREE, open_db, open_log};
 pub(crate) use chain::{decode, key_seq, stored_hash};
 pub use checkpoint::Checkpoint;
+pub use codec::{Log, pack, unpack};
 pub use decision::{
     Source, decision_entry, decision_entry_in, decision_entry_with_json, decision_json, record_hash,
 };
@@ -271,7 +276,7 @@ impl Store {
     /// (one entry's share of what [`Store::verify`] checks for the whole chain). Kept
     /// apart from `get`, which queries call per entry and which need no hashing.
     pub fn get_checked(&self, seq: u64) -> Result<Option<(Entry, bool)>, AuditError> {
-        self.reading(|| match self.inner.trees.log.get(seq.to_be_bytes())? {
+        self.reading(|| match self.inner.trees.log.get(seq)? {
             None => Ok(None),
             Some(bytes) => {
                 let intact = stored_hash(&bytes).is_some_and(|(c, claimed)| c == claimed);
@@ -287,6 +292,7 @@ impl Store {
                 .inner
                 .trees
                 .log
+                .tree()
                 .last()?
                 .map(|(k, _)| key_seq(&k))
                 .unwrap_or(0))

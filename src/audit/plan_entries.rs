@@ -45,7 +45,7 @@ pub(super) fn entries_of(
     for item in trees.by_student.scan_prefix(prefix) {
         let (k, _) = item?;
         let seq = key_seq(&k[prefix.len()..]);
-        let Some(bytes) = trees.log.get(seq.to_be_bytes())? else {
+        let Some(bytes) = trees.log.get(seq)? else {
             continue;
         };
         let e = decode(seq, &bytes)?;

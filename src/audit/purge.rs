@@ -148,13 +148,10 @@ struct Gone {
 /// legal hold (the entry is kept). Idempotent: an entry already tombstoned by
 /// `purge_seq` is left as it is (its student is no longer known).
 fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<Gone>, AuditError> {
-    let bytes = trees
-        .log
-        .get(seq.to_be_bytes())?
-        .ok_or_else(|| AuditError::Corrupt {
-            seq,
-            message: "a purge names this entry, but it is missing".into(),
-        })?;
+    let bytes = trees.log.get(seq)?.ok_or_else(|| AuditError::Corrupt {
+        seq,
+        message: "a purge names this entry, but it is missing".into(),
+    })?;
     let e = decode(seq, &bytes)?;
     if let Some(by) = e.purged_by {
         if by == purge_seq {
@@ -176,7 +173,7 @@ fn tombstone(trees: &Trees, seq: u64, purge_seq: u64) -> Result<Option<Gone>, Au
     chain::unindex(trees, &e)?;
     trees
         .log
-        .insert(seq.to_be_bytes(), chain::encode_tombstone(&e, purge_seq))?;
+        .insert(seq, &chain::encode_tombstone(&e, purge_seq))?;
     let decision_of = (e.kind == EntryKind::Decision)
         .then(|| e.student_id().map(str::to_string))
         .flatten();
@@ -244,14 +241,7 @@ mod tests {
         // Replay the first half of `execute` by hand: plan, one tombstone, stop.
         {
             let db = chain::open_db(dir.path()).unwrap();
-            let trees = Trees {
-                db: db.clone(),
-                log: db.open_tree(chain::LOG_TREE).unwrap(),
-                by_student: db.open_tree(chain::BY_STUDENT_TREE).unwrap(),
-                by_rule: db.open_tree(chain::BY_RULE_TREE).unwrap(),
-                meta: db.open_tree(chain::META_TREE).unwrap(),
-                db_file: None,
-            };
+            let trees = Trees::open(&db).unwrap();
             let plan = Plan {
                 purge_seq: 4,
                 seqs: vec![1, 2],

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -76,6 +77,7 @@ pub(super) fn query(trees: &Trees, q: &Query) -> Result<Page, AuditError> {
         (None, None) => Box::new(
             trees
                 .log
+                .tree()
                 .range(..upper.to_be_bytes())
                 .keys()
                 .rev()
@@ -138,11 +140,10 @@ fn first_at_or_after(trees: &Trees, t: &str, upper: u64) -> Result<u64, AuditErr
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         // The first stored entry at or after `mid` (a recorded gap leaves numbers out).
-        let found = match trees.log.range(mid.to_be_bytes()..).next() {
+        let found = match trees.log.range(mid..).next() {
             None => None,
             Some(item) => {
-                let (k, v) = item?;
-                let seq = key_seq(&k);
+                let (seq, v) = item?;
                 (seq < hi)
                     .then(|| decode(seq, &v).map(|e| (seq, e.at)))
                     .transpose()?
@@ -158,7 +159,7 @@ fn first_at_or_after(trees: &Trees, t: &str, upper: u64) -> Result<u64, AuditErr
 
 /// The entry with sequence number `seq`.
 pub(super) fn get(trees: &Trees, seq: u64) -> Result<Option<Entry>, AuditError> {
-    match trees.log.get(seq.to_be_bytes())? {
+    match trees.log.get(seq)? {
         None => Ok(None),
         Some(bytes) => decode(seq, &bytes).map(Some),
     }
@@ -257,6 +258,9 @@ pub(super) fn check_checkpoint(
     }
 }
 
+/// Entries decompressed and hashed together by `verify`.
+const VERIFY_BATCH: usize = 4_096;
+
 fn verify_links(trees: &Trees, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, AuditError> {
     let mut gaps = Vec::new();
     let mut expected_seq = 1u64;
@@ -271,97 +275,124 @@ fn verify_links(trees: &Trees, progress: &mut dyn FnMut(u64)) -> Result<VerifyRe
     };
     // Purge entry seq -> (first tombstone naming it, tombstones, digest so far).
     let mut purges: HashMap<u64, (u64, u64, Sha256)> = HashMap::new();
-    for item in trees.log.iter() {
-        let (k, v) = item?;
-        let seq = key_seq(&k);
-        let n = expected_seq - 1;
-        let gap = gap_range(&v)
-            .filter(|r| *r == (expected_seq, seq.saturating_sub(1)) && seq > expected_seq);
-        if let Some((from, through)) = gap {
-            // A loss recorded by `audit.gap`: the entry links to the last hash that
-            // was acknowledged, which is gone with the lost entries.
-            gaps.push(Gap {
-                from,
-                through,
-                recorded_at: seq,
-            });
-            expected_seq = seq;
+    // Entries are read in batches; each batch is decompressed and hashed on every
+    // core, then its links are checked in order.
+    let mut stored = trees.log.tree().iter();
+    loop {
+        let batch = stored
+            .by_ref()
+            .take(VERIFY_BATCH)
+            .map(|item| item.map(|(k, v)| (key_seq(&k), v)))
+            .collect::<Result<Vec<_>, sled::Error>>()?;
+        if batch.is_empty() {
+            break;
         }
-        if seq != expected_seq {
-            return Ok(bad(
-                expected_seq,
-                n,
-                &prev,
-                format!("entry {expected_seq} is missing (next entry is {seq})"),
-            ));
-        }
-        let e: Framed = match serde_json::from_slice(&v) {
-            Ok(e) => e,
-            Err(err) => {
-                let err = AuditError::unreadable(seq, err);
-                return Ok(bad(seq, n, &prev, err.to_string()));
+        let prepared: Vec<_> = batch
+            .into_par_iter()
+            .map(|(seq, v)| {
+                let line = trees.log.decode(seq, v).map(|v| {
+                    // Whether the content matches the hash it ends with, and that hash.
+                    let hashed =
+                        stored_hash(&v).map(|(c, claimed)| (c == claimed, claimed.to_string()));
+                    (v, hashed)
+                });
+                (seq, line)
+            })
+            .collect();
+        for (seq, line) in prepared {
+            let n = expected_seq - 1;
+            let (v, hashed) = match line {
+                Ok(line) => line,
+                Err(err) => return Ok(bad(seq, n, &prev, err.to_string())),
+            };
+            let gap = gap_range(&v)
+                .filter(|r| *r == (expected_seq, seq.saturating_sub(1)) && seq > expected_seq);
+            if let Some((from, through)) = gap {
+                // A loss recorded by `audit.gap`: the entry links to the last hash that
+                // was acknowledged, which is gone with the lost entries.
+                gaps.push(Gap {
+                    from,
+                    through,
+                    recorded_at: seq,
+                });
+                expected_seq = seq;
             }
-        };
-        if e.seq != seq {
-            return Ok(bad(
-                seq,
-                n,
-                &prev,
-                format!("entry stored at {seq} says it is {}", e.seq),
-            ));
-        }
-        if e.prev_hash != prev && gap.is_none() {
-            return Ok(bad(
-                seq,
-                n,
-                &prev,
-                "prev_hash does not match the previous entry's hash".into(),
-            ));
-        }
-        if let Some(m) = e.purged_by {
-            // A tombstone: its content is gone, so its hash is checked against
-            // the digest of the purge entry it names (and by the next link).
-            if m <= seq {
+            if seq != expected_seq {
+                return Ok(bad(
+                    expected_seq,
+                    n,
+                    &prev,
+                    format!("entry {expected_seq} is missing (next entry is {seq})"),
+                ));
+            }
+            let e: Framed = match serde_json::from_slice(&v) {
+                Ok(e) => e,
+                Err(err) => {
+                    let err = AuditError::unreadable(seq, err);
+                    return Ok(bad(seq, n, &prev, err.to_string()));
+                }
+            };
+            if e.seq != seq {
                 return Ok(bad(
                     seq,
                     n,
                     &prev,
-                    format!("entry {seq} says entry {m}, which comes before it, purged it"),
+                    format!("entry stored at {seq} says it is {}", e.seq),
                 ));
             }
-            let p = purges.entry(m).or_insert_with(|| (seq, 0, Sha256::new()));
-            p.1 += 1;
-            p.2.update(e.hash.as_bytes());
-        } else {
-            match stored_hash(&v) {
-                Some((computed, claimed)) if computed == claimed && claimed == e.hash => {}
-                Some(_) => {
+            if e.prev_hash != prev && gap.is_none() {
+                return Ok(bad(
+                    seq,
+                    n,
+                    &prev,
+                    "prev_hash does not match the previous entry's hash".into(),
+                ));
+            }
+            if let Some(m) = e.purged_by {
+                // A tombstone: its content is gone, so its hash is checked against
+                // the digest of the purge entry it names (and by the next link).
+                if m <= seq {
                     return Ok(bad(
                         seq,
                         n,
                         &prev,
-                        "content does not match its hash (the entry was altered)".into(),
+                        format!("entry {seq} says entry {m}, which comes before it, purged it"),
                     ));
                 }
-                None => {
-                    return Ok(bad(
-                        seq,
-                        n,
-                        &prev,
-                        "the entry does not end with its hash (the entry was altered)".into(),
-                    ));
+                let p = purges.entry(m).or_insert_with(|| (seq, 0, Sha256::new()));
+                p.1 += 1;
+                p.2.update(e.hash.as_bytes());
+            } else {
+                match hashed {
+                    Some((true, claimed)) if claimed == e.hash => {}
+                    Some(_) => {
+                        return Ok(bad(
+                            seq,
+                            n,
+                            &prev,
+                            "content does not match its hash (the entry was altered)".into(),
+                        ));
+                    }
+                    None => {
+                        return Ok(bad(
+                            seq,
+                            n,
+                            &prev,
+                            "the entry does not end with its hash (the entry was altered)".into(),
+                        ));
+                    }
+                }
+                if e.kind == EntryKind::AuditPurged.as_str()
+                    && let Some(problem) = check_purge(seq, &v, purges.remove(&seq))
+                {
+                    return Ok(bad(seq, n, &prev, problem));
                 }
             }
-            if e.kind == EntryKind::AuditPurged.as_str()
-                && let Some(problem) = check_purge(seq, &v, purges.remove(&seq))
-            {
-                return Ok(bad(seq, n, &prev, problem));
+            prev = e.hash.into_owned();
+            expected_seq += 1;
+            if seq.is_multiple_of(10_000) {
+                progress(seq);
             }
-        }
-        prev = e.hash.into_owned();
-        expected_seq += 1;
-        if seq.is_multiple_of(10_000) {
-            progress(seq);
         }
     }
     let entries = expected_seq - 1;

@@ -174,9 +174,8 @@ fn candidates(
         blocked: false,
         scanned: 0,
     };
-    for item in trees.log.range(from.to_be_bytes()..=through.to_be_bytes()) {
-        let (k, v) = item?;
-        let seq = key_seq(&k);
+    for item in trees.log.range(from..=through) {
+        let (seq, v) = item?;
         step.scanned += 1;
         let d: Dated = serde_json::from_slice(&v).map_err(|e| AuditError::unreadable(seq, e))?;
         if stop_after.as_deref().is_some_and(|stop| *d.at > *stop) {

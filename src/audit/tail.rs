@@ -11,8 +11,9 @@
 
 use std::path::Path;
 
-use super::chain::{Framed, Gap, Head, INDEXED, Trees, gap_range, key_seq, stored_hash, write_one};
+use super::chain::{Framed, Gap, Head, INDEXED, Trees, gap_range, stored_hash, write_one};
 use super::checkpoint::{self, Promised};
+use super::codec::Log;
 use super::entry::NewEntry;
 use super::error::AuditError;
 use super::health::Health;
@@ -82,7 +83,7 @@ pub(super) fn settle(
 
 /// Does the log hold the promised entry, with the promised hash?
 fn holds(trees: &Trees, p: &Promised) -> Result<bool, AuditError> {
-    let Some(bytes) = trees.log.get(p.seq.to_be_bytes())? else {
+    let Some(bytes) = trees.log.get(p.seq)? else {
         return Ok(false);
     };
     Ok(serde_json::from_slice::<Framed>(&bytes).is_ok_and(|e| e.hash == p.hash))
@@ -129,15 +130,14 @@ fn record_gap(
 
 /// Check links and hashes of entries `from..=to` (tombstones by link only; a
 /// recorded gap by its own range).
-fn check_chain(log: &sled::Tree, from: u64, to: u64) -> Result<(), String> {
+fn check_chain(log: &Log, from: u64, to: u64) -> Result<(), String> {
     if to == 0 || from > to {
         return Ok(());
     }
     let mut prev: Option<String> = None;
     let mut expected = from;
-    for item in log.range(from.to_be_bytes()..=to.to_be_bytes()) {
-        let (k, v) = item.map_err(|e| format!("the log cannot be read: {e}"))?;
-        let seq = key_seq(&k);
+    for item in log.range(from..=to) {
+        let (seq, v) = item.map_err(|e| format!("the log cannot be read: {e}"))?;
         let e: Framed = serde_json::from_slice(&v)
             .map_err(|err| format!("entry {seq} is unreadable: {err}"))?;
         let gap = seq > expected && gap_range(&v) == Some((expected, seq - 1));

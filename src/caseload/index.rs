@@ -49,7 +49,10 @@ pub const TREE: &str = "caseload";
 /// The value encoding's version; another one makes the index stale.
 /// 2: entries carry their student's open plans (a start after the upgrade rebuilds,
 /// taking the plans from the log).
-pub const FORMAT: u64 = 2;
+/// 3: entries kept compressed ([`crate::audit::pack`]): a decision rewrites its
+/// student's entry, and sled keeps the old copy until it cleans the segment, so the
+/// entry's size is paid again with every decision.
+pub const FORMAT: u64 = 3;
 const META_APPLIED: &[u8] = b"\0applied_seq";
 const META_FORMAT: &[u8] = b"\0format";
 /// The first key that can be a student's (ids never hold NUL).
@@ -343,7 +346,7 @@ impl Index {
 /// A value as stored.
 pub fn encode(entry: &CaseEntry) -> Vec<u8> {
     // Strings, numbers and maps with string keys always serialize.
-    serde_json::to_vec(entry).unwrap_or_default()
+    crate::audit::pack(&serde_json::to_vec(entry).unwrap_or_default())
 }
 
 fn encode_marks(marks: &[PlanMark]) -> Vec<u8> {
@@ -352,10 +355,13 @@ fn encode_marks(marks: &[PlanMark]) -> Vec<u8> {
 
 /// A stored value, or why it is unreadable.
 pub fn decode(key: &[u8], value: &[u8]) -> Result<CaseEntry, CaseloadError> {
-    serde_json::from_slice(value).map_err(|source| CaseloadError::Corrupt {
+    let corrupt = |source| CaseloadError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         source,
-    })
+    };
+    let json = crate::audit::unpack(value)
+        .map_err(|why| corrupt(<serde_json::Error as serde::de::Error>::custom(why)))?;
+    serde_json::from_slice(&json).map_err(corrupt)
 }
 
 /// What [`rebuild`] did.

@@ -22,6 +22,7 @@ mod edfi;
 mod equity;
 mod evaluate;
 mod families;
+mod format;
 mod health;
 mod import;
 mod lifecycle;

@@ -15,7 +15,7 @@ use crate::helpers::{BinaryServer, cli_verify, client, fixtures_dir, low_gpa};
 mod run;
 
 /// Run `intervene ARGS` to completion (at most 60 s): (exit code, stdout + stderr).
-fn intervene(args: &[&str], data: &Path) -> (i32, String) {
+pub(crate) fn intervene(args: &[&str], data: &Path) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_intervene"));
     cmd.args(args)
         .arg("--data")
@@ -32,7 +32,7 @@ fn intervene(args: &[&str], data: &Path) -> (i32, String) {
 }
 
 /// `intervene serve` on `data` must refuse to start: (exit code, its output).
-fn serve_refuses(data: &Path) -> (i32, String) {
+pub(crate) fn serve_refuses(data: &Path) -> (i32, String) {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_intervene"));
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--data"])
@@ -49,7 +49,7 @@ fn serve_refuses(data: &Path) -> (i32, String) {
 
 /// Start the real binary on `data`, make `n` decisions (returning their ids), stop
 /// it with SIGTERM. Unlike `tamper::populate`, the store is not reopened after.
-async fn decide(data: &Path, n: usize) -> Vec<String> {
+pub(crate) async fn decide(data: &Path, n: usize) -> Vec<String> {
     let mut server = BinaryServer::start(data);
     let mut ids = Vec::new();
     {
@@ -74,14 +74,33 @@ async fn decide(data: &Path, n: usize) -> Vec<String> {
     ids
 }
 
+/// Sixteen bytes from the middle of entry `seq`'s stored (compressed) value, or of
+/// the newest entry's when `seq` is `None`: what to look for in sled's `db` file.
+/// Read from a copy: opening the store itself would move sled's snapshot past the
+/// damage about to be made, and sled would then refuse the whole file instead of
+/// reading the damage as a cut.
+fn stored_needle(data: &Path, seq: Option<u64>) -> Vec<u8> {
+    let copy = tempfile::tempdir().expect("tempdir");
+    crate::helpers::copy_dir(data, copy.path());
+    let db = intervene::audit::open_db(copy.path()).expect("open a copy of the data");
+    let log = intervene::audit::open_log(&db).expect("log");
+    let stored = match seq {
+        Some(s) => log.tree().get(s.to_be_bytes()).expect("get"),
+        None => log.tree().last().expect("last").map(|(_, v)| v),
+    }
+    .expect("the entry is stored");
+    let mid = stored.len() / 2;
+    stored[mid - 8..mid + 8].to_vec()
+}
+
 /// Flip one bit in every copy of `needle` in sled's `db` file; how many.
-fn flip_in_db(data: &Path, needle: &str) -> usize {
+fn flip_in_db(data: &Path, needle: &[u8]) -> usize {
     let path = data.join("db");
     let mut bytes = std::fs::read(&path).expect("read db");
     let hits: Vec<usize> = bytes
         .windows(needle.len())
         .enumerate()
-        .filter(|(_, w)| *w == needle.as_bytes())
+        .filter(|(_, w)| *w == needle)
         .map(|(i, _)| i)
         .collect();
     for &at in &hits {
@@ -99,9 +118,9 @@ async fn a_damaged_newest_entry_is_reported_and_its_seq_never_reused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_path_buf();
     let ids = decide(&data, 6).await; // entries: ruleset.loaded + 6 decisions
-    let last = ids.last().expect("a decision");
+    assert!(ids.last().is_some(), "a decision");
     assert!(
-        flip_in_db(&data, last) > 0,
+        flip_in_db(&data, &stored_needle(&data, None)) > 0,
         "the newest decision is in `db`"
     );
 
@@ -230,8 +249,25 @@ async fn a_store_that_cannot_be_read_is_not_ready_and_takes_no_writes() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|e| e["kind"] == "decision")
         .expect("a decision");
-    let id = first["payload"]["decision_id"].as_str().expect("id");
-    assert!(flip_in_db(&data, id) > 0);
+    let seq = first["seq"].as_u64().expect("seq");
+    assert!(flip_in_db(&data, &stored_needle(&data, Some(seq))) > 0);
+
+    // Where sled finds the damage depends on where the entry landed in its file:
+    // in the part it replays when it opens, it refuses the whole store (learned on
+    // a copy, as opening can change what sled makes of the damage). Then the server
+    // must refuse too, saying what to do.
+    let probe = tempfile::tempdir().expect("tempdir");
+    crate::helpers::copy_dir(&data, probe.path());
+    if cli_verify(probe.path()).1.contains("cannot be opened") {
+        let (code, log) = serve_refuses(&data);
+        assert_eq!(code, 1, "{log}");
+        assert!(
+            log.contains("Read corrupted data")
+                && log.contains("restore the data directory from a backup"),
+            "{log}"
+        );
+        return;
+    }
 
     let server = BinaryServer::start(&data);
     let http = client();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use intervene::audit::{Entry, LOG_TREE, Store};
+use intervene::audit::{Entry, Log, Store};
 use serde_json::Value;
 
 use crate::helpers::{BinaryServer, cli_verify, client, json_ok, low_gpa, rehash, spawn_app_in};
@@ -43,9 +43,12 @@ pub(crate) async fn populate(data: &Path, n: usize) -> u64 {
 }
 
 /// Open the raw sled database and change the log tree with `edit`.
-pub(crate) fn edit_log(data: &Path, edit: impl FnOnce(&sled::Tree)) {
+/// Edit the log of the stopped server in `data` as someone with the files would:
+/// through the log's codec, so an edit is to an entry's line as export shows it
+/// (`log.tree()` for the stored bytes themselves).
+pub(crate) fn edit_log(data: &Path, edit: impl FnOnce(&Log)) {
     let db = intervene::audit::open_db(data).expect("open the stopped server's data");
-    let log = db.open_tree(LOG_TREE).expect("audit_log tree");
+    let log = intervene::audit::open_log(&db).expect("the audit log");
     edit(&log);
     db.flush().expect("flush");
 }
@@ -71,8 +74,7 @@ async fn changing_one_byte_of_an_entry_is_detected_at_that_entry() {
     let entries = populate(&data, 6).await;
     const N: u64 = 4;
     edit_log(&data, |log| {
-        let key = N.to_be_bytes();
-        let mut bytes = log.get(key).expect("get").expect("entry N exists").to_vec();
+        let mut bytes = log.get(N).expect("get").expect("entry N exists").to_vec();
         let e: Entry = serde_json::from_slice(&bytes).expect("entry N is JSON");
         assert_eq!(e.seq, N);
         // One byte of the student id: `T-2` becomes `T-3`; still valid JSON.
@@ -85,7 +87,7 @@ async fn changing_one_byte_of_an_entry_is_detected_at_that_entry() {
             - 2;
         bytes[at] = b'3';
         assert!(serde_json::from_slice::<Value>(&bytes).is_ok());
-        log.insert(key, bytes).expect("insert");
+        log.insert(N, &bytes).expect("insert");
     });
 
     let report = verify_with_store(&data);
@@ -124,12 +126,11 @@ async fn an_entry_rewritten_with_a_fresh_hash_breaks_the_next_link() {
     populate(&data, 4).await;
     const N: u64 = 3;
     edit_log(&data, |log| {
-        let key = N.to_be_bytes();
         let mut e: Entry =
-            serde_json::from_slice(&log.get(key).expect("get").expect("entry")).expect("json");
+            serde_json::from_slice(&log.get(N).expect("get").expect("entry")).expect("json");
         e.actor = "someone-else".into();
         let forged = rehash(&serde_json::to_string(&e).expect("json"));
-        log.insert(key, forged.as_bytes()).expect("insert");
+        log.insert(N, forged.as_bytes()).expect("insert");
     });
     let report = verify_with_store(&data);
     assert_eq!(report.first_bad_seq, Some(N + 1), "{report:?}");
@@ -145,7 +146,8 @@ async fn deleting_an_entry_in_the_middle_is_detected() {
     populate(&data, 5).await;
     const N: u64 = 3;
     edit_log(&data, |log| {
-        log.remove(N.to_be_bytes())
+        log.tree()
+            .remove(N.to_be_bytes())
             .expect("remove")
             .expect("entry N existed");
     });
@@ -179,10 +181,10 @@ async fn deleting_and_renumbering_is_detected() {
     const N: u64 = 2;
     edit_log(&data, |log| {
         for s in N..total {
-            let next = log.get((s + 1).to_be_bytes()).expect("get").expect("entry");
-            log.insert(s.to_be_bytes(), next).expect("insert");
+            let next = log.get(s + 1).expect("get").expect("entry");
+            log.insert(s, &next).expect("insert");
         }
-        log.remove(total.to_be_bytes()).expect("remove");
+        log.tree().remove(total.to_be_bytes()).expect("remove");
     });
     let report = verify_with_store(&data);
     assert_eq!(report.first_bad_seq, Some(N), "{report:?}");
@@ -196,7 +198,8 @@ async fn deleting_the_newest_entry_is_detected() {
     let data = dir.path().to_path_buf();
     let total = populate(&data, 3).await;
     edit_log(&data, |log| {
-        log.remove(total.to_be_bytes())
+        log.tree()
+            .remove(total.to_be_bytes())
             .expect("remove")
             .expect("newest entry existed");
     });
@@ -213,4 +216,32 @@ async fn cli_verify_without_a_store_is_an_error() {
     let (code, out) = cli_verify(&dir.path().join("nothing-here"));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no audit store"), "{out}");
+}
+
+/// Entries are kept compressed: a byte changed in the stored bytes themselves (not
+/// in the line they hold) is found at that entry too, by the CLI and the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_one_byte_of_an_entrys_compressed_bytes_is_detected_at_that_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    populate(&data, 6).await;
+    const N: u64 = 4;
+    edit_log(&data, |log| {
+        let key = N.to_be_bytes();
+        let mut stored = log.tree().get(key).expect("get").expect("entry").to_vec();
+        assert_eq!(stored[..4], [0x28, 0xB5, 0x2F, 0xFD], "kept compressed");
+        let mid = stored.len() / 2;
+        stored[mid] ^= 0x01;
+        log.tree().insert(key, stored).expect("insert");
+    });
+    let report = verify_with_store(&data);
+    assert!(!report.ok);
+    assert_eq!(report.first_bad_seq, Some(N), "{report:?}");
+    assert_eq!(report.entries, N - 1, "{report:?}");
+    let (code, out) = cli_verify(&data);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("entry {N}")), "{out}");
+    let r = http_verify(dir).await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["first_bad_seq"], N, "{r}");
 }

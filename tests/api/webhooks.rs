@@ -2214,10 +2214,11 @@ async fn an_event_the_audit_log_refused_is_not_answered_later_as_a_duplicate() {
 
 /// Event ids named by an audit entry (`payload.source.event_id` of a decision,
 /// `payload.event.event_id` of a stale or withdrawn entry).
-fn logged_event_ids(log: &sled::Tree) -> std::collections::HashSet<String> {
-    log.iter()
-        .values()
-        .map(|v| serde_json::from_slice::<Value>(&v.expect("read entry")).expect("entry JSON"))
+fn logged_event_ids(log: &intervene::audit::Log) -> std::collections::HashSet<String> {
+    log.range(..)
+        .map(|item| {
+            serde_json::from_slice::<Value>(&item.expect("read entry").1).expect("entry JSON")
+        })
         .filter_map(|e| {
             let p = &e["payload"];
             p["source"]["event_id"]
@@ -2338,7 +2339,7 @@ async fn post_until_killed(data: &std::path::Path, cycle: usize) -> Vec<String> 
 /// has its outcome and its entry.
 fn check_killed_store(data: &std::path::Path, acked: &[String]) {
     let db = intervene::audit::open_db(data).expect("reopen the killed server's store");
-    let logged = logged_event_ids(&db.open_tree(intervene::audit::LOG_TREE).expect("log"));
+    let logged = logged_event_ids(&intervene::audit::open_log(&db).expect("log"));
     let outcomes = db
         .open_tree(intervene::students::EVENT_TREE)
         .expect("events");
