@@ -15,11 +15,13 @@
 //! Loading runs in stages, each its own module producing its own type (see `load`):
 //! `read` (the directory → file texts), `raw` (YAML → the rule set as written),
 //! `check` (names, references, duplicates → checked rules), `compile` (slots, Rhai
-//! ASTs, native comparisons, the probe → [`RuleSet`]). Positions and diagnostics
+//! ASTs, native comparisons, the probe → [`RuleSet`]); then `analysis` reads the
+//! compiled bands of each domain for gaps, overlaps, shadowed and unreachable rules. Positions and diagnostics
 //! come from [`crate::source`]; every problem becomes a [`Diagnostic`] on the way. Its version
 //! is `sha256:` over the canonical content of all its files, so the same files always
 //! give the same version and any change gives a new one.
 
+pub mod analysis;
 mod check;
 pub use check::family;
 mod compile;

@@ -159,6 +159,8 @@ pub struct Rule {
     pub tier: u8,
     /// The condition as written.
     pub when: String,
+    /// Line and column where the condition starts in `file`.
+    pub when_at: (usize, usize),
     /// The explanation template as written.
     pub explain_text: String,
     pub explain: Template,
@@ -220,6 +222,10 @@ pub struct RuleSet {
     pub files: BTreeMap<String, String>,
     /// Warnings found while loading (errors prevent loading).
     pub warnings: Vec<Diagnostic>,
+    /// Ids of the rules whose conditions the band analysis cannot read (anything
+    /// but comparisons of one number with params or numbers joined by `&&`); they
+    /// are neither warned about nor counted in another rule's band.
+    pub not_analysed: Vec<String>,
     /// Student fields the rules read, in scope order: slot `i` is variable `_s{i}`.
     pub(crate) slots: Vec<FieldRef>,
     /// Params in scope order: slot `i` is variable `_p{i}`.

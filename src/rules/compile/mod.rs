@@ -134,6 +134,7 @@ impl Compiler<'_> {
             domain: head.domain,
             kind: head.kind,
             tier: head.tier,
+            when_at: (c.pos.line, c.pos.col),
             when: c.when,
             explain_text: head.explain_text,
             explain: head.explain,

@@ -1,0 +1,410 @@
+//! Band analysis: where on one indicator each threshold rule fires, and what that
+//! says about the rules of a domain taken together.
+//!
+//! It reads the native comparisons the compile stage already built
+//! ([`super::native`]), never the condition text: a rule is analysed when its
+//! condition is one comparison, or comparisons joined by `&&`, of the same numeric
+//! student field with params or numbers. Its region is then one interval, exact at
+//! the ends (`>=` closed, `>` open). Anything else (`||`, `!=`, two fields, yes/no
+//! facts, Rhai) is listed in [`super::RuleSet::not_analysed`] and never guessed at.
+//!
+//! Within a domain and indicator, among enabled risk rules, it warns of
+//! - an **unreachable** rule: empty region, or outside the field's valid range;
+//! - a **gap** between two neighbouring bands (values no band covers);
+//! - a **shadowed** rule: its region lies inside the union of higher-tier regions;
+//! - an **overlap** of two rules at different tiers.
+
+use std::fmt;
+
+use super::model::{Rule, RuleKind};
+use super::native::{Native, Op, Operand};
+use crate::record::facts::FieldRef;
+use crate::record::ranges;
+use crate::source::Diagnostic;
+
+/// One end of an interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct End {
+    at: f64,
+    closed: bool,
+}
+
+/// An interval of one indicator's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    lo: End,
+    hi: End,
+}
+
+impl Interval {
+    const ALL: Interval = Interval {
+        lo: End {
+            at: f64::NEG_INFINITY,
+            closed: false,
+        },
+        hi: End {
+            at: f64::INFINITY,
+            closed: false,
+        },
+    };
+
+    /// Its lower and upper bounds and whether each is included.
+    pub fn bounds(&self) -> ((f64, bool), (f64, bool)) {
+        ((self.lo.at, self.lo.closed), (self.hi.at, self.hi.closed))
+    }
+
+    pub fn contains(&self, x: f64) -> bool {
+        let above = x > self.lo.at || (self.lo.closed && x == self.lo.at);
+        let below = x < self.hi.at || (self.hi.closed && x == self.hi.at);
+        above && below
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lo.at > self.hi.at || (self.lo.at == self.hi.at && !(self.lo.closed && self.hi.closed))
+    }
+
+    fn intersect(&self, o: &Interval) -> Interval {
+        let lo = if self.lo.at > o.lo.at || (self.lo.at == o.lo.at && !self.lo.closed) {
+            self.lo
+        } else {
+            o.lo
+        };
+        let hi = if self.hi.at < o.hi.at || (self.hi.at == o.hi.at && !self.hi.closed) {
+            self.hi
+        } else {
+            o.hi
+        };
+        Interval { lo, hi }
+    }
+
+    /// `x op c` as an interval of `x`; `None` for `!=`.
+    fn of(op: Op, c: f64) -> Option<Interval> {
+        let end = |closed| End { at: c, closed };
+        let all = Interval::ALL;
+        Some(match op {
+            Op::Lt => Interval {
+                hi: end(false),
+                ..all
+            },
+            Op::Le => Interval {
+                hi: end(true),
+                ..all
+            },
+            Op::Gt => Interval {
+                lo: end(false),
+                ..all
+            },
+            Op::Ge => Interval {
+                lo: end(true),
+                ..all
+            },
+            Op::Eq => Interval {
+                lo: end(true),
+                hi: end(true),
+            },
+            Op::Ne => return None,
+        })
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let num = |x: f64| {
+            if x.is_infinite() {
+                if x > 0.0 { "∞".into() } else { "-∞".into() }
+            } else {
+                format!("{x}")
+            }
+        };
+        let open = if self.lo.closed { '[' } else { '(' };
+        let close = if self.hi.closed { ']' } else { ')' };
+        write!(f, "{open}{}, {}{close}", num(self.lo.at), num(self.hi.at))
+    }
+}
+
+/// Where one rule fires: `slot`'s value in `region`.
+#[derive(Debug, Clone, Copy)]
+pub struct Band {
+    pub slot: usize,
+    pub region: Interval,
+}
+
+/// The rule's band, or `None` when its condition is not one the analysis reads.
+/// `numeric(i)` says whether slot `i` holds a number; `param(i)` is param `i`'s value.
+pub fn band(native: &Native, param: &dyn Fn(usize) -> f64) -> Option<Band> {
+    let parts: Vec<&Native> = match native {
+        Native::All(xs) => xs.iter().collect(),
+        one => vec![one],
+    };
+    let mut slot = None;
+    let mut region = Interval::ALL;
+    for part in parts {
+        let Native::Cmp(a, op, b) = part else {
+            return None;
+        };
+        let value = |o: &Operand| match o {
+            Operand::Param(i) => Some(param(*i)),
+            Operand::Const(c) => Some(*c),
+            _ => None,
+        };
+        let (s, op, c) = match (a, b) {
+            (Operand::Slot(s), other) => (*s, *op, value(other)?),
+            (other, Operand::Slot(s)) => (*s, flip(*op), value(other)?),
+            _ => return None,
+        };
+        if slot.is_some_and(|k| k != s) || !c.is_finite() {
+            return None;
+        }
+        slot = Some(s);
+        region = region.intersect(&Interval::of(op, c)?);
+    }
+    Some(Band {
+        slot: slot?,
+        region,
+    })
+}
+
+/// `c op x` as `x op' c`.
+fn flip(op: Op) -> Op {
+    match op {
+        Op::Lt => Op::Gt,
+        Op::Le => Op::Ge,
+        Op::Gt => Op::Lt,
+        Op::Ge => Op::Le,
+        eq => eq,
+    }
+}
+
+/// The rule set's facts the analysis needs.
+pub struct Inputs<'a> {
+    pub rules: &'a [Rule],
+    /// Field of each slot.
+    pub slots: &'a [FieldRef],
+    /// Value of each param slot.
+    pub params: &'a [f64],
+    /// File texts, for the quoted source line.
+    pub files: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Every rule's band (`None`: not analysed), in rule order.
+pub fn bands(rules: &[Rule], params: &[f64]) -> Vec<Option<Band>> {
+    let param = |i: usize| params.get(i).copied().unwrap_or(f64::NAN);
+    rules
+        .iter()
+        .map(|r| r.native().and_then(|n| band(n, &param)))
+        .collect()
+}
+
+/// The warnings of the analysis and the ids of the rules it could not read.
+pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
+    let bands = bands(inp.rules, inp.params);
+    let mut out = Vec::new();
+    let mut not_analysed = Vec::new();
+    let warn = |r: &Rule, message: String, hint: &str| {
+        let (line, col) = r.when_at;
+        let mut d = Diagnostic::warning(&r.file, line, col, message).hint(hint);
+        // An inline condition is underlined whole; a block one at its start.
+        if !r.when.contains('\n') {
+            d = d.width(r.when.chars().count().max(1));
+        }
+        match inp.files.get(&r.file) {
+            Some(text) => d.with_source(text),
+            None => d,
+        }
+    };
+    let label = |slot: usize| {
+        inp.slots
+            .get(slot)
+            .map_or_else(|| "the value".to_string(), FieldRef::label)
+    };
+    // Unreachable rules, and the reachable risk bands by domain and indicator.
+    let mut live: Vec<(usize, Band)> = Vec::new();
+    for (i, (r, b)) in inp.rules.iter().zip(&bands).enumerate() {
+        let Some(b) = b else {
+            not_analysed.push(r.id.clone());
+            continue;
+        };
+        let valid = inp
+            .slots
+            .get(b.slot)
+            .and_then(|f| f.spec())
+            .and_then(|s| ranges::of(s.path))
+            .map(|(lo, hi)| Interval {
+                lo: End {
+                    at: lo,
+                    closed: true,
+                },
+                hi: End {
+                    at: hi,
+                    closed: true,
+                },
+            });
+        if b.region.is_empty() {
+            out.push(warn(
+                r,
+                format!(
+                    "`{}` can never fire: no {} is in {}",
+                    r.id,
+                    label(b.slot),
+                    b.region
+                ),
+                "a band's lower edge must be below its upper edge",
+            ));
+            continue;
+        }
+        if let Some(v) = valid
+            && b.region.intersect(&v).is_empty()
+        {
+            out.push(warn(
+                r,
+                format!(
+                    "`{}` can never fire: {} in {} is outside its valid range {}",
+                    r.id,
+                    label(b.slot),
+                    b.region,
+                    v
+                ),
+                "check the threshold's scale (rates are fractions, 0.10 = 10%)",
+            ));
+            continue;
+        }
+        if r.kind == RuleKind::Risk && r.enabled {
+            let region = valid.map_or(b.region, |v| b.region.intersect(&v));
+            live.push((i, Band { region, ..*b }));
+        }
+    }
+    let same = |a: &(usize, Band), b: &(usize, Band)| {
+        inp.rules[a.0].domain == inp.rules[b.0].domain && a.1.slot == b.1.slot
+    };
+    // Shadowed and overlapping rules.
+    for x in &live {
+        let rx = &inp.rules[x.0];
+        let higher: Vec<&(usize, Band)> = live
+            .iter()
+            .filter(|y| same(x, y) && inp.rules[y.0].tier > rx.tier)
+            .collect();
+        if let Some(ids) = covered(&x.1.region, &higher, inp.rules) {
+            out.push(warn(rx, format!("`{}` is shadowed: it can only fire when {} also fires, so it never decides the {} tier", rx.id, ids, rx.domain), "move its band so that it starts where the higher tier ends"));
+            continue;
+        }
+        for y in &higher {
+            let both = x.1.region.intersect(&y.1.region);
+            if !both.is_empty() {
+                let ry = &inp.rules[y.0];
+                out.push(warn(
+                    rx,
+                    format!(
+                        "`{}` and `{}` both fire for {} in {}",
+                        rx.id,
+                        ry.id,
+                        label(x.1.slot),
+                        both
+                    ),
+                    "make one band end where the next begins (`<` on one side, `>=` on the other)",
+                ));
+            }
+        }
+    }
+    // Gaps between neighbouring bands of one domain and indicator.
+    let mut done = vec![false; live.len()];
+    for k in 0..live.len() {
+        if done[k] {
+            continue;
+        }
+        let mut group: Vec<&(usize, Band)> = Vec::new();
+        for (j, y) in live.iter().enumerate() {
+            if same(&live[k], y) {
+                done[j] = true;
+                group.push(y);
+            }
+        }
+        group.sort_by(|a, b| {
+            (a.1.region.lo.at, !a.1.region.lo.closed)
+                .partial_cmp(&(b.1.region.lo.at, !b.1.region.lo.closed))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut reach: Option<(End, usize)> = None;
+        for y in group {
+            let region = y.1.region;
+            if let Some((hi, before)) = reach {
+                let gap = Interval {
+                    lo: End {
+                        at: hi.at,
+                        closed: !hi.closed,
+                    },
+                    hi: End {
+                        at: region.lo.at,
+                        closed: !region.lo.closed,
+                    },
+                };
+                if !gap.is_empty() {
+                    let ry = &inp.rules[y.0];
+                    out.push(warn(
+                        ry,
+                        format!(
+                            "{} in {} fires no {} rule: it lies between `{}` and `{}`",
+                            label(y.1.slot),
+                            gap,
+                            ry.domain,
+                            inp.rules[before].id,
+                            ry.id
+                        ),
+                        "start this band where the one below it ends",
+                    ));
+                }
+            }
+            let further = reach.is_none_or(|(hi, _)| {
+                region.hi.at > hi.at || (region.hi.at == hi.at && region.hi.closed)
+            });
+            if further {
+                reach = Some((region.hi, y.0));
+            }
+        }
+    }
+    (out, not_analysed)
+}
+
+/// The ids of `higher` rules whose union covers `region` (as "`a`" or "`a` or
+/// `b`"), or `None` when some of it is left.
+fn covered(region: &Interval, higher: &[&(usize, Band)], rules: &[Rule]) -> Option<String> {
+    let mut parts: Vec<&(usize, Band)> = higher
+        .iter()
+        .copied()
+        .filter(|h| !h.1.region.intersect(region).is_empty())
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    parts.sort_by(|a, b| {
+        (a.1.region.lo.at, !a.1.region.lo.closed)
+            .partial_cmp(&(b.1.region.lo.at, !b.1.region.lo.closed))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    // Walk from the region's low end: each part must start at or before what is
+    // covered so far.
+    let mut from = region.lo;
+    for p in &parts {
+        let lo = p.1.region.lo;
+        let starts_in_time = lo.at < from.at || (lo.at == from.at && (lo.closed || !from.closed));
+        if !starts_in_time {
+            return None;
+        }
+        let hi = p.1.region.hi;
+        if hi.at > from.at || (hi.at == from.at && hi.closed) {
+            from = End {
+                at: hi.at,
+                closed: !hi.closed,
+            };
+        }
+        let past_end = from.at > region.hi.at
+            || (from.at == region.hi.at && (!from.closed || !region.hi.closed));
+        if past_end {
+            let ids: Vec<String> = parts
+                .iter()
+                .map(|p| format!("`{}`", rules[p.0].id))
+                .collect();
+            return Some(ids.join(" or "));
+        }
+    }
+    None
+}
