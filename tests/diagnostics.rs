@@ -30,6 +30,7 @@ const CASES: &[&str] = &[
     "bad-domain",
     "bad-tier",
     "bad-tier-hides-condition",
+    "band-allow-unknown-kind",
     "band-gap",
     "band-not-analysed",
     "band-out-of-range",
@@ -867,6 +868,70 @@ fn a_condition_the_analysis_cannot_read_is_listed_not_guessed_about() {
         out.stdout.contains("note: not analysed for band gaps and overlaps (not threshold comparisons of one number): `severe-chronic-absence`"),
         "{}",
         out.stdout
+    );
+}
+
+#[test]
+fn allow_with_a_misspelt_kind_is_an_error_with_a_suggestion() {
+    let case = "band-allow-unknown-kind";
+    let d = only(case);
+    error(
+        "attendance.yaml",
+        11,
+        7,
+        "unknown warning kind `overlapp` in `allow`",
+    )
+    .hint("did you mean `overlap`?")
+    .under("overlapp")
+    .check(case, &d);
+}
+
+/// The overlap fixture's files, with `allow` under the watch band set to `allow`.
+fn overlap_with_allow(allow: &str) -> std::collections::BTreeMap<String, String> {
+    let dir = fixture("band-overlap");
+    let mut files = std::collections::BTreeMap::new();
+    for name in RuleSet::file_names(&dir) {
+        let text = fs::read_to_string(dir.join(&name)).expect("read fixture");
+        files.insert(name, text);
+    }
+    let pack = files["attendance.yaml"].replacen(
+        "    recommend: [attendance-plan]\n",
+        &format!("    recommend: [attendance-plan]\n    allow:\n{allow}"),
+        1,
+    );
+    files.insert("attendance.yaml".into(), pack);
+    files
+}
+
+#[test]
+fn an_allowed_overlap_is_silenced_and_kept_in_the_version() {
+    let files = overlap_with_allow("      overlap: \"the pilot keeps both up to 12%\"\n");
+    let rs = RuleSet::from_files(files).expect("loads");
+    assert!(rs.warnings.is_empty(), "{}", diag::render(&rs.warnings));
+    assert!(rs.files["attendance.yaml"].contains("overlap: \"the pilot keeps both up to 12%\""));
+    // Allowing another kind leaves the overlap reported.
+    let files = overlap_with_allow("      gap: \"watch ends early on purpose\"\n");
+    let rs = RuleSet::from_files(files).expect("loads");
+    assert_eq!(rs.warnings.len(), 1, "{}", diag::render(&rs.warnings));
+    assert!(rs.warnings[0].message.contains("both fire"));
+}
+
+#[test]
+fn allow_without_a_reason_is_an_error_at_the_kind() {
+    for allow in ["      overlap: \"\"\n", "      overlap:\n"] {
+        let Err(e) = RuleSet::from_files(overlap_with_allow(allow)) else {
+            panic!("an allow without a reason loaded");
+        };
+        let d = &e.diagnostics[0];
+        assert_eq!(d.message, "`allow: overlap` needs a reason", "{d}");
+        assert_eq!((d.line, d.column), (11, 7), "{d}");
+    }
+    let Err(e) = RuleSet::from_files(overlap_with_allow("      - overlap\n")) else {
+        panic!("a list allow loaded");
+    };
+    assert_eq!(
+        e.diagnostics[0].message,
+        "`allow` must map warning kinds to reasons"
     );
 }
 

@@ -22,6 +22,9 @@ use crate::record::facts::FieldRef;
 use crate::record::ranges;
 use crate::source::Diagnostic;
 
+/// The warning kinds, as `allow:` names them.
+pub const KINDS: [&str; 4] = ["gap", "overlap", "shadowed", "unreachable"];
+
 /// One end of an interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct End {
@@ -200,17 +203,21 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
     let bands = bands(inp.rules, inp.params);
     let mut out = Vec::new();
     let mut not_analysed = Vec::new();
-    let warn = |r: &Rule, message: String, hint: &str| {
+    // A warning at the rule's condition, unless the rule allows its kind.
+    let warn = |r: &Rule, kind: &str, message: String, hint: &str| {
+        if r.allow.iter().any(|a| a == kind) {
+            return None;
+        }
         let (line, col) = r.when_at;
         let mut d = Diagnostic::warning(&r.file, line, col, message).hint(hint);
         // An inline condition is underlined whole; a block one at its start.
         if !r.when.contains('\n') {
             d = d.width(r.when.chars().count().max(1));
         }
-        match inp.files.get(&r.file) {
+        Some(match inp.files.get(&r.file) {
             Some(text) => d.with_source(text),
             None => d,
-        }
+        })
     };
     let label = |slot: usize| {
         inp.slots
@@ -240,8 +247,9 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
                 },
             });
         if b.region.is_empty() {
-            out.push(warn(
+            out.extend(warn(
                 r,
+                "unreachable",
                 format!(
                     "`{}` can never fire: no {} is in {}",
                     r.id,
@@ -255,8 +263,9 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
         if let Some(v) = valid
             && b.region.intersect(&v).is_empty()
         {
-            out.push(warn(
+            out.extend(warn(
                 r,
+                "unreachable",
                 format!(
                     "`{}` can never fire: {} in {} is outside its valid range {}",
                     r.id,
@@ -284,15 +293,16 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
             .filter(|y| same(x, y) && inp.rules[y.0].tier > rx.tier)
             .collect();
         if let Some(ids) = covered(&x.1.region, &higher, inp.rules) {
-            out.push(warn(rx, format!("`{}` is shadowed: it can only fire when {} also fires, so it never decides the {} tier", rx.id, ids, rx.domain), "move its band so that it starts where the higher tier ends"));
+            out.extend(warn(rx, "shadowed", format!("`{}` is shadowed: it can only fire when {} also fires, so it never decides the {} tier", rx.id, ids, rx.domain), "move its band so that it starts where the higher tier ends"));
             continue;
         }
         for y in &higher {
             let both = x.1.region.intersect(&y.1.region);
             if !both.is_empty() {
                 let ry = &inp.rules[y.0];
-                out.push(warn(
+                out.extend(warn(
                     rx,
+                    "overlap",
                     format!(
                         "`{}` and `{}` both fire for {} in {}",
                         rx.id,
@@ -339,8 +349,9 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
                 };
                 if !gap.is_empty() {
                     let ry = &inp.rules[y.0];
-                    out.push(warn(
+                    out.extend(warn(
                         ry,
+                        "gap",
                         format!(
                             "{} in {} fires no {} rule: it lies between `{}` and `{}`",
                             label(y.1.slot),

@@ -170,6 +170,8 @@ pub struct Rule {
     pub recommend: Vec<String>,
     pub references: Vec<String>,
     pub enabled: bool,
+    /// Band-analysis warning kinds it silences (`allow:`, each with a reason).
+    pub allow: Vec<String>,
     /// Where the rule is defined.
     pub file: String,
     pub line: usize,

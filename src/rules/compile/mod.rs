@@ -151,6 +151,7 @@ impl Compiler<'_> {
             recommend: head.recommend,
             references: head.references,
             enabled: head.enabled,
+            allow: head.allow,
             file: file.to_string(),
             line: head.line,
             reads: c.reads,
