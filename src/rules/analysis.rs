@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::model::{Rule, RuleKind};
+use super::model::{Rule, RuleKind, RuleSet};
 use super::native::{Native, Op, Operand};
 use crate::record::facts::FieldRef;
 use crate::record::ranges;
@@ -198,8 +198,19 @@ pub fn bands(rules: &[Rule], params: &[f64]) -> Vec<Option<Band>> {
         .collect()
 }
 
+/// What the analysis found.
+pub struct Report {
+    /// Unreachable, shadowed and overlapping rules.
+    pub warnings: Vec<Diagnostic>,
+    /// Gaps between neighbouring bands (replaced by gaps against the active version
+    /// where there is one: [`RuleSet::compare_bands`]).
+    pub gaps: Vec<Diagnostic>,
+    /// Ids of the rules it could not read.
+    pub not_analysed: Vec<String>,
+}
+
 /// The warnings of the analysis and the ids of the rules it could not read.
-pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
+pub fn analyse(inp: &Inputs) -> Report {
     let bands = bands(inp.rules, inp.params);
     let mut out = Vec::new();
     let mut not_analysed = Vec::new();
@@ -316,6 +327,7 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
         }
     }
     // Gaps between neighbouring bands of one domain and indicator.
+    let mut gaps = Vec::new();
     let mut done = vec![false; live.len()];
     for k in 0..live.len() {
         if done[k] {
@@ -349,7 +361,7 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
                 };
                 if !gap.is_empty() {
                     let ry = &inp.rules[y.0];
-                    out.extend(warn(
+                    gaps.extend(warn(
                         ry,
                         "gap",
                         format!(
@@ -372,7 +384,11 @@ pub fn analyse(inp: &Inputs) -> (Vec<Diagnostic>, Vec<String>) {
             }
         }
     }
-    (out, not_analysed)
+    Report {
+        warnings: out,
+        gaps,
+        not_analysed,
+    }
 }
 
 /// The ids of `higher` rules whose union covers `region` (as "`a`" or "`a` or
@@ -418,4 +434,129 @@ fn covered(region: &Interval, higher: &[&(usize, Band)], rules: &[Rule]) -> Opti
         }
     }
     None
+}
+
+/// The values of `a` that none of `cut` (sorted by lower end) holds.
+fn minus(a: Interval, cut: &[Interval]) -> Vec<Interval> {
+    let mut out = Vec::new();
+    let mut rest = a;
+    for c in cut {
+        if rest.is_empty() {
+            break;
+        }
+        if rest.intersect(c).is_empty() {
+            continue;
+        }
+        let left = Interval {
+            lo: rest.lo,
+            hi: End {
+                at: c.lo.at,
+                closed: !c.lo.closed,
+            },
+        };
+        if !left.is_empty() {
+            out.push(left);
+        }
+        let after = End {
+            at: c.hi.at,
+            closed: !c.hi.closed,
+        };
+        if after.at > rest.lo.at || (after.at == rest.lo.at && !after.closed) {
+            rest.lo = after;
+        }
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// Each enabled, analysed risk rule of `rs` with its domain, indicator path and
+/// region (clipped to the indicator's valid range).
+fn risk_bands(rs: &RuleSet) -> Vec<(&Rule, &'static str, Interval)> {
+    bands(&rs.rules, &rs.param_numbers)
+        .into_iter()
+        .zip(&rs.rules)
+        .filter(|(_, r)| r.kind == RuleKind::Risk && r.enabled)
+        .filter_map(|(b, r)| {
+            let b = b?;
+            let spec = rs.slots.get(b.slot)?.spec()?;
+            let region = match ranges::of(spec.path) {
+                Some((lo, hi)) => b.region.intersect(&Interval {
+                    lo: End {
+                        at: lo,
+                        closed: true,
+                    },
+                    hi: End {
+                        at: hi,
+                        closed: true,
+                    },
+                }),
+                None => b.region,
+            };
+            (!region.is_empty()).then_some((r, spec.path, region))
+        })
+        .collect()
+}
+
+impl RuleSet {
+    /// Gaps against the `active` version instead of between neighbouring bands: an
+    /// interval of an indicator where a risk rule of a domain fired in `active` and
+    /// none fires now. Each is warned at the rule that fired there before, when this
+    /// set still has it, or else at this set's first band of that domain and
+    /// indicator.
+    pub fn compare_bands(&mut self, active: &RuleSet) {
+        let neighbour = std::mem::take(&mut self.neighbour_gaps);
+        self.warnings.retain(|w| !neighbour.contains(w));
+        let now = risk_bands(self);
+        let mut found = Vec::new();
+        for (before, path, region) in risk_bands(active) {
+            let mut cut: Vec<Interval> = now
+                .iter()
+                .filter(|(r, p, _)| r.domain == before.domain && *p == path)
+                .map(|(_, _, i)| *i)
+                .collect();
+            cut.sort_by(|a, b| {
+                (a.lo.at, !a.lo.closed)
+                    .partial_cmp(&(b.lo.at, !b.lo.closed))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let at = now
+                .iter()
+                .find(|(r, _, _)| r.id == before.id)
+                .or_else(|| {
+                    now.iter()
+                        .find(|(r, p, _)| r.domain == before.domain && *p == path)
+                })
+                .map(|(r, _, _)| *r);
+            let label = crate::record::facts::FieldRef::resolve(path)
+                .map_or_else(|| path.to_string(), |f| f.label());
+            for gap in minus(region, &cut) {
+                if at.is_some_and(|r| r.allow.iter().any(|a| a == "gap")) {
+                    continue;
+                }
+                let message = format!(
+                    "{label} in {gap} now fires no {} rule; it fired `{}` before",
+                    before.domain, before.id
+                );
+                let d = match at {
+                    Some(r) => {
+                        let mut d = Diagnostic::warning(&r.file, r.when_at.0, r.when_at.1, message);
+                        if !r.when.contains('\n') {
+                            d = d.width(r.when.chars().count().max(1));
+                        }
+                        match self.files.get(&r.file) {
+                            Some(text) => d.with_source(text),
+                            None => d,
+                        }
+                    }
+                    None => Diagnostic::warning(&before.file, 0, 0, message),
+                };
+                found.push(d.hint("the active version covers these values; start the band where it did, or move its neighbour's edge too"));
+            }
+        }
+        self.warnings.extend(found);
+        self.warnings
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    }
 }

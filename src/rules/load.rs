@@ -72,13 +72,14 @@ fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> 
         .iter()
         .map(|p| cats.params[p].as_f64())
         .collect();
-    let (band_warnings, not_analysed) = analysis::analyse(&analysis::Inputs {
+    let bands = analysis::analyse(&analysis::Inputs {
         rules: &rules,
         slots: &slots.fields,
         params: &param_numbers,
         files: &files,
     });
-    diags.extend(band_warnings);
+    diags.extend(bands.warnings);
+    diags.extend(bands.gaps.iter().cloned());
     diags.sort_by(|a, b| {
         (a.severity, &a.file, a.line, a.column).cmp(&(b.severity, &b.file, b.line, b.column))
     });
@@ -86,7 +87,8 @@ fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> 
         return Err(LoadError { diagnostics: diags });
     }
     let mut set = assemble(files, cats, rules, slots, privacy, diags);
-    set.not_analysed = not_analysed;
+    set.not_analysed = bands.not_analysed;
+    set.neighbour_gaps = bands.gaps;
     Ok(set)
 }
 
@@ -120,6 +122,7 @@ fn assemble(
         files,
         warnings,
         not_analysed: Vec::new(),
+        neighbour_gaps: Vec::new(),
         slot_names: (0..slots.fields.len())
             .map(|i| sandbox::var_name('s', i))
             .collect(),

@@ -228,6 +228,8 @@ pub struct RuleSet {
     /// but comparisons of one number with params or numbers joined by `&&`); they
     /// are neither warned about nor counted in another rule's band.
     pub not_analysed: Vec<String>,
+    /// The gap warnings between neighbouring bands (also in `warnings`).
+    pub(crate) neighbour_gaps: Vec<Diagnostic>,
     /// Student fields the rules read, in scope order: slot `i` is variable `_s{i}`.
     pub(crate) slots: Vec<FieldRef>,
     /// Params in scope order: slot `i` is variable `_p{i}`.
