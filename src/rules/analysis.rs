@@ -560,3 +560,88 @@ impl RuleSet {
             .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn shipped() -> BTreeMap<String, String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        RuleSet::file_names(&dir)
+            .into_iter()
+            .map(|n| {
+                let text = std::fs::read_to_string(dir.join(&n)).unwrap_or_default();
+                (n, text)
+            })
+            .collect()
+    }
+
+    fn edited(from: &str, to: &str) -> RuleSet {
+        let mut files = shipped();
+        let pack = files["attendance.yaml"].replacen(from, to, 1);
+        assert_ne!(pack, files["attendance.yaml"], "`{from}` not found");
+        files.insert("attendance.yaml".into(), pack);
+        match RuleSet::from_files(files) {
+            Ok(rs) => rs,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn messages(rs: &RuleSet) -> Vec<&str> {
+        rs.warnings.iter().map(|w| w.message.as_str()).collect()
+    }
+
+    const CHRONIC_FROM: &str = "student.attendance.absence_rate >= params.chronic_absence_rate\n      && student.attendance.absence_rate < params.severe_absence_rate";
+
+    #[test]
+    fn a_gap_against_the_active_version_names_the_rule_that_fired_there() {
+        let active = RuleSet::from_files(shipped()).expect("shipped");
+        let mut rs = edited(
+            CHRONIC_FROM,
+            "student.attendance.absence_rate >= 0.12\n      && student.attendance.absence_rate < params.severe_absence_rate",
+        );
+        assert_eq!(
+            messages(&rs),
+            [
+                "absence rate in [0.1, 0.12) fires no attendance rule: it lies between `attendance-watch` and `chronic-absence`"
+            ]
+        );
+        rs.compare_bands(&active);
+        assert_eq!(
+            messages(&rs),
+            [
+                "absence rate in [0.1, 0.12) now fires no attendance rule; it fired `chronic-absence` before"
+            ]
+        );
+    }
+
+    #[test]
+    fn moving_both_edges_of_a_band_together_opens_no_gap() {
+        let active = RuleSet::from_files(shipped()).expect("shipped");
+        let mut files = shipped();
+        let params = files["params.yaml"].replacen(
+            "chronic_absence_rate:\n  value: 0.10",
+            "chronic_absence_rate:\n  value: 0.12",
+            1,
+        );
+        assert_ne!(params, files["params.yaml"]);
+        files.insert("params.yaml".into(), params);
+        let mut rs = RuleSet::from_files(files).expect("loads");
+        rs.compare_bands(&active);
+        assert!(rs.warnings.is_empty(), "{:?}", messages(&rs));
+    }
+
+    #[test]
+    fn closed_and_open_ends_are_kept_apart() {
+        let half = |op: Op, c: f64| Interval::of(op, c).unwrap_or(Interval::ALL);
+        let band = half(Op::Ge, 0.1).intersect(&half(Op::Lt, 0.2));
+        assert_eq!(band.to_string(), "[0.1, 0.2)");
+        assert!(band.contains(0.1) && !band.contains(0.2));
+        assert!(half(Op::Gt, 0.2).intersect(&half(Op::Le, 0.2)).is_empty());
+        assert!(!half(Op::Ge, 0.2).intersect(&half(Op::Le, 0.2)).is_empty());
+        let left = minus(half(Op::Ge, 0.05), &[band]);
+        let shown: Vec<String> = left.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["[0.05, 0.1)", "[0.2, ∞)"]);
+    }
+}
