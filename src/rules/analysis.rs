@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::model::{Rule, RuleKind, RuleSet};
+use super::model::{BandFinding as Finding, Rule, RuleKind, RuleSet};
 use super::native::{Native, Op, Operand};
 use crate::record::facts::FieldRef;
 use crate::record::ranges;
@@ -207,6 +207,8 @@ pub struct Report {
     pub gaps: Vec<Diagnostic>,
     /// Ids of the rules it could not read.
     pub not_analysed: Vec<String>,
+    /// The gaps and overlaps warned of, each with its indicator and interval.
+    pub findings: Vec<Finding>,
 }
 
 /// The warnings of the analysis and the ids of the rules it could not read.
@@ -237,6 +239,7 @@ pub fn analyse(inp: &Inputs) -> Report {
     };
     // Unreachable rules, and the reachable risk bands by domain and indicator.
     let mut live: Vec<(usize, Band)> = Vec::new();
+    let mut findings = Vec::new();
     for (i, (r, b)) in inp.rules.iter().zip(&bands).enumerate() {
         let Some(b) = b else {
             not_analysed.push(r.id.clone());
@@ -311,7 +314,7 @@ pub fn analyse(inp: &Inputs) -> Report {
             let both = x.1.region.intersect(&y.1.region);
             if !both.is_empty() {
                 let ry = &inp.rules[y.0];
-                out.extend(warn(
+                let d = warn(
                     rx,
                     "overlap",
                     format!(
@@ -322,7 +325,15 @@ pub fn analyse(inp: &Inputs) -> Report {
                         both
                     ),
                     "make one band end where the next begins (`<` on one side, `>=` on the other)",
-                ));
+                );
+                if let (Some(d), Some(field)) = (d, inp.slots.get(x.1.slot)) {
+                    findings.push(Finding {
+                        field: field.clone(),
+                        bounds: both.bounds(),
+                        message: d.message.clone(),
+                    });
+                    out.push(d);
+                }
             }
         }
     }
@@ -361,7 +372,7 @@ pub fn analyse(inp: &Inputs) -> Report {
                 };
                 if !gap.is_empty() {
                     let ry = &inp.rules[y.0];
-                    gaps.extend(warn(
+                    let d = warn(
                         ry,
                         "gap",
                         format!(
@@ -373,7 +384,15 @@ pub fn analyse(inp: &Inputs) -> Report {
                             ry.id
                         ),
                         "start this band where the one below it ends",
-                    ));
+                    );
+                    if let (Some(d), Some(field)) = (d, inp.slots.get(y.1.slot)) {
+                        findings.push(Finding {
+                            field: field.clone(),
+                            bounds: gap.bounds(),
+                            message: d.message.clone(),
+                        });
+                        gaps.push(d);
+                    }
                 }
             }
             let further = reach.is_none_or(|(hi, _)| {
@@ -388,6 +407,7 @@ pub fn analyse(inp: &Inputs) -> Report {
         warnings: out,
         gaps,
         not_analysed,
+        findings,
     }
 }
 
@@ -508,6 +528,9 @@ impl RuleSet {
     pub fn compare_bands(&mut self, active: &RuleSet) {
         let neighbour = std::mem::take(&mut self.neighbour_gaps);
         self.warnings.retain(|w| !neighbour.contains(w));
+        self.band_findings
+            .retain(|f| !neighbour.iter().any(|w| w.message == f.message));
+        let mut findings = Vec::new();
         let now = risk_bands(self);
         let mut found = Vec::new();
         for (before, path, region) in risk_bands(active) {
@@ -552,10 +575,18 @@ impl RuleSet {
                     }
                     None => Diagnostic::warning(&before.file, 0, 0, message),
                 };
+                if let Some(field) = crate::record::facts::FieldRef::resolve(path) {
+                    findings.push(Finding {
+                        field,
+                        bounds: gap.bounds(),
+                        message: d.message.clone(),
+                    });
+                }
                 found.push(d.hint("the active version covers these values; start the band where it did, or move its neighbour's edge too"));
             }
         }
         self.warnings.extend(found);
+        self.band_findings.extend(findings);
         self.warnings
             .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     }

@@ -89,6 +89,7 @@ fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> 
     let mut set = assemble(files, cats, rules, slots, privacy, diags);
     set.not_analysed = bands.not_analysed;
     set.neighbour_gaps = bands.gaps;
+    set.band_findings = bands.findings;
     Ok(set)
 }
 
@@ -123,6 +124,7 @@ fn assemble(
         warnings,
         not_analysed: Vec::new(),
         neighbour_gaps: Vec::new(),
+        band_findings: Vec::new(),
         slot_names: (0..slots.fields.len())
             .map(|i| sandbox::var_name('s', i))
             .collect(),

@@ -42,6 +42,7 @@ pub use crate::source::{diag, yaml};
 pub use crate::source::diag::{Diagnostic, Severity};
 pub use measure::{Better, GoalMeasure, Measure, RECORD_MEASURES, RecordMeasure, record_measure};
 pub use model::{
-    Clearing, Domain, Intervention, LoadError, Param, Rule, RuleKind, RuleSet, version_of,
+    BandFinding, Clearing, Domain, Intervention, LoadError, Param, Rule, RuleKind, RuleSet,
+    version_of,
 };
 pub use read::{MAX_FILE_BYTES, MAX_FILES, ReadError, is_rule_set_file};
