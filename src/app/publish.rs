@@ -52,7 +52,7 @@ pub async fn candidate(
     }
     let files = svc.registry.candidate_files(changes)?;
     let registry = svc.registry.clone();
-    let rs = crate::blocking::run(move || {
+    let mut rs = crate::blocking::run(move || {
         if run_tests {
             registry.check(files)
         } else {
@@ -63,6 +63,8 @@ pub async fn candidate(
         }
     })
     .await??;
+    // Gaps are judged against what the active version covered.
+    rs.compare_bands(&active);
     Ok(rs)
 }
 

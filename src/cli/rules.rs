@@ -16,19 +16,26 @@ use crate::ruletest;
 /// exit 1 on any error.
 /// Rules without family text in one of `languages` are warned about.
 pub fn check(dir: &Path, json: bool, languages: &[String]) -> Result<ExitCode, CliError> {
-    let (diags, ok, version) = match RuleSet::load_dir(dir) {
+    let (diags, ok, version, not_analysed) = match RuleSet::load_dir(dir) {
         Ok(rs) => {
             let mut diags = rs.warnings.clone();
             diags.extend(crate::rules::family::missing(&rs, languages));
-            (diags, true, Some(rs.version.clone()))
+            (diags, true, Some(rs.version.clone()), rs.not_analysed)
         }
-        Err(e) => (e.diagnostics, false, None),
+        Err(e) => (e.diagnostics, false, None, Vec::new()),
     };
     if json {
-        let body = serde_json::json!({"ok": ok, "version": version, "diagnostics": diags});
+        let body = serde_json::json!({"ok": ok, "version": version, "diagnostics": diags, "not_analysed": not_analysed});
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
         print!("{}", diag::render(&diags));
+        if !not_analysed.is_empty() {
+            let ids: Vec<String> = not_analysed.iter().map(|id| format!("`{id}`")).collect();
+            println!(
+                "note: not analysed for band gaps and overlaps (not threshold comparisons of one number): {}",
+                ids.join(", ")
+            );
+        }
         if let Some(v) = version {
             println!("rule set {} is valid ({v})", dir.display());
         }

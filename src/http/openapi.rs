@@ -347,7 +347,11 @@ pub struct CheckResult {
     pub ok: bool,
     /// The version the candidate would have.
     pub version: String,
+    /// Load warnings, the band analysis's among them (gaps against the active
+    /// version, overlaps, shadowed and unreachable rules).
     pub warnings: Vec<Diagnostic>,
+    /// Ids of the rules whose conditions the band analysis cannot read.
+    pub not_analysed: Vec<String>,
 }
 
 /// A rule set activated (publish, reload, rollback).

@@ -69,6 +69,17 @@ pub struct PreviewReport {
     /// known label, before and after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<GroupPreview>>,
+    /// Each gap and overlap the candidate's band analysis warns of, with how many
+    /// of the compared students have a value inside it.
+    pub bands: Vec<BandCount>,
+}
+
+/// A gap or overlap of the candidate's bands and the stored students in it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BandCount {
+    /// The warning, as the check gives it.
+    pub message: String,
+    pub students: u64,
 }
 
 /// One group of a label in a preview.
@@ -111,6 +122,8 @@ struct Tally {
     candidate_errors: BTreeMap<String, u64>,
     /// Student id → group of the `by` label (students without it are left out).
     labels: BTreeMap<String, String>,
+    /// Per candidate band finding: compared students with a value inside it.
+    bands: Vec<u64>,
 }
 
 impl Tally {
@@ -192,7 +205,10 @@ pub fn preview_grouped(
     deadline: Instant,
     by: Option<&By>,
 ) -> PreviewReport {
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        bands: vec![0; candidate.band_findings.len()],
+        ..Tally::default()
+    };
     let mut records = records.peekable();
     let mut complete = true;
     while records.peek().is_some() {
@@ -217,6 +233,13 @@ pub fn preview_grouped(
             match pair {
                 Some((id, a, c)) => {
                     tally.add(id, a, c);
+                    let facts = crate::record::facts::Facts::new(r);
+                    for (n, f) in tally.bands.iter_mut().zip(&candidate.band_findings) {
+                        let value = facts.get(&f.field).and_then(|v| v.as_f64());
+                        if value.is_some_and(|x| f.contains(x)) {
+                            *n += 1;
+                        }
+                    }
                     // Only a compared student counts in a group's size.
                     let label = by.and_then(|by| r.reporting.as_ref()?.get(&by.label));
                     if let Some(v) = label {
@@ -359,5 +382,14 @@ fn report(
         page,
         page_size,
         groups: None,
+        bands: candidate
+            .band_findings
+            .iter()
+            .zip(&tally.bands)
+            .map(|(f, n)| BandCount {
+                message: f.message.clone(),
+                students: *n,
+            })
+            .collect(),
     }
 }

@@ -195,6 +195,29 @@ pub mod ranges {
     /// Smallest non-zero score or GPA: smaller ones are data errors (or subnormal
     /// numbers such as `5e-324`), not measurements.
     pub const MIN_NONZERO: f64 = 0.001;
+
+    /// The values a record number a rule may read can take once validated, by its
+    /// path after `student.` (derived indicators too); `None` when unbounded or not
+    /// a number. The rule-set analysis reads it to call a band unreachable.
+    pub fn of(path: &str) -> Option<(f64, f64)> {
+        let behavior = f64::from(MAX_BEHAVIOR_COUNT);
+        Some(match path {
+            "gpa" => (0.0, MAX_GPA),
+            "attendance.days_enrolled"
+            | "attendance.days_present"
+            | "attendance.days_absent"
+            | "attendance.unexcused_absences" => (0.0, MAX_DAYS),
+            "attendance.tardies" => (0.0, MAX_TARDIES),
+            "attendance.rate" | "attendance.absence_rate" => (0.0, 1.0),
+            "reading_percentile" | "math_percentile" | "sel.t_score" => (0.0, MAX_SCORE),
+            "behavior.office_referrals"
+            | "behavior.suspensions_in_school"
+            | "behavior.suspensions_out_of_school" => (0.0, behavior),
+            "behavior.suspensions" => (0.0, 2.0 * behavior),
+            "failing_courses" | "failing_core_courses" => (0.0, f64::INFINITY),
+            _ => return None,
+        })
+    }
     /// Dates (`as_of`, assessment and screening dates) lie in these years.
     pub const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
     /// Largest number (in size) anywhere in `extra`.

@@ -16,7 +16,7 @@ use super::compile::{self, Compiler, Slots};
 use super::model::{LoadError, Rule, RuleSet, version_of};
 use super::sandbox::{self, Limits};
 use super::template::{Part, Source};
-use super::{check, raw, read};
+use super::{analysis, check, raw, read};
 use crate::record::facts::FieldRef;
 use crate::record::privacy::{self, Policy};
 use crate::source::Diagnostic;
@@ -67,13 +67,30 @@ fn compile_files(files: BTreeMap<String, String>) -> Result<RuleSet, LoadError> 
         cats: &cats,
     };
     let rules = compiler.rules(checked, &mut diags);
+    let param_numbers: Vec<f64> = slots
+        .params
+        .iter()
+        .map(|p| cats.params[p].as_f64())
+        .collect();
+    let bands = analysis::analyse(&analysis::Inputs {
+        rules: &rules,
+        slots: &slots.fields,
+        params: &param_numbers,
+        files: &files,
+    });
+    diags.extend(bands.warnings);
+    diags.extend(bands.gaps.iter().cloned());
     diags.sort_by(|a, b| {
         (a.severity, &a.file, a.line, a.column).cmp(&(b.severity, &b.file, b.line, b.column))
     });
     if diags.iter().any(Diagnostic::is_error) {
         return Err(LoadError { diagnostics: diags });
     }
-    Ok(assemble(files, cats, rules, slots, privacy, diags))
+    let mut set = assemble(files, cats, rules, slots, privacy, diags);
+    set.not_analysed = bands.not_analysed;
+    set.neighbour_gaps = bands.gaps;
+    set.band_findings = bands.findings;
+    Ok(set)
 }
 
 /// The rule set from its compiled parts; `warnings` hold no error.
@@ -105,6 +122,9 @@ fn assemble(
         privacy,
         files,
         warnings,
+        not_analysed: Vec::new(),
+        neighbour_gaps: Vec::new(),
+        band_findings: Vec::new(),
         slot_names: (0..slots.fields.len())
             .map(|i| sandbox::var_name('s', i))
             .collect(),

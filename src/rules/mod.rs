@@ -15,11 +15,13 @@
 //! Loading runs in stages, each its own module producing its own type (see `load`):
 //! `read` (the directory → file texts), `raw` (YAML → the rule set as written),
 //! `check` (names, references, duplicates → checked rules), `compile` (slots, Rhai
-//! ASTs, native comparisons, the probe → [`RuleSet`]). Positions and diagnostics
+//! ASTs, native comparisons, the probe → [`RuleSet`]); then `analysis` reads the
+//! compiled bands of each domain for gaps, overlaps, shadowed and unreachable rules. Positions and diagnostics
 //! come from [`crate::source`]; every problem becomes a [`Diagnostic`] on the way. Its version
 //! is `sha256:` over the canonical content of all its files, so the same files always
 //! give the same version and any change gives a new one.
 
+pub mod analysis;
 mod check;
 pub use check::family;
 mod compile;
@@ -40,6 +42,7 @@ pub use crate::source::{diag, yaml};
 pub use crate::source::diag::{Diagnostic, Severity};
 pub use measure::{Better, GoalMeasure, Measure, RECORD_MEASURES, RecordMeasure, record_measure};
 pub use model::{
-    Clearing, Domain, Intervention, LoadError, Param, Rule, RuleKind, RuleSet, version_of,
+    BandFinding, Clearing, Domain, Intervention, LoadError, Param, Rule, RuleKind, RuleSet,
+    version_of,
 };
 pub use read::{MAX_FILE_BYTES, MAX_FILES, ReadError, is_rule_set_file};

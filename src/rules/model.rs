@@ -147,6 +147,25 @@ pub struct Clearing {
     pub threshold: f64,
 }
 
+/// A gap or an overlap the band analysis warned of: its indicator and interval,
+/// for counting the students in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandFinding {
+    pub field: FieldRef,
+    /// Lower and upper end, each with whether it is included.
+    pub bounds: ((f64, bool), (f64, bool)),
+    /// The warning's message.
+    pub message: String,
+}
+
+impl BandFinding {
+    /// Whether `x` lies in the interval.
+    pub fn contains(&self, x: f64) -> bool {
+        let ((lo, lo_in), (hi, hi_in)) = self.bounds;
+        (x > lo || (lo_in && x == lo)) && (x < hi || (hi_in && x == hi))
+    }
+}
+
 /// A checked, compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -159,6 +178,8 @@ pub struct Rule {
     pub tier: u8,
     /// The condition as written.
     pub when: String,
+    /// Line and column where the condition starts in `file`.
+    pub when_at: (usize, usize),
     /// The explanation template as written.
     pub explain_text: String,
     pub explain: Template,
@@ -168,6 +189,8 @@ pub struct Rule {
     pub recommend: Vec<String>,
     pub references: Vec<String>,
     pub enabled: bool,
+    /// Band-analysis warning kinds it silences (`allow:`, each with a reason).
+    pub allow: Vec<String>,
     /// Where the rule is defined.
     pub file: String,
     pub line: usize,
@@ -220,6 +243,15 @@ pub struct RuleSet {
     pub files: BTreeMap<String, String>,
     /// Warnings found while loading (errors prevent loading).
     pub warnings: Vec<Diagnostic>,
+    /// Ids of the rules whose conditions the band analysis cannot read (anything
+    /// but comparisons of one number with params or numbers joined by `&&`); they
+    /// are neither warned about nor counted in another rule's band.
+    pub not_analysed: Vec<String>,
+    /// The gap warnings between neighbouring bands (also in `warnings`).
+    pub(crate) neighbour_gaps: Vec<Diagnostic>,
+    /// The gaps and overlaps warned of, with indicator and interval (the preview
+    /// counts the stored students in each).
+    pub band_findings: Vec<BandFinding>,
     /// Student fields the rules read, in scope order: slot `i` is variable `_s{i}`.
     pub(crate) slots: Vec<FieldRef>,
     /// Params in scope order: slot `i` is variable `_p{i}`.

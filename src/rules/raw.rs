@@ -87,6 +87,8 @@ pub struct RawRule<'f> {
     pub kind: Option<Node>,
     /// `family: {en: "...", es: "..."}`: the explanation for families, per language.
     pub family: Option<Node>,
+    /// `allow: {overlap: "why"}`: band-analysis warnings this rule silences.
+    pub allow: Option<Node>,
 }
 
 /// A rule set as written.
@@ -105,8 +107,9 @@ pub struct RawRuleSet<'f> {
 }
 
 /// The keys a rule may have.
-const RULE_KEYS: [&str; 11] = [
+const RULE_KEYS: [&str; 12] = [
     "kind",
+    "allow",
     "family",
     "id",
     "name",
@@ -388,6 +391,7 @@ fn rule<'f>(ctx: &mut Ctx, file: &'f str, text: &'f str, item: &Node) -> Option<
         enabled: node("enabled"),
         kind: node("kind"),
         family: node("family"),
+        allow: node("allow"),
     })
 }
 

@@ -162,3 +162,71 @@ async fn unknown_and_escaping_file_names_are_refused() {
         assert!(status == 400 || status == 404, "{bad}: {status}");
     }
 }
+
+/// Issue 17: the editor's live check shows the band analysis's warnings at the
+/// edited rule's condition, with the interval the active version covered and the
+/// edit leaves to no band.
+#[tokio::test]
+async fn the_live_check_names_the_gap_an_edited_band_opens() {
+    let (app, _rules) = spawn().await;
+    let b = signed_in(&app, COUNSELOR_KEY).await;
+    let (_, html) = page(&app, &b, "/rules/files/attendance.yaml").await;
+    let (csrf, base) = (csrf_of(&html), version_of(&html));
+    let text =
+        std::fs::read_to_string(copy_rules().path().join("attendance.yaml")).expect("attendance");
+    let edited = text.replacen(
+        "student.attendance.absence_rate >= params.chronic_absence_rate\n      && student.attendance.absence_rate < params.severe_absence_rate",
+        "student.attendance.absence_rate >= 0.12\n      && student.attendance.absence_rate < params.severe_absence_rate",
+        1,
+    );
+    assert_ne!(
+        edited, text,
+        "the chronic band's condition is where this test expects"
+    );
+    let body = json!({"base_version": base, "file": "attendance.yaml", "text": edited});
+    let resp = b
+        .post(app.url("/rules/check.json"))
+        .header("content-type", "application/json")
+        .header("x-csrf-token", csrf)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["loads"], true, "{v}");
+    let gap = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("fires no attendance rule"))
+        })
+        .unwrap_or_else(|| panic!("no gap warning: {v}"));
+    assert_eq!(
+        gap["message"],
+        "absence rate in [0.1, 0.12) now fires no attendance rule; it fired `chronic-absence` before",
+        "{v}"
+    );
+    // Against the active version, the gap is said once, not also between neighbours.
+    let gaps = v["problems"].as_array().map_or(0, |ps| {
+        ps.iter()
+            .filter(|p| {
+                p["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("fires no"))
+            })
+            .count()
+    });
+    assert_eq!(gaps, 1, "{v}");
+    assert_eq!(gap["file"], "attendance.yaml", "{v}");
+    let when_line = edited
+        .lines()
+        .position(|l| l.contains(">= 0.12"))
+        .expect("edited line");
+    // A block condition is pointed at where its text starts (1-based lines).
+    assert_eq!(gap["line"].as_u64(), Some(when_line as u64 + 1), "{v}");
+    assert_eq!(gap["column"], 7, "{v}");
+}

@@ -1746,3 +1746,51 @@ async fn a_preview_page_far_past_the_end_is_empty_not_an_overflow() {
         assert_eq!(r["cleared_ids"], json!([]), "{r}");
     }
 }
+
+/// Issue 17: a preview names the gap an edit opens (against the active version) and
+/// how many stored students sit in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_counts_the_students_in_a_gap_the_edit_opens() {
+    let (app, _rules) = spawn_on_copy(false).await;
+    let v0 = active_version(&app).await;
+    // Absence rates 0.05, 0.10, 0.11 and 0.15.
+    let students: String = [("AB-05", 95), ("AB-10", 90), ("AB-11", 89), ("AB-15", 85)]
+        .iter()
+        .map(|(id, present)| {
+            format!(
+                "{}\n",
+                json!({"student_id": id, "attendance": {"days_enrolled": 100, "days_present": present}})
+            )
+        })
+        .collect();
+    let resp = app
+        .post_raw_as(
+            "/v1/students/import",
+            "application/x-ndjson",
+            students,
+            Some(INGEST_KEY),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let pack = replace_once(
+        &original("attendance.yaml"),
+        "student.attendance.absence_rate >= params.chronic_absence_rate\n      &&",
+        "student.attendance.absence_rate >= 0.12\n      &&",
+    );
+    let candidate = json!({"base_version": v0, "files": {"attendance.yaml": pack}});
+    let gap = "absence rate in [0.1, 0.12) now fires no attendance rule; it fired `chronic-absence` before";
+    let preview = json_ok(
+        app.post_json_as(
+            "/v1/rules/preview?page=0&page_size=100",
+            &candidate,
+            Some(COUNSELOR_KEY),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        preview["bands"],
+        json!([{"message": gap, "students": 2}]),
+        "{preview}"
+    );
+}

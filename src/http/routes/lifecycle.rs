@@ -105,7 +105,7 @@ pub async fn check(
         &rs,
         &state.settings.family_languages,
     ));
-    Ok(HttpResponse::Ok().json(json!({"ok": true, "version": rs.version, "warnings": warnings})))
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "version": rs.version, "warnings": warnings, "not_analysed": rs.not_analysed})))
 }
 
 #[utoipa::path(post, path = "/v1/rules/preview", tag = "rules", operation_id = "rules_preview",

@@ -25,7 +25,7 @@ use super::raw::{RawRule, Text, errors_since};
 use super::template::Template;
 use crate::source::Ctx;
 use crate::source::diag::{Diagnostic, suggest};
-use values::{domain, enabled, is_kebab, kind, tier};
+use values::{allow, domain, enabled, is_kebab, kind, tier};
 
 /// Everything about a rule except its condition, every value checked.
 #[derive(Debug)]
@@ -44,6 +44,8 @@ pub struct Head {
     pub recommend: Vec<String>,
     pub references: Vec<String>,
     pub enabled: bool,
+    /// Band-analysis warning kinds the rule silences (`allow:`).
+    pub allow: Vec<String>,
     /// Where the rule starts.
     pub line: usize,
 }
@@ -123,6 +125,7 @@ struct Values {
     tier: Option<u8>,
     recommend: Vec<String>,
     enabled: Option<bool>,
+    allow: Option<Vec<String>>,
 }
 
 impl Values {
@@ -167,6 +170,9 @@ impl Values {
             tier,
             recommend: recommend(ctx, &raw.recommend, cats),
             enabled: raw.enabled.as_ref().map_or(Some(true), |n| enabled(ctx, n)),
+            allow: raw.allow.as_ref().map_or(Some(Vec::new()), |n| {
+                allow(ctx, n, &crate::rules::analysis::KINDS)
+            }),
         }
     }
 }
@@ -190,6 +196,7 @@ fn head(
         recommend: values.recommend,
         references: raw.references.iter().map(|t| t.value.clone()).collect(),
         enabled: values.enabled?,
+        allow: values.allow?,
         line: raw.line,
     })
 }

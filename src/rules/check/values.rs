@@ -118,3 +118,42 @@ fn non_finite(ctx: &mut Ctx, node: &Node, what: &str, text: &str) -> Option<f64>
     );
     None
 }
+
+/// `allow:` of a rule: each band-analysis warning kind it silences, with a reason
+/// (`allow: {overlap: "the pilot keeps both on purpose"}`).
+pub fn allow(ctx: &mut Ctx, node: &Node, kinds: &[&'static str]) -> Option<Vec<String>> {
+    let hint = "write `allow: {overlap: \"why both may fire\"}`: each warning kind with the reason it is allowed";
+    let Kind::Map(entries) = &node.kind else {
+        ctx.error_at(
+            node,
+            "`allow` must map warning kinds to reasons",
+            Some(hint.into()),
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, v) in entries {
+        let name = k.as_str().unwrap_or_default();
+        if !kinds.contains(&name) {
+            ctx.error_at(
+                k,
+                format!("unknown warning kind `{name}` in `allow`"),
+                Some(suggest(name, kinds.iter().copied())),
+            );
+            ok = false;
+            continue;
+        }
+        if v.as_str().is_none_or(|r| r.trim().is_empty()) {
+            ctx.error_at(
+                k,
+                format!("`allow: {name}` needs a reason"),
+                Some(hint.into()),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(name.to_string());
+    }
+    ok.then_some(out)
+}
