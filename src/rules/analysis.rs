@@ -225,7 +225,7 @@ pub fn analyse(inp: &Inputs) -> Report {
         let mut d = Diagnostic::warning(&r.file, line, col, message).hint(hint);
         // An inline condition is underlined whole; a block one at its start.
         if !r.when.contains('\n') {
-            d = d.width(r.when.chars().count().max(1));
+            d = d.width(underline(inp.files.get(&r.file).map(|t| t.as_str()), r));
         }
         Some(match inp.files.get(&r.file) {
             Some(text) => d.with_source(text),
@@ -566,7 +566,7 @@ impl RuleSet {
                     Some(r) => {
                         let mut d = Diagnostic::warning(&r.file, r.when_at.0, r.when_at.1, message);
                         if !r.when.contains('\n') {
-                            d = d.width(r.when.chars().count().max(1));
+                            d = d.width(underline(self.files.get(&r.file).map(|t| t.as_str()), r));
                         }
                         match self.files.get(&r.file) {
                             Some(text) => d.with_source(text),
@@ -675,4 +675,15 @@ mod tests {
         let shown: Vec<String> = left.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["[0.05, 0.1)", "[0.2, ∞)"]);
     }
+}
+
+/// How many characters to underline at `r`'s condition: all of it, but no further
+/// than the end of the line it starts on (a folded `>-` condition spans lines).
+fn underline(text: Option<&str>, r: &Rule) -> usize {
+    let whole = r.when.chars().count();
+    let (line, col) = r.when_at;
+    let rest = text
+        .and_then(|t| t.lines().nth(line.saturating_sub(1)))
+        .map(|l| l.chars().count().saturating_sub(col.saturating_sub(1)));
+    rest.map_or(whole, |n| n.min(whole)).max(1)
 }
