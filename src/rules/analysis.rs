@@ -592,6 +592,17 @@ impl RuleSet {
     }
 }
 
+/// How many characters to underline at `r`'s condition: all of it, but no further
+/// than the end of the line it starts on (a folded `>-` condition spans lines).
+fn underline(text: Option<&str>, r: &Rule) -> usize {
+    let whole = r.when.chars().count();
+    let (line, col) = r.when_at;
+    let rest = text
+        .and_then(|t| t.lines().nth(line.saturating_sub(1)))
+        .map(|l| l.chars().count().saturating_sub(col.saturating_sub(1)));
+    rest.map_or(whole, |n| n.min(whole)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,15 +686,4 @@ mod tests {
         let shown: Vec<String> = left.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["[0.05, 0.1)", "[0.2, ∞)"]);
     }
-}
-
-/// How many characters to underline at `r`'s condition: all of it, but no further
-/// than the end of the line it starts on (a folded `>-` condition spans lines).
-fn underline(text: Option<&str>, r: &Rule) -> usize {
-    let whole = r.when.chars().count();
-    let (line, col) = r.when_at;
-    let rest = text
-        .and_then(|t| t.lines().nth(line.saturating_sub(1)))
-        .map(|l| l.chars().count().saturating_sub(col.saturating_sub(1)));
-    rest.map_or(whole, |n| n.min(whole)).max(1)
 }
