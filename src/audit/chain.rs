@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::codec::Log;
+pub(crate) use super::codec::key_seq;
 use super::entry::{Appended, Entry, NewEntry, now};
 use super::error::AuditError;
 use super::health;
@@ -263,14 +264,6 @@ pub(crate) fn stored_hash(bytes: &[u8]) -> Option<(String, &str)> {
     h.update(&bytes[..cut]);
     h.update(b"}");
     Some((hex::encode(h.finalize()), claimed))
-}
-
-/// The sequence number in a log key (or a big-endian `u64` value).
-pub(crate) fn key_seq(k: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = k.len().min(8);
-    b[8 - n..].copy_from_slice(&k[k.len() - n..]);
-    u64::from_be_bytes(b)
 }
 
 /// Entry `seq` from its stored bytes.

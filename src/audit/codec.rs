@@ -186,7 +186,7 @@ impl Log {
         match self.tree.last()? {
             None => Ok(None),
             Some((k, v)) => {
-                let seq = seq_of(&k);
+                let seq = key_seq(&k);
                 Ok(Some((seq, self.decode(seq, v)?)))
             }
         }
@@ -201,7 +201,7 @@ impl Log {
         let bounds = (be(range.start_bound()), be(range.end_bound()));
         self.tree.range(bounds).map(move |item| {
             let (k, v) = item?;
-            let seq = seq_of(&k);
+            let seq = key_seq(&k);
             Ok((seq, self.decode(seq, v)?))
         })
     }
@@ -241,9 +241,8 @@ impl Log {
     }
 }
 
-/// The seq of a log key (big-endian; `chain::key_seq`, which this module cannot
-/// import: `chain` builds on it).
-fn seq_of(k: &[u8]) -> u64 {
+/// The sequence number in a log key (or a big-endian `u64` value).
+pub(crate) fn key_seq(k: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = k.len().min(8);
     b[8 - n..].copy_from_slice(&k[k.len() - n..]);

@@ -38,15 +38,14 @@ pub(super) fn check(meta: &sled::Tree) -> Result<(), AuditError> {
             reads: CURRENT,
         });
     }
-    if found < CURRENT || meta.get(KEY)?.is_none() {
+    // No key reads as format 1: a new store and a format-1 store alike get it here.
+    if found < CURRENT {
         meta.insert(KEY, &CURRENT.to_be_bytes())?;
-        if found < CURRENT {
-            tracing::info!(
-                from = found,
-                to = CURRENT,
-                "store format migrated: entries written before are kept as they are, new entries are compressed"
-            );
-        }
+        tracing::info!(
+            from = found,
+            to = CURRENT,
+            "store format migrated: entries written before are kept as they are, new entries are compressed"
+        );
     }
     Ok(())
 }

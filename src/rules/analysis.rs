@@ -152,7 +152,7 @@ pub fn band(native: &Native, param: &dyn Fn(usize) -> f64) -> Option<Band> {
         };
         let (s, op, c) = match (a, b) {
             (Operand::Slot(s), other) => (*s, *op, value(other)?),
-            (other, Operand::Slot(s)) => (*s, flip(*op), value(other)?),
+            (other, Operand::Slot(s)) => (*s, op.flipped(), value(other)?),
             _ => return None,
         };
         if slot.is_some_and(|k| k != s) || !c.is_finite() {
@@ -165,17 +165,6 @@ pub fn band(native: &Native, param: &dyn Fn(usize) -> f64) -> Option<Band> {
         slot: slot?,
         region,
     })
-}
-
-/// `c op x` as `x op' c`.
-fn flip(op: Op) -> Op {
-    match op {
-        Op::Lt => Op::Gt,
-        Op::Le => Op::Ge,
-        Op::Gt => Op::Lt,
-        Op::Ge => Op::Le,
-        eq => eq,
-    }
 }
 
 /// The rule set's facts the analysis needs.

@@ -36,6 +36,19 @@ pub enum Operand {
     Bool(bool),
 }
 
+impl Op {
+    /// The same comparison with its two sides swapped (`3 < x` is `x > 3`).
+    pub fn flipped(self) -> Op {
+        match self {
+            Op::Lt => Op::Gt,
+            Op::Le => Op::Ge,
+            Op::Gt => Op::Lt,
+            Op::Ge => Op::Le,
+            Op::Eq | Op::Ne => self,
+        }
+    }
+}
+
 impl Operand {
     fn is_flag(self) -> bool {
         matches!(self, Operand::Flag(_) | Operand::Bool(_))

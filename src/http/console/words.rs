@@ -101,7 +101,7 @@ fn comparison<'r>(a: Operand, op: Op, b: Operand, rules: &'r RuleSet) -> Option<
     };
     match (a, b) {
         (Operand::Slot(i), other) => cmp(field(i)?, op, number(other)?),
-        (other, Operand::Slot(i)) => cmp(field(i)?, flip(op), number(other)?),
+        (other, Operand::Slot(i)) => cmp(field(i)?, op.flipped(), number(other)?),
         (Operand::Flag(i), Operand::Bool(v)) | (Operand::Bool(v), Operand::Flag(i)) => match op {
             Op::Eq => Some(Term::Flag(field(i)?, v)),
             Op::Ne => Some(Term::Flag(field(i)?, !v)),
@@ -128,17 +128,6 @@ fn cmp(field: &FieldRef, op: Op, value: f64) -> Option<Term<'_>> {
         (op, value)
     };
     Some(Term::Cmp(field, op, value + 0.0))
-}
-
-/// The same comparison with its two sides swapped (`3 < x` is `x > 3`).
-fn flip(op: Op) -> Op {
-    match op {
-        Op::Lt => Op::Gt,
-        Op::Le => Op::Ge,
-        Op::Gt => Op::Lt,
-        Op::Ge => Op::Le,
-        Op::Eq | Op::Ne => op,
-    }
 }
 
 fn symbol(op: Op) -> &'static str {
